@@ -1,0 +1,49 @@
+# segwork: `make help` lists the targets. The first target that needs it creates .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/demo.yaml
+
+.DEFAULT_GOAL := help
+.PHONY: help report test lab demo lint format bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+data/demo/truth/truth.json: | $(STAMP)
+	$(BIN)/segwork demo --out data/demo
+
+demo: $(STAMP) ## (Re)generate the demo CRM data in data/demo
+	$(BIN)/segwork demo --out data/demo
+
+report: $(STAMP) data/demo/truth/truth.json ## Full report run on the demo data -> reports/latest/index.html
+	env -u MPLBACKEND $(BIN)/segwork run --config $(CONFIG)
+
+test: $(STAMP) ## Run the test suite (unit, statistical, end-to-end)
+	env -u MPLBACKEND $(BIN)/python -m pytest -n 2 --dist loadfile
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+lab: $(STAMP) ## Open the notebooks in JupyterLab
+	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
+	cd notebooks && env -u MPLBACKEND ../$(BIN)/jupyter lab
+
+bench: $(STAMP) ## Run the benchmarks (large: minutes, GBs of disk)
+	$(BIN)/python benchmarks/bench_rfm.py
+	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench_abtest.py
+	$(BIN)/python benchmarks/bench_clusters.py
+
+clean: ## Remove generated data, reports and the environment
+	rm -rf $(VENV) data/demo reports/runs reports/latest reports/index.html reports/scratch

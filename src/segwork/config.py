@@ -1,0 +1,240 @@
+"""The run configuration: a YAML file validated by pydantic before anything runs.
+
+A config says where each table comes from (file or database), how the user's column names map
+to the table contracts, the analysis date, and parameters per notebook. Relative paths are
+resolved against the folder that holds the config file, so a config can be moved together with
+its data. Unknown keys, wrong types and missing files are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TABLES = ("customers", "orders", "interactions", "survey_responses", "survey_items", "campaign_exposures")
+FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
+                ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be used; the message names the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where one table comes from and how its columns are named there."""
+
+    path: Path | None = Field(None, description="A CSV, Parquet or Excel file.")
+    url: str | None = Field(
+        None,
+        description="A SQL database URL (e.g. sqlite:///crm.db, postgresql://host/db). "
+        "Write credentials as ${ENV_VAR}; they are read from the environment and never reported.",
+    )
+    table: str | None = Field(None, description="The table to read when the source is a database.")
+    format: Literal["csv", "parquet", "excel", "sql"] | None = None
+    sheet: str | int | None = Field(None, description="Excel sheet name or index (default: first).")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column mapping: contract column name -> the column's name in this source.",
+    )
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    decimal: str = "."
+    date_format: str | None = Field(None, description="strftime format of date columns, if not ISO.")
+    invalid_rows: Literal["error", "drop"] = Field(
+        "error",
+        description="What to do with rows that break the contract (unparsable date or amount, duplicate "
+        "key, unknown customer): stop with an error naming them, or drop them and count them in the report.",
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceConfig:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' (a file) or 'url' (a database)")
+        if self.url is not None and not self.table:
+            raise ValueError("a database source needs 'table': the table to read")
+        if self.table is not None and not re.fullmatch(r"[A-Za-z_][\w.]*", self.table):
+            raise ValueError(f"'table' must be a plain table name (letters, digits, _ and .), got {self.table!r}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The reader to use: csv, parquet, excel or sql."""
+        if self.format:
+            return self.format
+        if self.url is not None:
+            return "sql"
+        suffix = self.path.suffix.lower() if self.path else ""
+        if suffix not in FILE_FORMATS:
+            raise ConfigError(
+                f"cannot tell the format of {self.path}: its ending {suffix!r} is not one of "
+                f"{sorted(FILE_FORMATS)}. Fix: rename the file or set 'format:' for this source."
+            )
+        return FILE_FORMATS[suffix]
+
+    def resolved_url(self) -> str:
+        """The database URL with ${VAR} replaced from the environment."""
+        assert self.url is not None
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"the database URL refers to ${{{name}}}, which is not set in the environment")
+            return os.environ[name]
+
+        return re.sub(r"\$\{(\w+)\}", sub, self.url)
+
+    def describe(self) -> str:
+        """A description that is safe to show in a report (no credentials)."""
+        if self.path is not None:
+            return str(self.path)
+        return redact_url(self.url or "") + f" (table {self.table})"
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL: postgresql://user:secret@host -> postgresql://user:***@host."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class Sources(_Strict):
+    customers: SourceConfig
+    orders: SourceConfig
+    interactions: SourceConfig | None = None
+    survey_responses: SourceConfig | None = None
+    survey_items: SourceConfig | None = None
+    campaign_exposures: SourceConfig | None = None
+
+    def items(self) -> list[tuple[str, SourceConfig]]:
+        return [(t, getattr(self, t)) for t in TABLES if getattr(self, t) is not None]
+
+
+class RunConfig(_Strict):
+    """A validated run configuration (see configs/demo.yaml for a commented example)."""
+
+    name: str = "segwork run"
+    analysis_date: date
+    currency: str = "CZK"
+    engine: Literal["duckdb"] = "duckdb"
+    sources: Sources
+    notebooks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Parameters per notebook, keyed by the notebook's file stem."
+    )
+    notebooks_dir: Path = Path("notebooks")
+    reports_dir: Path = Path("reports")
+    base_dir: Path = Field(Path("."), description="Set on load: the folder of the config file.")
+
+    @field_validator("analysis_date", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return date.fromisoformat(v.strip())
+            except ValueError:
+                raise ValueError(f"not a date in YYYY-MM-DD form: {v!r}") from None
+        return v
+
+    def path(self, p: Path) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def source_path(self, table: str) -> Path | None:
+        src = getattr(self.sources, table)
+        return None if src is None or src.path is None else self.path(src.path)
+
+    @property
+    def notebooks_path(self) -> Path:
+        return self.path(self.notebooks_dir)
+
+    @property
+    def reports_path(self) -> Path:
+        return self.path(self.reports_dir)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _format_errors(err: ValidationError, path: Path) -> str:
+    lines = [f"the run config {path} is not valid:"]
+    for e in err.errors():
+        key = _loc(e["loc"])
+        if e["type"] == "extra_forbidden":
+            parent = e["loc"][:-1]
+            allowed = _allowed_keys(parent)
+            hint = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(allowed)}"
+            lines.append(f"  - {key}: unknown key; {fix}")
+        elif e["type"] == "missing":
+            lines.append(f"  - {key}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {key}: {msg} (got {e.get('input')!r})" if "input" in e and not isinstance(
+                e.get("input"), dict) else f"  - {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in parent:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            break
+        ann = field.annotation
+        nested = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return [k for k in model.model_fields if k != "base_dir"]
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path, origin: Path | None = None,
+                 check_files: bool = True) -> RunConfig:
+    """Validate a config mapping; relative paths resolve against ``base_dir``."""
+    origin = origin or base_dir / "<config>"
+    if not isinstance(data, dict):
+        raise ConfigError(f"the run config {origin} must be a YAML mapping (key: value), got {type(data).__name__}")
+    if "base_dir" in data:
+        raise ConfigError(f"the run config {origin}: 'base_dir' is set by segwork, remove it")
+    try:
+        cfg = RunConfig.model_validate({**data, "base_dir": base_dir.resolve()})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, origin)) from None
+    if check_files:
+        missing = []
+        for table, src in cfg.sources.items():
+            if src.path is not None and not cfg.path(src.path).is_file():
+                missing.append(f"  - sources.{table}.path: file not found: {cfg.path(src.path)}")
+            else:
+                try:
+                    src.kind  # noqa: B018  (raises ConfigError on an unknown ending)
+                except ConfigError as e:
+                    missing.append(f"  - sources.{table}.path: {e}")
+        if missing:
+            hint = ""
+            if any("data/demo" in m for m in missing):
+                hint = "\nFix: generate the demo data first with `segwork demo` (or `make report`)."
+            raise ConfigError(f"the run config {origin} names files that cannot be read:\n" + "\n".join(missing) + hint)
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> RunConfig:
+    """Read and validate a YAML run config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"run config not found: {path}. Fix: pass --config with the path of a YAML file "
+                          "(configs/demo.yaml is an example).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"the run config {path} is not valid YAML: {e}") from None
+    return parse_config(data or {}, base_dir=path.resolve().parent, origin=path, check_files=check_files)

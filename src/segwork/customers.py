@@ -1,0 +1,159 @@
+"""The customer 360 table: one row per customer with profile and behaviour.
+
+Behaviour is aggregated from the history tables through Ibis (in DuckDB by default); only the
+per-customer results come into pandas. Every behaviour column is computed "as of" the analysis
+date: orders and interactions after it are ignored, so a re-run for an earlier date reproduces
+what was known then.
+
+Column conventions: ``orders_<w>d`` counts purchase orders (amount > 0) placed in the last w
+days before the analysis date (inclusive of the date itself); ``revenue_<w>d`` is net revenue
+(purchases minus returns) booked in that window; ``aov`` is the mean amount of purchase orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from segwork.sources import as_ibis, require_columns
+
+AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
+SIZE_BANDS = [(1, 9, "micro (1-9)"), (10, 49, "small (10-49)"), (50, 249, "medium (50-249)"),
+              (250, 10**12, "large (250+)")]  # the EU SME size classes by employees
+
+
+def age_band(birth_date: pd.Series, analysis_date: pd.Timestamp | str) -> pd.Series:
+    """Age in whole years at the analysis date, as a band ('25-34', '65+'); missing stays missing."""
+    ref = pd.Timestamp(analysis_date)
+    bd = pd.to_datetime(birth_date, errors="coerce")
+    before_birthday = (bd.dt.month > ref.month) | ((bd.dt.month == ref.month) & (bd.dt.day > ref.day))
+    age = ref.year - bd.dt.year - before_birthday.astype("Int64")
+    labels = [f"{lo}-{hi}" if hi < 200 else f"{lo}+" for lo, hi in AGE_BANDS]
+    bins = [lo for lo, _ in AGE_BANDS] + [np.inf]
+    out = pd.cut(age.astype("Float64"), bins=bins, right=False, labels=labels)
+    return out.astype(pd.CategoricalDtype(labels, ordered=True))
+
+
+def company_size_band(employees: pd.Series) -> pd.Series:
+    """EU size class by number of employees: micro, small, medium, large."""
+    labels = [lab for *_, lab in SIZE_BANDS]
+    emp = pd.to_numeric(employees, errors="coerce")
+    out = pd.cut(emp, bins=[0.5, 9.5, 49.5, 249.5, np.inf], labels=labels)
+    return out.astype(pd.CategoricalDtype(labels, ordered=True))
+
+
+def order_behaviour(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str,
+                    windows: Sequence[int] = (30, 90, 365)) -> pd.DataFrame:
+    """Per-customer order behaviour as of the analysis date (aggregated in the Ibis backend)."""
+    t = as_ibis(orders)
+    require_columns(t.columns, ("order_id", "customer_id", "order_date", "amount"), "orders")
+    ref = pd.Timestamp(analysis_date)
+    end = ref + pd.Timedelta(days=1)  # the analysis date is a whole day
+    t = t.filter(t.order_date < end)
+    purchase = t.amount > 0
+    aggs = {
+        "first_order_date": t.order_date.min(),
+        "last_order_date": t.order_date.max(),
+        "orders_total": purchase.ifelse(1, 0).sum(),
+        "returns_total": (t.amount < 0).ifelse(1, 0).sum(),
+        "revenue_total": t.amount.sum(),
+        "gross_revenue_total": purchase.ifelse(t.amount, 0).sum(),
+    }
+    for w in windows:
+        inside = t.order_date >= end - pd.Timedelta(days=w)
+        aggs[f"orders_{w}d"] = (inside & purchase).ifelse(1, 0).sum()
+        aggs[f"revenue_{w}d"] = inside.ifelse(t.amount, 0).sum()
+    df = t.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
+    df["aov"] = (df["gross_revenue_total"] / df["orders_total"].where(df["orders_total"] > 0)).astype("float64")
+    df["days_since_last_order"] = (ref - pd.to_datetime(df["last_order_date"])).dt.days
+    df["tenure_days"] = (ref - pd.to_datetime(df["first_order_date"])).dt.days
+    return df.drop(columns="gross_revenue_total")
+
+
+def interaction_counts(interactions: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str,
+                       window_days: int = 365) -> pd.DataFrame:
+    """Interactions per customer and kind in the last ``window_days``, plus service contract flag."""
+    t = as_ibis(interactions)
+    require_columns(t.columns, ("customer_id", "occurred_at", "kind"), "interactions")
+    end = pd.Timestamp(analysis_date) + pd.Timedelta(days=1)
+    t = t.filter(t.occurred_at < end)
+    recent = t.occurred_at >= end - pd.Timedelta(days=window_days)
+    long = (t.group_by(["customer_id", "kind"])
+            .aggregate(n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max())
+            .to_pandas())
+    wide = long.pivot_table(index="customer_id", columns="kind", values="n", aggfunc="sum", fill_value=0)
+    wide.columns = [f"{k}_{window_days}d" for k in wide.columns]
+    wide = wide.astype("int64")
+    out = wide
+    contracts = long.loc[long["kind"] == "service_contract"].set_index("customer_id")["ever"]
+    out["has_service_contract"] = out.index.isin(contracts.index[contracts > 0])
+    complaints = long.loc[long["kind"] == "complaint"].set_index("customer_id")["ever"]
+    out["complaints_total"] = complaints.reindex(out.index).fillna(0).astype("int64")
+    out["last_interaction_at"] = long.groupby("customer_id")["last"].max().reindex(out.index)
+    return out
+
+
+def build_customer360(customers: pd.DataFrame, orders: pd.DataFrame | ibis.Table, *,
+                      analysis_date: pd.Timestamp | str, interactions: pd.DataFrame | ibis.Table | None = None,
+                      survey_responses: pd.DataFrame | None = None,
+                      windows: Sequence[int] = (30, 90, 365)) -> pd.DataFrame:
+    """One row per customer: profile attributes, order behaviour, interactions, consent, survey.
+
+    Every customer of the customers table is kept (customers without orders get zero counts and
+    missing dates); the index is customer_id.
+    """
+    require_columns(customers.columns, ("customer_id",), "customers")
+    ref = pd.Timestamp(analysis_date)
+    c360 = customers.set_index("customer_id")
+    if c360.index.has_duplicates:
+        raise ValueError("table 'customers': customer_id is not unique; validate the table with segwork.sources first")
+    beh = order_behaviour(orders, analysis_date=ref, windows=windows)
+    c360 = c360.join(beh, how="left")
+    counts = [c for c in beh.columns if c.startswith(("orders_", "returns_"))]
+    c360[counts] = c360[counts].fillna(0).astype("int64")
+    money = [c for c in beh.columns if c.startswith("revenue_")]
+    c360[money] = c360[money].fillna(0.0)
+    c360["has_ordered"] = c360["orders_total"] > 0
+    c360[f"active_{max(windows)}d"] = c360[f"orders_{max(windows)}d"] > 0
+    if interactions is not None:
+        inter = interaction_counts(interactions, analysis_date=ref)
+        c360 = c360.join(inter, how="left")
+        ints = [c for c in inter.columns if c.endswith("d") or c == "complaints_total"]
+        c360[ints] = c360[ints].fillna(0).astype("int64")
+        c360["has_service_contract"] = c360["has_service_contract"].fillna(False).astype(bool)
+    if survey_responses is not None:
+        c360["survey_answered"] = c360.index.isin(survey_responses["customer_id"])
+    if "birth_date" in c360:
+        c360["age_band"] = age_band(c360["birth_date"], ref)
+    if "employees" in c360:
+        c360["company_size"] = company_size_band(c360["employees"])
+    return c360
+
+
+def breakdown(c360: pd.DataFrame, by: str, *, revenue: str = "revenue_365d", active: str = "active_365d",
+              missing_label: str = "(unknown)") -> pd.DataFrame:
+    """Customers, share, revenue and activity per value of a profile attribute."""
+    if by not in c360:
+        raise KeyError(f"customer 360 has no column '{by}'; columns: {', '.join(map(str, c360.columns))}")
+    key = c360[by].astype("string").fillna(missing_label)
+    g = c360.groupby(key, observed=True, sort=False)
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "revenue": g[revenue].sum(),
+        "active_share": g[active].mean(),
+    })
+    out["customer_share"] = out["customers"] / out["customers"].sum()
+    total = out["revenue"].sum()
+    out["revenue_share"] = out["revenue"] / total if total else np.nan
+    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    out.index.name = by
+    if isinstance(c360[by].dtype, pd.CategoricalDtype) and c360[by].cat.ordered:
+        order = [str(c) for c in c360[by].cat.categories] + [missing_label]
+        out = out.reindex([o for o in order if o in out.index])
+    else:
+        out = out.sort_values("customers", ascending=False)
+    return out.reset_index()[[by, "customers", "customer_share", "revenue", "revenue_share", "revenue_per_customer",
+                              "active_share"]]

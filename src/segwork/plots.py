@@ -1,0 +1,46 @@
+"""Shared figure style and the plotting helpers used across notebooks.
+
+Plotting functions follow seaborn: a DataFrame in, ``ax=None`` to draw into, the Axes out.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "crest"
+
+
+def set_theme() -> None:
+    """One look for every report: white grid, readable font sizes, figures sized for HTML."""
+    sns.set_theme(style="whitegrid", context="notebook", palette="deep")
+    plt.rcParams.update({"figure.figsize": (9, 4.5), "figure.dpi": 90, "axes.titleweight": "bold",
+                         "axes.titlesize": 13})
+
+
+def _ax(ax):
+    return ax if ax is not None else plt.subplots()[1]
+
+
+def share_bars(df: pd.DataFrame, *, category: str, value: str, title: str = "", ax=None, fmt: str = "{:.0%}"):
+    """Horizontal bars of ``value`` per ``category`` with the value printed at each bar."""
+    ax = _ax(ax)
+    sns.barplot(data=df, y=category, x=value, ax=ax, color=sns.color_palette()[0], orient="h")
+    for patch, v in zip(ax.patches, df[value], strict=False):
+        ax.text(patch.get_width(), patch.get_y() + patch.get_height() / 2, " " + fmt.format(v), va="center",
+                fontsize=9)
+    ax.set_title(title)
+    ax.set_ylabel("")
+    return ax
+
+
+def monthly_line(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, title: str = "", ylabel: str = "",
+                 ax=None):
+    """A line over months (orders or revenue per month)."""
+    ax = _ax(ax)
+    sns.lineplot(data=df, x=x, y=y, hue=hue, marker="o", ax=ax)
+    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    return ax
