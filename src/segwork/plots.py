@@ -44,3 +44,32 @@ def monthly_line(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ti
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
     return ax
+
+
+def histogram(df: pd.DataFrame, *, x: str, title: str = "", log: bool = False, bins: int = 40, ax=None):
+    """Distribution of one column; ``log`` for money-like columns with a long tail."""
+    ax = _ax(ax)
+    data = df[x].dropna()
+    if log:
+        data = data[data > 0]
+    sns.histplot(x=data, bins=bins, log_scale=log, ax=ax, color=sns.color_palette()[0])
+    ax.set_title(title)
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel("customers")
+    return ax
+
+
+def share_comparison(df: pd.DataFrame, *, category: str, title: str = "", shares=("customer_share", "revenue_share"),
+                     labels=("customers", "revenue"), ax=None):
+    """Side-by-side bars of two shares per category (e.g. share of customers vs share of revenue)."""
+    ax = _ax(ax)
+    long = df.melt(id_vars=category, value_vars=list(shares), var_name="measure", value_name="share")
+    long["measure"] = long["measure"].map(dict(zip(shares, labels, strict=True)))
+    long[category] = long[category].astype(str)
+    sns.barplot(data=long, y=category, x="share", hue="measure", orient="h", ax=ax)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_title(title)
+    ax.set_ylabel("")
+    ax.set_xlabel("share")
+    ax.legend(title="")
+    return ax

@@ -67,3 +67,38 @@ def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timesta
     """How many orders are dated after the analysis date (they are left out of every analysis)."""
     t = as_ibis(orders)
     return int(t.filter(t.order_date >= pd.Timestamp(analysis_date) + pd.Timedelta(days=1)).count().to_pyarrow().as_py())
+
+
+def headline(tables: Tables, c360: pd.DataFrame, *, analysis_date: pd.Timestamp | str, currency: str = "CZK") -> str:
+    """The finding notebook 01 leads with: how much data, how active, what validation did."""
+    from segwork.display import money, pct
+
+    ref = pd.Timestamp(analysis_date)
+    stats = tables.report.tables
+    orders = stats["orders"].rows_kept if "orders" in stats else 0
+    first = pd.to_datetime(c360["first_order_date"]).min()
+    active = int(c360["active_365d"].sum())
+    revenue = float(c360["revenue_365d"].sum())
+    text = (f"The CRM holds {len(c360):,} customers and {orders:,} order rows, from {first:%d %b %Y} to the "
+            f"analysis date {ref:%d %b %Y}. {active:,} customers ({pct(active / max(len(c360), 1))}) bought in the "
+            f"last 12 months, bringing {money(revenue, currency)} of net revenue.")
+    dropped = tables.report.dropped
+    repaired = sum(i.count for i in tables.report.issues if i.action == "repaired")
+    if dropped or repaired:
+        text += (f"\n\nValidation dropped {dropped:,} rows and set {repaired:,} unreadable values to missing; "
+                 "the table below lists each case.")
+    else:
+        text += "\n\nEvery table passed validation: no rows were dropped and no values repaired."
+    return text
+
+
+CONSENT_COLUMNS = {"email_opt_in": "email", "sms_opt_in": "SMS", "phone_opt_in": "phone",
+                   "profiling_consent": "profiling"}
+
+
+def consent_shares(c360: pd.DataFrame) -> pd.DataFrame:
+    """Share of customers who gave each consent (missing counts as no consent)."""
+    rows = [{"channel": label, "customers": int(c360[col].fillna(False).astype(bool).sum()),
+             "share": float(c360[col].fillna(False).astype(bool).mean())}
+            for col, label in CONSENT_COLUMNS.items() if col in c360]
+    return pd.DataFrame(rows, columns=["channel", "customers", "share"])

@@ -28,6 +28,7 @@ from segwork.schema import CONTRACTS, Contract, Issue, SchemaError, TableStats, 
 _TRUE = ("true", "t", "yes", "y", "1", "ano")
 _FALSE = ("false", "f", "no", "n", "0", "ne")
 _MAX_EXAMPLES = 5
+_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so leading zeros survive
 
 
 @dataclass
@@ -120,7 +121,10 @@ class _Reader:
                 self._sql(f"DESCRIBE {name}")
             elif kind == "excel":
                 path = self.cfg.path(src.path)  # type: ignore[arg-type]
-                frame = pd.read_excel(path, sheet_name=src.sheet if src.sheet is not None else 0)
+                sheet = src.sheet if src.sheet is not None else 0
+                header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
+                ids = {self._source_name(src, c): str for c in _ID_COLUMNS}
+                frame = pd.read_excel(path, sheet_name=sheet, dtype={c: t for c, t in ids.items() if c in header})
                 self.duck.register(f"{name}_df", frame)
                 self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
                 self.duck.unregister(f"{name}_df")
@@ -151,7 +155,7 @@ class _Reader:
         header = [r[0] for r in self._sql(
             f"DESCRIBE SELECT * FROM read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)")]
         # Ids are text: read them as VARCHAR so leading zeros survive.
-        ids = [self._source_name(src, c) for c in ("customer_id", "order_id", "campaign_id")]
+        ids = [self._source_name(src, c) for c in _ID_COLUMNS]
         types = {c: "VARCHAR" for c in ids if c in header}
         typed = opts + ([f"types={{{', '.join(f'{_literal(k)}: {_literal(v)}' for k, v in types.items())}}}"]
                         if types else [])

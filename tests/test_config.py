@@ -1,0 +1,105 @@
+"""The run config: unknown keys, wrong types and missing files are errors that name the key."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segwork.config import ConfigError, load_config, parse_config, redact_url
+from tests.conftest import write_config
+
+
+def test_valid_config_resolves_paths_against_its_folder(tiny_config: Path) -> None:
+    cfg = load_config(tiny_config)
+    assert cfg.analysis_date == date(2025, 6, 30)
+    assert cfg.source_path("orders") == (tiny_config.parent / "orders.csv").resolve()
+    assert cfg.sources.orders.kind == "csv"
+    assert [t for t, _ in cfg.sources.items()] == ["customers", "orders", "interactions"]
+
+
+def test_demo_config_is_valid_without_data() -> None:
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "demo.yaml", check_files=False)
+    assert cfg.notebooks_path.name == "notebooks"
+    assert cfg.sources.campaign_exposures is not None
+
+
+def test_unknown_key_is_named_with_a_suggestion(tiny_crm: Path) -> None:
+    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}},
+                        analysis_dat="2025-01-01")
+    with pytest.raises(ConfigError, match=r"analysis_dat: unknown key; did you mean 'analysis_date'"):
+        load_config(path)
+
+
+def test_unknown_nested_key_names_its_path(tiny_crm: Path) -> None:
+    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"},
+                                   "orders": {"path": "orders.csv", "colums": {}}})
+    with pytest.raises(ConfigError, match=r"sources\.orders\.colums: unknown key; did you mean 'columns'"):
+        load_config(path)
+
+
+def test_wrong_type_and_bad_date_name_the_key(tiny_crm: Path) -> None:
+    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}})
+    data = yaml.safe_load(path.read_text())
+    data["analysis_date"] = "30.06.2025"
+    data["sources"]["orders"]["invalid_rows"] = "ignore"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base_dir=tiny_crm)
+    assert "analysis_date: not a date in YYYY-MM-DD form" in str(err.value)
+    assert "sources.orders.invalid_rows" in str(err.value)
+
+
+def test_missing_required_key(tiny_crm: Path) -> None:
+    with pytest.raises(ConfigError, match=r"sources\.orders: required key is missing"):
+        parse_config({"analysis_date": "2025-01-01", "sources": {"customers": {"path": "customers.csv"}}},
+                     base_dir=tiny_crm)
+
+
+def test_missing_file_is_named(tiny_crm: Path) -> None:
+    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "nope.csv"}})
+    with pytest.raises(ConfigError, match=r"sources\.orders\.path: file not found: .*nope\.csv"):
+        load_config(path)
+
+
+def test_unknown_file_ending(tiny_crm: Path) -> None:
+    (tiny_crm / "orders.dat").write_text("x")
+    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.dat"}})
+    with pytest.raises(ConfigError, match=r"cannot tell the format .*set 'format:'"):
+        load_config(path)
+
+
+def test_source_needs_exactly_one_location(tiny_crm: Path) -> None:
+    with pytest.raises(ConfigError, match="exactly one of 'path'"):
+        parse_config({"analysis_date": "2025-01-01", "sources": {
+            "customers": {"path": "customers.csv", "url": "sqlite:///x.db", "table": "c"},
+            "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+
+
+def test_table_name_cannot_smuggle_sql(tiny_crm: Path) -> None:
+    with pytest.raises(ConfigError, match="plain table name"):
+        parse_config({"analysis_date": "2025-01-01", "sources": {
+            "customers": {"url": "sqlite:///x.db", "table": "c; DROP TABLE c"},
+            "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+
+
+def test_not_a_mapping_and_missing_config(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        load_config(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="run config not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_credentials_come_from_the_environment_and_are_redacted(monkeypatch, tiny_crm: Path) -> None:
+    cfg = parse_config({"analysis_date": "2025-01-01", "sources": {
+        "customers": {"url": "postgresql://crm:${PGPASS}@db/crm", "table": "customers"},
+        "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+    monkeypatch.setenv("PGPASS", "s3cret")
+    assert cfg.sources.customers.resolved_url() == "postgresql://crm:s3cret@db/crm"
+    assert "s3cret" not in cfg.sources.customers.describe()
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    monkeypatch.delenv("PGPASS")
+    with pytest.raises(ConfigError, match=r"\$\{PGPASS\}"):
+        cfg.sources.customers.resolved_url()
