@@ -43,6 +43,16 @@ def monthly_line(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ti
     ax.set_title(title)
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
+    if df[y].abs().max() >= 1e6:
+        money_axis(ax)
+    return ax
+
+
+def money_axis(ax, axis: str = "y"):
+    """Label large amounts as 12.5 M instead of matplotlib's 1e7 offset."""
+    def fmt(v, _):
+        return f"{v / 1e6:,.1f} M" if abs(v) >= 1e6 else f"{v / 1e3:,.0f} k" if abs(v) >= 1e3 else f"{v:,.0f}"
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
     return ax
 
 

@@ -1,0 +1,77 @@
+"""The whole workbench on a small demo CRM: demo data -> segwork run -> artifacts and HTML reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from segwork import pipeline
+from segwork.demo import write_demo
+from segwork.report import external_references
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One full run on ~1,500 demo customers; the tests below read what it recorded."""
+    base = tmp_path_factory.mktemp("e2e")
+    data = write_demo(base / "data" / "demo", n_customers=1500, seed=7)
+    cfg = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    for table, src in cfg["sources"].items():
+        src["path"] = str(Path(data) / Path(src["path"]).name)
+    cfg["notebooks_dir"] = str(ROOT / "notebooks")
+    cfg["reports_dir"] = str(base / "reports")
+    truth = json.loads((Path(data) / "truth" / "truth.json").read_text())
+    cfg["analysis_date"] = truth["analysis_date"]
+    config_path = base / "demo.yaml"
+    config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    record = pipeline.run(config_path, progress=False)
+    return record, base / "reports", Path(data)
+
+
+def test_run_succeeds_and_latest_points_at_it(demo_run) -> None:
+    record, reports, _ = demo_run
+    assert record.status == "succeeded", [n.error for n in record.notebooks if n.error]
+    assert (reports / "latest").resolve() == record.run_dir.resolve()
+    run = json.loads((record.run_dir / "run.json").read_text())
+    assert run["status"] == "succeeded"
+    assert {i["table"] for i in run["inputs"]} >= {"customers", "orders"}
+    assert all(len(i["sha256"]) == 64 for i in run["inputs"] if i.get("sha256"))
+    assert record.run_id in (reports / "index.html").read_text(encoding="utf-8")
+
+
+def test_customer360_artifact_has_one_row_per_customer(demo_run) -> None:
+    record, _, data = demo_run
+    c360 = pd.read_parquet(record.run_dir / "artifacts" / "customer360.parquet")
+    customers = pd.read_csv(data / "customers.csv", dtype={"customer_id": str})
+    assert c360["customer_id"].is_unique and len(c360) == len(customers)
+    orders = pd.read_parquet(data / "orders.parquet")
+    ref = pd.Timestamp(json.loads((data / "truth" / "truth.json").read_text())["analysis_date"])
+    known = orders[orders["order_date"] < ref + pd.Timedelta(days=1)]
+    assert c360["revenue_total"].sum() == pytest.approx(known["amount"].sum(), rel=1e-9)
+    for col in ("orders_30d", "orders_90d", "orders_365d", "revenue_365d", "aov", "has_service_contract",
+                "complaints_total", "survey_answered", "age_band", "company_size"):
+        assert col in c360.columns, col
+
+
+def test_stakeholder_html_has_no_code_and_no_external_references(demo_run) -> None:
+    record, _, _ = demo_run
+    html_files = sorted(record.run_dir.glob("*.html"))
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert {p.stem for p in html_files if p.stem != "index"} == {p.stem for p in notebooks}
+    for path in html_files:
+        html = path.read_text(encoding="utf-8")
+        assert external_references(html) == [], path.name
+        assert "RunContext.open" not in html and "import segwork" not in html, path.name
+    nb01 = (record.run_dir / "01_data_collection.html").read_text(encoding="utf-8")
+    for section in ("Data collection and customer 360", "The tables that were read", "What validation found",
+                    "Orders over time", "Who the customers are", "Consent to be contacted"):
+        assert section in nb01, section
+    assert nb01.count("data:image/png;base64") >= 5
+    assert "Traceback" not in nb01
