@@ -1,0 +1,719 @@
+"""``segwork run``: execute the notebooks with papermill into a run folder and publish the reports.
+
+One run, in order:
+
+1. Load and validate the config, find ``notebooks/NN_*.ipynb`` (sorted by name) and check every
+   ``notebooks.<stem>`` section of the config against that notebook's parameters cell
+   (``papermill.inspect_notebook``); papermill itself would only warn about unknown parameters.
+   Any problem here is an error and nothing is written.
+2. Take the lock ``reports/.lock`` (created atomically; a second run refuses with
+   ``RunLockedError``; a lock left by a dead process on this host is taken over with a warning).
+3. Execute each notebook with papermill (kernel ``python3``, working directory = the notebooks
+   folder, ``MPLBACKEND`` removed so the inline backend draws the figures) into
+   ``reports/runs/<run-id>/notebooks/<stem>.ipynb`` and render its stakeholder HTML
+   ``reports/runs/<run-id>/<stem>.html``, also when it failed. The first failure stops the run;
+   later notebooks are recorded as "not run".
+4. Write ``run.json`` and the run's ``index.html``, rebuild ``reports/index.html`` (and
+   ``reports/runs/index.html``) from all ``run.json`` files, and, only if every notebook
+   succeeded, point ``reports/latest`` at the run (a new symlink moved over the old one with
+   ``os.replace``, so readers never see it missing). Release the lock.
+
+A failed notebook does not raise: ``run`` returns the ``RunRecord`` with ``status == "failed"``
+(``record.raise_for_status()`` raises ``RunFailed`` for callers that prefer an exception). Errors
+that stop a run before it starts raise ``ConfigError`` (bad config), ``PipelineError`` (notebooks,
+parameters, run id) or ``RunLockedError`` (another run holds the lock); all are ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+import sys
+import time
+import unicodedata
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import segwork
+from segwork.config import ConfigError, RunConfig, load_config
+from segwork.report import (
+    atomic_write_text,
+    notebook_title,
+    render_notebook_html,
+    render_reports_index,
+    render_run_index,
+    strip_ansi,
+)
+
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+RESERVED_PARAMETERS = ("config_path", "run_dir")
+LOCK_NAME = ".lock"
+RUN_JSON = "run.json"
+_CHUNK = 1 << 20  # 1 MiB
+
+
+class PipelineError(ValueError):
+    """A run that cannot start (or finish publishing); the message says why and what to do."""
+
+
+class RunLockedError(PipelineError):
+    """Another ``segwork run`` holds the lock on the reports folder."""
+
+
+class RunFailed(PipelineError):  # noqa: N818 - the name reads as what happened
+    """A notebook of the run failed; ``.record`` is the run's record (status "failed")."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        nb = record.failed_notebook
+        where = (
+            f" in notebook {nb.stem}: {nb.error.get('ename')}: {nb.error.get('evalue')}"
+            if nb and nb.error
+            else ""
+        )
+        super().__init__(f"run {record.run_id} failed{where}. See {record.run_dir / 'index.html'}")
+
+
+class StaleLockWarning(UserWarning):
+    """A lock left behind by a run that is no longer alive was taken over."""
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class NotebookRecord:
+    """What happened to one notebook of a run."""
+
+    stem: str
+    title: str
+    status: str = "not run"  # "succeeded", "failed", "not run"
+    duration_s: float | None = None
+    html: Path | None = None
+    ipynb: Path | None = None
+    error: dict[str, Any] | None = (
+        None  # ename, evalue, cell_source, cell_index, traceback (no ANSI)
+    )
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    """A run: what ran with which inputs and parameters, how it went, where its files are."""
+
+    run_id: str
+    name: str
+    status: str  # "running", "succeeded", "failed"
+    started: datetime
+    run_dir: Path
+    config_path: Path
+    finished: datetime | None = None
+    duration_s: float | None = None
+    analysis_date: str | None = None
+    notebooks: list[NotebookRecord] = field(default_factory=list)
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    package_version: str = segwork.__version__
+    python_version: str = sys.version.split()[0]
+    host: str = field(default_factory=socket.gethostname)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed_notebook(self) -> NotebookRecord | None:
+        return next((nb for nb in self.notebooks if nb.status == "failed"), None)
+
+    def raise_for_status(self) -> RunRecord:
+        """Raise ``RunFailed`` unless the run succeeded; return the record otherwise."""
+        if not self.succeeded:
+            raise RunFailed(self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``run.json``): times in ISO 8601, file paths relative to the run folder."""
+
+        def rel(p: Path | None) -> str | None:
+            if p is None:
+                return None
+            try:
+                return Path(p).relative_to(self.run_dir).as_posix()
+            except ValueError:
+                return str(p)
+
+        notebooks = []
+        for nb in self.notebooks:
+            d = asdict(nb)
+            d["html"], d["ipynb"] = rel(nb.html), rel(nb.ipynb)
+            notebooks.append(d)
+        return {
+            "schema_version": 1,
+            "run_id": self.run_id,
+            "name": self.name,
+            "status": self.status,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "duration_s": self.duration_s,
+            "run_dir": str(self.run_dir),
+            "config_path": str(self.config_path),
+            "analysis_date": self.analysis_date,
+            "package_version": self.package_version,
+            "python_version": self.python_version,
+            "host": self.host,
+            "parameters": self.parameters,
+            "inputs": self.inputs,
+            "notebooks": notebooks,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], run_dir: Path | None = None) -> RunRecord:
+        """Read back ``to_dict()``; relative paths resolve against ``run_dir`` (default: as recorded)."""
+        run_dir = Path(run_dir) if run_dir is not None else Path(data["run_dir"])
+
+        def path(p: str | None) -> Path | None:
+            return None if p is None else run_dir / p
+
+        notebooks = [
+            NotebookRecord(**{**nb, "html": path(nb.get("html")), "ipynb": path(nb.get("ipynb"))})
+            for nb in data.get("notebooks", [])
+        ]
+        return cls(
+            run_id=data["run_id"],
+            name=data.get("name", data["run_id"]),
+            status=data.get("status", "running"),
+            started=datetime.fromisoformat(data["started"]),
+            finished=datetime.fromisoformat(data["finished"]) if data.get("finished") else None,
+            duration_s=data.get("duration_s"),
+            run_dir=run_dir,
+            config_path=Path(data.get("config_path", "")),
+            analysis_date=data.get("analysis_date"),
+            notebooks=notebooks,
+            parameters=data.get("parameters", {}),
+            inputs=data.get("inputs", []),
+            package_version=data.get("package_version", ""),
+            python_version=data.get("python_version", ""),
+            host=data.get("host", ""),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Checks before anything runs
+
+
+def find_notebooks(notebooks_dir: Path) -> list[Path]:
+    """The run's notebooks: ``NN_*.ipynb`` in ``notebooks_dir``, sorted by name."""
+    if not notebooks_dir.is_dir():
+        raise PipelineError(
+            f"notebooks folder not found: {notebooks_dir}. Fix: set 'notebooks_dir' in the run config "
+            "(relative to the config file's folder)."
+        )
+    found = sorted(notebooks_dir.glob(NOTEBOOK_GLOB))
+    if not found:
+        raise PipelineError(
+            f"no notebooks named NN_*.ipynb (e.g. 01_data_collection.ipynb) in {notebooks_dir}"
+        )
+    return found
+
+
+def check_notebook_parameters(
+    cfg: RunConfig, notebooks: Sequence[Path]
+) -> dict[str, dict[str, Any]]:
+    """Check the config's ``notebooks:`` sections against the notebooks' parameters cells.
+
+    Returns the allowed parameters per notebook stem (name -> papermill's inspection). Raises
+    ``PipelineError`` naming the notebook and key for an unknown parameter, a reserved one
+    (``config_path``, ``run_dir``: set by segwork) or a section for a notebook that does not exist.
+    """
+    import papermill
+
+    by_stem = {p.stem: p for p in notebooks}
+    problems = []
+    for stem in cfg.notebooks:
+        if stem not in by_stem:
+            problems.append(
+                f"  - notebooks.{stem}: there is no notebook {stem}.ipynb in {cfg.notebooks_path}; "
+                f"the notebooks are: {', '.join(by_stem)}"
+            )
+    allowed: dict[str, dict[str, Any]] = {}
+    for stem, path in by_stem.items():
+        try:
+            allowed[stem] = papermill.inspect_notebook(path)
+        except Exception as e:  # a notebook that is not valid JSON, for example
+            problems.append(
+                f"  - {path.name}: cannot read its parameters cell ({type(e).__name__}: {e})"
+            )
+            continue
+        for key in cfg.notebooks.get(stem) or {}:
+            own = [p for p in allowed[stem] if p not in RESERVED_PARAMETERS]
+            if key in RESERVED_PARAMETERS:
+                problems.append(
+                    f"  - notebooks.{stem}.{key}: '{key}' is set by segwork run; remove it from the config"
+                )
+            elif key not in allowed[stem]:
+                listing = ", ".join(own) if own else "none (it has no parameters of its own)"
+                problems.append(
+                    f"  - notebooks.{stem}.{key}: notebook {stem} has no parameter '{key}'; "
+                    f"its parameters are: {listing}"
+                )
+    if problems:
+        raise PipelineError("the run config does not fit the notebooks:\n" + "\n".join(problems))
+    return allowed
+
+
+def slugify(text: str, max_len: int = 40) -> str:
+    """``"Demo CRM (synthetic)"`` -> ``"demo-crm-synthetic"``; accents dropped; ``"run"`` if empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "run"
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def new_run_id(runs_dir: Path, name: str, now: datetime) -> str:
+    """``20261123-031500-demo-crm-synthetic`` (UTC); ``-2``, ``-3``, ... if that folder exists."""
+    base = f"{now:%Y%m%d-%H%M%S}-{slugify(name)}"
+    run_id, n = base, 1
+    while (runs_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+# --------------------------------------------------------------------------------------------
+# The lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists but belongs to someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _describe_holder(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "an unknown process (the lock file cannot be read)"
+    started = info.get("started", "?")
+    return f"process {info.get('pid', '?')} on host {info.get('host', '?')}, started {started}" + (
+        f" (run {info['run_id']})" if info.get("run_id") else ""
+    )
+
+
+@contextlib.contextmanager
+def run_lock(reports_dir: Path, run_id: str) -> Iterator[Path]:
+    """Hold ``reports_dir/.lock`` for the duration of a run.
+
+    The file is created with O_CREAT|O_EXCL, so of two runs starting together exactly one gets
+    it. It holds pid, host, start time and run id. If it exists and names a process on this host
+    that is no longer alive, it is taken over with a ``StaleLockWarning``; otherwise
+    ``RunLockedError`` names the holder. The lock is removed on exit if it is still ours.
+    """
+    path = reports_dir / LOCK_NAME
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+    }
+    for attempt in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            stale = (
+                holder is not None
+                and holder.get("host") == info["host"]
+                and isinstance(holder.get("pid"), int)
+                and not _pid_alive(holder["pid"])
+            )
+            if stale and attempt == 0:
+                warnings.warn(
+                    f"taking over the lock {path} left by a run that is no longer running "
+                    f"({_describe_holder(holder)})",
+                    StaleLockWarning,
+                    stacklevel=3,
+                )
+                path.unlink(missing_ok=True)
+                continue
+            raise RunLockedError(
+                f"another segwork run is using the reports folder {reports_dir}: {_describe_holder(holder)}. "
+                f"Wait for it to finish. If no run is in progress (the process is gone), delete {path} "
+                "and try again."
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        break
+    try:
+        yield path
+    finally:
+        current = _read_lock(path)
+        if current is None or (
+            current.get("pid") == info["pid"] and current.get("run_id") == info["run_id"]
+        ):
+            path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (inputs can be larger than memory)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe_inputs(cfg: RunConfig) -> list[dict[str, Any]]:
+    """Each source: table, safe description, kind, and for files size and SHA-256."""
+    inputs = []
+    for table, src in cfg.sources.items():
+        entry: dict[str, Any] = {
+            "table": table,
+            "source": src.describe(),
+            "kind": src.kind,
+            "size_bytes": None,
+            "sha256": None,
+            "note": None,
+        }
+        path = cfg.source_path(table)
+        if path is not None:
+            entry["path"] = str(path)
+            entry["size_bytes"] = path.stat().st_size
+            entry["sha256"] = file_sha256(path)
+        else:
+            entry["note"] = "database table (not hashed)"
+        inputs.append(entry)
+    return inputs
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+@contextlib.contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """Start kernels without MPLBACKEND: with it set (e.g. Agg) the inline backend is never
+    installed and the reports silently lose every figure. The kernel inherits os.environ."""
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+
+
+def _kernel_config() -> Any:
+    """Ask jupyter_client to encrypt the kernel's sockets (CurveZMQ) when it can.
+
+    Without it ipykernel 7 prints a warning about unencrypted TCP into every run's output. Older
+    jupyter_client versions do not know the option and ignore it.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if not zmq.has("curve"):
+        return Config()
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def _error_from_exception(exc: BaseException) -> dict[str, Any]:
+    tb = getattr(exc, "traceback", None)
+    if isinstance(tb, list):
+        traceback_text = strip_ansi("\n".join(tb))
+    else:
+        import traceback
+
+        traceback_text = strip_ansi("".join(traceback.format_exception(exc)))
+    # papermill's error carries the cell's own ename/evalue/source; other errors are themselves
+    evalue = exc.evalue if hasattr(exc, "evalue") else exc
+    return {
+        "ename": getattr(exc, "ename", None) or type(exc).__name__,
+        "evalue": strip_ansi(str(evalue)),
+        "cell_source": getattr(exc, "source", None) or "",
+        "cell_index": getattr(exc, "cell_index", None),
+        "traceback": traceback_text,
+    }
+
+
+def _say(enabled: bool, text: str, end: str = "\n") -> None:
+    if enabled:
+        print(text, end=end, file=sys.stderr, flush=True)
+
+
+def _write_run_files(record: RunRecord) -> None:
+    atomic_write_text(
+        record.run_dir / RUN_JSON, json.dumps(record.to_dict(), indent=2, default=str) + "\n"
+    )
+    atomic_write_text(record.run_dir / "index.html", render_run_index(record))
+
+
+def load_run_records(reports_dir: Path) -> list[dict[str, Any]]:
+    """The ``run.json`` of every run folder (a folder without one is listed as incomplete)."""
+    runs = []
+    runs_dir = reports_dir / "runs"
+    if not runs_dir.is_dir():
+        return runs
+    for d in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        try:
+            data = json.loads((d / RUN_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            started = datetime.fromtimestamp(d.stat().st_mtime, UTC).isoformat()
+            data = {
+                "run_id": d.name,
+                "name": d.name,
+                "status": "incomplete",
+                "started": started,
+                "notebooks": [],
+            }
+        data["run_id"] = d.name  # the folder is what the links point at
+        runs.append(data)
+    return runs
+
+
+def update_reports_index(reports_dir: Path, *, latest_run_id: str | None = None) -> Path:
+    """Rebuild ``reports/index.html`` (and ``reports/runs/index.html``) from the runs' records.
+
+    The run marked "latest" is ``latest_run_id`` or else the one ``reports/latest`` points at.
+    """
+    runs = load_run_records(reports_dir)
+    latest = reports_dir / "latest"
+    latest_id = latest_run_id or (Path(os.readlink(latest)).name if latest.is_symlink() else None)
+    atomic_write_text(
+        reports_dir / "runs" / "index.html",
+        render_reports_index(runs, prefix="", latest_run_id=latest_id),
+    )
+    return atomic_write_text(
+        reports_dir / "index.html",
+        render_reports_index(runs, prefix="runs/", latest_run_id=latest_id),
+    )
+
+
+def point_latest(reports_dir: Path, run_id: str) -> Path:
+    """Point ``reports/latest`` at ``runs/<run_id>`` atomically (new symlink, then os.replace)."""
+    latest = reports_dir / "latest"
+    tmp = reports_dir / f"latest.tmp-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(f"runs/{run_id}", tmp, target_is_directory=True)
+    os.replace(tmp, latest)
+    return latest
+
+
+def run(
+    config_path: str | os.PathLike[str],
+    *,
+    reports_dir: str | os.PathLike[str] | None = None,
+    notebooks: Sequence[str] | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+    kernel_name: str = "python3",
+) -> RunRecord:
+    """Run the notebooks of a config into a new run folder and publish the reports.
+
+    ``reports_dir`` overrides the config's; ``notebooks`` runs only these stems (in folder order);
+    ``run_id`` names the run folder (default: UTC time and the config name). ``progress`` prints
+    one line per notebook to stderr (and papermill's cell progress bar when stderr is a terminal).
+    Returns the ``RunRecord``; a failed notebook gives ``status == "failed"`` (see the module doc).
+    """
+    import papermill
+
+    cfg = load_config(config_path)
+    config_path = Path(config_path).resolve()
+    all_notebooks = find_notebooks(cfg.notebooks_path)
+    check_notebook_parameters(cfg, all_notebooks)
+    if notebooks:
+        stems = [p.stem for p in all_notebooks]
+        unknown = [s for s in notebooks if s not in stems]
+        if unknown:
+            raise PipelineError(
+                f"no notebook named {', '.join(unknown)} in {cfg.notebooks_path}; "
+                f"the notebooks are: {', '.join(stems)}"
+            )
+        selected = [p for p in all_notebooks if p.stem in set(notebooks)]
+    else:
+        selected = list(all_notebooks)
+
+    reports = Path(reports_dir).resolve() if reports_dir is not None else cfg.reports_path
+    latest = reports / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise PipelineError(
+            f"{latest} is a folder or file, not a link; segwork points it at the newest good run. "
+            "Fix: move it away and run again."
+        )
+    runs_dir = reports / "runs"
+    started = datetime.now(UTC)
+    if run_id is not None:
+        if not _RUN_ID.fullmatch(run_id):
+            raise PipelineError(
+                f"run id {run_id!r} must be letters, digits, '.', '_' and '-' (no slashes)"
+            )
+        if (runs_dir / run_id).exists():
+            raise PipelineError(
+                f"a run named {run_id} already exists in {runs_dir}; choose another run id"
+            )
+    else:
+        run_id = new_run_id(runs_dir, cfg.name, started)
+
+    reports.mkdir(parents=True, exist_ok=True)
+    with run_lock(reports, run_id):
+        t0 = time.perf_counter()
+        run_dir = runs_dir / run_id
+        record = RunRecord(
+            run_id=run_id,
+            name=cfg.name,
+            status="running",
+            started=started,
+            run_dir=run_dir,
+            config_path=config_path,
+            analysis_date=cfg.analysis_date.isoformat(),
+        )
+        for path in selected:
+            own = dict(cfg.notebooks.get(path.stem) or {})
+            title = notebook_title(nbformat.read(path, as_version=4), path.stem)
+            record.notebooks.append(NotebookRecord(stem=path.stem, title=title, parameters=own))
+            if own:
+                record.parameters[path.stem] = own
+        # Hash the inputs before the run folder exists: a vanished file then writes nothing.
+        record.inputs = describe_inputs(cfg)
+        runs_dir.mkdir(exist_ok=True)
+        run_dir.mkdir()  # under the lock; new_run_id checked that it is free
+        (run_dir / "notebooks").mkdir()
+        _write_run_files(record)
+
+        show_bar = progress and sys.stderr.isatty()
+        n = len(selected)
+        try:
+            for i, (path, nb_rec) in enumerate(
+                zip(selected, record.notebooks, strict=True), start=1
+            ):
+                out = run_dir / "notebooks" / path.name
+                params = {
+                    "config_path": str(config_path),
+                    "run_dir": str(run_dir),
+                    **nb_rec.parameters,
+                }
+                _say(progress, f"[{i}/{n}] {path.stem} ...", end="\n" if show_bar else " ")
+                t_nb = time.perf_counter()
+                try:
+                    with _kernel_environment():
+                        papermill.execute_notebook(
+                            str(path),
+                            str(out),
+                            parameters=params,
+                            kernel_name=kernel_name,
+                            cwd=str(path.parent),
+                            progress_bar=show_bar,
+                            log_output=False,
+                            config=_kernel_config(),
+                        )
+                    nb_rec.status = "succeeded"
+                except Exception as exc:  # PapermillExecutionError, dead kernel, no kernel, ...
+                    nb_rec.status = "failed"
+                    nb_rec.error = _error_from_exception(exc)
+                nb_rec.duration_s = round(time.perf_counter() - t_nb, 3)
+                if out.exists():
+                    nb_rec.ipynb = out
+                    html = run_dir / f"{path.stem}.html"
+                    try:
+                        render_notebook_html(
+                            out,
+                            html,
+                            title=nb_rec.title,
+                            run_name=cfg.name,
+                            run_id=run_id,
+                            run_started=started,
+                            index_href="index.html",
+                        )
+                        nb_rec.html = html
+                    except Exception as exc:
+                        if nb_rec.status == "succeeded":
+                            nb_rec.status = "failed"
+                            nb_rec.error = _error_from_exception(exc)
+                            nb_rec.error["evalue"] = (
+                                f"the HTML report could not be rendered: {nb_rec.error['evalue']}"
+                            )
+                if nb_rec.status == "failed":
+                    _say(
+                        progress,
+                        f"FAILED after {nb_rec.duration_s:.1f} s: {nb_rec.error['ename']}: "
+                        f"{nb_rec.error['evalue']}",
+                    )
+                    break
+                _say(progress, f"done in {nb_rec.duration_s:.1f} s")
+                _write_run_files(record)
+        except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
+            current = next(
+                (nb for nb in record.notebooks if nb.status == "not run" and nb.duration_s is None),
+                None,
+            )
+            if current is not None:
+                current.status = "failed"
+                current.error = {
+                    "ename": "Interrupted",
+                    "evalue": "the run was interrupted",
+                    "cell_source": "",
+                    "cell_index": None,
+                    "traceback": "",
+                }
+            _finish(record, t0, "failed")
+            update_reports_index(reports)
+            raise
+
+        status = "failed" if any(nb.status == "failed" for nb in record.notebooks) else "succeeded"
+        _finish(record, t0, status)
+        if status == "succeeded":
+            update_reports_index(reports, latest_run_id=run_id)
+            point_latest(reports, run_id)
+        else:
+            update_reports_index(reports)
+    return record
+
+
+def _finish(record: RunRecord, t0: float, status: str) -> None:
+    record.status = status
+    record.finished = datetime.now(UTC)
+    record.duration_s = round(time.perf_counter() - t0, 3)
+    _write_run_files(record)
+
+
+__all__ = [
+    "ConfigError",
+    "NotebookRecord",
+    "PipelineError",
+    "RunFailed",
+    "RunLockedError",
+    "RunRecord",
+    "StaleLockWarning",
+    "check_notebook_parameters",
+    "find_notebooks",
+    "run",
+]
