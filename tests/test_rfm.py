@@ -1,0 +1,778 @@
+"""RFM features, scores, segment maps, KPIs, migration, breakdowns and plots.
+
+Features are checked against independent plain-pandas computations of the documented rules
+(the clv oracle floors dates with pandas Periods, as lifetimes does, instead of DuckDB's
+date_trunc); scores against pandas.qcut on ranks; the default map against the published R x FM
+cell list.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import ibis
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segwork import rfm
+from segwork.schema import SchemaError
+
+matplotlib.use("Agg")
+
+pytestmark = pytest.mark.filterwarnings("ignore::segwork.rfm.RFMWarning")
+
+
+# ------------------------------------------------------------------------------------------
+# data and oracles
+# ------------------------------------------------------------------------------------------
+def make_orders(seed: int = 0, n_customers: int = 60, n_rows: int = 500) -> pd.DataFrame:
+    """Random orders with same-day orders, returns, return-only customers and future orders."""
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n_customers, n_rows)
+    # few distinct days per customer -> many same-day orders
+    day = rng.integers(0, 40, n_rows) * 10 + (cust % 7)
+    ts = (
+        pd.Timestamp("2024-01-01")
+        + pd.to_timedelta(day, unit="D")
+        + pd.to_timedelta(rng.integers(0, 24 * 60, n_rows), unit="min")
+    )
+    amount = np.round(rng.lognormal(6, 1, n_rows), 2)
+    is_return = rng.random(n_rows) < 0.15
+    amount[is_return] = -np.round(amount[is_return] * rng.uniform(0.2, 1.5, is_return.sum()), 2)
+    df = pd.DataFrame(
+        {
+            "order_id": [f"O{i:05d}" for i in range(n_rows)],
+            "customer_id": [f"C{c:03d}" for c in cust],
+            "order_date": ts,
+            "amount": amount,
+        }
+    )
+    # a return-only customer and a customer whose only purchase is fully returned the same day
+    extra = pd.DataFrame(
+        {
+            "order_id": ["R1", "X1", "X2"],
+            "customer_id": ["RET", "FULL", "FULL"],
+            "order_date": pd.to_datetime(
+                ["2024-05-01 10:00", "2024-06-01 09:00", "2024-06-01 18:00"], format="ISO8601"
+            ),
+            "amount": [-50.0, 80.0, -80.0],
+        }
+    )
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def oracle_classic(
+    df: pd.DataFrame,
+    ref: str,
+    *,
+    unit: str = "D",
+    window_days: int | None = None,
+    frequency_unit: str = "orders",
+    monetary: str = "sum",
+) -> pd.DataFrame:
+    ref_ts = pd.Timestamp(ref)
+    day = df["order_date"].dt.normalize()
+    d = df[day <= ref_ts]
+    if window_days is not None:
+        d = d[d["order_date"].dt.normalize() > ref_ts - pd.Timedelta(days=window_days)]
+    buys = d[d["amount"] > 0]
+    g = buys.groupby("customer_id")
+    last = g["order_date"].max().dt.normalize()
+    days = (ref_ts - last).dt.days
+    if frequency_unit == "orders":
+        freq = g["order_id"].nunique()
+    else:
+        freq = buys.assign(day=buys["order_date"].dt.date).groupby("customer_id")["day"].nunique()
+    revenue = d.groupby("customer_id")["amount"].sum().reindex(last.index)
+    out = pd.DataFrame(
+        {
+            "recency": days if unit == "D" else days / 7,
+            "frequency": freq,
+            "monetary": revenue if monetary == "sum" else revenue / freq,
+        }
+    )
+    return out.sort_index()
+
+
+def oracle_clv(df: pd.DataFrame, ref: str, unit: str = "D") -> pd.DataFrame:
+    """lifetimes' summary_data_from_transaction_data with periods of net revenue <= 0 dropped."""
+    ref_ts = pd.Timestamp(ref)
+    d = df[df["order_date"] < ref_ts + pd.Timedelta(days=1)].copy()
+    d["period"] = d["order_date"].dt.to_period(unit)
+    per = d.groupby(["customer_id", "period"])["amount"].sum()
+    per = per[per > 0]
+    end = ref_ts.to_period(unit)
+    rows = {}
+    for cid, s in per.groupby(level="customer_id"):
+        periods = s.index.get_level_values("period").sort_values()
+        vals = s.sort_index(level="period").to_numpy()
+        rows[cid] = {
+            "frequency": len(periods) - 1,
+            "recency": float((periods[-1] - periods[0]).n),
+            "T": float((end - periods[0]).n),
+            "monetary": float(vals[1:].mean()) if len(vals) > 1 else 0.0,
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "customer_id"
+    return out.sort_index()
+
+
+def assert_frames_close(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert list(got.index) == list(want.index)
+    for col in want.columns:
+        np.testing.assert_allclose(
+            got[col].to_numpy(dtype=float),
+            want[col].to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=col,
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# features against the oracles
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "ref", ["2024-09-30", "2024-10-06", "2025-03-31"]
+)  # Monday, Sunday, after all orders
+@pytest.mark.parametrize("unit", ["D", "W"])
+def test_clv_features_match_oracle(ref, unit):
+    df = make_orders(1)
+    got = rfm.features(df, analysis_date=ref, convention="clv", time_unit=unit)
+    assert list(got.columns) == ["frequency", "recency", "T", "monetary"]
+    assert_frames_close(got, oracle_clv(df, ref, unit))
+    assert "RET" not in got.index and "FULL" not in got.index  # no purchase period
+
+
+@pytest.mark.parametrize("unit", ["D", "W"])
+@pytest.mark.parametrize("frequency_unit", ["orders", "days"])
+@pytest.mark.parametrize("monetary", ["sum", "mean"])
+@pytest.mark.parametrize("window_days", [None, 120])
+def test_classic_features_match_oracle(unit, frequency_unit, monetary, window_days):
+    df = make_orders(2)
+    ref = "2024-10-06"
+    got = rfm.features(
+        df,
+        analysis_date=ref,
+        time_unit=unit,
+        window_days=window_days,
+        frequency_unit=frequency_unit,
+        monetary=monetary,
+    )
+    assert list(got.columns) == ["recency", "frequency", "monetary"]
+    want = oracle_classic(
+        df,
+        ref,
+        unit=unit,
+        window_days=window_days,
+        frequency_unit=frequency_unit,
+        monetary=monetary,
+    )
+    assert_frames_close(got, want)
+    assert "RET" not in got.index
+    assert got.attrs["orders_after_analysis_date"] == int(
+        (df["order_date"] >= pd.Timestamp(ref) + pd.Timedelta(days=1)).sum()
+    )
+
+
+day_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 30),
+        st.integers(0, 23),
+        st.sampled_from([10.0, 25.5, 100.0, -10.0, -25.5, 0.0]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=day_rows, ref_day=st.integers(0, 35), unit=st.sampled_from(["D", "W"]))
+def test_features_property(rows, ref_day, unit):
+    df = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "order_date": [
+                pd.Timestamp("2025-03-01") + pd.Timedelta(days=r[1], hours=r[2]) for r in rows
+            ],
+            "amount": [r[3] for r in rows],
+        }
+    )
+    ref = str((pd.Timestamp("2025-03-01") + pd.Timedelta(days=ref_day)).date())
+    want_clv = oracle_clv(df, ref, unit)
+    want_classic = oracle_classic(df, ref, unit=unit)
+    if want_classic.empty:
+        with pytest.raises(rfm.RFMError, match="no (orders|purchases) .*on or before"):
+            rfm.features(df, analysis_date=ref)
+        return
+    assert_frames_close(rfm.features(df, analysis_date=ref, time_unit=unit), want_classic)
+    if want_clv.empty:
+        with pytest.raises(rfm.RFMError, match="no purchases"):
+            rfm.features(df, analysis_date=ref, convention="clv", time_unit=unit)
+    else:
+        assert_frames_close(
+            rfm.features(df, analysis_date=ref, convention="clv", time_unit=unit), want_clv
+        )
+
+
+def test_clv_hand_example_lifetimes_semantics():
+    """frequency = repeat purchase days, recency = first->last, T = first->end, monetary = mean of repeats."""
+    df = pd.DataFrame(
+        {
+            "order_id": ["1", "2", "3", "4", "5", "6", "7", "8"],
+            "customer_id": ["A", "A", "A", "A", "B", "C", "D", "D"],
+            "order_date": pd.to_datetime(
+                [
+                    "2025-01-01 09:00",
+                    "2025-01-01 17:00",
+                    "2025-01-11",
+                    "2025-01-21",
+                    "2025-01-15",
+                    "2025-02-05",
+                    "2025-01-05",
+                    "2025-02-10",
+                ],
+                format="ISO8601",
+            ),
+            "amount": [100.0, 50.0, 30.0, 60.0, 80.0, 10.0, 20.0, 99.0],
+        }
+    )
+    days = rfm.features(df, analysis_date="2025-01-31", convention="clv")
+    # A: purchase days 01-01 (two orders = one day), 01-11, 01-21 -> 2 repeats, recency 20, T 30,
+    # monetary (30 + 60) / 2. B: one purchase -> 0, 0, T 16, monetary 0. C only after the date.
+    # D: the 02-10 order is after the analysis date.
+    expected = pd.DataFrame(
+        {
+            "frequency": [2, 0, 0],
+            "recency": [20.0, 0.0, 0.0],
+            "T": [30.0, 16.0, 26.0],
+            "monetary": [45.0, 0.0, 0.0],
+        },
+        index=pd.Index(["A", "B", "D"], name="customer_id"),
+    )
+    assert_frames_close(days, expected)
+    assert days["frequency"].dtype == np.int64
+    # weeks (Monday starts, as pandas to_period("W")): A 2024-12-30, 2025-01-06, 01-20; end week 01-27
+    weeks = rfm.features(df, analysis_date="2025-01-31", convention="clv", time_unit="W")
+    expected_w = pd.DataFrame(
+        {
+            "frequency": [2, 0, 0],
+            "recency": [3.0, 0.0, 0.0],
+            "T": [4.0, 2.0, 4.0],
+            "monetary": [45.0, 0.0, 0.0],
+        },
+        index=expected.index,
+    )
+    assert_frames_close(weeks, expected_w)
+
+
+def test_returns_reduce_revenue_on_their_own_day():
+    df = pd.DataFrame(
+        {
+            "order_id": ["1", "2", "3", "4", "5"],
+            "customer_id": ["A"] * 5,
+            "order_date": pd.to_datetime(
+                ["2025-01-01", "2025-01-05", "2025-01-05", "2025-01-09", "2025-01-12"]
+            ),
+            "amount": [100.0, 40.0, -10.0, -100.0, 70.0],
+        }
+    )
+    clv = rfm.features(df, analysis_date="2025-01-20", convention="clv")
+    # purchase days: 01-01 (100), 01-05 (net 30), 01-12 (70); 01-09 is a return-only day (not a purchase)
+    assert clv.loc["A", "frequency"] == 2
+    assert clv.loc["A", "recency"] == 11.0
+    assert clv.loc["A", "monetary"] == pytest.approx((30 + 70) / 2)
+    classic = rfm.features(df, analysis_date="2025-01-20")
+    assert classic.loc["A", "frequency"] == 3  # purchase orders 1, 2, 5
+    assert classic.loc["A", "monetary"] == pytest.approx(100.0)  # 100 + 40 - 10 - 100 + 70
+    assert classic.loc["A", "recency"] == 8  # last purchase 01-12, not the return on 01-09
+
+
+def test_excluded_customers_are_counted_and_warned():
+    df = make_orders(3)
+    with pytest.warns(rfm.RFMWarning, match="left out"):
+        f = rfm.features(df, analysis_date="2025-03-31")
+    assert f.attrs["customers_excluded"] == 1  # RET; FULL's purchase row still counts in classic
+    assert "FULL" in f.index
+    with pytest.warns(rfm.RFMWarning, match="left out"):
+        c = rfm.features(df, analysis_date="2025-03-31", convention="clv")
+    assert c.attrs["customers_excluded"] == 2 and "FULL" not in c.index
+
+
+def test_ibis_table_input_matches_pandas_input(tmp_path):
+    df = make_orders(4)
+    df.to_parquet(tmp_path / "orders.parquet")
+    t = ibis.duckdb.connect().read_parquet(tmp_path / "orders.parquet")
+    for conv in ("classic", "clv"):
+        a = rfm.features(df, analysis_date="2024-11-15", convention=conv)
+        b = rfm.features(t, analysis_date="2024-11-15", convention=conv)
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_string_dates_are_parsed():
+    df = make_orders(5)
+    as_text = df.assign(order_date=df["order_date"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    pd.testing.assert_frame_equal(
+        rfm.features(as_text, analysis_date="2024-11-15"),
+        rfm.features(df, analysis_date="2024-11-15"),
+    )
+
+
+def test_single_customer():
+    df = make_orders(6)
+    one = df[df["customer_id"] == "C005"]
+    got = rfm.features(one, analysis_date="2025-03-31", convention="clv")
+    assert_frames_close(got, oracle_clv(one, "2025-03-31"))
+    assert len(got) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# errors and degenerate inputs
+# ------------------------------------------------------------------------------------------
+def test_missing_column_names_it_and_lists_present():
+    df = make_orders().drop(columns="amount")
+    with pytest.raises(SchemaError, match="amount") as e:
+        rfm.features(df, analysis_date="2025-01-01")
+    assert "columns present: order_id, customer_id, order_date" in str(e.value)
+
+
+def test_empty_window_and_bad_dates():
+    df = make_orders()
+    with pytest.raises(rfm.RFMError, match="no orders on or before 2020-01-01"):
+        rfm.features(df, analysis_date="2020-01-01")
+    with pytest.raises(rfm.RFMError, match="not a date"):
+        rfm.features(df, analysis_date="the end of June")
+    with pytest.raises(rfm.RFMError, match="missing"):
+        rfm.features(df, analysis_date=None)
+    returns_only = df[df["customer_id"] == "RET"]
+    with pytest.raises(rfm.RFMError, match="no purchases"):
+        rfm.features(returns_only, analysis_date="2025-01-01")
+    with pytest.raises(rfm.RFMError, match="window_days"):
+        rfm.features(df, analysis_date="2025-01-01", window_days=0)
+    with pytest.raises(rfm.RFMError, match="classic convention only"):
+        rfm.features(df, analysis_date="2025-01-01", convention="clv", monetary="mean")
+
+
+def test_null_keys_are_an_error_not_a_silent_drop():
+    df = make_orders()
+    df.loc[3, "customer_id"] = None
+    with pytest.raises(SchemaError, match="1 rows have no customer_id"):
+        rfm.features(df, analysis_date="2025-01-01")
+
+
+def test_one_order_in_total_is_documented():
+    df = pd.DataFrame(
+        {
+            "order_id": ["1"],
+            "customer_id": ["A"],
+            "order_date": pd.to_datetime(["2025-01-10"]),
+            "amount": [50.0],
+        }
+    )
+    f = rfm.features(df, analysis_date="2025-01-31")
+    assert (f.loc["A", "recency"], f.loc["A", "frequency"], f.loc["A", "monetary"]) == (21, 1, 50.0)
+    c = rfm.features(df, analysis_date="2025-01-31", convention="clv")
+    assert c.loc["A"].tolist() == [0, 0.0, 21.0, 0.0]
+    with pytest.warns(rfm.RFMWarning, match="same value"):
+        s = rfm.score(f)
+    # documented: a constant score gives every customer the middle score
+    assert s.loc["A", "rfm_code"] == "333"
+    assert s.loc["A", "segment"] == "Potential Loyalist"  # R 3, FM 3 in the default grid
+
+
+def test_all_customers_identical():
+    base = pd.DataFrame(
+        {"order_date": pd.to_datetime(["2025-01-02", "2025-01-20"]), "amount": [10.0, 20.0]}
+    )
+    df = pd.concat([base.assign(customer_id=f"C{i}") for i in range(12)], ignore_index=True)
+    df["order_id"] = [f"o{i}" for i in range(len(df))]
+    f = rfm.features(df, analysis_date="2025-01-31")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = rfm.score(f)
+    named = {str(x.message).split(" score")[0] for x in w if issubclass(x.category, rfm.RFMWarning)}
+    assert named == {"R", "F", "M"}
+    assert set(s["rfm_code"]) == {"333"}
+
+
+# ------------------------------------------------------------------------------------------
+# scores
+# ------------------------------------------------------------------------------------------
+def scoring_frame(n: int = 103, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ids = [f"K{i:04d}" for i in rng.permutation(n)]
+    return pd.DataFrame(
+        {
+            "recency": rng.integers(0, 30, n),
+            "frequency": rng.poisson(1.5, n) + 1,
+            "monetary": rng.lognormal(5, 1, n),
+        },
+        index=pd.Index(ids, name="customer_id"),
+    )
+
+
+def in_tie_break_order(feat: pd.DataFrame) -> pd.DataFrame:
+    """The frame sorted by the documented tie-break: hash of the id as a string, then the id."""
+    ids = pd.Series(feat.index, index=feat.index, dtype="string")
+    h = pd.util.hash_pandas_object(ids, index=False)
+    key = pd.DataFrame({"h": h.to_numpy(), "id": ids.to_numpy()}, index=feat.index)
+    return feat.loc[key.sort_values(["h", "id"]).index]
+
+
+@pytest.mark.parametrize("bins", [3, 4, 5, 7])
+def test_quantile_scores_match_qcut_on_ranks_with_stated_tie_break(bins):
+    feat = scoring_frame()
+    s = rfm.score(feat, bins=bins)
+    srt = in_tie_break_order(
+        feat
+    )  # ties broken by position: rank(method="first") on the sorted frame
+
+    def qcut(x: pd.Series) -> pd.Series:
+        return (pd.qcut(x.rank(method="first"), bins, labels=False) + 1).sort_index()
+
+    for col, raw in (("F", srt["frequency"]), ("M", srt["monetary"]), ("R", -srt["recency"])):
+        pd.testing.assert_series_equal(
+            s[col].sort_index(), qcut(raw), check_names=False, check_dtype=False
+        )
+    for col in "RFM":
+        sizes = s[col].value_counts().reindex(range(1, bins + 1), fill_value=0)
+        assert sizes.max() - sizes.min() <= 1, col
+    # recency inverted: the most recent customer has the top R score
+    assert s.loc[feat["recency"].idxmin(), "R"] == bins
+    assert (s["rfm_code"] == s["R"].astype(str) + s["F"].astype(str) + s["M"].astype(str)).all()
+
+
+def test_ties_follow_the_tie_break_order_and_are_reproducible():
+    feat = scoring_frame()
+    s = rfm.score(feat)
+    for _, grp in in_tie_break_order(s).groupby("frequency", sort=False):
+        assert grp["F"].is_monotonic_increasing
+    shuffled = feat.sample(frac=1.0, random_state=3)
+    pd.testing.assert_series_equal(
+        rfm.score(shuffled)["rfm_code"].sort_index(), s["rfm_code"].sort_index()
+    )
+
+
+def test_tie_break_is_unrelated_to_id_order():
+    """Sequential ids (which grow with sign-up date) must not decide who of a tie gets the higher score."""
+    n = 2000
+    ids = pd.Index([f"C{i:06d}" for i in range(n)], name="customer_id")
+    feat = pd.DataFrame(
+        {
+            "recency": np.arange(n) % 97,
+            "frequency": np.where(np.arange(n) < 1200, 1, 2),
+            "monetary": np.linspace(1, 100, n),
+        },
+        index=ids,
+    )
+    s = rfm.score(feat)
+    one_timers = s[s["frequency"] == 1]
+    assert set(one_timers["F"]) == {1, 2, 3}  # 60% one-time buyers fill F 1..3
+    position = np.arange(len(one_timers))
+    assert abs(np.corrcoef(position, one_timers["F"])[0, 1]) < 0.1
+
+
+def test_collapse_warning_names_the_score():
+    feat = scoring_frame()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        rfm.score(feat)
+    msgs = [str(x.message) for x in w if issubclass(x.category, rfm.RFMWarning)]
+    assert any(m.startswith("F score") and "collapse" in m for m in msgs)
+    assert not any(m.startswith("M score") for m in msgs)  # continuous values: no collapse
+
+
+def test_cut_points():
+    feat = pd.DataFrame(
+        {
+            "recency": [10, 30, 31, 400, 100, 200],
+            "frequency": [1, 2, 3, 4, 5, 9],
+            "monetary": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        },
+        index=pd.Index(list("abcdef"), name="customer_id"),
+    )
+    s = rfm.score(feat, cut_points={"F": [1, 2, 4, 8], "recency": [30, 90, 180, 365]})
+    assert s["F"].tolist() == [1, 2, 3, 3, 4, 5]
+    assert s["R"].tolist() == [5, 5, 4, 1, 3, 2]
+    with pytest.raises(rfm.RFMError, match="4 strictly increasing"):
+        rfm.score(feat, cut_points={"F": [1, 2]})
+    with pytest.raises(rfm.RFMError, match="cut_points keys"):
+        rfm.score(feat, cut_points={"X": [1, 2, 3, 4]})
+
+
+def test_clv_features_are_scored_on_time_since_last_purchase():
+    df = make_orders(7)
+    c = rfm.features(df, analysis_date="2025-03-31", convention="clv")
+    s = rfm.score(c)
+    since = c["T"] - c["recency"]
+    assert s.loc[since.idxmin(), "R"] == 5 and s.loc[since.idxmax(), "R"] == 1
+
+
+def test_bins_out_of_range():
+    with pytest.raises(rfm.RFMError, match="bins"):
+        rfm.score(scoring_frame(), bins=10)
+
+
+# ------------------------------------------------------------------------------------------
+# segment maps
+# ------------------------------------------------------------------------------------------
+# The R x FM grid as published in the SQL case study (R digit then FM digit), FM = ceil((F+M)/2).
+PUBLISHED_R_FM = {
+    "Champions": ["55", "54", "45"],
+    "Potential Loyalist": ["52", "42", "33", "43"],
+    "Loyal Customers": ["53", "44", "35", "34"],
+    "Recent Customers": ["51"],
+    "Promising": ["41", "31"],
+    "Needs Attention": ["32", "23", "22"],
+    "About To Sleep": ["21"],
+    "At Risk": ["25", "24", "13"],
+    "Can't Lose Them": ["15", "14"],
+    "Hibernating": ["12"],
+    "Lost": ["11"],
+}
+
+
+def test_default_map_is_a_partition_matching_the_published_grid():
+    lookup = rfm.validate_segment_map(rfm.DEFAULT_SEGMENT_MAP, 5)
+    assert len(lookup) == 125
+    cell = {c: seg for seg, cells in PUBLISHED_R_FM.items() for c in cells}
+    for code, seg in lookup.items():
+        r, f, m = (int(x) for x in code)
+        assert seg == cell[f"{r}{math.ceil((f + m) / 2)}"], code
+    assert set(lookup.values()) == set(PUBLISHED_R_FM)
+    # every code is listed exactly once across the segments
+    listed = [c for codes in rfm.DEFAULT_SEGMENT_MAP.values() for c in codes]
+    assert sorted(listed) == sorted(lookup)
+
+
+def test_rf_grid_is_a_partition_that_ignores_m():
+    lookup = rfm.validate_segment_map(rfm.RF_GRID_SEGMENT_MAP, 5)
+    assert len(lookup) == 125 and len(set(lookup.values())) == 10
+    for code, seg in lookup.items():
+        assert all(lookup[code[:2] + m] == seg for m in "12345")
+    assert (lookup["111"], lookup["551"], lookup["335"], lookup["513"], lookup["243"]) == (
+        "Hibernating",
+        "Champions",
+        "Needs Attention",
+        "New Customers",
+        "At Risk",
+    )
+    assert lookup["233"] == "At Risk" and lookup["254"] == lookup["151"] == "Can't Lose Them"
+
+
+def test_bad_user_map_lists_missing_and_duplicate_codes():
+    bad = {"top": ["5.."], "middle": ["[34]..", "555"], "low": ["1..", "211"], "typo": ["6.."]}
+    with pytest.raises(rfm.SegmentMapError) as e:
+        rfm.validate_segment_map(bad, 5)
+    err = e.value
+    assert isinstance(err, ValueError)
+    assert err.missing == [f"2{f}{m}" for f in range(1, 6) for m in range(1, 6) if (f, m) != (1, 1)]
+    assert err.duplicates == {"555": ["top", "middle"]}
+    assert err.unmatched == ["typo: '6..'"]
+    msg = str(err)
+    assert "24 codes left over: 212, 213" in msg and "555 (top & middle)" in msg
+
+
+def test_user_map_from_yaml_text_and_file(tmp_path):
+    text = "high:\n  - '3..'\nmid:\n  - '2..'\nlow:\n  - '1..'\n"
+    path = tmp_path / "segments.yaml"
+    path.write_text(text, encoding="utf-8")
+    feat = scoring_frame()
+    a = rfm.score(feat, bins=3, segment_map=text)
+    b = rfm.score(feat, bins=3, segment_map=str(path))
+    pd.testing.assert_series_equal(a["segment"], b["segment"])
+    assert list(a["segment"].cat.categories) == ["high", "mid", "low"]
+    assert (a.loc[a["R"] == 3, "segment"] == "high").all() and (
+        a.loc[a["R"] == 1, "segment"] == "low"
+    ).all()
+    with pytest.raises(rfm.SegmentMapError, match="does not exist"):
+        rfm.score(feat, segment_map=str(tmp_path / "nope.yaml"))
+    # unquoted numeric codes in YAML are read as numbers and still work
+    lookup = rfm.validate_segment_map("a: [111]\nb: ['(?!111)...']\n", 2)
+    assert lookup["111"] == "a" and len(lookup) == 8 and sum(v == "b" for v in lookup.values()) == 7
+
+
+def test_default_map_with_other_bins_uses_scaled_scores():
+    lookup, names = rfm.segment_lookup("default", 3)
+    assert len(lookup) == 27
+    # 3 bins -> quintiles 1, 3, 5 (the quintile containing each bin's middle)
+    assert (
+        lookup["333"] == "Champions"
+        and lookup["111"] == "Lost"
+        and lookup["311"] == "Recent Customers"
+    )
+    assert lookup["133"] == "Can't Lose Them" and lookup["222"] == "Potential Loyalist"
+    s = rfm.score(scoring_frame(), bins=3)
+    assert set(s["segment"].astype(str)) <= set(names)
+    assert s["segment"].notna().all()
+
+
+# ------------------------------------------------------------------------------------------
+# KPIs, migration, breakdown
+# ------------------------------------------------------------------------------------------
+def test_segment_kpis_against_pandas():
+    df = make_orders(8)
+    ref = "2024-12-31"
+    scored = rfm.score(rfm.features(df, analysis_date=ref))
+    k = rfm.segment_kpis(scored)
+    k2 = rfm.segment_kpis(scored, df)
+    pd.testing.assert_frame_equal(k, k2)
+    window = df[df["order_date"] < pd.Timestamp(ref) + pd.Timedelta(days=1)]
+    seg = scored["segment"].astype(str)
+    per = window.assign(segment=window["customer_id"].map(seg)).dropna(subset=["segment"])
+    revenue = per.groupby("segment")["amount"].sum()
+    orders = per[per["amount"] > 0].groupby("segment")["order_id"].nunique()
+    got = k.set_index("segment")
+    for name in revenue.index:
+        assert got.loc[name, "revenue"] == pytest.approx(revenue[name])
+        assert got.loc[name, "orders"] == orders[name]
+        assert got.loc[name, "avg_order_value"] == pytest.approx(revenue[name] / orders[name])
+        assert got.loc[name, "customers"] == (seg == name).sum()
+        assert got.loc[name, "mean_recency"] == pytest.approx(
+            scored.loc[seg == name, "recency"].mean()
+        )
+    assert got["customers"].sum() == len(scored)
+    assert got["customer_share"].sum() == pytest.approx(1.0) and got[
+        "revenue_share"
+    ].sum() == pytest.approx(1.0)
+    assert list(got.index)[0] == "Champions" and list(got.index)[-1] == "Lost"
+    clv = rfm.score(rfm.features(df, analysis_date=ref, convention="clv"))
+    with pytest.raises(rfm.RFMError, match="pass orders="):
+        rfm.segment_kpis(clv)
+    kc = rfm.segment_kpis(clv, df)
+    assert kc["revenue"].sum() == pytest.approx(
+        window[window["customer_id"].isin(clv.index)]["amount"].sum()
+    )
+
+
+def test_migration_counts_and_new_customers():
+    late = pd.DataFrame(
+        {
+            "order_id": ["N1", "N2", "N3"],
+            "customer_id": ["NEW1", "NEW1", "NEW2"],
+            "order_date": pd.to_datetime(["2024-11-01", "2024-12-01", "2024-12-20"]),
+            "amount": [10.0, 20.0, 30.0],
+        }
+    )
+    df = pd.concat([make_orders(9), late], ignore_index=True)
+    ref, earlier_days = "2024-12-31", 120
+    res = rfm.migration(df, analysis_date=ref, earlier_days=earlier_days)
+    now = rfm.score(rfm.features(df, analysis_date=ref))
+    assert res.counts.to_numpy().sum() == len(res.customers) == len(now)
+    earlier = pd.Timestamp(ref) - pd.Timedelta(days=earlier_days)
+    bought_before = set(
+        df.loc[
+            (df["amount"] > 0) & (df["order_date"] < earlier + pd.Timedelta(days=1)), "customer_id"
+        ]
+    )
+    new = set(now.index) - bought_before
+    assert res.counts.loc["new"].sum() == len(new) > 0
+    assert set(res.customers.index[res.customers["segment_before"] == "new"]) == new
+    before = rfm.score(rfm.features(df, analysis_date=earlier))["segment"]
+    common = before.index
+    assert (res.customers.loc[common, "segment_before"].astype(str) == before.astype(str)).all()
+    assert (
+        res.customers["segment_now"].astype(str)
+        == now["segment"].astype(str).reindex(res.customers.index)
+    ).all()
+    # every segment is a row and a column, even when empty
+    assert list(res.counts.columns) == list(now["segment"].cat.categories)
+    assert list(res.counts.index) == ["new", *now["segment"].cat.categories]
+    full = res.counts.sum(axis=1) > 0
+    np.testing.assert_allclose(res.shares[full].sum(axis=1), 1.0)
+    assert res.shares[~full].isna().all().all()
+    assert "RFM segment migration" in res.summary()
+
+
+def test_migration_with_window_has_gone_customers():
+    df = make_orders(10)
+    res = rfm.migration(
+        df, analysis_date="2024-12-31", earlier_days=200, feature_kwargs={"window_days": 60}
+    )
+    gone = res.customers["segment_now"] == "gone"
+    assert gone.any() and "gone" in res.counts.columns
+    assert res.counts["gone"].sum() == gone.sum()
+    assert res.counts.to_numpy().sum() == len(res.customers)
+
+
+def test_breakdown_shares():
+    df = make_orders(11)
+    scored = rfm.score(rfm.features(df, analysis_date="2024-12-31"))
+    ids = list(scored.index)
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids[:-3],  # three scored customers without a profile row
+            "birth_date": pd.date_range("1950-01-01", periods=len(ids) - 3, freq="400D"),
+            "employees": np.arange(len(ids) - 3) * 7,
+        }
+    )
+    customers["age_band"] = rfm.age_band(customers["birth_date"], "2024-12-31")
+    out = rfm.breakdown(scored, customers, "age_band")
+    assert set(out.columns) == {
+        "age_band",
+        "segment",
+        "customers",
+        "group_customers",
+        "share",
+        "lift",
+    }
+    np.testing.assert_allclose(out.groupby("age_band")["share"].sum(), 1.0)
+    assert out["customers"].sum() == len(scored)
+    assert out.loc[out["age_band"] == "(unknown)", "customers"].sum() >= 3
+    bands = [b for b in out["age_band"].unique() if b != "(unknown)"]
+    assert bands == [
+        b for b in customers["age_band"].cat.categories if b in bands
+    ]  # band order kept
+    cross = pd.crosstab(
+        customers.set_index("customer_id")["age_band"]
+        .reindex(scored.index)
+        .astype("string")
+        .fillna("(unknown)"),
+        scored["segment"].astype(str),
+    )
+    for _, row in out.iterrows():
+        want = cross.loc[row["age_band"], row["segment"]] if row["segment"] in cross.columns else 0
+        assert row["customers"] == want
+    customers["size"] = rfm.company_size_band(customers["employees"])
+    assert set(rfm.breakdown(scored, customers, "size")["size"]) >= {"micro (1-9)", "large (250+)"}
+    with pytest.raises(rfm.RFMError, match="no column 'region'"):
+        rfm.breakdown(scored, customers, "region")
+
+
+# ------------------------------------------------------------------------------------------
+# plots
+# ------------------------------------------------------------------------------------------
+def test_plots_draw_the_data():
+    import matplotlib.pyplot as plt
+
+    df = make_orders(12)
+    scored = rfm.score(rfm.features(df, analysis_date="2024-12-31"))
+    ax = rfm.rf_heatmap(scored)
+    assert np.nansum(ax.collections[0].get_array()) == len(scored)
+    ax = rfm.rf_heatmap(scored, value="monetary")
+    assert ax.collections
+    kpis = rfm.segment_kpis(scored)
+    ax = rfm.segment_bars(kpis)
+    assert len(ax.patches) >= 2 * len(kpis) - 1
+    res = rfm.migration(df, analysis_date="2024-12-31", earlier_days=90)
+    ax = rfm.migration_heatmap(res)
+    arr = np.ma.filled(ax.collections[0].get_array().astype(float), np.nan)
+    np.testing.assert_allclose(arr.reshape(res.shares.shape), res.shares.to_numpy(), equal_nan=True)
+    plt.close("all")
+
+
+def test_tie_break_falls_back_to_the_id_on_hash_collisions(monkeypatch):
+    ids = pd.Index(["b", "c", "a"])
+    monkeypatch.setattr(
+        pd.util,
+        "hash_pandas_object",
+        lambda obj, index=False: pd.Series(np.zeros(len(obj), "uint64")),
+    )
+    assert rfm.tie_break_order(ids).tolist() == [1, 2, 0]
