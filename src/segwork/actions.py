@@ -1407,3 +1407,23 @@ def export_members(
         table.to_parquet(buf, index=False)
         data = buf.getvalue()
     return _atomic_write(path, data)
+
+
+def export_segment_members(memberships: pd.DataFrame, customers: pd.DataFrame, folder: str | os.PathLike[str], *,
+                   formats: Sequence[str] = ("csv", "parquet"), pseudonymize: bool = False,
+                   columns: Sequence[str] | None = None) -> list[Path]:
+    """Write each segment's members (with their customer columns) as one file per format.
+
+    File names are the segment name made safe for a file system; each file is written by
+    :func:`export_members` (formula cells neutralised, optional pseudonymization).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for seg in memberships.columns:
+        ids = memberships.index[memberships[seg].fillna(False).astype(bool)]
+        table = customers.loc[ids].reset_index()
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", seg).strip("_").lower() or "segment"
+        for fmt in formats:
+            written.append(export_members(table, folder / f"{stem}.{fmt}", pseudonymize=pseudonymize, columns=columns))
+    return written

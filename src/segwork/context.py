@@ -76,10 +76,58 @@ class RunContext:
         return path
 
     def read_artifact(self, name: str) -> Any:
-        path = self.artifact_path(name)
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return json.loads(path.read_text(encoding="utf-8"))
+        return _read(self.artifact_path(name))
+
+    def has_artifact(self, name: str) -> bool:
+        return any((self.artifacts_dir / f"{name}{s}").exists() for s in (".parquet", ".json"))
+
+    @property
+    def run_id(self) -> str:
+        """This run's id (the run folder's name), or 'scratch' when run by hand."""
+        return self.run_dir.name if self.run_dir is not None else "scratch"
+
+    def earlier_runs(self) -> list[dict[str, Any]]:
+        """run.json of every earlier *successful* run in this reports folder, oldest first."""
+        from segwork.pipeline import load_run_records
+
+        runs = [r for r in load_run_records(self.config.reports_path)
+                if r.get("status") == "succeeded" and r["run_id"] != self.run_id]
+        return sorted(runs, key=lambda r: r.get("started", ""))
+
+    def artifact_history(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(run.json, artifact) of each earlier successful run that recorded the artifact, oldest first."""
+        out = []
+        for run in self.earlier_runs():
+            folder = self.config.reports_path / "runs" / run["run_id"] / "artifacts"
+            for suffix in (".parquet", ".json"):
+                if (folder / f"{name}{suffix}").exists():
+                    out.append((run, _read(folder / f"{name}{suffix}")))
+                    break
+        return out
+
+    def previous_artifact(self, name: str) -> Any | None:
+        """The artifact as the last successful run recorded it, or None if no run did."""
+        history = self.artifact_history(name)
+        return history[-1][1] if history else None
+
+    def customer_table(self, artifacts: tuple[str, ...] = ("customer360", "rfm", "personas")) -> pd.DataFrame:
+        """The customer 360 joined with the per-customer results of earlier notebooks.
+
+        One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM
+        scores, segments, CLV and propensity (02), persona cluster (03), whichever exist.
+        """
+        base = self.read_artifact(artifacts[0]).set_index("customer_id")
+        for name in artifacts[1:]:
+            if self.has_artifact(name):
+                extra = self.read_artifact(name).set_index("customer_id")
+                base = base.join(extra[[c for c in extra.columns if c not in base.columns]], how="left")
+        return base
+
+
+def _read(path: Path) -> Any:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _json_default(o: Any) -> Any:
