@@ -1,7 +1,8 @@
 """Write a notebook from a list of cells, with the kernelspec papermill needs and no outputs.
 
 Used to author the thin notebooks in notebooks/: `python scripts/new_notebook.py spec.py out.ipynb`
-where spec.py defines CELLS = [("md", text), ("params", code), ("code", code), ...].
+where spec.py defines CELLS = [("md", text), ("params", code), ("code", code), ...]. Kinds ending in
+"-lab" ("md-lab", "code-lab") are tagged `remove`: shown in JupyterLab, left out of reports.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     for kind, src in cells:
         src = src.strip("\n")
+        lab_only = kind.endswith("-lab")
+        kind = kind.removesuffix("-lab")
         if kind == "md":
             nb.cells.append(nbformat.v4.new_markdown_cell(src))
         else:
@@ -25,6 +28,8 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
             if kind == "params":
                 cell.metadata["tags"] = ["parameters"]
             nb.cells.append(cell)
+        if lab_only:
+            nb.cells[-1].metadata["tags"] = ["remove"]
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"cell-{i:02d}"
     nbformat.validate(nb)
