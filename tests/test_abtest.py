@@ -1,0 +1,838 @@
+"""Tests of segwork.abtest: every number against an independent oracle on the same data.
+
+Oracles: statsmodels (two-proportion Wald test, Newcombe and Wilson intervals, multipletests with
+the method named, OLS with HC2 for the interaction test, NormalIndPower), scipy (Welch's t-test,
+chisquare, numerical integration), closed forms derived here, and simulations with known truth.
+"""
+
+from __future__ import annotations
+
+import ibis
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import integrate, special, stats
+from statsmodels.stats import proportion as smp
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from segwork import abtest
+from segwork.abtest import ABTestError
+from segwork.schema import SchemaError
+
+TIGHT = {"rtol": 1e-8, "atol": 1e-12}
+
+
+def make_exposures(cells, seed: int = 0) -> pd.DataFrame:
+    """Exposures from (campaign, segment, variant, n, conversion rate, mean order value) tuples.
+    revenue = converted x lognormal order value; pre_revenue correlates with revenue."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for camp, seg, var, n, p, aov in cells:
+        conv = (rng.random(n) < p).astype(np.int64)
+        value = rng.lognormal(np.log(aov) - 0.32, 0.8, n)
+        pre = np.round(value * rng.lognormal(0, 0.3, n) * rng.random(n) * 2, 2)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "campaign_id": camp,
+                    "segment": seg,
+                    "variant": var,
+                    "converted": conv,
+                    "revenue": np.round(conv * value, 2),
+                    "pre_revenue": pre,
+                }
+            )
+        )
+    df = pd.concat(parts, ignore_index=True)
+    df.insert(0, "customer_id", [f"C{i:06d}" for i in range(len(df))])
+    return df
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    cells = []
+    for seg, base, eff in (("A", 0.10, 0.04), ("B", 0.05, 0.0), ("C", 0.20, -0.05)):
+        cells += [
+            ("c1", seg, "control", 400, base, 100),
+            ("c1", seg, "treatment", 420, base + eff, 110),
+        ]
+        cells += [
+            ("c2", seg, "control", 300, base, 80),
+            ("c2", seg, "offer_a", 310, base + eff, 80),
+            ("c2", seg, "offer_b", 290, base, 95),
+        ]
+    return make_exposures(cells, seed=1)
+
+
+@pytest.fixture(scope="module")
+def result(data) -> abtest.ABResult:
+    return abtest.evaluate(data, segment="segment")
+
+
+def arms(df, camp, seg, var, col, control="control"):
+    sel = (df["campaign_id"] == camp) & ((df["segment"] == seg) if seg != "all" else True)
+    return (
+        df.loc[sel & (df["variant"] == control), col].to_numpy(float),
+        df.loc[sel & (df["variant"] == var), col].to_numpy(float),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The table against statsmodels / scipy
+# --------------------------------------------------------------------------------------
+
+
+def test_table_has_the_contract_columns(result):
+    need = [
+        "campaign_id",
+        "segment",
+        "variant",
+        "metric",
+        "n_control",
+        "n_variant",
+        "control_mean",
+        "variant_mean",
+        "diff",
+        "diff_ci_low",
+        "diff_ci_high",
+        "lift",
+        "lift_ci_low",
+        "lift_ci_high",
+        "p_value",
+        "p_adjusted",
+        "chance_to_beat_control",
+        "expected_loss",
+        "method",
+        "warnings",
+        "srm_p_value",
+    ]
+    assert not set(need) - set(result.table.columns)
+    # 2 campaigns: c1 3 segments x 1 variant, c2 3 segments x 2 variants; 2 metrics each
+    assert len(result.table) == (3 + 6) * 2
+    assert not result.table[need].isna().any().any()
+
+
+def test_conversion_matches_statsmodels(data, result):
+    rows = result.table[result.table["metric"] == "conversion"]
+    for r in rows.itertuples():
+        c, v = arms(data, r.campaign_id, r.segment, r.variant, "converted")
+        xc, xv, nc, nv = c.sum(), v.sum(), len(c), len(v)
+        assert (r.n_control, r.n_variant) == (nc, nv)
+        wald = smp.test_proportions_2indep(xv, nv, xc, nc, method="wald", compare="diff")
+        np.testing.assert_allclose([r.statistic, r.p_value], [wald.statistic, wald.pvalue], **TIGHT)
+        lo, hi = confint_proportions_2indep(
+            xv, nv, xc, nc, method="newcomb", compare="diff", alpha=0.05
+        )
+        np.testing.assert_allclose([r.diff_ci_low, r.diff_ci_high], [lo, hi], **TIGHT)
+        np.testing.assert_allclose(
+            [r.control_ci_low, r.control_ci_high],
+            proportion_confint(xc, nc, alpha=0.05, method="wilson"),
+            **TIGHT,
+        )
+        np.testing.assert_allclose(
+            [r.variant_ci_low, r.variant_ci_high],
+            proportion_confint(xv, nv, alpha=0.05, method="wilson"),
+            **TIGHT,
+        )
+        np.testing.assert_allclose(r.diff, xv / nv - xc / nc, **TIGHT)
+        assert "Newcombe" in r.method and "Wald" in r.method
+
+
+def test_revenue_matches_scipy_welch(data, result):
+    rows = result.table[result.table["metric"] == "revenue"]
+    for r in rows.itertuples():
+        c, v = arms(data, r.campaign_id, r.segment, r.variant, "revenue")
+        t = stats.ttest_ind(v, c, equal_var=False)
+        ci = t.confidence_interval(0.95)
+        np.testing.assert_allclose(
+            [r.statistic, r.p_value, r.df, r.diff_ci_low, r.diff_ci_high],
+            [t.statistic, t.pvalue, t.df, ci.low, ci.high],
+            **TIGHT,
+        )
+        one = stats.ttest_1samp(c, 0).confidence_interval(0.95)
+        np.testing.assert_allclose(
+            [r.control_ci_low, r.control_ci_high], [one.low, one.high], **TIGHT
+        )
+        np.testing.assert_allclose(r.control_sd, np.std(c, ddof=1), **TIGHT)
+        assert "Welch" in r.method
+
+
+def test_alpha_changes_interval_level(data):
+    res = abtest.evaluate(data, segment="segment", alpha=0.1, metrics="conversion")
+    r = res.table.iloc[0]
+    c, v = arms(data, r.campaign_id, r.segment, r.variant, "converted")
+    lo, hi = confint_proportions_2indep(
+        v.sum(), len(v), c.sum(), len(c), method="newcomb", compare="diff", alpha=0.1
+    )
+    np.testing.assert_allclose([r.diff_ci_low, r.diff_ci_high], [lo, hi], **TIGHT)
+
+
+def test_lift_delta_method_closed_form(data, result):
+    z = stats.norm.isf(0.025)
+    for r in result.table.itertuples():
+        c, v = arms(
+            data,
+            r.campaign_id,
+            r.segment,
+            r.variant,
+            "converted" if r.metric == "conversion" else "revenue",
+        )
+        ddof = 0 if r.metric == "conversion" else 1
+        mc, mv = c.mean(), v.mean()
+        # ratio R = mv/mc; Var(log R) ~ CV_v^2 + CV_c^2, so se(R) = R * sqrt(var_v/mv^2 + var_c/mc^2)
+        vv, vc = np.var(v, ddof=ddof) / len(v), np.var(c, ddof=ddof) / len(c)
+        ratio = mv / mc
+        se = ratio * np.sqrt(vv / mv**2 + vc / mc**2)
+        np.testing.assert_allclose(
+            [r.lift, r.lift_ci_low, r.lift_ci_high],
+            [ratio - 1, ratio - 1 - z * se, ratio - 1 + z * se],
+            **TIGHT,
+        )
+
+
+def test_lift_delta_method_agrees_with_bootstrap():
+    df = make_exposures(
+        [("c", "all", "control", 4000, 0.2, 100), ("c", "all", "treatment", 4000, 0.24, 100)],
+        seed=5,
+    )
+    res = abtest.evaluate(df, metrics=("conversion", "revenue"))
+    rng = np.random.default_rng(0)
+    for r in res.table.itertuples():
+        col = "converted" if r.metric == "conversion" else "revenue"
+        c, v = arms(df, "c", "all", "treatment", col)
+        bc = c[rng.integers(0, len(c), (2000, len(c)))].mean(1)
+        bv = v[rng.integers(0, len(v), (2000, len(v)))].mean(1)
+        boot_sd = np.std(bv / bc - 1)
+        delta_sd = (r.lift_ci_high - r.lift_ci_low) / (2 * stats.norm.isf(0.025))
+        assert abs(boot_sd / delta_sd - 1) < 0.08
+
+
+def test_bayes_conversion_matches_exact_formula():
+    # Evan Miller's closed form for P(p_B > p_A) with Beta(alpha, beta) posteriors (integer alpha_B).
+    def exact(ac, bc, av, bv):
+        i = np.arange(av)
+        return np.exp(
+            special.betaln(ac + i, bc + bv)
+            - np.log(bv + i)
+            - special.betaln(1 + i, bv)
+            - special.betaln(ac, bc)
+        ).sum()
+
+    def loss_quad(ac, bc, av, bv):  # E[max(C - V, 0)] by adaptive quadrature
+        def inner(x):
+            return stats.beta.pdf(x, ac, bc) * (
+                x * special.betainc(av, bv, x) - av / (av + bv) * special.betainc(av + 1, bv, x)
+            )
+
+        lo, hi = stats.beta.ppf([1e-15, 1 - 1e-15], ac, bc)
+        return integrate.quad(
+            inner, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=400, points=[ac / (ac + bc)]
+        )[0]
+
+    cases = [
+        (0, 30, 0, 30),
+        (3, 40, 9, 38),
+        (0, 1, 1, 1),
+        (40, 1000, 55, 1010),
+        (200, 900, 210, 850),
+        (1, 3000, 4, 20),
+    ]
+    rows = []
+    for xc, nc, xv, nv in cases:
+        rows.append(
+            pd.DataFrame(
+                {
+                    "campaign_id": "c",
+                    "segment": f"{xc}/{nc} {xv}/{nv}",
+                    "variant": ["control"] * nc + ["treatment"] * nv,
+                    "converted": np.r_[np.arange(nc) < xc, np.arange(nv) < xv].astype(int),
+                    "revenue": 0.0,
+                }
+            )
+        )
+    df = pd.concat(rows, ignore_index=True)
+    res = abtest.evaluate(df, segment="segment", metrics="conversion").table.set_index("segment")
+    for xc, nc, xv, nv in cases:
+        r = res.loc[f"{xc}/{nc} {xv}/{nv}"]
+        a = (1 + xc, 1 + nc - xc, 1 + xv, 1 + nv - xv)
+        np.testing.assert_allclose(r["chance_to_beat_control"], exact(*a), rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(r["expected_loss"], loss_quad(*a), rtol=1e-7, atol=1e-10)
+    # Monte Carlo option: close to the exact values and reproducible (fixed seed).
+    mc1 = abtest.evaluate(df, segment="segment", metrics="conversion", n_bayes_draws=40_000).table
+    mc2 = abtest.evaluate(df, segment="segment", metrics="conversion", n_bayes_draws=40_000).table
+    np.testing.assert_array_equal(mc1["chance_to_beat_control"], mc2["chance_to_beat_control"])
+    np.testing.assert_allclose(
+        mc1["chance_to_beat_control"], res["chance_to_beat_control"].to_numpy(), atol=0.01
+    )
+    assert "Monte Carlo" in mc1["bayes_method"].iat[0]
+
+
+def test_bayes_revenue_normal_closed_form(result):
+    rev = result.table[result.table["metric"] == "revenue"]
+    for r in rev.itertuples():
+        se = r.diff_se
+        np.testing.assert_allclose(
+            r.chance_to_beat_control, stats.norm.sf(0, loc=r.diff, scale=se), **TIGHT
+        )
+        loss = integrate.quad(
+            lambda d, m=r.diff, s=se: max(-d, 0) * stats.norm.pdf(d, m, s),
+            r.diff - 12 * se,
+            r.diff + 12 * se,
+            points=[0.0],
+            epsabs=1e-12,
+            limit=200,
+        )[0]
+        np.testing.assert_allclose(r.expected_loss, loss, rtol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_corrections_match_multipletests(data, method):
+    tab = abtest.evaluate(data, segment="segment", correction=method).table
+    for _camp, sub in tab.groupby("campaign_id"):
+        expected = multipletests(sub["p_value"].to_numpy(), method=method)[1]
+        np.testing.assert_allclose(sub["p_adjusted"].to_numpy(), expected, **TIGHT)
+        assert (sub["family_size"] == len(sub)).all()
+    none = abtest.evaluate(data, segment="segment", correction="none").table
+    np.testing.assert_array_equal(none["p_adjusted"], none["p_value"])
+    with pytest.raises(ABTestError, match="correction"):
+        abtest.evaluate(data, correction="hs")
+
+
+def test_summary_states_conventions_and_family(result):
+    text = result.summary()
+    for needle in (
+        "Newcombe",
+        "Welch",
+        "unpooled",
+        "delta-method",
+        "Holm",
+        "Beta(1,1)",
+        "c1: 6 tests",
+        "c2: 12 tests",
+        "not winsorized",
+    ):
+        assert needle in text, needle
+
+
+# --------------------------------------------------------------------------------------
+# Guards
+# --------------------------------------------------------------------------------------
+
+
+def test_srm_matches_scipy_chisquare():
+    counts = [1040, 960, 1010]
+    assert abtest.srm(counts) == pytest.approx(stats.chisquare(counts).pvalue, rel=1e-12)
+    shares = [0.5, 0.25, 0.25]
+    exp = np.array(shares) * sum(counts)
+    assert abtest.srm(counts, shares) == pytest.approx(
+        stats.chisquare(counts, exp).pvalue, rel=1e-12
+    )
+    assert abtest.srm({"a": 10, "b": 30}, {"b": 3, "a": 1}) == pytest.approx(1.0)
+
+
+def test_srm_flagged_per_segment_and_campaign():
+    df = make_exposures(
+        [
+            ("c", "ok", "control", 500, 0.1, 50),
+            ("c", "ok", "treatment", 510, 0.1, 50),
+            ("c", "bad", "control", 500, 0.1, 50),
+            ("c", "bad", "treatment", 380, 0.1, 50),
+        ],
+        seed=2,
+    )
+    res = abtest.evaluate(df, segment="segment")
+    tab = res.table.set_index("segment")
+    p_bad = stats.chisquare([500, 380]).pvalue
+    assert p_bad < 0.001
+    np.testing.assert_allclose(tab.loc["bad", "srm_p_value"], p_bad, rtol=1e-10)
+    assert (
+        tab.loc["bad", "srm_flag"].all()
+        and "sample ratio mismatch" in tab.loc["bad", "warnings"].iat[0]
+    )
+    np.testing.assert_allclose(
+        tab.loc["ok", "srm_campaign_p_value"].iat[0], stats.chisquare([1000, 890]).pvalue
+    )
+    assert res.srm.set_index("segment").loc["bad", "flag"]
+    # expected shares per campaign (unequal design) remove the flag
+    ok = abtest.evaluate(
+        df, segment="segment", expected_shares={"c": {"control": 500, "treatment": 380}}
+    )
+    assert ok.table.loc[ok.table["segment"] == "bad", "srm_p_value"].iat[0] == pytest.approx(1.0)
+
+
+def test_degenerate_variant_missing_in_segment_and_tiny_segment():
+    df = make_exposures(
+        [
+            ("c", "A", "control", 200, 0.1, 50),
+            ("c", "A", "treatment", 200, 0.2, 50),
+            ("c", "B", "control", 50, 0.1, 50),  # no treatment in B
+            ("c", "one", "treatment", 1, 1.0, 50),
+        ],
+        seed=3,
+    )  # a segment of one customer
+    res = abtest.evaluate(df, segment="segment")
+    tab = res.table.set_index(["segment", "metric"])
+    assert (
+        "variant 'treatment' has no customers in segment 'B'"
+        in tab.loc[("B", "conversion"), "warnings"]
+    )
+    assert (
+        "control 'control' has no customers in segment 'one'"
+        in tab.loc[("one", "revenue"), "warnings"]
+    )
+    assert np.isnan(tab.loc[("B", "conversion"), "p_value"]) and np.isnan(
+        tab.loc[("B", "conversion"), "p_adjusted"]
+    )
+    # the valid segment is untouched and the family only counts valid tests
+    assert np.isfinite(tab.loc[("A", "conversion"), "p_value"]) and tab["family_size"].iat[0] == 2
+    dec = res.decisions.set_index("segment")
+    assert dec.loc["B", "decision"] == "keep testing" and "no customers" in dec.loc["B", "reason"]
+
+
+def test_degenerate_all_zeros_gives_valid_intervals_and_explicit_nan_lift():
+    df = make_exposures(
+        [("c", "all", "control", 40, 0.0, 50), ("c", "all", "treatment", 45, 0.0, 50)]
+    )
+    tab = abtest.evaluate(df).table.set_index("metric")
+    conv, rev = tab.loc["conversion"], tab.loc["revenue"]
+    assert conv["p_value"] == 1.0 and rev["p_value"] == 1.0
+    lo, hi = confint_proportions_2indep(0, 45, 0, 40, method="newcomb", compare="diff")
+    np.testing.assert_allclose([conv["diff_ci_low"], conv["diff_ci_high"]], [lo, hi], **TIGHT)
+    assert conv["diff_ci_low"] < 0 < conv["diff_ci_high"]  # a real interval, not [0, 0]
+    assert np.isnan(conv["lift"]) and "lift undefined: control mean is 0" in conv["warnings"]
+    assert "no conversions in either arm" in conv["warnings"]
+    assert 0 < conv["chance_to_beat_control"] < 1
+    cols = [c for c in tab.columns if not c.startswith("lift")]
+    assert not tab[cols].isna().any().any()
+
+
+def test_zero_conversions_in_one_arm_and_small_groups():
+    df = pd.DataFrame(
+        {
+            "campaign_id": "c",
+            "variant": ["control"] * 20 + ["treatment"] * 25,
+            "converted": [0] * 20 + [1] * 3 + [0] * 22,
+            "revenue": 0.0,
+        }
+    )
+    r = abtest.evaluate(df, metrics="conversion").table.iloc[0]
+    assert "no conversions in control" in r["warnings"] and "small groups" in r["warnings"]
+    assert "expected conversions" in r["warnings"]
+    lo, hi = confint_proportions_2indep(3, 25, 0, 20, method="newcomb", compare="diff")
+    np.testing.assert_allclose([r["diff_ci_low"], r["diff_ci_high"]], [lo, hi], **TIGHT)
+
+
+def test_control_missing_is_a_clear_error(data):
+    bad = data[~((data["campaign_id"] == "c2") & (data["variant"] == "control"))]
+    with pytest.raises(ABTestError, match=r"campaign 'c2'.*variants present: offer_a, offer_b"):
+        abtest.evaluate(bad)
+    with pytest.raises(ABTestError, match="only the control"):
+        abtest.evaluate(data[data["variant"] == "control"])
+
+
+def test_bad_input_errors(data):
+    with pytest.raises(SchemaError, match="revenue"):
+        abtest.evaluate(data.drop(columns="revenue"))
+    nan = data.assign(converted=data["converted"].astype(float))
+    nan.loc[5, "converted"] = np.nan
+    with pytest.raises(ABTestError, match="converted.*1 missing"):
+        abtest.evaluate(nan)
+    with pytest.raises(ABTestError, match="0/1"):
+        abtest.evaluate(data.assign(converted=data["converted"] * 2))
+    with pytest.raises(ABTestError, match="metrics"):
+        abtest.evaluate(data, metrics=("clicks",))
+    with pytest.raises(ABTestError, match="winsorize"):
+        abtest.evaluate(data, winsorize=5)
+    # revenue-only evaluation does not need the converted column
+    assert set(
+        abtest.evaluate(data.drop(columns="converted"), metrics="revenue").table["metric"]
+    ) == {"revenue"}
+
+
+def test_missing_segment_values_are_their_own_segment(data):
+    df = data.assign(segment=data["segment"].where(data.index % 7 != 0))
+    tab = abtest.evaluate(df, segment="segment").table
+    assert "(missing)" in set(tab["segment"])
+    assert (
+        tab.groupby(["campaign_id", "metric", "variant"])["n_variant"]
+        .sum()
+        .loc[("c1", "conversion", "treatment")]
+        == 1260
+    )
+
+
+# --------------------------------------------------------------------------------------
+# CUPED and winsorization
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cuped_data() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 1500
+    variant = np.where(rng.random(n) < 0.5, "control", "treatment")
+    pre = rng.gamma(2.0, 50.0, n)
+    treat = variant == "treatment"
+    revenue = 20 + 0.8 * pre + 8 * treat + rng.normal(0, 30, n)
+    conv = (rng.random(n) < 0.05 + 0.002 * pre + 0.03 * treat).astype(int)
+    return pd.DataFrame(
+        {
+            "campaign_id": "c",
+            "variant": variant,
+            "converted": conv,
+            "revenue": revenue,
+            "pre_revenue": pre,
+        }
+    )
+
+
+def test_cuped_equals_regression_adjustment(cuped_data):
+    res = abtest.evaluate(cuped_data, pre_metric="pre_revenue").table.set_index("metric")
+    df = cuped_data.assign(treat=(cuped_data["variant"] == "treatment").astype(float))
+    for metric, col in (("conversion", "converted"), ("revenue", "revenue")):
+        r = res.loc[metric]
+        ols = smf.ols(f"{col} ~ treat + pre_revenue", data=df).fit()
+        np.testing.assert_allclose(r["cuped_diff"], ols.params["treat"], rtol=1e-9)
+        np.testing.assert_allclose(r["cuped_theta"], ols.params["pre_revenue"], rtol=1e-9)
+        adj = df[col] - ols.params["pre_revenue"] * (df["pre_revenue"] - df["pre_revenue"].mean())
+        a_c, a_v = adj[df["treat"] == 0].to_numpy(), adj[df["treat"] == 1].to_numpy()
+        if metric == "revenue":
+            t = stats.ttest_ind(a_v, a_c, equal_var=False)
+            ci = t.confidence_interval(0.95)
+            np.testing.assert_allclose(
+                [r["cuped_ci_low"], r["cuped_ci_high"], r["cuped_p_value"]],
+                [ci.low, ci.high, t.pvalue],
+                rtol=1e-8,
+            )
+            width_u = r["diff_ci_high"] - r["diff_ci_low"]
+        else:  # Wald z on the adjusted outcome, variances with ddof=0 as the unadjusted Wald test
+            se = np.sqrt(np.var(a_v) / len(a_v) + np.var(a_c) / len(a_c))
+            z = stats.norm.isf(0.025)
+            np.testing.assert_allclose(
+                [r["cuped_ci_low"], r["cuped_ci_high"]],
+                [ols.params["treat"] - z * se, ols.params["treat"] + z * se],
+                rtol=1e-8,
+            )
+            np.testing.assert_allclose(
+                r["cuped_p_value"], 2 * stats.norm.sf(abs(ols.params["treat"]) / se), rtol=1e-8
+            )
+            width_u = 2 * z * r["diff_se"]
+        width_a = r["cuped_ci_high"] - r["cuped_ci_low"]
+        np.testing.assert_allclose(r["ci_width_reduction"], 1 - width_a / width_u, rtol=1e-9)
+    assert res.loc["revenue", "ci_width_reduction"] > 0.5  # strong pre-period correlation
+    assert res.loc["conversion", "ci_width_reduction"] > 0.02
+
+
+def test_winsorization_caps_at_campaign_quantile(data):
+    res = abtest.evaluate(data, segment="segment", winsorize=0.95)
+    caps = data.groupby("campaign_id")["revenue"].quantile(0.95)
+    assert res.settings["caps"] == pytest.approx(caps.to_dict(), rel=1e-12)
+    capped = data.assign(revenue=np.minimum(data["revenue"], data["campaign_id"].map(caps)))
+    plain = abtest.evaluate(capped, segment="segment").table
+    rev, ref = res.table[res.table["metric"] == "revenue"], plain[plain["metric"] == "revenue"]
+    np.testing.assert_allclose(
+        rev[["diff", "diff_ci_low", "p_value"]].to_numpy(),
+        ref[["diff", "diff_ci_low", "p_value"]].to_numpy(),
+        **TIGHT,
+    )
+    assert "winsorized at the 0.95 quantile" in rev["method"].iat[0]
+    assert rev["winsorized_at"].iat[0] == pytest.approx(caps[rev["campaign_id"].iat[0]])
+    assert "winsorized at the 0.95 quantile" in res.summary()
+
+
+def test_ibis_input_gives_the_same_table(data):
+    kwargs = {"segment": "segment", "pre_metric": "pre_revenue", "winsorize": 0.97}
+    a = abtest.evaluate(data, **kwargs).table
+    b = abtest.evaluate(ibis.memtable(data), **kwargs).table
+    pd.testing.assert_frame_equal(
+        a[["campaign_id", "segment", "variant", "metric", "warnings"]],
+        b[["campaign_id", "segment", "variant", "metric", "warnings"]],
+    )
+    num = a.select_dtypes("number").columns
+    np.testing.assert_allclose(
+        b[num].to_numpy(float), a[num].to_numpy(float), rtol=1e-8, atol=1e-10
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Heterogeneity
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric,col", [("conversion", "converted"), ("revenue", "revenue")])
+def test_heterogeneity_matches_ols_hc2_wald(data, metric, col):
+    het = abtest.heterogeneity(data, segment="segment", metric=metric).set_index(
+        ["campaign_id", "variant"]
+    )
+    for (camp, var), r in het.iterrows():
+        sub = data[(data["campaign_id"] == camp) & data["variant"].isin(["control", var])]
+        sub = sub.assign(treat=(sub["variant"] == var).astype(float))
+        fit = smf.ols(f"{col} ~ treat * C(segment)", data=sub).fit(cov_type="HC2")
+        names = [n for n in fit.params.index if ":" in n]
+        R = np.zeros((len(names), len(fit.params)))
+        for i, n in enumerate(names):
+            R[i, list(fit.params.index).index(n)] = 1
+        chi = fit.wald_test(R, use_f=False, scalar=True)
+        f = fit.wald_test(R, use_f=True, scalar=True)
+        np.testing.assert_allclose(
+            [r["chi2"], r["p_value"]], [chi.statistic, chi.pvalue], rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            [r["f_stat"], r["f_p_value"], r["df_denom"]],
+            [f.statistic, f.pvalue, f.df_denom],
+            rtol=1e-9,
+        )
+        assert r["df"] == len(names) == 2
+    # a planted interaction is detected (c1: +4pp, 0, -5pp); a null one is not flagged by construction
+    assert het.loc[("c1", "treatment"), "p_value"] < 0.05 or metric == "revenue"
+
+
+def test_heterogeneity_excludes_tiny_segments_and_matches_result_method(data, result):
+    df = pd.concat(
+        [data, data.iloc[:1].assign(segment="tiny", variant="treatment", campaign_id="c1")]
+    )
+    het = abtest.heterogeneity(df, segment="segment")
+    assert het.set_index(["campaign_id", "variant"]).loc[("c1", "treatment"), "excluded"] == "tiny"
+    pd.testing.assert_frame_equal(
+        abtest.heterogeneity(data, segment="segment"), result.heterogeneity()
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Decisions and plot
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def decision_data() -> pd.DataFrame:
+    cells = [
+        ("c", "win", "control", 3000, 0.10, 100),
+        ("c", "win", "treatment", 3000, 0.16, 100),
+        ("c", "lose", "control", 3000, 0.10, 100),
+        ("c", "lose", "treatment", 3000, 0.05, 100),
+        ("c", "flat", "control", 300, 0.10, 100),
+        ("c", "flat", "treatment", 300, 0.10, 100),
+    ]
+    return make_exposures(cells, seed=4)
+
+
+def test_decisions(decision_data):
+    res = abtest.evaluate(decision_data, segment="segment")
+    dec = res.decisions.set_index("segment")
+    assert dec.loc["win", "decision"] == "roll out"
+    assert dec.loc["lose", "decision"] == "stop"
+    assert dec.loc["flat", "decision"] == "keep testing"
+    assert "Holm" in dec.loc["win", "reason"] and "above" in dec.loc["win", "reason"]
+    conv = res.table[res.table["metric"] == "conversion"].set_index("segment")
+    rev = res.table[res.table["metric"] == "revenue"].set_index("segment")
+    for seg in ("win", "lose", "flat"):
+        size = (decision_data["segment"] == seg).sum()
+        assert dec.loc[seg, "segment_size"] == size
+        np.testing.assert_allclose(
+            dec.loc[
+                seg,
+                [
+                    "incremental_conversions",
+                    "incremental_conversions_ci_low",
+                    "incremental_conversions_ci_high",
+                ],
+            ].to_numpy(float),
+            size * conv.loc[seg, ["diff", "diff_ci_low", "diff_ci_high"]].to_numpy(float),
+        )
+        np.testing.assert_allclose(dec.loc[seg, "incremental_revenue"], size * rev.loc[seg, "diff"])
+    # a high bar for the useful effect turns "roll out" into "keep testing" / "stop"
+    high = abtest.decide(res, min_lift=2.0).set_index("segment")
+    assert (
+        high.loc["win", "decision"] == "stop"
+        and "minimum useful effect" in high.loc["win", "reason"]
+    )
+    sized = abtest.decide(res, segment_sizes={"win": 10_000, "lose": 1, "flat": 5})
+    assert sized.set_index("segment").loc["win", "incremental_conversions"] == pytest.approx(
+        10_000 * conv.loc["win", "diff"]
+    )
+    with pytest.raises(ABTestError, match="segment_sizes"):
+        abtest.decide(res, segment_sizes={"win": 1})
+
+
+def test_decide_with_cuped_uses_adjusted_interval(cuped_data):
+    res = abtest.evaluate(cuped_data, pre_metric="pre_revenue")
+    dec = abtest.decide(res, metric="revenue", use_cuped=True).iloc[0]
+    r = res.table[res.table["metric"] == "revenue"].iloc[0]
+    assert dec["decision"] == "roll out"  # +8 with a CUPED interval well above 0
+    assert "CUPED" in dec["reason"]
+    np.testing.assert_allclose(
+        dec["incremental_revenue_ci_low"], len(cuped_data) * r["cuped_ci_low"]
+    )
+
+
+def test_forest_plot(result):
+    ax = abtest.forest_plot(result.table, metric="conversion", campaign="c2")
+    rows = result.table[
+        (result.table["metric"] == "conversion") & (result.table["campaign_id"] == "c2")
+    ]
+    assert len(ax.get_yticks()) == len(rows) == 6
+    xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
+    assert set(np.round(rows["lift"], 12)) <= set(np.round(xs, 12))
+    assert "lift" in ax.get_xlabel()
+    plt.close(ax.figure)
+    with pytest.raises(ABTestError):
+        abtest.forest_plot(result.table, metric="conversion", campaign="nope")
+
+
+# --------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "baseline,lift", [(0.05, 0.10), (0.10, 0.20), (0.30, -0.10), (0.02, 0.5), (0.5, 0.05)]
+)
+def test_sample_size_against_normal_ind_power(baseline, lift):
+    n = abtest.sample_size(baseline, lift, power=0.8, alpha=0.05)
+    p2 = baseline * (1 + lift)
+    es = abs(p2 - baseline) / np.sqrt((baseline * (1 - baseline) + p2 * (1 - p2)) / 2)
+    oracle = NormalIndPower()
+    assert n == int(np.ceil(oracle.solve_power(effect_size=es, alpha=0.05, power=0.8)))
+    assert oracle.power(es, n, 0.05) >= 0.8 > oracle.power(es, n - 1, 0.05)
+    # absolute mde form
+    assert abtest.sample_size(baseline, p2 - baseline, relative=False) == n
+
+
+def test_sample_size_for_means_and_mde_inverse():
+    es = 25 / 400
+    n = abtest.sample_size(250, 0.1, sd=400, power=0.9, alpha=0.01)
+    assert n == int(np.ceil(NormalIndPower().solve_power(effect_size=es, alpha=0.01, power=0.9)))
+    for baseline, n_arm in ((0.05, 5000), (0.2, 800), (0.01, 20000)):
+        rel = abtest.mde(baseline, n_arm)
+        assert abtest.sample_size(baseline, rel) == n_arm
+        p2 = baseline * (1 + rel)
+        es = (p2 - baseline) / np.sqrt((baseline * (1 - baseline) + p2 * (1 - p2)) / 2)
+        assert NormalIndPower().power(es, n_arm, 0.05) == pytest.approx(0.8, abs=1e-5)
+    d = abtest.mde(250, 1000, sd=400, relative=False)
+    assert NormalIndPower().power(d / 400, 1000, 0.05) == pytest.approx(0.8, abs=1e-5)
+    assert abtest.mde(0.5, 2) == np.inf  # nothing detectable with 2 per arm
+    with pytest.raises(ABTestError):
+        abtest.sample_size(0.9, 0.2)
+
+
+def test_plan(result):
+    pl = abtest.plan(result, power=0.8, target_lift=0.2)
+    conv = pl[pl["metric"] == "conversion"].iloc[0]
+    k = stats.norm.isf(0.025) + stats.norm.ppf(0.8)
+    p, d, nc, nv = conv["baseline"], conv["mde_abs"], conv["n_control"], conv["n_variant"]
+    # the MDE solves d = k * sqrt(p q / n_c + (p + d)(q - d) / n_v)
+    assert d == pytest.approx(k * np.sqrt(p * (1 - p) / nc + (p + d) * (1 - p - d) / nv), rel=1e-10)
+    assert conv["n_per_arm_needed"] == abtest.sample_size(p, 0.2)
+    rev = pl[pl["metric"] == "revenue"].iloc[0]
+    assert rev["mde_abs"] == pytest.approx(
+        k * rev["control_sd"] * np.sqrt(1 / rev["n_control"] + 1 / rev["n_variant"])
+    )
+    assert rev["n_per_arm_needed"] == abtest.sample_size(rev["baseline"], 0.2, sd=rev["control_sd"])
+
+
+def test_planner_widget_updates():
+    box = abtest.sample_size_planner(baseline=0.05, mde_value=0.1)
+    sliders = {
+        c.description: c for c in box.children if hasattr(c, "description") and c.description
+    }
+    out = box.children[-1]
+    before = out.value
+    assert f"{abtest.sample_size(0.05, 0.1):,} customers per arm" in before
+    sliders["min. detectable lift"].value = 0.2
+    assert out.value != before
+    assert f"{abtest.sample_size(0.05, 0.2):,} customers per arm" in out.value
+    sliders["power"].value = 0.9
+    assert f"{abtest.sample_size(0.05, 0.2, power=0.9):,}" in out.value
+    assert out.value == abtest.planner_text(0.05, 0.2, 0.9, 0.05, True)
+    assert "strictly between" in abtest.planner_text(0.9, 0.5, 0.8, 0.05)
+
+
+# --------------------------------------------------------------------------------------
+# Simulation: interval coverage with known truth; the demo's planted effects
+# --------------------------------------------------------------------------------------
+
+
+def test_interval_coverage_simulation():
+    """1,000 independent experiments (as 1,000 segments of one call): the 95% intervals of the
+    difference and of the lift cover the true effect in 93-97% of them."""
+    rng = np.random.default_rng(2024)
+    reps, n = 1000, 300
+    pc, pv = 0.30, 0.36
+    mu_c, mu_v, sigma = np.log(50.0), np.log(55.0), 0.5
+    seg = np.repeat(np.arange(reps), 2 * n)
+    treat = np.tile(np.r_[np.zeros(n, bool), np.ones(n, bool)], reps)
+    conv = rng.random(len(seg)) < np.where(treat, pv, pc)
+    pre = rng.gamma(2.0, 20.0, len(seg))
+    value = (
+        np.exp(np.where(treat, mu_v, mu_c) + sigma * rng.standard_normal(len(seg)))
+        * (pre / 40) ** 0.5
+    )
+    df = pd.DataFrame(
+        {
+            "campaign_id": "sim",
+            "segment": seg,
+            "variant": np.where(treat, "treatment", "control"),
+            "converted": conv.astype(int),
+            "revenue": conv * value,
+            "pre_revenue": pre,
+        }
+    )
+    tab = abtest.evaluate(df, segment="segment", pre_metric="pre_revenue").table
+    ev_sqrt = stats.gamma(2.0, scale=20.0).expect(lambda x: np.sqrt(x / 40))  # E[(pre/40)^0.5]
+    m = np.exp(sigma**2 / 2) * ev_sqrt
+    truth = {
+        "conversion": (pv - pc, pv / pc - 1),
+        "revenue": (
+            pv * np.exp(mu_v) * m - pc * np.exp(mu_c) * m,
+            pv * np.exp(mu_v) / (pc * np.exp(mu_c)) - 1,
+        ),
+    }
+    for metric, (d, lift) in truth.items():
+        t = tab[tab["metric"] == metric]
+        assert len(t) == reps
+        cover = ((t["diff_ci_low"] <= d) & (d <= t["diff_ci_high"])).mean()
+        assert 0.93 <= cover <= 0.97, (metric, "diff", cover)
+        cover = ((t["lift_ci_low"] <= lift) & (lift <= t["lift_ci_high"])).mean()
+        assert 0.93 <= cover <= 0.97, (metric, "lift", cover)
+        cover = ((t["cuped_ci_low"] <= d) & (d <= t["cuped_ci_high"])).mean()
+        assert 0.93 <= cover <= 0.97, (metric, "cuped", cover)
+    assert (tab.loc[tab["metric"] == "revenue", "ci_width_reduction"] > 0).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def demo_data():
+    demo = pytest.importorskip("segwork.demo")
+    d = demo.generate(20_000, seed=11)
+    e = d.campaign_exposures.merge(
+        d.truth_customers[["customer_id", "persona"]], on="customer_id", how="left"
+    )
+    return e, pd.DataFrame(d.truth["campaign_effects"])
+
+
+def test_demo_planted_effects_recovered(demo_data):
+    exposures, effects = demo_data
+    k = 2 * len(effects)  # conversion and revenue interval per campaign x variant x persona
+    res = abtest.evaluate(
+        exposures, segment="persona", alpha=0.05 / k
+    )  # simultaneous (Bonferroni) level
+    tab = res.table.set_index(["campaign_id", "variant", "segment", "metric"])
+    for e in effects.itertuples():
+        for metric, truth in (
+            ("conversion", e.true_effect_conversion),
+            ("revenue", e.true_effect_revenue_per_customer),
+        ):
+            r = tab.loc[(e.campaign_id, e.variant, e.persona, metric)]
+            assert r["diff_ci_low"] <= truth <= r["diff_ci_high"], (
+                e.campaign_id,
+                e.variant,
+                e.persona,
+                metric,
+            )
+    assert not res.table["srm_flag"].any()
+    # the newsletter's effect differs by persona (+6pp .. -3pp): the interaction test sees it
+    het = abtest.heterogeneity(exposures, segment="persona").set_index(["campaign_id", "variant"])
+    assert het.loc[("autumn_newsletter", "treatment"), "p_value"] < 0.05
