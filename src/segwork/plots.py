@@ -83,3 +83,15 @@ def share_comparison(df: pd.DataFrame, *, category: str, title: str = "", shares
     ax.set_xlabel("share")
     ax.legend(title="")
     return ax
+
+
+def share_heatmap(df: pd.DataFrame, *, index: str, columns: str, values: str, title: str = "", fmt: str = ".0%",
+                  ax=None):
+    """A grid of shares (e.g. segment mix per region) with the value printed in each cell."""
+    ax = _ax(ax)
+    grid = df.pivot_table(index=index, columns=columns, values=values, aggfunc="sum", observed=False, sort=False)
+    sns.heatmap(grid, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 8})
+    ax.set_title(title)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    return ax
