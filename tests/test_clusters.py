@@ -726,3 +726,13 @@ def test_explorer_is_driven(sim4):
     ex.features.value = "items"
     assert ex.result.model.meta["features"] == "items"
     plt.close("all")
+
+
+def test_headline_names_every_persona_and_the_reason(fitted4):
+    from segwork.clusters import headline
+
+    text = headline(fitted4)
+    assert f"fall into {fitted4.k} personas" in text
+    for name in fitted4.profiles["name"]:
+        assert name in text
+    assert fitted4.k_reason in text
