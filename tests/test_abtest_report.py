@@ -16,9 +16,18 @@ def _exposures(n: int = 4000, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame
     variant = rng.choice(["control", "treatment"], n)
     p = 0.05 + 0.10 * ((seg == "A") & (variant == "treatment"))
     conv = rng.random(n) < p
-    exp = pd.DataFrame({"customer_id": ids, "campaign_id": "c1", "variant": variant, "converted": conv.astype(int),
-                        "revenue": conv * rng.gamma(2, 100, n)})
-    customers = pd.DataFrame({"seg": seg}, index=pd.Index(ids, name="customer_id")).iloc[:-10]  # 10 unlabelled
+    exp = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "campaign_id": "c1",
+            "variant": variant,
+            "converted": conv.astype(int),
+            "revenue": conv * rng.gamma(2, 100, n),
+        }
+    )
+    customers = pd.DataFrame({"seg": seg}, index=pd.Index(ids, name="customer_id")).iloc[
+        :-10
+    ]  # 10 unlabelled
     return exp, customers
 
 
@@ -37,12 +46,16 @@ def test_readable_formats_rates_and_money_from_the_table() -> None:
     res = abtest.evaluate(abtest.with_segments(exp, customers, ["seg"]), segment="seg")
     r = abtest.readable(res.table, currency="CZK")
     row = res.table.iloc[0]
-    assert r.loc[0, "control"] == (f"{row['control_mean']:.1%}" if row["metric"] == "conversion"
-                                   else f"{row['control_mean']:,.0f} CZK")
+    assert r.loc[0, "control"] == (
+        f"{row['control_mean']:.1%}"
+        if row["metric"] == "conversion"
+        else f"{row['control_mean']:,.0f} CZK"
+    )
     conv = res.table.index[res.table["metric"] == "conversion"][0]
     t = res.table.loc[conv]
-    assert r.loc[conv, "difference [95% CI]"] == (f"{t['diff'] * 100:+.2f} pp [{t['diff_ci_low'] * 100:+.2f}, "
-                                                  f"{t['diff_ci_high'] * 100:+.2f}]")
+    assert r.loc[conv, "difference [95% CI]"] == (
+        f"{t['diff'] * 100:+.2f} pp [{t['diff_ci_low'] * 100:+.2f}, {t['diff_ci_high'] * 100:+.2f}]"
+    )
 
 
 def test_headline_names_the_segments_to_roll_out() -> None:

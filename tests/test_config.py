@@ -27,21 +27,32 @@ def test_demo_config_is_valid_without_data() -> None:
 
 
 def test_unknown_key_is_named_with_a_suggestion(tiny_crm: Path) -> None:
-    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}},
-                        analysis_dat="2025-01-01")
-    with pytest.raises(ConfigError, match=r"analysis_dat: unknown key; did you mean 'analysis_date'"):
+    path = write_config(
+        tiny_crm,
+        {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}},
+        analysis_dat="2025-01-01",
+    )
+    with pytest.raises(
+        ConfigError, match=r"analysis_dat: unknown key; did you mean 'analysis_date'"
+    ):
         load_config(path)
 
 
 def test_unknown_nested_key_names_its_path(tiny_crm: Path) -> None:
-    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"},
-                                   "orders": {"path": "orders.csv", "colums": {}}})
-    with pytest.raises(ConfigError, match=r"sources\.orders\.colums: unknown key; did you mean 'columns'"):
+    path = write_config(
+        tiny_crm,
+        {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv", "colums": {}}},
+    )
+    with pytest.raises(
+        ConfigError, match=r"sources\.orders\.colums: unknown key; did you mean 'columns'"
+    ):
         load_config(path)
 
 
 def test_wrong_type_and_bad_date_name_the_key(tiny_crm: Path) -> None:
-    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}})
+    path = write_config(
+        tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}}
+    )
     data = yaml.safe_load(path.read_text())
     data["analysis_date"] = "30.06.2025"
     data["sources"]["orders"]["invalid_rows"] = "ignore"
@@ -53,35 +64,55 @@ def test_wrong_type_and_bad_date_name_the_key(tiny_crm: Path) -> None:
 
 def test_missing_required_key(tiny_crm: Path) -> None:
     with pytest.raises(ConfigError, match=r"sources\.orders: required key is missing"):
-        parse_config({"analysis_date": "2025-01-01", "sources": {"customers": {"path": "customers.csv"}}},
-                     base_dir=tiny_crm)
+        parse_config(
+            {"analysis_date": "2025-01-01", "sources": {"customers": {"path": "customers.csv"}}},
+            base_dir=tiny_crm,
+        )
 
 
 def test_missing_file_is_named(tiny_crm: Path) -> None:
-    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "nope.csv"}})
+    path = write_config(
+        tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "nope.csv"}}
+    )
     with pytest.raises(ConfigError, match=r"sources\.orders\.path: file not found: .*nope\.csv"):
         load_config(path)
 
 
 def test_unknown_file_ending(tiny_crm: Path) -> None:
     (tiny_crm / "orders.dat").write_text("x")
-    path = write_config(tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.dat"}})
+    path = write_config(
+        tiny_crm, {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.dat"}}
+    )
     with pytest.raises(ConfigError, match=r"cannot tell the format .*set 'format:'"):
         load_config(path)
 
 
 def test_source_needs_exactly_one_location(tiny_crm: Path) -> None:
     with pytest.raises(ConfigError, match="exactly one of 'path'"):
-        parse_config({"analysis_date": "2025-01-01", "sources": {
-            "customers": {"path": "customers.csv", "url": "sqlite:///x.db", "table": "c"},
-            "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+        parse_config(
+            {
+                "analysis_date": "2025-01-01",
+                "sources": {
+                    "customers": {"path": "customers.csv", "url": "sqlite:///x.db", "table": "c"},
+                    "orders": {"path": "orders.csv"},
+                },
+            },
+            base_dir=tiny_crm,
+        )
 
 
 def test_table_name_cannot_smuggle_sql(tiny_crm: Path) -> None:
     with pytest.raises(ConfigError, match="plain table name"):
-        parse_config({"analysis_date": "2025-01-01", "sources": {
-            "customers": {"url": "sqlite:///x.db", "table": "c; DROP TABLE c"},
-            "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+        parse_config(
+            {
+                "analysis_date": "2025-01-01",
+                "sources": {
+                    "customers": {"url": "sqlite:///x.db", "table": "c; DROP TABLE c"},
+                    "orders": {"path": "orders.csv"},
+                },
+            },
+            base_dir=tiny_crm,
+        )
 
 
 def test_not_a_mapping_and_missing_config(tmp_path: Path) -> None:
@@ -92,10 +123,19 @@ def test_not_a_mapping_and_missing_config(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
-def test_credentials_come_from_the_environment_and_are_redacted(monkeypatch, tiny_crm: Path) -> None:
-    cfg = parse_config({"analysis_date": "2025-01-01", "sources": {
-        "customers": {"url": "postgresql://crm:${PGPASS}@db/crm", "table": "customers"},
-        "orders": {"path": "orders.csv"}}}, base_dir=tiny_crm)
+def test_credentials_come_from_the_environment_and_are_redacted(
+    monkeypatch, tiny_crm: Path
+) -> None:
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-01-01",
+            "sources": {
+                "customers": {"url": "postgresql://crm:${PGPASS}@db/crm", "table": "customers"},
+                "orders": {"path": "orders.csv"},
+            },
+        },
+        base_dir=tiny_crm,
+    )
     monkeypatch.setenv("PGPASS", "s3cret")
     assert cfg.sources.customers.resolved_url() == "postgresql://crm:s3cret@db/crm"
     assert "s3cret" not in cfg.sources.customers.describe()

@@ -18,21 +18,33 @@ REF = pd.Timestamp("2025-06-30")
 def _random_history(seed: int = 1, n_customers: int = 60, n_orders: int = 800):
     rng = np.random.default_rng(seed)
     ids = [f"C{i:03d}" for i in range(n_customers)]
-    customers = pd.DataFrame({"customer_id": ids, "employees": rng.choice([np.nan, 3, 20, 100, 900], n_customers),
-                              "birth_date": pd.Timestamp("1950-01-01")
-                              + pd.to_timedelta(rng.integers(0, 20000, n_customers), unit="D")})
-    orders = pd.DataFrame({
-        "order_id": [f"O{i}" for i in range(n_orders)],
-        "customer_id": rng.choice(ids[:-5], n_orders),  # the last five customers never order
-        "order_date": REF - pd.to_timedelta(rng.integers(-20, 800, n_orders), unit="D")
-        + pd.to_timedelta(rng.integers(0, 86_399, n_orders), unit="s"),
-        "amount": np.round(rng.gamma(2.0, 500.0, n_orders) * rng.choice([1, 1, 1, 1, -0.3], n_orders), 2),
-    })
-    interactions = pd.DataFrame({
-        "customer_id": rng.choice(ids, 300),
-        "occurred_at": REF - pd.to_timedelta(rng.integers(-10, 700, 300), unit="D"),
-        "kind": rng.choice(["email_open", "complaint", "service_contract", "call"], 300),
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "employees": rng.choice([np.nan, 3, 20, 100, 900], n_customers),
+            "birth_date": pd.Timestamp("1950-01-01")
+            + pd.to_timedelta(rng.integers(0, 20000, n_customers), unit="D"),
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"O{i}" for i in range(n_orders)],
+            "customer_id": rng.choice(ids[:-5], n_orders),  # the last five customers never order
+            "order_date": REF
+            - pd.to_timedelta(rng.integers(-20, 800, n_orders), unit="D")
+            + pd.to_timedelta(rng.integers(0, 86_399, n_orders), unit="s"),
+            "amount": np.round(
+                rng.gamma(2.0, 500.0, n_orders) * rng.choice([1, 1, 1, 1, -0.3], n_orders), 2
+            ),
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "customer_id": rng.choice(ids, 300),
+            "occurred_at": REF - pd.to_timedelta(rng.integers(-10, 700, 300), unit="D"),
+            "kind": rng.choice(["email_open", "complaint", "service_contract", "call"], 300),
+        }
+    )
     return customers, orders, interactions
 
 
@@ -43,9 +55,13 @@ def _expected_orders(orders: pd.DataFrame, windows=(30, 90, 365)) -> pd.DataFram
     rows = {}
     for cid, g in o.groupby("customer_id"):
         buys = g[g["amount"] > 0]
-        r = {"orders_total": len(buys), "returns_total": int((g["amount"] < 0).sum()),
-             "revenue_total": g["amount"].sum(), "last_order_date": g["order_date"].max(),
-             "aov": buys["amount"].mean() if len(buys) else np.nan}
+        r = {
+            "orders_total": len(buys),
+            "returns_total": int((g["amount"] < 0).sum()),
+            "revenue_total": g["amount"].sum(),
+            "last_order_date": g["order_date"].max(),
+            "aov": buys["amount"].mean() if len(buys) else np.nan,
+        }
         for w in windows:
             inside = g[g["order_date"] >= end - pd.Timedelta(days=w)]
             r[f"orders_{w}d"] = int((inside["amount"] > 0).sum())
@@ -64,10 +80,15 @@ def test_order_behaviour_matches_plain_pandas() -> None:
         if col == "last_order_date":
             assert (pd.to_datetime(got[col]) == exp[col]).all()
         else:
-            np.testing.assert_allclose(got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-12,
-                                       err_msg=col)
+            np.testing.assert_allclose(
+                got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-12, err_msg=col
+            )
     never = c360.loc[~c360.index.isin(orders["customer_id"])]
-    assert len(never) == 5 and (never["orders_total"] == 0).all() and (never["revenue_365d"] == 0).all()
+    assert (
+        len(never) == 5
+        and (never["orders_total"] == 0).all()
+        and (never["revenue_365d"] == 0).all()
+    )
     assert never["last_order_date"].isna().all() and not never["has_ordered"].any()
 
 
@@ -91,12 +112,23 @@ def test_interaction_counts_and_service_contract_flag() -> None:
 def test_age_and_company_size_bands() -> None:
     bd = pd.Series(pd.to_datetime(["2001-06-30", "2001-07-01", "1960-01-01", None]))
     bands = age_band(bd, "2025-06-30")
-    assert bands.tolist()[:3] == ["18-24", "18-24", "65+"]  # 24 on the birthday, 23 the day before it
+    assert bands.tolist()[:3] == [
+        "18-24",
+        "18-24",
+        "65+",
+    ]  # 24 on the birthday, 23 the day before it
     assert bands.tolist()[0] == "18-24" and pd.isna(bands.iloc[3])
     assert age_band(pd.Series(pd.to_datetime(["2000-06-30"])), "2025-06-30").tolist() == ["25-34"]
     sizes = company_size_band(pd.Series([1, 9, 10, 49, 50, 249, 250, None]))
-    assert sizes.astype(str).tolist()[:7] == ["micro (1-9)", "micro (1-9)", "small (10-49)", "small (10-49)",
-                                              "medium (50-249)", "medium (50-249)", "large (250+)"]
+    assert sizes.astype(str).tolist()[:7] == [
+        "micro (1-9)",
+        "micro (1-9)",
+        "small (10-49)",
+        "small (10-49)",
+        "medium (50-249)",
+        "medium (50-249)",
+        "large (250+)",
+    ]
 
 
 def test_breakdown_shares_sum_to_one_and_keep_unknowns() -> None:
@@ -114,11 +146,15 @@ def test_breakdown_shares_sum_to_one_and_keep_unknowns() -> None:
 
 def test_from_validated_sources(tiny_config: Path) -> None:
     tables = load_tables(load_config(tiny_config))
-    c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF, interactions=tables.interactions)
+    c360 = build_customer360(
+        tables.customers, tables.orders, analysis_date=REF, interactions=tables.interactions
+    )
     # 001 bought 100 + 250.5 and returned 50 (in June); A6 of 002 is after the analysis date.
     assert c360.loc["001", "orders_total"] == 2 and c360.loc["001", "returns_total"] == 1
     assert c360.loc["001", "revenue_30d"] == pytest.approx(250.5 - 50.0)
-    assert c360.loc["002", "orders_total"] == 1 and c360.loc["002", "revenue_total"] == pytest.approx(80.0)
+    assert c360.loc["002", "orders_total"] == 1 and c360.loc[
+        "002", "revenue_total"
+    ] == pytest.approx(80.0)
     assert c360.loc["002", "has_service_contract"] and not c360.loc["001", "has_service_contract"]
     assert c360.loc["001", "complaints_total"] == 1
     assert c360.loc["004", "orders_total"] == 0

@@ -23,7 +23,7 @@ def demo_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     data = write_demo(base / "data" / "demo", n_customers=1500, seed=7)
     cfg = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text(encoding="utf-8"))
-    for table, src in cfg["sources"].items():
+    for src in cfg["sources"].values():
         src["path"] = str(Path(data) / Path(src["path"]).name)
     cfg["notebooks_dir"] = str(ROOT / "notebooks")
     cfg["reports_dir"] = str(base / "reports")
@@ -55,8 +55,18 @@ def test_customer360_artifact_has_one_row_per_customer(demo_run) -> None:
     ref = pd.Timestamp(json.loads((data / "truth" / "truth.json").read_text())["analysis_date"])
     known = orders[orders["order_date"] < ref + pd.Timedelta(days=1)]
     assert c360["revenue_total"].sum() == pytest.approx(known["amount"].sum(), rel=1e-9)
-    for col in ("orders_30d", "orders_90d", "orders_365d", "revenue_365d", "aov", "has_service_contract",
-                "complaints_total", "survey_answered", "age_band", "company_size"):
+    for col in (
+        "orders_30d",
+        "orders_90d",
+        "orders_365d",
+        "revenue_365d",
+        "aov",
+        "has_service_contract",
+        "complaints_total",
+        "survey_answered",
+        "age_band",
+        "company_size",
+    ):
         assert col in c360.columns, col
 
 
@@ -70,8 +80,14 @@ def test_stakeholder_html_has_no_code_and_no_external_references(demo_run) -> No
         assert external_references(html) == [], path.name
         assert "RunContext.open" not in html and "import segwork" not in html, path.name
     nb01 = (record.run_dir / "01_data_collection.html").read_text(encoding="utf-8")
-    for section in ("Data collection and customer 360", "The tables that were read", "What validation found",
-                    "Orders over time", "Who the customers are", "Consent to be contacted"):
+    for section in (
+        "Data collection and customer 360",
+        "The tables that were read",
+        "What validation found",
+        "Orders over time",
+        "Who the customers are",
+        "Consent to be contacted",
+    ):
         assert section in nb01, section
     assert nb01.count("data:image/png;base64") >= 5
     assert "Traceback" not in nb01

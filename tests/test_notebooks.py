@@ -18,15 +18,20 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.get("outputs") or c.get(
-        "execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_kernelspec_and_parameters_cell(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "papermill needs a kernelspec"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", (
+        "papermill needs a kernelspec"
+    )
     params = papermill.inspect_notebook(str(path))
     assert list(params)[:2] == ["config_path", "run_dir"], "config_path and run_dir come first"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

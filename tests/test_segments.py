@@ -17,13 +17,20 @@ from segwork.context import RunContext
 def members() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     idx = pd.Index([f"C{i:03d}" for i in range(200)], name="customer_id")
-    return pd.DataFrame({"a": rng.random(200) < 0.3, "b": rng.random(200) < 0.5, "empty": False}, index=idx)
+    return pd.DataFrame(
+        {"a": rng.random(200) < 0.3, "b": rng.random(200) < 0.5, "empty": False}, index=idx
+    )
 
 
 def test_kpis_and_overlap_match_direct_counts(members: pd.DataFrame) -> None:
     customers = pd.DataFrame({"revenue_365d": np.arange(200.0)}, index=members.index)
-    moved = pd.DataFrame({"customer_id": ["C001", "C002", "C003"], "segment": ["a", "a", "b"],
-                          "change": ["entered", "left", "entered"]})
+    moved = pd.DataFrame(
+        {
+            "customer_id": ["C001", "C002", "C003"],
+            "segment": ["a", "a", "b"],
+            "change": ["entered", "left", "entered"],
+        }
+    )
     k = segments.segment_kpis(members, customers, moved).set_index("segment")
     assert k.loc["a", "members"] == members["a"].sum()
     assert k.loc["b", "revenue"] == customers.loc[members["b"], "revenue_365d"].sum()
@@ -33,12 +40,16 @@ def test_kpis_and_overlap_match_direct_counts(members: pd.DataFrame) -> None:
     assert both.loc["a", "b"] == (members["a"] & members["b"]).sum() == both.loc["b", "a"]
     assert both.loc["a", "a"] == members["a"].sum()
     share = segments.overlap(members, share=True)
-    assert share.loc["a", "b"] == pytest.approx((members["a"] & members["b"]).sum() / members["a"].sum())
+    assert share.loc["a", "b"] == pytest.approx(
+        (members["a"] & members["b"]).sum() / members["a"].sum()
+    )
     assert share.loc["empty"].isna().all()
 
 
 def test_exclusive_sizes_count_every_customer_once(members: pd.DataFrame) -> None:
-    assigned = pd.Series(np.where(members["a"], "a", np.where(members["b"], "b", None)), index=members.index)
+    assigned = pd.Series(
+        np.where(members["a"], "a", np.where(members["b"], "b", None)), index=members.index
+    )
     sizes = segments.exclusive_sizes(assigned, ["a", "b", "empty"]).set_index("segment")["members"]
     assert sizes.sum() == len(members)
     assert sizes["a"] == members["a"].sum() and sizes["empty"] == 0
@@ -46,19 +57,31 @@ def test_exclusive_sizes_count_every_customer_once(members: pd.DataFrame) -> Non
 
 
 def test_size_history_and_headline(members: pd.DataFrame) -> None:
-    hist = segments.size_history([("r1", "2026-01-01", members), ("r2", "2026-02-01", members.assign(a=True))])
+    hist = segments.size_history(
+        [("r1", "2026-01-01", members), ("r2", "2026-02-01", members.assign(a=True))]
+    )
     assert hist.set_index(["run_id", "segment"]).loc[("r2", "a"), "members"] == len(members)
-    kpis = segments.segment_kpis(members, pd.DataFrame(index=members.index), pd.DataFrame(
-        {"customer_id": ["C001"], "segment": ["a"], "change": ["entered"]}))
-    text = segments.headline(kpis, members, previous_run="r1", tasks=3, emails=2, calls=1, no_consent=4)
+    kpis = segments.segment_kpis(
+        members,
+        pd.DataFrame(index=members.index),
+        pd.DataFrame({"customer_id": ["C001"], "segment": ["a"], "change": ["entered"]}),
+    )
+    text = segments.headline(
+        kpis, members, previous_run="r1", tasks=3, emails=2, calls=1, no_consent=4
+    )
     in_any = int((members["a"] | members["b"]).sum())
-    assert f"hold {in_any:,} customers" in text and "Since the last successful run (r1), 1 segment entries" in text
+    assert (
+        f"hold {in_any:,} customers" in text
+        and "Since the last successful run (r1), 1 segment entries" in text
+    )
     assert "3 tasks" in text and "4 customers were left off" in text
 
 
 def test_member_exports_neutralise_formulas(tmp_path: Path, members: pd.DataFrame) -> None:
-    customers = pd.DataFrame({"name": "=HYPERLINK(\"x\")", "revenue_365d": -5.0}, index=members.index)
-    paths = actions.export_segment_members(members[["a"]], customers, tmp_path, formats=("csv", "parquet"))
+    customers = pd.DataFrame({"name": '=HYPERLINK("x")', "revenue_365d": -5.0}, index=members.index)
+    paths = actions.export_segment_members(
+        members[["a"]], customers, tmp_path, formats=("csv", "parquet")
+    )
     assert {p.name for p in paths} == {"a.csv", "a.parquet"}
     back = pd.read_csv(tmp_path / "a.csv", encoding="utf-8-sig")
     assert len(back) == members["a"].sum()
@@ -69,11 +92,15 @@ def test_context_reads_only_successful_earlier_runs(tmp_path: Path, tiny_config:
     cfg_text = tiny_config.read_text() + f"reports_dir: {tmp_path / 'reports'}\n"
     tiny_config.write_text(cfg_text)
     runs = tmp_path / "reports" / "runs"
-    for rid, status, started, n in [("r1", "succeeded", "2026-01-01T00:00:00", 1),
-                                    ("r2", "failed", "2026-02-01T00:00:00", 2),
-                                    ("r3", "succeeded", "2026-03-01T00:00:00", 3)]:
+    for rid, status, started, n in [
+        ("r1", "succeeded", "2026-01-01T00:00:00", 1),
+        ("r2", "failed", "2026-02-01T00:00:00", 2),
+        ("r3", "succeeded", "2026-03-01T00:00:00", 3),
+    ]:
         (runs / rid / "artifacts").mkdir(parents=True)
-        (runs / rid / "run.json").write_text(json.dumps({"run_id": rid, "status": status, "started": started}))
+        (runs / rid / "run.json").write_text(
+            json.dumps({"run_id": rid, "status": status, "started": started})
+        )
         pd.DataFrame({"x": range(n)}).to_parquet(runs / rid / "artifacts" / "thing.parquet")
     (runs / "r4" / "artifacts").mkdir(parents=True)
     ctx = RunContext.open(tiny_config, runs / "r4")
@@ -82,6 +109,8 @@ def test_context_reads_only_successful_earlier_runs(tmp_path: Path, tiny_config:
     assert len(ctx.previous_artifact("thing")) == 3
     assert ctx.previous_artifact("missing") is None
     ctx.write_artifact("customer360", pd.DataFrame({"customer_id": ["1", "2"], "a": [1, 2]}))
-    ctx.write_artifact("rfm", pd.DataFrame({"customer_id": ["2", "1"], "a": [9, 9], "seg": ["x", "y"]}))
+    ctx.write_artifact(
+        "rfm", pd.DataFrame({"customer_id": ["2", "1"], "a": [9, 9], "seg": ["x", "y"]})
+    )
     table = ctx.customer_table()
     assert table.loc["1", "seg"] == "y" and table.loc["1", "a"] == 1  # the 360's own column wins

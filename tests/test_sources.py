@@ -16,12 +16,20 @@ from tests.conftest import write_config
 
 
 def _orders(folder: Path, rows: list[tuple], name: str = "orders.csv") -> None:
-    pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "amount"]).to_csv(folder / name, index=False)
+    pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "amount"]).to_csv(
+        folder / name, index=False
+    )
 
 
 def _load(folder: Path, orders: dict | None = None, **sources):
-    cfg = write_config(folder, {"customers": {"path": "customers.csv"},
-                                "orders": orders or {"path": "orders.csv"}, **sources})
+    cfg = write_config(
+        folder,
+        {
+            "customers": {"path": "customers.csv"},
+            "orders": orders or {"path": "orders.csv"},
+            **sources,
+        },
+    )
     return load_tables(load_config(cfg))
 
 
@@ -29,7 +37,12 @@ def test_valid_tables_are_typed_and_history_stays_in_ibis(tiny_config: Path) -> 
     tables = load_tables(load_config(tiny_config))
     assert isinstance(tables.orders, ibis.Table) and isinstance(tables.interactions, ibis.Table)
     assert isinstance(tables.customers, pd.DataFrame)
-    assert tables.customers["customer_id"].tolist() == ["001", "002", "003", "004"]  # leading zeros kept
+    assert tables.customers["customer_id"].tolist() == [
+        "001",
+        "002",
+        "003",
+        "004",
+    ]  # leading zeros kept
     assert tables.customers["email_opt_in"].tolist() == [True, False, True, True]
     assert pd.api.types.is_datetime64_any_dtype(tables.customers["birth_date"])
     orders = tables.orders.to_pandas()
@@ -41,16 +54,27 @@ def test_valid_tables_are_typed_and_history_stays_in_ibis(tiny_config: Path) -> 
 
 
 def test_column_mapping_renames_and_bad_mapping_is_named(tiny_crm: Path) -> None:
-    df = pd.read_csv(tiny_crm / "orders.csv", dtype=str).rename(columns={"order_date": "Datum", "amount": "Castka"})
+    df = pd.read_csv(tiny_crm / "orders.csv", dtype=str).rename(
+        columns={"order_date": "Datum", "amount": "Castka"}
+    )
     df.to_csv(tiny_crm / "orders.csv", index=False)
-    tables = _load(tiny_crm, {"path": "orders.csv", "columns": {"order_date": "Datum", "amount": "Castka"}})
+    tables = _load(
+        tiny_crm, {"path": "orders.csv", "columns": {"order_date": "Datum", "amount": "Castka"}}
+    )
     assert {"order_date", "amount"} <= set(tables.orders.columns)
-    with pytest.raises(SchemaError, match=r"(?s)maps 'order_date' to the column 'Datumm'.*did you mean 'Datum'"):
-        _load(tiny_crm, {"path": "orders.csv", "columns": {"order_date": "Datumm", "amount": "Castka"}})
+    with pytest.raises(
+        SchemaError, match=r"(?s)maps 'order_date' to the column 'Datumm'.*did you mean 'Datum'"
+    ):
+        _load(
+            tiny_crm,
+            {"path": "orders.csv", "columns": {"order_date": "Datumm", "amount": "Castka"}},
+        )
 
 
 def test_missing_required_column_lists_those_present(tiny_crm: Path) -> None:
-    pd.read_csv(tiny_crm / "orders.csv", dtype=str).drop(columns="amount").to_csv(tiny_crm / "orders.csv", index=False)
+    pd.read_csv(tiny_crm / "orders.csv", dtype=str).drop(columns="amount").to_csv(
+        tiny_crm / "orders.csv", index=False
+    )
     with pytest.raises(SchemaError) as err:
         _load(tiny_crm)
     msg = str(err.value)
@@ -60,8 +84,15 @@ def test_missing_required_column_lists_those_present(tiny_crm: Path) -> None:
 
 
 def test_unparsable_date_and_amount_give_row_numbers_and_examples(tiny_crm: Path) -> None:
-    _orders(tiny_crm, [("A1", "001", "2025-01-01", "10"), ("A2", "001", "31/02/2025", "12"),
-                       ("A3", "002", "2025-02-01", "12,5 Kč"), ("A4", "002", "2025-02-02", "7")])
+    _orders(
+        tiny_crm,
+        [
+            ("A1", "001", "2025-01-01", "10"),
+            ("A2", "001", "31/02/2025", "12"),
+            ("A3", "002", "2025-02-01", "12,5 Kč"),
+            ("A4", "002", "2025-02-02", "7"),
+        ],
+    )
     with pytest.raises(SchemaError) as err:
         _load(tiny_crm)
     msg = str(err.value)
@@ -78,8 +109,15 @@ def test_date_format_option_reads_non_iso_dates(tiny_crm: Path) -> None:
 
 
 def test_duplicate_keys_and_unknown_customers(tiny_crm: Path) -> None:
-    _orders(tiny_crm, [("A1", "001", "2025-01-01", 10), ("A1", "001", "2025-01-01", 10),
-                       ("A2", "999", "2025-01-02", 5), ("A3", "002", "2025-01-03", 5)])
+    _orders(
+        tiny_crm,
+        [
+            ("A1", "001", "2025-01-01", 10),
+            ("A1", "001", "2025-01-01", 10),
+            ("A2", "999", "2025-01-02", 5),
+            ("A3", "002", "2025-01-03", 5),
+        ],
+    )
     with pytest.raises(SchemaError) as err:
         _load(tiny_crm)
     msg = str(err.value)
@@ -88,15 +126,25 @@ def test_duplicate_keys_and_unknown_customers(tiny_crm: Path) -> None:
 
 
 def test_drop_mode_drops_and_counts_every_bad_row(tiny_crm: Path) -> None:
-    _orders(tiny_crm, [("A1", "001", "2025-01-01", 10), ("A1", "001", "2025-01-01", 10),
-                       ("A2", "999", "2025-01-02", 5), ("A3", "002", "not a date", 5),
-                       ("A4", "002", "2025-01-03", None), ("A5", "003", "2025-01-04", 7)])
+    _orders(
+        tiny_crm,
+        [
+            ("A1", "001", "2025-01-01", 10),
+            ("A1", "001", "2025-01-01", 10),
+            ("A2", "999", "2025-01-02", 5),
+            ("A3", "002", "not a date", 5),
+            ("A4", "002", "2025-01-03", None),
+            ("A5", "003", "2025-01-04", 7),
+        ],
+    )
     tables = _load(tiny_crm, {"path": "orders.csv", "invalid_rows": "drop"})
     kept = tables.orders.to_pandas()
     assert sorted(kept["order_id"]) == ["A1", "A5"]
     stats = tables.report.tables["orders"]
     assert (stats.rows_read, stats.rows_kept) == (6, 2)
-    problems = {(i.column, i.problem.split(" (")[0]): (i.count, i.action) for i in tables.report.issues}
+    problems = {
+        (i.column, i.problem.split(" (")[0]): (i.count, i.action) for i in tables.report.issues
+    }
     assert problems[("order_date", "cannot be read as dates")] == (1, "dropped")
     assert problems[("amount", "missing value in a required column")] == (1, "dropped")
     assert problems[("order_id", "duplicate key")] == (1, "dropped")
@@ -122,7 +170,9 @@ def test_empty_table_empty_file_and_wrong_type(tiny_crm: Path) -> None:
     with pytest.raises(SchemaError, match=r"could not read orders\.csv as csv: the file is empty"):
         _load(tiny_crm)
     (tiny_crm / "orders.parquet").write_text("order_id,customer_id\nA1,001\n")
-    with pytest.raises(SchemaError, match=r"(?s)could not read orders\.parquet as parquet.*valid parquet file"):
+    with pytest.raises(
+        SchemaError, match=r"(?s)could not read orders\.parquet as parquet.*valid parquet file"
+    ):
         _load(tiny_crm, {"path": "orders.parquet"})
 
 
@@ -135,13 +185,22 @@ def test_parquet_excel_and_sql_sources_read_the_same_tables(tiny_crm: Path) -> N
     with sqlite3.connect(tiny_crm / "crm.db") as db:
         orders.to_sql("orders", db, index=False)
     csv = _load(tiny_crm).orders.to_pandas().sort_values("order_id", ignore_index=True)
-    cfg = write_config(tiny_crm, {"customers": {"path": "customers.xlsx"}, "orders": {"path": "orders.parquet"}})
+    cfg = write_config(
+        tiny_crm, {"customers": {"path": "customers.xlsx"}, "orders": {"path": "orders.parquet"}}
+    )
     pq = load_tables(load_config(cfg))
     assert pq.customers["customer_id"].tolist() == ["001", "002", "003", "004"]
-    pd.testing.assert_frame_equal(pq.orders.to_pandas().sort_values("order_id", ignore_index=True), csv,
-                                  check_dtype=False)
-    cfg = write_config(tiny_crm, {"customers": {"path": "customers.csv"},
-                                  "orders": {"url": f"sqlite:///{tiny_crm / 'crm.db'}", "table": "orders"}})
+    pd.testing.assert_frame_equal(
+        pq.orders.to_pandas().sort_values("order_id", ignore_index=True), csv, check_dtype=False
+    )
+    cfg = write_config(
+        tiny_crm,
+        {
+            "customers": {"path": "customers.csv"},
+            "orders": {"url": f"sqlite:///{tiny_crm / 'crm.db'}", "table": "orders"},
+        },
+    )
     sql = load_tables(load_config(cfg))
-    pd.testing.assert_frame_equal(sql.orders.to_pandas().sort_values("order_id", ignore_index=True), csv,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        sql.orders.to_pandas().sort_values("order_id", ignore_index=True), csv, check_dtype=False
+    )

@@ -8,11 +8,14 @@ from segwork.widgets import RuleBuilder
 
 
 def _customers() -> pd.DataFrame:
-    return pd.DataFrame({
-        "name": ["Eva <b>Nová</b>", "Jan", "Petr", "Ida"],
-        "region": ["Jihomoravský kraj", "Jihomoravský kraj", "Zlínský kraj", None],
-        "revenue_365d": [60_000.0, 10_000.0, 90_000.0, 70_000.0],
-    }, index=pd.Index(["C1", "C2", "C3", "C4"], name="customer_id"))
+    return pd.DataFrame(
+        {
+            "name": ["Eva <b>Nová</b>", "Jan", "Petr", "Ida"],
+            "region": ["Jihomoravský kraj", "Jihomoravský kraj", "Zlínský kraj", None],
+            "revenue_365d": [60_000.0, 10_000.0, 90_000.0, 70_000.0],
+        },
+        index=pd.Index(["C1", "C2", "C3", "C4"], name="customer_id"),
+    )
 
 
 def test_typing_updates_count_sample_and_errors() -> None:

@@ -1622,8 +1622,13 @@ def sample_size_planner(
 planner = sample_size_planner
 
 
-def with_segments(exposures: pd.DataFrame | ibis.Table, customers: pd.DataFrame, columns: Sequence[str], *,
-                  missing_label: str = "(unknown)") -> pd.DataFrame | ibis.Table:
+def with_segments(
+    exposures: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    missing_label: str = "(unknown)",
+) -> pd.DataFrame | ibis.Table:
     """Attach segment columns of the customer table (indexed by customer_id) to the exposures.
 
     The join runs where the exposures are (DuckDB for an Ibis table). Exposed customers without a
@@ -1631,17 +1636,23 @@ def with_segments(exposures: pd.DataFrame | ibis.Table, customers: pd.DataFrame,
     """
     missing = [c for c in columns if c not in customers.columns]
     if missing:
-        raise ABTestError(f"the customer table has no column(s) {missing} to segment by; "
-                          f"columns: {', '.join(map(str, customers.columns))}")
+        raise ABTestError(
+            f"the customer table has no column(s) {missing} to segment by; "
+            f"columns: {', '.join(map(str, customers.columns))}"
+        )
     labels = customers[list(columns)].astype("string").fillna(missing_label)
     labels.index = labels.index.astype("string")
     labels = labels.rename_axis("customer_id").reset_index()
     if isinstance(exposures, ibis.Table):
         keep = [c for c in exposures.columns if c not in columns]
         joined = exposures.select(keep).left_join(ibis.memtable(labels), "customer_id")
-        joined = joined.select(*keep, *[joined[c].fill_null(missing_label).name(c) for c in columns])
+        joined = joined.select(
+            *keep, *[joined[c].fill_null(missing_label).name(c) for c in columns]
+        )
         return joined
-    out = exposures.drop(columns=[c for c in columns if c in exposures]).merge(labels, on="customer_id", how="left")
+    out = exposures.drop(columns=[c for c in columns if c in exposures]).merge(
+        labels, on="customer_id", how="left"
+    )
     out[list(columns)] = out[list(columns)].fillna(missing_label)
     return out
 
@@ -1653,9 +1664,11 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
     for camp, rows in tab.groupby("campaign_id", sort=False):
         best = rows.sort_values("diff", ascending=False).iloc[0]
         sig = "significant" if bool(best["significant"]) else "not significant"
-        text = (f"{camp}: the best variant '{best['variant']}' changed conversion from {best['control_mean']:.1%} to "
-                f"{best['variant_mean']:.1%} ({best['diff'] * 100:+.2f} pp, 95% CI {best['diff_ci_low'] * 100:+.2f} "
-                f"to {best['diff_ci_high'] * 100:+.2f} pp; {sig} after correction).")
+        text = (
+            f"{camp}: the best variant '{best['variant']}' changed conversion from {best['control_mean']:.1%} to "
+            f"{best['variant_mean']:.1%} ({best['diff'] * 100:+.2f} pp, 95% CI {best['diff_ci_low'] * 100:+.2f} "
+            f"to {best['diff_ci_high'] * 100:+.2f} pp; {sig} after correction)."
+        )
         d = decisions[decisions["campaign_id"] == camp]
         roll = d[d["decision"] == "roll out"]
         stop = d[d["decision"] == "stop"]
@@ -1665,13 +1678,18 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
         else:
             text += " No segment has a clear enough effect to roll out yet."
         if len(stop):
-            text += " Stop for: " + ", ".join(f"{r.segment} ({r.variant})" for r in stop.itertuples()) + "."
+            text += (
+                " Stop for: "
+                + ", ".join(f"{r.segment} ({r.variant})" for r in stop.itertuples())
+                + "."
+            )
         parts.append(text)
     return "\n\n".join(parts)
 
 
 def readable(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
     """Result rows formatted for people: rates as %, differences in pp with their interval, money rounded."""
+
     def val(metric: str, x: float) -> str:
         if pd.isna(x):
             return ""
@@ -1682,19 +1700,37 @@ def readable(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
             return f"{d * 100:+.2f} pp [{lo * 100:+.2f}, {hi * 100:+.2f}]"
         return f"{d:+,.0f} [{lo:+,.0f}, {hi:+,.0f}]"
 
-    out = pd.DataFrame({
-        "campaign": table["campaign_id"],
-        "segment": table["segment"].astype(str),
-        "variant": table["variant"],
-        "metric": table["metric"],
-        "customers (control / variant)": [f"{a:,} / {b:,}" for a, b in zip(table["n_control"], table["n_variant"],
-                                                                             strict=True)],
-        "control": [val(m, x) for m, x in zip(table["metric"], table["control_mean"], strict=True)],
-        "variant value": [val(m, x) for m, x in zip(table["metric"], table["variant_mean"], strict=True)],
-        "difference [95% CI]": [diff(m, d, lo, hi) for m, d, lo, hi in zip(
-            table["metric"], table["diff"], table["diff_ci_low"], table["diff_ci_high"], strict=True)],
-        "lift": [("" if pd.isna(x) else f"{x:+.1%}") for x in table["lift"]],
-        "adjusted p": [f"{p:.2g}" for p in table["p_adjusted"]],
-        "chance to beat control": [("" if pd.isna(p) else f"{p:.0%}") for p in table["chance_to_beat_control"]],
-    })
+    out = pd.DataFrame(
+        {
+            "campaign": table["campaign_id"],
+            "segment": table["segment"].astype(str),
+            "variant": table["variant"],
+            "metric": table["metric"],
+            "customers (control / variant)": [
+                f"{a:,} / {b:,}"
+                for a, b in zip(table["n_control"], table["n_variant"], strict=True)
+            ],
+            "control": [
+                val(m, x) for m, x in zip(table["metric"], table["control_mean"], strict=True)
+            ],
+            "variant value": [
+                val(m, x) for m, x in zip(table["metric"], table["variant_mean"], strict=True)
+            ],
+            "difference [95% CI]": [
+                diff(m, d, lo, hi)
+                for m, d, lo, hi in zip(
+                    table["metric"],
+                    table["diff"],
+                    table["diff_ci_low"],
+                    table["diff_ci_high"],
+                    strict=True,
+                )
+            ],
+            "lift": [("" if pd.isna(x) else f"{x:+.1%}") for x in table["lift"]],
+            "adjusted p": [f"{p:.2g}" for p in table["p_adjusted"]],
+            "chance to beat control": [
+                ("" if pd.isna(p) else f"{p:.0%}") for p in table["chance_to_beat_control"]
+            ],
+        }
+    )
     return out.reset_index(drop=True)

@@ -1409,9 +1409,15 @@ def export_members(
     return _atomic_write(path, data)
 
 
-def export_segment_members(memberships: pd.DataFrame, customers: pd.DataFrame, folder: str | os.PathLike[str], *,
-                   formats: Sequence[str] = ("csv", "parquet"), pseudonymize: bool = False,
-                   columns: Sequence[str] | None = None) -> list[Path]:
+def export_segment_members(
+    memberships: pd.DataFrame,
+    customers: pd.DataFrame,
+    folder: str | os.PathLike[str],
+    *,
+    formats: Sequence[str] = ("csv", "parquet"),
+    pseudonymize: bool = False,
+    columns: Sequence[str] | None = None,
+) -> list[Path]:
     """Write each segment's members (with their customer columns) as one file per format.
 
     File names are the segment name made safe for a file system; each file is written by
@@ -1425,5 +1431,9 @@ def export_segment_members(memberships: pd.DataFrame, customers: pd.DataFrame, f
         table = customers.loc[ids].reset_index()
         stem = re.sub(r"[^A-Za-z0-9]+", "_", seg).strip("_").lower() or "segment"
         for fmt in formats:
-            written.append(export_members(table, folder / f"{stem}.{fmt}", pseudonymize=pseudonymize, columns=columns))
+            written.append(
+                export_members(
+                    table, folder / f"{stem}.{fmt}", pseudonymize=pseudonymize, columns=columns
+                )
+            )
     return written

@@ -15,8 +15,12 @@ import typer
 from segwork.config import ConfigError
 from segwork.schema import SchemaError
 
-app = typer.Typer(help="segwork: customer segmentation workbench.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="segwork: customer segmentation workbench.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
 
@@ -28,7 +32,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder to write the demo CRM into.")] = Path("data/demo"),
+    out: Annotated[Path, typer.Option(help="Folder to write the demo CRM into.")] = Path(
+        "data/demo"
+    ),
     customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
     years: Annotated[float, typer.Option(help="Years of order history.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
@@ -41,7 +47,9 @@ def demo(
 
 
 @app.command()
-def validate(config: Annotated[Path, typer.Option(help="Run config (YAML).")] = DEFAULT_CONFIG) -> None:
+def validate(
+    config: Annotated[Path, typer.Option(help="Run config (YAML).")] = DEFAULT_CONFIG,
+) -> None:
     """Read and validate every source of a config and print what validation found."""
     from segwork.config import load_config
     from segwork.sources import load_tables
@@ -56,7 +64,9 @@ def validate(config: Annotated[Path, typer.Option(help="Run config (YAML).")] = 
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(help="Run config (YAML).")] = DEFAULT_CONFIG,
-    notebook: Annotated[list[str] | None, typer.Option(help="Run only these notebooks (file stems).")] = None,
+    notebook: Annotated[
+        list[str] | None, typer.Option(help="Run only these notebooks (file stems).")
+    ] = None,
 ) -> None:
     """Run every notebook with papermill into reports/runs/<run-id>/ and publish the HTML reports."""
     from segwork import pipeline
@@ -66,19 +76,25 @@ def run(
     except (ConfigError, SchemaError, pipeline.RunLockedError, pipeline.PipelineError) as e:
         _fail(str(e))
     if record.status != "succeeded":
-        typer.secho(f"run {record.run_id} failed; see {record.run_dir / 'index.html'}", fg=typer.colors.RED,
-                    err=True)
+        typer.secho(
+            f"run {record.run_id} failed; see {record.run_dir / 'index.html'}",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(1)
-    typer.secho(f"run {record.run_id} succeeded in {record.duration_s:.1f} s: {record.run_dir / 'index.html'}",
-                fg=typer.colors.GREEN)
+    typer.secho(
+        f"run {record.run_id} succeeded in {record.duration_s:.1f} s: {record.run_dir / 'index.html'}",
+        fg=typer.colors.GREEN,
+    )
 
 
 @app.command()
 def assign(
     model: Annotated[Path, typer.Option(help="A persona model saved by notebook 03 (.skops).")],
     input: Annotated[Path, typer.Option(help="Survey answers of new customers (CSV or Parquet).")],  # noqa: A002
-    output: Annotated[Path, typer.Option(help="Where to write customer_id, cluster, persona (CSV/Parquet).")] = Path(
-        "assignments.csv"),
+    output: Annotated[
+        Path, typer.Option(help="Where to write customer_id, cluster, persona (CSV/Parquet).")
+    ] = Path("assignments.csv"),
 ) -> None:
     """Place new customers into the existing persona clusters."""
     from segwork import clusters

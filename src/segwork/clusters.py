@@ -1756,5 +1756,7 @@ def headline(result: PersonaResult) -> str:
     """The finding notebook 03 leads with: how many personas, their names and sizes, why this k."""
     p = result.profiles.sort_values("size", ascending=False)
     names = "; ".join(f"{r['name']} ({r['share']:.0%})" for _, r in p.iterrows())
-    return (f"{result.n_respondents:,} survey respondents fall into {result.k} personas: {names}.\n\n"
-            f"Why {result.k}: {result.k_reason}")
+    return (
+        f"{result.n_respondents:,} survey respondents fall into {result.k} personas: {names}.\n\n"
+        f"Why {result.k}: {result.k_reason}"
+    )

@@ -18,9 +18,24 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-TABLES = ("customers", "orders", "interactions", "survey_responses", "survey_items", "campaign_exposures")
-FILE_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
-                ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+TABLES = (
+    "customers",
+    "orders",
+    "interactions",
+    "survey_responses",
+    "survey_items",
+    "campaign_exposures",
+)
+FILE_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xls": "excel",
+}
 
 
 class ConfigError(ValueError):
@@ -50,7 +65,9 @@ class SourceConfig(_Strict):
     delimiter: str | None = None
     encoding: str = "utf-8"
     decimal: str = "."
-    date_format: str | None = Field(None, description="strftime format of date columns, if not ISO.")
+    date_format: str | None = Field(
+        None, description="strftime format of date columns, if not ISO."
+    )
     invalid_rows: Literal["error", "drop"] = Field(
         "error",
         description="What to do with rows that break the contract (unparsable date or amount, duplicate "
@@ -64,7 +81,9 @@ class SourceConfig(_Strict):
         if self.url is not None and not self.table:
             raise ValueError("a database source needs 'table': the table to read")
         if self.table is not None and not re.fullmatch(r"[A-Za-z_][\w.]*", self.table):
-            raise ValueError(f"'table' must be a plain table name (letters, digits, _ and .), got {self.table!r}")
+            raise ValueError(
+                f"'table' must be a plain table name (letters, digits, _ and .), got {self.table!r}"
+            )
         return self
 
     @property
@@ -89,7 +108,9 @@ class SourceConfig(_Strict):
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
-                raise ConfigError(f"the database URL refers to ${{{name}}}, which is not set in the environment")
+                raise ConfigError(
+                    f"the database URL refers to ${{{name}}}, which is not set in the environment"
+                )
             return os.environ[name]
 
         return re.sub(r"\$\{(\w+)\}", sub, self.url)
@@ -127,7 +148,8 @@ class RunConfig(_Strict):
     engine: Literal["duckdb"] = "duckdb"
     sources: Sources
     notebooks: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Parameters per notebook, keyed by the notebook's file stem."
+        default_factory=dict,
+        description="Parameters per notebook, keyed by the notebook's file stem.",
     )
     notebooks_dir: Path = Path("notebooks")
     reports_dir: Path = Path("reports")
@@ -172,14 +194,19 @@ def _format_errors(err: ValidationError, path: Path) -> str:
             parent = e["loc"][:-1]
             allowed = _allowed_keys(parent)
             hint = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(allowed)}"
+            fix = (
+                f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(allowed)}"
+            )
             lines.append(f"  - {key}: unknown key; {fix}")
         elif e["type"] == "missing":
             lines.append(f"  - {key}: required key is missing")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"  - {key}: {msg} (got {e.get('input')!r})" if "input" in e and not isinstance(
-                e.get("input"), dict) else f"  - {key}: {msg}")
+            lines.append(
+                f"  - {key}: {msg} (got {e.get('input')!r})"
+                if "input" in e and not isinstance(e.get("input"), dict)
+                else f"  - {key}: {msg}"
+            )
     return "\n".join(lines)
 
 
@@ -190,19 +217,26 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
         if field is None:
             break
         ann = field.annotation
-        nested = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a
+            for a in getattr(ann, "__args__", (ann,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if not nested:
             break
         model = nested[0]
     return [k for k in model.model_fields if k != "base_dir"]
 
 
-def parse_config(data: dict[str, Any], *, base_dir: Path, origin: Path | None = None,
-                 check_files: bool = True) -> RunConfig:
+def parse_config(
+    data: dict[str, Any], *, base_dir: Path, origin: Path | None = None, check_files: bool = True
+) -> RunConfig:
     """Validate a config mapping; relative paths resolve against ``base_dir``."""
     origin = origin or base_dir / "<config>"
     if not isinstance(data, dict):
-        raise ConfigError(f"the run config {origin} must be a YAML mapping (key: value), got {type(data).__name__}")
+        raise ConfigError(
+            f"the run config {origin} must be a YAML mapping (key: value), got {type(data).__name__}"
+        )
     if "base_dir" in data:
         raise ConfigError(f"the run config {origin}: 'base_dir' is set by segwork, remove it")
     try:
@@ -223,7 +257,11 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, origin: Path | None = 
             hint = ""
             if any("data/demo" in m for m in missing):
                 hint = "\nFix: generate the demo data first with `segwork demo` (or `make report`)."
-            raise ConfigError(f"the run config {origin} names files that cannot be read:\n" + "\n".join(missing) + hint)
+            raise ConfigError(
+                f"the run config {origin} names files that cannot be read:\n"
+                + "\n".join(missing)
+                + hint
+            )
     return cfg
 
 
@@ -231,10 +269,14 @@ def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Ru
     """Read and validate a YAML run config."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"run config not found: {path}. Fix: pass --config with the path of a YAML file "
-                          "(configs/demo.yaml is an example).")
+        raise ConfigError(
+            f"run config not found: {path}. Fix: pass --config with the path of a YAML file "
+            "(configs/demo.yaml is an example)."
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(f"the run config {path} is not valid YAML: {e}") from None
-    return parse_config(data or {}, base_dir=path.resolve().parent, origin=path, check_files=check_files)
+    return parse_config(
+        data or {}, base_dir=path.resolve().parent, origin=path, check_files=check_files
+    )

@@ -28,7 +28,9 @@ class RunContext:
     _tables: Tables | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, config_path: str | os.PathLike[str], run_dir: str | os.PathLike[str] = "") -> RunContext:
+    def open(
+        cls, config_path: str | os.PathLike[str], run_dir: str | os.PathLike[str] = ""
+    ) -> RunContext:
         """Load and validate the config; set the figure style; find the artifacts folder."""
         from segwork.plots import set_theme
 
@@ -37,7 +39,9 @@ class RunContext:
         artifacts = base / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
         set_theme()
-        return cls(config=cfg, artifacts_dir=artifacts, run_dir=Path(run_dir) if str(run_dir) else None)
+        return cls(
+            config=cfg, artifacts_dir=artifacts, run_dir=Path(run_dir) if str(run_dir) else None
+        )
 
     @property
     def analysis_date(self) -> pd.Timestamp:
@@ -90,8 +94,11 @@ class RunContext:
         """run.json of every earlier *successful* run in this reports folder, oldest first."""
         from segwork.pipeline import load_run_records
 
-        runs = [r for r in load_run_records(self.config.reports_path)
-                if r.get("status") == "succeeded" and r["run_id"] != self.run_id]
+        runs = [
+            r
+            for r in load_run_records(self.config.reports_path)
+            if r.get("status") == "succeeded" and r["run_id"] != self.run_id
+        ]
         return sorted(runs, key=lambda r: r.get("started", ""))
 
     def artifact_history(self, name: str) -> list[tuple[dict[str, Any], Any]]:
@@ -110,7 +117,9 @@ class RunContext:
         history = self.artifact_history(name)
         return history[-1][1] if history else None
 
-    def customer_table(self, artifacts: tuple[str, ...] = ("customer360", "rfm", "personas")) -> pd.DataFrame:
+    def customer_table(
+        self, artifacts: tuple[str, ...] = ("customer360", "rfm", "personas")
+    ) -> pd.DataFrame:
         """The customer 360 joined with the per-customer results of earlier notebooks.
 
         One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM
@@ -120,7 +129,9 @@ class RunContext:
         for name in artifacts[1:]:
             if self.has_artifact(name):
                 extra = self.read_artifact(name).set_index("customer_id")
-                base = base.join(extra[[c for c in extra.columns if c not in base.columns]], how="left")
+                base = base.join(
+                    extra[[c for c in extra.columns if c not in base.columns]], how="left"
+                )
         return base
 
 

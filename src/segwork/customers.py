@@ -21,15 +21,21 @@ import pandas as pd
 from segwork.sources import as_ibis, require_columns
 
 AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
-SIZE_BANDS = [(1, 9, "micro (1-9)"), (10, 49, "small (10-49)"), (50, 249, "medium (50-249)"),
-              (250, 10**12, "large (250+)")]  # the EU SME size classes by employees
+SIZE_BANDS = [
+    (1, 9, "micro (1-9)"),
+    (10, 49, "small (10-49)"),
+    (50, 249, "medium (50-249)"),
+    (250, 10**12, "large (250+)"),
+]  # the EU SME size classes by employees
 
 
 def age_band(birth_date: pd.Series, analysis_date: pd.Timestamp | str) -> pd.Series:
     """Age in whole years at the analysis date, as a band ('25-34', '65+'); missing stays missing."""
     ref = pd.Timestamp(analysis_date)
     bd = pd.to_datetime(birth_date, errors="coerce")
-    before_birthday = (bd.dt.month > ref.month) | ((bd.dt.month == ref.month) & (bd.dt.day > ref.day))
+    before_birthday = (bd.dt.month > ref.month) | (
+        (bd.dt.month == ref.month) & (bd.dt.day > ref.day)
+    )
     age = ref.year - bd.dt.year - before_birthday.astype("Int64")
     labels = [f"{lo}-{hi}" if hi < 200 else f"{lo}+" for lo, hi in AGE_BANDS]
     bins = [lo for lo, _ in AGE_BANDS] + [np.inf]
@@ -45,8 +51,12 @@ def company_size_band(employees: pd.Series) -> pd.Series:
     return out.astype(pd.CategoricalDtype(labels, ordered=True))
 
 
-def order_behaviour(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str,
-                    windows: Sequence[int] = (30, 90, 365)) -> pd.DataFrame:
+def order_behaviour(
+    orders: pd.DataFrame | ibis.Table,
+    *,
+    analysis_date: pd.Timestamp | str,
+    windows: Sequence[int] = (30, 90, 365),
+) -> pd.DataFrame:
     """Per-customer order behaviour as of the analysis date (aggregated in the Ibis backend)."""
     t = as_ibis(orders)
     require_columns(t.columns, ("order_id", "customer_id", "order_date", "amount"), "orders")
@@ -67,24 +77,34 @@ def order_behaviour(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Time
         aggs[f"orders_{w}d"] = (inside & purchase).ifelse(1, 0).sum()
         aggs[f"revenue_{w}d"] = inside.ifelse(t.amount, 0).sum()
     df = t.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
-    df["aov"] = (df["gross_revenue_total"] / df["orders_total"].where(df["orders_total"] > 0)).astype("float64")
+    df["aov"] = (
+        df["gross_revenue_total"] / df["orders_total"].where(df["orders_total"] > 0)
+    ).astype("float64")
     df["days_since_last_order"] = (ref - pd.to_datetime(df["last_order_date"])).dt.days
     df["tenure_days"] = (ref - pd.to_datetime(df["first_order_date"])).dt.days
     return df.drop(columns="gross_revenue_total")
 
 
-def interaction_counts(interactions: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str,
-                       window_days: int = 365) -> pd.DataFrame:
+def interaction_counts(
+    interactions: pd.DataFrame | ibis.Table,
+    *,
+    analysis_date: pd.Timestamp | str,
+    window_days: int = 365,
+) -> pd.DataFrame:
     """Interactions per customer and kind in the last ``window_days``, plus service contract flag."""
     t = as_ibis(interactions)
     require_columns(t.columns, ("customer_id", "occurred_at", "kind"), "interactions")
     end = pd.Timestamp(analysis_date) + pd.Timedelta(days=1)
     t = t.filter(t.occurred_at < end)
     recent = t.occurred_at >= end - pd.Timedelta(days=window_days)
-    long = (t.group_by(["customer_id", "kind"])
-            .aggregate(n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max())
-            .to_pandas())
-    wide = long.pivot_table(index="customer_id", columns="kind", values="n", aggfunc="sum", fill_value=0)
+    long = (
+        t.group_by(["customer_id", "kind"])
+        .aggregate(n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max())
+        .to_pandas()
+    )
+    wide = long.pivot_table(
+        index="customer_id", columns="kind", values="n", aggfunc="sum", fill_value=0
+    )
     wide.columns = [f"{k}_{window_days}d" for k in wide.columns]
     wide = wide.astype("int64")
     out = wide
@@ -96,10 +116,15 @@ def interaction_counts(interactions: pd.DataFrame | ibis.Table, *, analysis_date
     return out
 
 
-def build_customer360(customers: pd.DataFrame, orders: pd.DataFrame | ibis.Table, *,
-                      analysis_date: pd.Timestamp | str, interactions: pd.DataFrame | ibis.Table | None = None,
-                      survey_responses: pd.DataFrame | None = None,
-                      windows: Sequence[int] = (30, 90, 365)) -> pd.DataFrame:
+def build_customer360(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame | ibis.Table,
+    *,
+    analysis_date: pd.Timestamp | str,
+    interactions: pd.DataFrame | ibis.Table | None = None,
+    survey_responses: pd.DataFrame | None = None,
+    windows: Sequence[int] = (30, 90, 365),
+) -> pd.DataFrame:
     """One row per customer: profile attributes, order behaviour, interactions, consent, survey.
 
     Every customer of the customers table is kept (customers without orders get zero counts and
@@ -109,7 +134,9 @@ def build_customer360(customers: pd.DataFrame, orders: pd.DataFrame | ibis.Table
     ref = pd.Timestamp(analysis_date)
     c360 = customers.set_index("customer_id")
     if c360.index.has_duplicates:
-        raise ValueError("table 'customers': customer_id is not unique; validate the table with segwork.sources first")
+        raise ValueError(
+            "table 'customers': customer_id is not unique; validate the table with segwork.sources first"
+        )
     beh = order_behaviour(orders, analysis_date=ref, windows=windows)
     c360 = c360.join(beh, how="left")
     counts = [c for c in beh.columns if c.startswith(("orders_", "returns_"))]
@@ -133,18 +160,28 @@ def build_customer360(customers: pd.DataFrame, orders: pd.DataFrame | ibis.Table
     return c360
 
 
-def breakdown(c360: pd.DataFrame, by: str, *, revenue: str = "revenue_365d", active: str = "active_365d",
-              missing_label: str = "(unknown)") -> pd.DataFrame:
+def breakdown(
+    c360: pd.DataFrame,
+    by: str,
+    *,
+    revenue: str = "revenue_365d",
+    active: str = "active_365d",
+    missing_label: str = "(unknown)",
+) -> pd.DataFrame:
     """Customers, share, revenue and activity per value of a profile attribute."""
     if by not in c360:
-        raise KeyError(f"customer 360 has no column '{by}'; columns: {', '.join(map(str, c360.columns))}")
+        raise KeyError(
+            f"customer 360 has no column '{by}'; columns: {', '.join(map(str, c360.columns))}"
+        )
     key = c360[by].astype("string").fillna(missing_label)
     g = c360.groupby(key, observed=True, sort=False)
-    out = pd.DataFrame({
-        "customers": g.size(),
-        "revenue": g[revenue].sum(),
-        "active_share": g[active].mean(),
-    })
+    out = pd.DataFrame(
+        {
+            "customers": g.size(),
+            "revenue": g[revenue].sum(),
+            "active_share": g[active].mean(),
+        }
+    )
     out["customer_share"] = out["customers"] / out["customers"].sum()
     total = out["revenue"].sum()
     out["revenue_share"] = out["revenue"] / total if total else np.nan
@@ -155,5 +192,14 @@ def breakdown(c360: pd.DataFrame, by: str, *, revenue: str = "revenue_365d", act
         out = out.reindex([o for o in order if o in out.index])
     else:
         out = out.sort_values("customers", ascending=False)
-    return out.reset_index()[[by, "customers", "customer_share", "revenue", "revenue_share", "revenue_per_customer",
-                              "active_share"]]
+    return out.reset_index()[
+        [
+            by,
+            "customers",
+            "customer_share",
+            "revenue",
+            "revenue_share",
+            "revenue_per_customer",
+            "active_share",
+        ]
+    ]

@@ -21,7 +21,11 @@ _STYLE = {
 
 
 def _paragraphs(text: str) -> str:
-    return "".join(f"<p style='margin:4px 0'>{html.escape(p.strip())}</p>" for p in text.split("\n\n") if p.strip())
+    return "".join(
+        f"<p style='margin:4px 0'>{html.escape(p.strip())}</p>"
+        for p in text.split("\n\n")
+        if p.strip()
+    )
 
 
 def _html(markup: str):
@@ -50,14 +54,26 @@ def explain(text: str) -> None:
     _html(f"<div style='{_STYLE['explain']}'>{_paragraphs(text)}</div>")
 
 
-def show_table(df: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30, index: bool = False,
-               formats: Mapping[str, str] | None = None) -> None:
+def show_table(
+    df: pd.DataFrame,
+    *,
+    caption: str | None = None,
+    max_rows: int = 30,
+    index: bool = False,
+    formats: Mapping[str, str] | None = None,
+) -> None:
     """Show a DataFrame as an escaped HTML table (see :func:`table_html`)."""
     _html(table_html(df, caption=caption, max_rows=max_rows, index=index, formats=formats))
 
 
-def table_html(df: pd.DataFrame, *, caption: str | None = None, max_rows: int = 30, index: bool = False,
-               formats: Mapping[str, str] | None = None) -> str:
+def table_html(
+    df: pd.DataFrame,
+    *,
+    caption: str | None = None,
+    max_rows: int = 30,
+    index: bool = False,
+    formats: Mapping[str, str] | None = None,
+) -> str:
     """A DataFrame as an escaped HTML table, numbers formatted with thousands separators."""
     shown = df.head(max_rows).copy()
     for col in shown.columns:

@@ -1127,19 +1127,27 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
     """The finding notebook 02 leads with: where the revenue is and which way customers move."""
     k = kpis.set_index("segment")
     top = k.sort_values("revenue_share", ascending=False).iloc[0]
-    text = (f"{top.name} are {top['customer_share']:.0%} of buying customers but bring {top['revenue_share']:.0%} "
-            f"of revenue.")
+    text = (
+        f"{top.name} are {top['customer_share']:.0%} of buying customers but bring {top['revenue_share']:.0%} "
+        f"of revenue."
+    )
     risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index]
     if risk:
         n = int(k.loc[risk, "customers"].sum())
         share = float(k.loc[risk, "revenue_share"].sum())
-        text += (f" {n:,} valuable customers have stopped buying recently ({' and '.join(risk)}); they brought "
-                 f"{share:.0%} of revenue and are the first to win back.")
+        text += (
+            f" {n:,} valuable customers have stopped buying recently ({' and '.join(risk)}); they brought "
+            f"{share:.0%} of revenue and are the first to win back."
+        )
     if moves is not None:
         c = moves.customers
         old = c[c["segment_before"] != NEW]
         if len(old):
-            stayed = float((old["segment_before"].astype(str) == old["segment_now"].astype(str)).mean())
-            text += (f"\n\nSince {moves.earlier_date:%d %b %Y}, {stayed:.0%} of customers stayed in their segment and "
-                     f"{int((c['segment_before'] == NEW).sum()):,} new buyers arrived.")
+            stayed = float(
+                (old["segment_before"].astype(str) == old["segment_now"].astype(str)).mean()
+            )
+            text += (
+                f"\n\nSince {moves.earlier_date:%d %b %Y}, {stayed:.0%} of customers stayed in their segment and "
+                f"{int((c['segment_before'] == NEW).sum()):,} new buyers arrived."
+            )
     return text

@@ -36,15 +36,26 @@ CONTRACTS: dict[str, Contract] = {
             "customers",
             required={"customer_id": "id"},
             optional={
-                "birth_date": "date", "created_at": "date", "age": "number", "employees": "number",
-                "annual_revenue": "number", "email_opt_in": "bool", "sms_opt_in": "bool",
-                "phone_opt_in": "bool", "profiling_consent": "bool",
+                "birth_date": "date",
+                "created_at": "date",
+                "age": "number",
+                "employees": "number",
+                "annual_revenue": "number",
+                "email_opt_in": "bool",
+                "sms_opt_in": "bool",
+                "phone_opt_in": "bool",
+                "profiling_consent": "bool",
             },
             key=("customer_id",),
         ),
         Contract(
             "orders",
-            required={"order_id": "id", "customer_id": "id", "order_date": "date", "amount": "number"},
+            required={
+                "order_id": "id",
+                "customer_id": "id",
+                "order_date": "date",
+                "amount": "number",
+            },
             optional={"quantity": "number", "is_return": "bool"},
             key=("order_id",),
             history=True,
@@ -62,12 +73,22 @@ CONTRACTS: dict[str, Contract] = {
         ),
         Contract(
             "survey_items",
-            required={"item": "string", "construct": "string", "text": "string", "reverse_coded": "bool"},
+            required={
+                "item": "string",
+                "construct": "string",
+                "text": "string",
+                "reverse_coded": "bool",
+            },
             key=("item",),
         ),
         Contract(
             "campaign_exposures",
-            required={"customer_id": "id", "campaign_id": "id", "variant": "string", "assigned_at": "date"},
+            required={
+                "customer_id": "id",
+                "campaign_id": "id",
+                "variant": "string",
+                "assigned_at": "date",
+            },
             optional={"converted": "int", "revenue": "number", "pre_revenue": "number"},
             key=("campaign_id", "customer_id"),
             history=True,
@@ -79,7 +100,9 @@ CONTRACTS: dict[str, Contract] = {
 class SchemaError(ValueError):
     """A table that breaks its contract. The message names the table, column, rows and the fix."""
 
-    def __init__(self, table: str, message: str, *, column: str | None = None, fix: str | None = None):
+    def __init__(
+        self, table: str, message: str, *, column: str | None = None, fix: str | None = None
+    ):
         self.table, self.column, self.fix = table, column, fix
         where = f"table '{table}'" + (f", column '{column}'" if column else "")
         super().__init__(f"{where}: {message}" + (f"\nFix: {fix}" if fix else ""))
@@ -119,8 +142,14 @@ class ValidationReport:
 
     def tables_frame(self) -> pd.DataFrame:
         rows = [
-            {"table": s.table, "source": s.source, "rows read": s.rows_read, "rows kept": s.rows_kept,
-             "rows dropped": s.rows_read - s.rows_kept, "columns": len(s.columns)}
+            {
+                "table": s.table,
+                "source": s.source,
+                "rows read": s.rows_read,
+                "rows kept": s.rows_kept,
+                "rows dropped": s.rows_read - s.rows_kept,
+                "columns": len(s.columns),
+            }
             for s in self.tables.values()
         ]
         return pd.DataFrame(rows)
@@ -136,12 +165,16 @@ class ValidationReport:
     def summary(self) -> str:
         lines = ["Validation report", "=" * 17]
         for s in self.tables.values():
-            lines.append(f"{s.table:<20} {s.rows_read:>12,} rows read, {s.rows_kept:>12,} kept  ({s.source})")
+            lines.append(
+                f"{s.table:<20} {s.rows_read:>12,} rows read, {s.rows_kept:>12,} kept  ({s.source})"
+            )
         if self.issues:
             lines.append("")
             for i in self.issues:
-                lines.append(f"- {i.table}.{i.column}: {i.problem}: {i.count:,} rows, {i.action}"
-                             + (f" (e.g. {i.examples})" if i.examples else ""))
+                lines.append(
+                    f"- {i.table}.{i.column}: {i.problem}: {i.count:,} rows, {i.action}"
+                    + (f" (e.g. {i.examples})" if i.examples else "")
+                )
         else:
             lines.append("No problems found.")
         return "\n".join(lines)

@@ -12,16 +12,30 @@ from collections.abc import Sequence
 import pandas as pd
 
 
-def segment_kpis(memberships: pd.DataFrame, customers: pd.DataFrame, moved: pd.DataFrame | None = None, *,
-                 revenue: str = "revenue_365d") -> pd.DataFrame:
+def segment_kpis(
+    memberships: pd.DataFrame,
+    customers: pd.DataFrame,
+    moved: pd.DataFrame | None = None,
+    *,
+    revenue: str = "revenue_365d",
+) -> pd.DataFrame:
     """Members, share of customers, revenue and movements per segment (customers indexed alike)."""
     rows = []
     n = len(memberships)
     for seg in memberships.columns:
         members = memberships[seg].fillna(False).astype(bool)
-        rev = customers.loc[members[members].index, revenue] if revenue in customers else pd.Series(dtype=float)
-        row = {"segment": seg, "members": int(members.sum()), "share": members.mean() if n else 0.0,
-               "revenue": float(rev.sum()), "revenue_per_member": float(rev.mean()) if len(rev) else 0.0}
+        rev = (
+            customers.loc[members[members].index, revenue]
+            if revenue in customers
+            else pd.Series(dtype=float)
+        )
+        row = {
+            "segment": seg,
+            "members": int(members.sum()),
+            "share": members.mean() if n else 0.0,
+            "revenue": float(rev.sum()),
+            "revenue_per_member": float(rev.mean()) if len(rev) else 0.0,
+        }
         if moved is not None:
             mine = moved[moved["segment"] == seg]
             row["entered"] = int((mine["change"] == "entered").sum())
@@ -47,30 +61,60 @@ def exclusive_sizes(assigned: pd.Series, order: Sequence[str]) -> pd.DataFrame:
     out = counts.rename("members").rename_axis("segment").reset_index()
     out["unassigned"] = False
     none = int(assigned.isna().sum())
-    return pd.concat([out, pd.DataFrame([{"segment": "(no segment)", "members": none, "unassigned": True}])],
-                     ignore_index=True)
+    return pd.concat(
+        [out, pd.DataFrame([{"segment": "(no segment)", "members": none, "unassigned": True}])],
+        ignore_index=True,
+    )
 
 
 def size_history(history: Sequence[tuple[str, pd.Timestamp, pd.DataFrame]]) -> pd.DataFrame:
     """Long table run_id, run_at, segment, members from (run id, time, membership table) triples."""
-    rows = [{"run_id": rid, "run_at": pd.Timestamp(at), "segment": seg,
-             "members": int(m[seg].fillna(False).astype(bool).sum())}
-            for rid, at, m in history for seg in m.columns]
+    rows = [
+        {
+            "run_id": rid,
+            "run_at": pd.Timestamp(at),
+            "segment": seg,
+            "members": int(m[seg].fillna(False).astype(bool).sum()),
+        }
+        for rid, at, m in history
+        for seg in m.columns
+    ]
     return pd.DataFrame(rows, columns=["run_id", "run_at", "segment", "members"])
 
 
-def headline(kpis: pd.DataFrame, memberships: pd.DataFrame, *, previous_run: str | None, tasks: int, emails: int,
-             calls: int, no_consent: int) -> str:
+def headline(
+    kpis: pd.DataFrame,
+    memberships: pd.DataFrame,
+    *,
+    previous_run: str | None,
+    tasks: int,
+    emails: int,
+    calls: int,
+    no_consent: int,
+) -> str:
     """The finding notebook 05 leads with, in words a sales manager reads."""
     in_any = int(memberships.fillna(False).astype(bool).any(axis=1).sum())
-    text = (f"{len(kpis)} saved segments hold {in_any:,} customers ({in_any / max(len(memberships), 1):.0%} of all "
-            f"customers) in at least one segment.")
+    text = (
+        f"{len(kpis)} saved segments hold {in_any:,} customers ({in_any / max(len(memberships), 1):.0%} of all "
+        f"customers) in at least one segment."
+    )
     if "entered" in kpis:
-        since = f"since the last successful run ({previous_run})" if previous_run else "on this first run"
-        text += (f" {since[0].upper()}{since[1:]}, {int(kpis['entered'].sum()):,} segment entries and "
-                 f"{int(kpis['left'].sum()):,} exits were recorded.")
-    text += (f"\n\nThe entries produced {tasks:,} tasks for account managers, {emails:,} emails and {calls:,} calls."
-             + (f" {no_consent:,} customers were left off a contact list because they have not given consent for "
-                "that channel or lack contact details." if no_consent else ""))
+        since = (
+            f"since the last successful run ({previous_run})"
+            if previous_run
+            else "on this first run"
+        )
+        text += (
+            f" {since[0].upper()}{since[1:]}, {int(kpis['entered'].sum()):,} segment entries and "
+            f"{int(kpis['left'].sum()):,} exits were recorded."
+        )
+    text += (
+        f"\n\nThe entries produced {tasks:,} tasks for account managers, {emails:,} emails and {calls:,} calls."
+        + (
+            f" {no_consent:,} customers were left off a contact list because they have not given consent for "
+            "that channel or lack contact details."
+            if no_consent
+            else ""
+        )
+    )
     return text
-

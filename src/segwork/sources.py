@@ -54,13 +54,19 @@ def as_ibis(data: pd.DataFrame | ibis.Table) -> ibis.Table:
     raise TypeError(f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}")
 
 
-def require_columns(columns: list[str] | pd.Index, needed: list[str] | tuple[str, ...], table: str) -> None:
+def require_columns(
+    columns: list[str] | pd.Index, needed: list[str] | tuple[str, ...], table: str
+) -> None:
     """Raise a :class:`SchemaError` naming the missing columns and those present."""
     present = list(columns)
     missing = [c for c in needed if c not in present]
     if missing:
-        hints = [f"'{m}' (closest: {', '.join(difflib.get_close_matches(m, present, n=2))})"
-                 if difflib.get_close_matches(m, present, n=2) else f"'{m}'" for m in missing]
+        hints = [
+            f"'{m}' (closest: {', '.join(difflib.get_close_matches(m, present, n=2))})"
+            if difflib.get_close_matches(m, present, n=2)
+            else f"'{m}'"
+            for m in missing
+        ]
         raise SchemaError(
             table,
             f"required column{'s' if len(missing) > 1 else ''} {', '.join(hints)} missing; "
@@ -117,14 +123,18 @@ class _Reader:
                 self._raw_csv(name, src)
             elif kind == "parquet":
                 path = self.cfg.path(src.path)  # type: ignore[arg-type]
-                self._sql(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_literal(str(path))})")
+                self._sql(
+                    f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_literal(str(path))})"
+                )
                 self._sql(f"DESCRIBE {name}")
             elif kind == "excel":
                 path = self.cfg.path(src.path)  # type: ignore[arg-type]
                 sheet = src.sheet if src.sheet is not None else 0
                 header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
                 ids = {self._source_name(src, c): str for c in _ID_COLUMNS}
-                frame = pd.read_excel(path, sheet_name=sheet, dtype={c: t for c, t in ids.items() if c in header})
+                frame = pd.read_excel(
+                    path, sheet_name=sheet, dtype={c: t for c, t in ids.items() if c in header}
+                )
                 self.duck.register(f"{name}_df", frame)
                 self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
                 self.duck.unregister(f"{name}_df")
@@ -135,7 +145,8 @@ class _Reader:
         except (duckdb.Error, ValueError, OSError, ImportError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SchemaError(
-                table, f"could not read {where} as {kind}: {first}",
+                table,
+                f"could not read {where} as {kind}: {first}",
                 fix=f"check that the file is a valid {kind} file (not empty, not another format), or set "
                 f"'format:' for sources.{table} in the config.",
             ) from None
@@ -152,21 +163,30 @@ class _Reader:
             opts.append(f"encoding={_literal(src.encoding)}")
         if Path(path).stat().st_size == 0:
             raise ValueError("the file is empty (0 bytes)")
-        header = [r[0] for r in self._sql(
-            f"DESCRIBE SELECT * FROM read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)")]
+        header = [
+            r[0]
+            for r in self._sql(
+                f"DESCRIBE SELECT * FROM read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)"
+            )
+        ]
         # Ids are text: read them as VARCHAR so leading zeros survive.
         ids = [self._source_name(src, c) for c in _ID_COLUMNS]
         types = {c: "VARCHAR" for c in ids if c in header}
-        typed = opts + ([f"types={{{', '.join(f'{_literal(k)}: {_literal(v)}' for k, v in types.items())}}}"]
-                        if types else [])
+        typed = opts + (
+            [f"types={{{', '.join(f'{_literal(k)}: {_literal(v)}' for k, v in types.items())}}}"]
+            if types
+            else []
+        )
         sql = f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv({_literal(path)}, {', '.join(typed)})"
         try:
             self._sql(sql)
         except duckdb.ConversionException:
             # A value later in the file does not fit the type sniffed from the first rows:
             # read everything as text and let validation find the offending rows.
-            self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM "
-                              f"read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)")
+            self._sql(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM "
+                f"read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)"
+            )
 
     def _raw_sql(self, name: str, src: SourceConfig) -> None:
         import sqlalchemy as sa
@@ -204,8 +224,10 @@ class _Reader:
             if source not in raw_types:
                 close = difflib.get_close_matches(source, present, n=2)
                 raise SchemaError(
-                    table, f"the config maps '{target}' to the column '{source}', which is not in {src.describe()}; "
-                    f"columns present: {', '.join(present)}", column=target,
+                    table,
+                    f"the config maps '{target}' to the column '{source}', which is not in {src.describe()}; "
+                    f"columns present: {', '.join(present)}",
+                    column=target,
                     fix=f"correct sources.{table}.columns.{target}"
                     + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
                 )
@@ -230,8 +252,12 @@ class _Reader:
 
         n = self._one(f"SELECT count(*) FROM {typed}")
         if n == 0:
-            raise SchemaError(table, f"{src.describe()} has no data rows", fix="export the table again; "
-                              "it has a header but no rows (or an empty sheet/table).")
+            raise SchemaError(
+                table,
+                f"{src.describe()} has no data rows",
+                fix="export the table again; "
+                "it has a header but no rows (or an empty sheet/table).",
+            )
         invalid = self._validate(table, src, contract, typed, checks)
         keep = " AND ".join(invalid) if invalid else "TRUE"
         final_cols = ", ".join(_ident(rename.get(c, c)) for c in present)
@@ -252,8 +278,22 @@ class _Reader:
     def _typed(col: str, raw_type: str, kind: str, src: SourceConfig) -> str:
         t = raw_type.upper()
         text = t.startswith("VARCHAR")
-        numeric = any(t.startswith(p) for p in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT",
-                                                 "UINTEGER", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
+        numeric = any(
+            t.startswith(p)
+            for p in (
+                "BIGINT",
+                "INTEGER",
+                "SMALLINT",
+                "TINYINT",
+                "HUGEINT",
+                "UBIGINT",
+                "UINTEGER",
+                "DOUBLE",
+                "FLOAT",
+                "DECIMAL",
+                "REAL",
+            )
+        )
         if kind == "id":
             if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL")):  # 1001.0 read from Excel
                 return f"CAST(TRY_CAST({col} AS BIGINT) AS VARCHAR)"
@@ -289,15 +329,26 @@ class _Reader:
             return f"CASE WHEN {low} IN ({trues}) THEN TRUE WHEN {low} IN ({falses}) THEN FALSE ELSE NULL END"
         return col
 
-    def _validate(self, table: str, src: SourceConfig, contract: Contract, typed: str,
-                  checks: list[tuple[str, str, str]]) -> list[str]:
+    def _validate(
+        self,
+        table: str,
+        src: SourceConfig,
+        contract: Contract,
+        typed: str,
+        checks: list[tuple[str, str, str]],
+    ) -> list[str]:
         """Count every kind of bad row; raise or return the conditions that keep the good ones."""
         errors: list[str] = []
         keep: list[str] = []
         drop = src.invalid_rows == "drop"
         action = "dropped" if drop else "error"
-        kind_words = {"date": "dates", "number": "numbers", "int": "whole numbers", "bool": "true/false",
-                      "id": "ids"}
+        kind_words = {
+            "date": "dates",
+            "number": "numbers",
+            "int": "whole numbers",
+            "bool": "true/false",
+            "id": "ids",
+        }
         for target, source, kind in checks:
             raw = _ident("__raw_" + target)
             col = _ident(target)
@@ -305,60 +356,125 @@ class _Reader:
             bad = self._examples(typed, f"{col} IS NULL AND {raw} IS NOT NULL", raw)
             if bad[0]:
                 rows = self._row_numbers(src, source, bad[1])
-                examples = ", ".join(f"row {r}: {v!r}" if r else repr(v) for v, r in zip(bad[1], rows, strict=True))
+                examples = ", ".join(
+                    f"row {r}: {v!r}" if r else repr(v) for v, r in zip(bad[1], rows, strict=True)
+                )
                 if required:
-                    self.report.add(Issue(table, target, f"cannot be read as {kind_words[kind]}", bad[0], examples,
-                                          action))
-                    fix = {"date": "correct these rows; if the dates are not ISO (YYYY-MM-DD), set "
-                           f"sources.{table}.date_format (e.g. '%d.%m.%Y')",
-                           "number": "correct these rows (no currency symbols; set sources."
-                           f"{table}.decimal: ',' for decimal commas)"}.get(kind, "correct these rows")
-                    errors.append(f"column '{target}': {bad[0]:,} value(s) cannot be read as {kind_words[kind]}: "
-                                  f"{examples}. Fix: {fix}, or set sources.{table}.invalid_rows: drop to drop "
-                                  "and count them.")
+                    self.report.add(
+                        Issue(
+                            table,
+                            target,
+                            f"cannot be read as {kind_words[kind]}",
+                            bad[0],
+                            examples,
+                            action,
+                        )
+                    )
+                    fix = {
+                        "date": "correct these rows; if the dates are not ISO (YYYY-MM-DD), set "
+                        f"sources.{table}.date_format (e.g. '%d.%m.%Y')",
+                        "number": "correct these rows (no currency symbols; set sources."
+                        f"{table}.decimal: ',' for decimal commas)",
+                    }.get(kind, "correct these rows")
+                    errors.append(
+                        f"column '{target}': {bad[0]:,} value(s) cannot be read as {kind_words[kind]}: "
+                        f"{examples}. Fix: {fix}, or set sources.{table}.invalid_rows: drop to drop "
+                        "and count them."
+                    )
                 else:
-                    self.report.add(Issue(table, target, f"cannot be read as {kind_words[kind]}; set to missing",
-                                          bad[0], examples, "repaired"))
+                    self.report.add(
+                        Issue(
+                            table,
+                            target,
+                            f"cannot be read as {kind_words[kind]}; set to missing",
+                            bad[0],
+                            examples,
+                            "repaired",
+                        )
+                    )
             if required:
                 missing = self._one(f"SELECT count(*) FROM {typed} WHERE {raw} IS NULL")
                 if missing:
-                    self.report.add(Issue(table, target, "missing value in a required column", missing, "", action))
-                    errors.append(f"column '{target}': {missing:,} row(s) have no value. Fix: fill them, or set "
-                                  f"sources.{table}.invalid_rows: drop.")
+                    self.report.add(
+                        Issue(
+                            table, target, "missing value in a required column", missing, "", action
+                        )
+                    )
+                    errors.append(
+                        f"column '{target}': {missing:,} row(s) have no value. Fix: fill them, or set "
+                        f"sources.{table}.invalid_rows: drop."
+                    )
                 keep.append(f"{col} IS NOT NULL")
         if contract.key:
             key = ", ".join(map(_ident, contract.key))
             dup_n, dups = self._examples(
-                f"(SELECT {key}, count(*) AS n FROM {typed} GROUP BY ALL HAVING count(*) > 1)", "TRUE",
-                f"CAST(({key}) AS VARCHAR)" if len(contract.key) > 1 else key, total="sum(n - 1)")
+                f"(SELECT {key}, count(*) AS n FROM {typed} GROUP BY ALL HAVING count(*) > 1)",
+                "TRUE",
+                f"CAST(({key}) AS VARCHAR)" if len(contract.key) > 1 else key,
+                total="sum(n - 1)",
+            )
             if dup_n:
                 shown = ", ".join(map(repr, dups))
-                self.report.add(Issue(table, "+".join(contract.key), "duplicate key", dup_n, shown,
-                                      "dropped" if drop else "error"))
-                errors.append(f"key {'+'.join(contract.key)} is not unique: {dup_n:,} extra row(s), e.g. {shown}. "
-                              f"Fix: remove the duplicates, or set sources.{table}.invalid_rows: drop to keep the "
-                              "first row of each key.")
-        if "customer_id" in contract.required and table != "customers" and "customers" in self.report.tables:
+                self.report.add(
+                    Issue(
+                        table,
+                        "+".join(contract.key),
+                        "duplicate key",
+                        dup_n,
+                        shown,
+                        "dropped" if drop else "error",
+                    )
+                )
+                errors.append(
+                    f"key {'+'.join(contract.key)} is not unique: {dup_n:,} extra row(s), e.g. {shown}. "
+                    f"Fix: remove the duplicates, or set sources.{table}.invalid_rows: drop to keep the "
+                    "first row of each key."
+                )
+        if (
+            "customer_id" in contract.required
+            and table != "customers"
+            and "customers" in self.report.tables
+        ):
             cond = f"customer_id NOT IN (SELECT customer_id FROM {_ident('customers')})"
-            n_unknown, unknown = self._examples(typed, f"customer_id IS NOT NULL AND {cond}", "customer_id")
+            n_unknown, unknown = self._examples(
+                typed, f"customer_id IS NOT NULL AND {cond}", "customer_id"
+            )
             if n_unknown:
                 shown = ", ".join(map(repr, unknown))
-                self.report.add(Issue(table, "customer_id", "unknown customer (not in the customers table)",
-                                      n_unknown, shown, action))
-                errors.append(f"column 'customer_id': {n_unknown:,} row(s) refer to customers that are not in the "
-                              f"customers table, e.g. {shown}. Fix: export the missing customers too, or set "
-                              f"sources.{table}.invalid_rows: drop.")
+                self.report.add(
+                    Issue(
+                        table,
+                        "customer_id",
+                        "unknown customer (not in the customers table)",
+                        n_unknown,
+                        shown,
+                        action,
+                    )
+                )
+                errors.append(
+                    f"column 'customer_id': {n_unknown:,} row(s) refer to customers that are not in the "
+                    f"customers table, e.g. {shown}. Fix: export the missing customers too, or set "
+                    f"sources.{table}.invalid_rows: drop."
+                )
                 keep.append(f"customer_id IN (SELECT customer_id FROM {_ident('customers')})")
         if errors and not drop:
-            raise SchemaError(table, f"{src.describe()} breaks the table contract:\n  - " + "\n  - ".join(errors))
+            raise SchemaError(
+                table, f"{src.describe()} breaks the table contract:\n  - " + "\n  - ".join(errors)
+            )
         return keep
 
-    def _examples(self, relation: str, where: str, value: str, total: str = "count(*)") -> tuple[int, list[Any]]:
+    def _examples(
+        self, relation: str, where: str, value: str, total: str = "count(*)"
+    ) -> tuple[int, list[Any]]:
         n = self._one(f"SELECT COALESCE({total}, 0) FROM {relation} WHERE {where}")
         if not n:
             return 0, []
-        vals = [r[0] for r in self._sql(
-            f"SELECT DISTINCT {value} FROM {relation} WHERE {where} LIMIT {_MAX_EXAMPLES}")]
+        vals = [
+            r[0]
+            for r in self._sql(
+                f"SELECT DISTINCT {value} FROM {relation} WHERE {where} LIMIT {_MAX_EXAMPLES}"
+            )
+        ]
         return int(n), vals
 
     def _row_numbers(self, src: SourceConfig, column: str, values: list[Any]) -> list[int | None]:
@@ -373,17 +489,31 @@ class _Reader:
         offset = 0
         try:
             if src.kind == "csv":
-                chunks = pd.read_csv(path, usecols=[column], dtype=str, chunksize=500_000, keep_default_na=False,
-                                     sep=src.delimiter or ",", encoding=src.encoding)
+                chunks = pd.read_csv(
+                    path,
+                    usecols=[column],
+                    dtype=str,
+                    chunksize=500_000,
+                    keep_default_na=False,
+                    sep=src.delimiter or ",",
+                    encoding=src.encoding,
+                )
                 series_iter = (c[column] for c in chunks)
             elif src.kind == "parquet":
                 import pyarrow.parquet as pq
 
                 pf = pq.ParquetFile(path)
-                series_iter = (b.column(0).to_pandas().astype(str) for b in pf.iter_batches(columns=[column]))
+                series_iter = (
+                    b.column(0).to_pandas().astype(str) for b in pf.iter_batches(columns=[column])
+                )
             else:
-                series_iter = iter([pd.read_excel(path, sheet_name=src.sheet or 0, usecols=[column])[column]
-                                    .astype(str)])
+                series_iter = iter(
+                    [
+                        pd.read_excel(path, sheet_name=src.sheet or 0, usecols=[column])[
+                            column
+                        ].astype(str)
+                    ]
+                )
             for s in series_iter:
                 hit = s.isin(list(wanted)).to_numpy().nonzero()[0]
                 for i in hit:
@@ -398,10 +528,20 @@ class _Reader:
         return [wanted.get(str(v)) for v in values]
 
     def _count_returns(self) -> None:
-        n, total = self._sql("SELECT count(*), COALESCE(sum(amount), 0) FROM orders WHERE amount < 0")[0]
+        n, total = self._sql(
+            "SELECT count(*), COALESCE(sum(amount), 0) FROM orders WHERE amount < 0"
+        )[0]
         if n:
-            self.report.add(Issue("orders", "amount", f"returns (negative amounts, {total:,.0f} in total)", n, "",
-                                  "kept"))
+            self.report.add(
+                Issue(
+                    "orders",
+                    "amount",
+                    f"returns (negative amounts, {total:,.0f} in total)",
+                    n,
+                    "",
+                    "kept",
+                )
+            )
         zero = self._one("SELECT count(*) FROM orders WHERE amount = 0")
         if zero:
             self.report.add(Issue("orders", "amount", "zero amounts", zero, "", "kept"))
