@@ -1734,3 +1734,10 @@ def readable(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+def segment_sizes(
+    customers: pd.DataFrame, column: str, *, missing_label: str = "(unknown)"
+) -> pd.Series:
+    """Customers per segment of the customer table, labelled as :func:`with_segments` labels them."""
+    return customers[column].astype("string").fillna(missing_label).value_counts()

@@ -1151,3 +1151,23 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
                 f"{int((c['segment_before'] == NEW).sum()):,} new buyers arrived."
             )
     return text
+
+
+def customer_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """The per-customer RFM columns later notebooks and rules read, with unambiguous names.
+
+    recency/frequency/monetary become rfm_recency/rfm_frequency/rfm_monetary and segment becomes
+    rfm_segment, so they cannot be confused with the customer 360's own behaviour columns.
+    """
+    renames = {
+        "recency": "rfm_recency",
+        "frequency": "rfm_frequency",
+        "monetary": "rfm_monetary",
+        "segment": "rfm_segment",
+    }
+    cols = [
+        c
+        for c in ("recency", "frequency", "monetary", "R", "F", "M", "rfm_code", "segment")
+        if c in scored
+    ]
+    return scored[cols].rename(columns=renames)
