@@ -247,3 +247,28 @@ def test_degenerate_inputs_give_clear_errors() -> None:
     X = pd.DataFrame({"f": [1.0, 2.0, 3.0]})
     with pytest.raises(clv.CLVError, match="one class only"):
         clv.PropensityModel().fit(X, pd.Series([True, True, True]))
+
+
+def test_customer_table_and_value_by_segment(small_demo) -> None:
+    feats = rfm.features(
+        small_demo.orders, analysis_date=small_demo.truth["analysis_date"], convention="clv"
+    )
+    bg, gg = clv.BetaGeo().fit(feats), clv.GammaGamma().fit(feats)
+    prop = pd.Series(0.5, index=feats.index[:10])
+    table = clv.customer_table(bg, gg, feats, prop, horizon_days=90, horizon_months=6)
+    assert list(table.columns) == [
+        "p_alive",
+        "expected_purchases_90d",
+        "expected_spend",
+        "clv_6m",
+        "propensity_90d",
+    ]
+    np.testing.assert_allclose(
+        table["p_alive"], bg.p_alive(feats["frequency"], feats["recency"], feats["T"])
+    )
+    assert table["propensity_90d"].notna().sum() == 10
+    table["rfm_segment"] = np.where(feats["frequency"] > 2, "often", "rarely")
+    by = clv.value_by_segment(table).set_index("rfm_segment")
+    assert by["clv_total"].sum() == pytest.approx(table["clv_6m"].sum())
+    assert by.loc["often", "customers"] == (feats["frequency"] > 2).sum()
+    assert by["clv_share"].sum() == pytest.approx(1.0)

@@ -589,13 +589,15 @@ def compare_on_holdout(
     Both are fitted with data up to analysis - h only and predict P(purchase in the next h days)
     for the customers who had bought by then. Returns ``predictions`` (per customer),
     ``metrics`` (AUC and Brier per model), ``calibration`` (per decile) and ``groups``
-    (predicted vs actual purchases per RFM-like group of past frequency).
+    (predicted vs actual purchases per RFM-like group of past frequency), ``holdout`` and ``model``
+    (the propensity model refitted on the latest labelled window, for scoring at the analysis date). ``holdout`` and ``model``
+    (the propensity model refitted on the latest labelled window, for scoring at the analysis date).
     """
     from segwork.rfm import features as rfm_features
 
     ref = pd.Timestamp(analysis_date)
     eval_cut = ref - pd.Timedelta(days=horizon_days)
-    holdout, _ = temporal_holdout(
+    holdout, final = temporal_holdout(
         orders,
         customers,
         interactions,
@@ -646,4 +648,108 @@ def compare_on_holdout(
         "groups": groups.reset_index(),
         "bgnbd": bg,
         "holdout": holdout,
+        "model": final,
     }
+
+
+def customer_table(
+    bgnbd: BetaGeo,
+    gg: GammaGamma,
+    clv_features: pd.DataFrame,
+    propensity: pd.Series | None = None,
+    *,
+    horizon_days: int = 90,
+    horizon_months: int = 12,
+    discount_rate_monthly: float = 0.01,
+) -> pd.DataFrame:
+    """Per-customer predictions at the analysis date: p_alive, expected purchases, spend, CLV, propensity."""
+    f = clv_features
+    out = pd.DataFrame(
+        {
+            "p_alive": bgnbd.p_alive(f["frequency"], f["recency"], f["T"]),
+            f"expected_purchases_{horizon_days}d": bgnbd.expected_purchases(
+                horizon_days, f["frequency"], f["recency"], f["T"]
+            ),
+            "expected_spend": gg.conditional_expected_average_profit(f["frequency"], f["monetary"]),
+        },
+        index=f.index,
+    )
+    out[f"clv_{horizon_months}m"] = customer_lifetime_value(
+        bgnbd, gg, f, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly
+    )
+    if propensity is not None:
+        out[f"propensity_{horizon_days}d"] = propensity.reindex(out.index)
+    return out
+
+
+def value_by_segment(table: pd.DataFrame, *, segment: str = "rfm_segment") -> pd.DataFrame:
+    """Mean p_alive, propensity and CLV per segment, with the segment's total and share of CLV."""
+    clv_col = next(c for c in table.columns if c.startswith("clv_"))
+    means = [
+        c for c in table.columns if c == "p_alive" or c.startswith("propensity_") or c == clv_col
+    ]
+    g = table.groupby(segment, observed=True)
+    out = g[means].mean()
+    out.insert(0, "customers", g.size())
+    out["clv_total"] = g[clv_col].sum()
+    out["clv_share"] = out["clv_total"] / out["clv_total"].sum()
+    return out.sort_values("clv_total", ascending=False).reset_index()
+
+
+def calibration_plot(calibration: pd.DataFrame, ax=None):
+    """Predicted vs actual purchase rate per decile, one line per model, with the diagonal."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ax = ax if ax is not None else plt.subplots()[1]
+    sns.lineplot(data=calibration, x="predicted", y="actual", hue="model", marker="o", ax=ax)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="predicted probability of a purchase",
+        ylabel="share who actually bought",
+        title="Calibration on the holdout",
+    )
+    return ax
+
+
+def groups_plot(groups: pd.DataFrame, ax=None):
+    """Predicted (both models) and actual buyer share per group of past repeat purchases."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ax = ax if ax is not None else plt.subplots()[1]
+    long = groups.melt(
+        id_vars="group",
+        value_vars=["actual_buyers", "propensity", "bgnbd"],
+        var_name="series",
+        value_name="share",
+    )
+    long["series"] = long["series"].map(
+        {"actual_buyers": "actual", "propensity": "propensity model", "bgnbd": "BG/NBD"}
+    )
+    sns.barplot(data=long, x="group", y="share", hue="series", ax=ax)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set(
+        xlabel="repeat purchases before the holdout",
+        ylabel="buyers in the next period",
+        title="Predicted and actual buyers",
+    )
+    ax.legend(title="")
+    return ax
+
+
+def comparison_text(comparison: dict[str, Any]) -> str:
+    """Plain words on which model to trust for what, from the holdout metrics."""
+    m = comparison["metrics"]
+    best = "propensity" if m.loc["propensity", "auc"] >= m.loc["bgnbd", "auc"] else "bgnbd"
+    names = {"propensity": "the propensity model", "bgnbd": "BG/NBD"}
+    return (
+        f"On the last {int(comparison['holdout'].metrics['horizon_days'])} days, {names[best]} ranked customers "
+        f"better (AUC {m.loc['propensity', 'auc']:.3f} for the propensity model vs {m.loc['bgnbd', 'auc']:.3f} "
+        f"for BG/NBD; Brier {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f}). Use the "
+        "propensity score to choose whom to contact in the next campaign: it also sees emails, complaints and "
+        "abandoned carts. Use BG/NBD with Gamma-Gamma for lifetime value and long-horizon planning: it "
+        "needs only purchase history, extrapolates beyond one horizon, and its parameters are interpretable."
+    )

@@ -64,8 +64,8 @@ class RunContext:
             "run the notebooks in order (or `segwork run`)."
         )
 
-    def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> Path:
-        """Write a DataFrame as Parquet or a dict/list as JSON, atomically."""
+    def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> None:
+        """Write a DataFrame as Parquet or a dict/list as JSON, atomically (see :meth:`artifact_path`)."""
         if isinstance(obj, pd.DataFrame):
             path = self.artifacts_dir / f"{name}.parquet"
             fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, suffix=".tmp")
@@ -77,7 +77,6 @@ class RunContext:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(obj, f, indent=2, default=_json_default, allow_nan=False)
         os.replace(tmp, path)
-        return path
 
     def read_artifact(self, name: str) -> Any:
         return _read(self.artifact_path(name))
