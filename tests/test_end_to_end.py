@@ -29,6 +29,8 @@ def demo_run(tmp_path_factory):
     cfg["reports_dir"] = str(base / "reports")
     truth = json.loads((Path(data) / "truth" / "truth.json").read_text())
     cfg["analysis_date"] = truth["analysis_date"]
+    (base / "demo_segments.yaml").write_text((ROOT / "configs" / "demo_segments.yaml").read_text(encoding="utf-8"),
+                                             encoding="utf-8")  # rule files sit beside the config
     config_path = base / "demo.yaml"
     config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     record = pipeline.run(config_path, progress=False)
@@ -91,3 +93,18 @@ def test_stakeholder_html_has_no_code_and_no_external_references(demo_run) -> No
         assert section in nb01, section
     assert nb01.count("data:image/png;base64") >= 5
     assert "Traceback" not in nb01
+
+
+def test_later_notebooks_record_their_artifacts(demo_run) -> None:
+    record, _, data = demo_run
+    art = record.run_dir / "artifacts"
+    rfm = pd.read_parquet(art / "rfm.parquet")
+    assert {"rfm_segment", "R", "F", "M", "p_alive", "clv_12m", "propensity_90d"} <= set(rfm.columns)
+    personas = pd.read_parquet(art / "personas.parquet")
+    truth = pd.read_parquet(data / "truth" / "customers.parquet")
+    assert personas["customer_id"].isin(truth["customer_id"]).all() and personas["persona"].notna().any()
+    decisions = pd.read_parquet(art / "ab_decisions.parquet")
+    assert set(decisions["decision"]) <= {"roll out", "stop", "keep testing"}
+    members = pd.read_parquet(art / "segment_membership.parquet")
+    assert len(members) == len(pd.read_csv(data / "customers.csv"))
+    assert (record.run_dir / "actions" / "tasks.csv").exists()
