@@ -272,3 +272,17 @@ def test_customer_table_and_value_by_segment(small_demo) -> None:
     assert by["clv_total"].sum() == pytest.approx(table["clv_6m"].sum())
     assert by.loc["often", "customers"] == (feats["frequency"] > 2).sum()
     assert by["clv_share"].sum() == pytest.approx(1.0)
+
+
+def test_analytic_gradient_matches_finite_differences(simulated) -> None:
+    rows = simulated.sample(500, random_state=1)
+    x, tx, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
+    params = np.array([0.4, 6.0, 0.9, 3.0])
+    _, grad = clv.bgnbd_log_likelihood_and_gradient(params, x, tx, T)
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = 1e-6 * params[i]
+        numeric = (clv.bgnbd_log_likelihood(params + e, x, tx, T) - clv.bgnbd_log_likelihood(params - e, x, tx, T)) / (
+            2 * e[i]
+        )
+        np.testing.assert_allclose(grad[:, i], numeric, rtol=1e-5, atol=1e-7)

@@ -80,13 +80,101 @@ def bgnbd_log_likelihood(
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def _fit_positive(neg_ll, n_params: int, x0: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
-    """Minimise over log-parameters; return the parameters and the optimiser result."""
+def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of equal-length columns and how often each occurs (a lexsort, O(n log n))."""
+    order = np.lexsort(columns[::-1])
+    sorted_cols = [c[order] for c in columns]
+    change = np.ones(len(order), bool)
+    change[1:] = np.any([np.diff(c) != 0 for c in sorted_cols], axis=0)
+    starts = np.flatnonzero(change)
+    counts = np.diff(np.append(starts, len(order)))
+    return [c[starts] for c in sorted_cols], counts
+
+
+class _Histories:
+    """Customer histories with their distinct x, t_x and T values, so that special functions are
+    evaluated once per distinct value (x takes a few hundred values at most) and gathered."""
+
+    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray):
+        self.x = x
+        self.ux, self.xi = np.unique(x, return_inverse=True)
+        self.utx, self.txi = np.unique(tx, return_inverse=True)
+        self.uT, self.Ti = np.unique(T, return_inverse=True)
+        self.repeat = x > 0
+
+
+def _bgnbd_ll_grad(params: Sequence[float], h: _Histories, *, grad: bool = True):
+    r, alpha, a, b = params
+    x, xi = h.x, h.xi
+    a1a2 = (
+        (special.gammaln(r + h.ux) + special.betaln(a, b + h.ux))[xi]
+        - special.gammaln(r)
+        + r * np.log(alpha)
+        - special.betaln(a, b)
+    )
+    log_aT = np.log(alpha + h.uT)[h.Ti]
+    log_atx = np.log(alpha + h.utx)[h.txi]
+    a3 = -(r + x) * log_aT
+    with np.errstate(divide="ignore"):
+        a4 = np.where(
+            h.repeat,
+            np.log(a) - np.log(np.where(h.repeat, b + x - 1, 1.0)) - (r + x) * log_atx,
+            -np.inf,
+        )
+    last = np.logaddexp(a3, a4)
+    ll = a1a2 + last
+    if not grad:
+        return ll, None
+    w3 = np.exp(a3 - last)
+    w4 = np.where(h.repeat, 1.0 - w3, 0.0)
+    inv_aT = (1.0 / (alpha + h.uT))[h.Ti]
+    inv_atx = (1.0 / (alpha + h.utx))[h.txi]
+    dg_abx = special.digamma(a + b + h.ux)[xi]
+    g = np.column_stack(
+        [
+            special.digamma(r + h.ux)[xi]
+            - special.digamma(r)
+            + np.log(alpha)
+            - w3 * log_aT
+            - w4 * log_atx,
+            r / alpha - (r + x) * (w3 * inv_aT + w4 * inv_atx),
+            special.digamma(a + b) - dg_abx + w4 / a,
+            special.digamma(b + h.ux)[xi]
+            - dg_abx
+            - special.digamma(b)
+            + special.digamma(a + b)
+            - w4 / np.where(h.repeat, b + x - 1, 1.0),
+        ]
+    )
+    return ll, g
+
+
+def bgnbd_log_likelihood_and_gradient(
+    params: Sequence[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihood and its analytic gradient (n x 4) w.r.t. (r, alpha, a, b).
+
+    With L = logaddexp(A3, A4) the last term of eq. 6, the weights w3 = exp(A3 - L) and
+    w4 = exp(A4 - L) distribute its derivative over the two parts.
+    """
+    return _bgnbd_ll_grad(
+        params, _Histories(np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float))
+    )
+
+
+def _fit_positive(
+    neg_ll, n_params: int, x0: np.ndarray | None = None, *, jac: bool = False
+) -> tuple[np.ndarray, Any]:
+    """Minimise over log-parameters; return the parameters and the optimiser result.
+
+    With ``jac=True``, ``neg_ll`` returns (value, gradient).
+    """
     start = np.zeros(n_params) if x0 is None else x0
-    res = optimize.minimize(neg_ll, start, method="L-BFGS-B", options={"maxiter": 2000})
+    res = optimize.minimize(neg_ll, start, jac=jac, method="L-BFGS-B", options={"maxiter": 2000})
     if not res.success:  # a second, derivative-free attempt from where it stopped
+        value = (lambda lp: neg_ll(lp)[0]) if jac else neg_ll
         res = optimize.minimize(
-            neg_ll,
+            value,
             res.x,
             method="Nelder-Mead",
             options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-12},
@@ -94,12 +182,21 @@ def _fit_positive(neg_ll, n_params: int, x0: np.ndarray | None = None) -> tuple[
     return np.exp(res.x), res
 
 
-def _standard_errors(total_neg_ll, log_params: np.ndarray) -> np.ndarray:
-    """Standard errors of the parameters from the numerical Hessian in log space (delta method)."""
+def _standard_errors(total_neg_ll, log_params: np.ndarray, gradient=None) -> np.ndarray:
+    """Standard errors of the parameters from the numerical Hessian in log space (delta method).
+
+    With ``gradient`` (of the total negative log-likelihood in log space) the Hessian is the
+    central difference of the gradient (2k evaluations instead of 4k^2).
+    """
     k = len(log_params)
     h = 1e-4
     hess = np.empty((k, k))
-    for i in range(k):
+    if gradient is not None:
+        for i in range(k):
+            e = np.eye(k)[i] * h
+            hess[:, i] = (gradient(log_params + e) - gradient(log_params - e)) / (2 * h)
+        hess = (hess + hess.T) / 2
+    for i in range(k if gradient is None else 0):
         for j in range(k):
             e_i, e_j = np.eye(k)[i] * h, np.eye(k)[j] * h
             hess[i, j] = (
@@ -135,43 +232,45 @@ class BetaGeo:
                 "no customer has a repeat purchase: BG/NBD cannot separate purchase rate from dropout. "
                 "Use a longer history or a propensity model."
             )
-        uniq, counts = np.unique(np.column_stack([x, tx, t]), axis=0, return_counts=True)
-        if len(uniq) < 3:
+        (ux, utx_days, ut_days), counts = unique_rows(x, tx, t)
+        if len(counts) < 3:
             raise CLVError(
-                f"only {len(uniq)} distinct customer histories: four parameters cannot be estimated. "
+                f"only {len(counts)} distinct customer histories: four parameters cannot be estimated. "
                 "BG/NBD needs customers who differ in frequency, recency and age."
             )
         scale = 10.0 / t.max()  # fit in rescaled time for numerical stability (as lifetimes does)
-        ux, utx, ut = uniq[:, 0], uniq[:, 1] * scale, uniq[:, 2] * scale
+        scaled = _Histories(ux, utx_days * scale, ut_days * scale)
         w = counts.astype(float)
 
-        def neg_ll(log_p: np.ndarray) -> float:
-            p = np.exp(log_p)
-            ll = bgnbd_log_likelihood(p, ux, utx, ut)
-            return -(w @ ll) / w.sum() + self.penalizer * float(p @ p)
+        total = w.sum()
 
-        params, res = _fit_positive(neg_ll, 4)
+        def neg_ll(log_p: np.ndarray) -> tuple[float, np.ndarray]:
+            p = np.exp(log_p)
+            ll, grad = _bgnbd_ll_grad(p, scaled)
+            value = -(w @ ll) / total + self.penalizer * float(p @ p)
+            return value, (
+                -(w @ grad) / total + 2 * self.penalizer * p
+            ) * p  # chain rule to log space
+
+        params, res = _fit_positive(neg_ll, 4, jac=True)
         r, alpha, a, b = params
         self.params_ = {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
         logp = np.log([self.params_[k] for k in ("r", "alpha", "a", "b")])
-        self.log_likelihood_ = float(
-            w @ bgnbd_log_likelihood(np.exp(logp), ux, uniq[:, 1], uniq[:, 2])
+        days = _Histories(ux, utx_days, ut_days)  # the original time unit, for reporting
+
+        def total_grad(lp: np.ndarray) -> np.ndarray:
+            return -(w @ _bgnbd_ll_grad(np.exp(lp), days)[1]) * np.exp(lp)
+
+        self.log_likelihood_ = float(w @ _bgnbd_ll_grad(np.exp(logp), days, grad=False)[0])
+        ses = _standard_errors(
+            lambda lp: -float(w @ _bgnbd_ll_grad(np.exp(lp), days, grad=False)[0]),
+            logp,
+            gradient=total_grad,
         )
-        self.standard_errors_ = dict(
-            zip(
-                self.params_,
-                _standard_errors(
-                    lambda lp: (
-                        -float(w @ bgnbd_log_likelihood(np.exp(lp), ux, uniq[:, 1], uniq[:, 2]))
-                    ),
-                    logp,
-                ),
-                strict=True,
-            )
-        )
+        self.standard_errors_ = dict(zip(self.params_, ses, strict=True))
         self.n_customers_, self.n_triples_, self.converged_ = (
             int(len(x)),
-            int(len(uniq)),
+            int(len(counts)),
             bool(res.success),
         )
         self._data = (x, tx, t)
@@ -290,27 +389,25 @@ class GammaGamma:
         self.frequency_monetary_correlation_ = (
             float(np.corrcoef(x, m)[0, 1]) if x.std() and m.std() else 0.0
         )
-        uniq, counts = np.unique(np.column_stack([x, m]), axis=0, return_counts=True)
+        (ux, um), counts = unique_rows(x, m)
         w = counts.astype(float)
         shift = np.log(m.mean())  # start v near the spend scale
 
         def neg_ll(log_p: np.ndarray) -> float:
             p = np.exp(log_p)
-            return -(
-                w @ gamma_gamma_log_likelihood(p, uniq[:, 0], uniq[:, 1])
-            ) / w.sum() + self.penalizer * float(p @ p)
+            return -(w @ gamma_gamma_log_likelihood(p, ux, um)) / w.sum() + self.penalizer * float(
+                p @ p
+            )
 
         params, res = _fit_positive(neg_ll, 3, x0=np.array([0.0, 0.0, shift]))
         self.params_ = dict(zip(("p", "q", "v"), map(float, params), strict=True))
         logp = np.log(params)
-        self.log_likelihood_ = float(w @ gamma_gamma_log_likelihood(params, uniq[:, 0], uniq[:, 1]))
+        self.log_likelihood_ = float(w @ gamma_gamma_log_likelihood(params, ux, um))
         self.standard_errors_ = dict(
             zip(
                 self.params_,
                 _standard_errors(
-                    lambda lp: (
-                        -float(w @ gamma_gamma_log_likelihood(np.exp(lp), uniq[:, 0], uniq[:, 1]))
-                    ),
+                    lambda lp: -float(w @ gamma_gamma_log_likelihood(np.exp(lp), ux, um)),
                     logp,
                 ),
                 strict=True,
