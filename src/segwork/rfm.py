@@ -1171,3 +1171,9 @@ def customer_table(scored: pd.DataFrame) -> pd.DataFrame:
         if c in scored
     ]
     return scored[cols].rename(columns=renames)
+
+
+def segment_members(table: pd.DataFrame, *, column: str = "rfm_segment") -> pd.DataFrame:
+    """One boolean column per segment (customers in rows), the membership form exports take."""
+    labels = table[column].dropna().astype(str)
+    return pd.get_dummies(labels).astype(bool).reindex(table.index, fill_value=False)
