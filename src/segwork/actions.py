@@ -97,7 +97,6 @@ import math
 import os
 import re
 import string
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +107,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from segwork.files import atomic_write_bytes
 
 __all__ = [
     "ACTION_TYPES",
@@ -192,23 +193,6 @@ class ActionError(ValueError):
 
 
 # ------------------------------------------------------------------------------- file helpers
-
-
-def _atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _is_missing(value: Any) -> bool:
@@ -458,7 +442,7 @@ class MembershipStore:
         table = table.replace_schema_metadata({self._META_KEY: json.dumps(meta).encode()})
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        return _atomic_write(path, buf.getvalue())
+        return atomic_write_bytes(path, buf.getvalue())
 
     def _meta(self, path: Path) -> dict[str, Any]:
         try:
@@ -1167,7 +1151,7 @@ class ActionLedger:
         out["date"] = pd.to_datetime(out["date"]).astype("datetime64[us]")
         buf = io.BytesIO()
         out.to_parquet(buf, index=False)
-        _atomic_write(self.path, buf.getvalue())
+        atomic_write_bytes(self.path, buf.getvalue())
         return len(new)
 
 
@@ -1310,10 +1294,12 @@ def write_actions(lists: ActionLists, folder: str | os.PathLike[str]) -> dict[st
     stamp = lists.today.to_pydatetime()
     out: dict[str, Path] = {}
     for name, df in lists.lists().items():
-        out[f"{name}.csv"] = _atomic_write(folder / f"{name}.csv", _csv_bytes(df))
-        out[f"{name}.xlsx"] = _atomic_write(folder / f"{name}.xlsx", _xlsx_bytes(df, name, stamp))
-        out[f"{name}.jsonl"] = _atomic_write(folder / f"{name}.jsonl", _jsonl_bytes(df))
-    out["excluded.csv"] = _atomic_write(folder / "excluded.csv", _csv_bytes(lists.excluded))
+        out[f"{name}.csv"] = atomic_write_bytes(folder / f"{name}.csv", _csv_bytes(df))
+        out[f"{name}.xlsx"] = atomic_write_bytes(
+            folder / f"{name}.xlsx", _xlsx_bytes(df, name, stamp)
+        )
+        out[f"{name}.jsonl"] = atomic_write_bytes(folder / f"{name}.jsonl", _jsonl_bytes(df))
+    out["excluded.csv"] = atomic_write_bytes(folder / "excluded.csv", _csv_bytes(lists.excluded))
     return out
 
 
@@ -1406,7 +1392,7 @@ def export_members(
         buf = io.BytesIO()
         table.to_parquet(buf, index=False)
         data = buf.getvalue()
-    return _atomic_write(path, data)
+    return atomic_write_bytes(path, data)
 
 
 def export_segment_members(

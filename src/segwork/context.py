@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from segwork.config import RunConfig, load_config
+from segwork.files import atomic_write_bytes
 from segwork.sources import Tables, load_tables
 
 
@@ -67,16 +67,10 @@ class RunContext:
     def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> None:
         """Write a DataFrame as Parquet or a dict/list as JSON, atomically (see :meth:`artifact_path`)."""
         if isinstance(obj, pd.DataFrame):
-            path = self.artifacts_dir / f"{name}.parquet"
-            fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, suffix=".tmp")
-            os.close(fd)
-            obj.to_parquet(tmp)
+            atomic_write_bytes(self.artifacts_dir / f"{name}.parquet", obj.to_parquet())
         else:
-            path = self.artifacts_dir / f"{name}.json"
-            fd, tmp = tempfile.mkstemp(dir=self.artifacts_dir, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(obj, f, indent=2, default=_json_default, allow_nan=False)
-        os.replace(tmp, path)
+            text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
+            atomic_write_bytes(self.artifacts_dir / f"{name}.json", text.encode("utf-8"))
 
     def read_artifact(self, name: str) -> Any:
         return _read(self.artifact_path(name))

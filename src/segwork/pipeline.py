@@ -46,8 +46,8 @@ import nbformat
 
 import segwork
 from segwork.config import ConfigError, RunConfig, load_config
+from segwork.files import atomic_write_text
 from segwork.report import (
-    atomic_write_text,
     notebook_title,
     render_notebook_html,
     render_reports_index,

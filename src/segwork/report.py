@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 import jinja2
 import nbformat
+
+from segwork.files import atomic_write_text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 NOTEBOOK_TEMPLATE = "segwork_report"
@@ -58,25 +59,6 @@ def external_references(html: str) -> list[str]:
     self-contained.
     """
     return [m.group(1) for m in _EXTERNAL.finditer(html)]
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file via a temporary file in the same folder and ``os.replace``.
-
-    A reader (a browser, a web server) sees the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------------------------
