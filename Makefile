@@ -27,7 +27,7 @@ report: $(STAMP) data/demo/truth/truth.json ## Full report run on the demo data 
 	env -u MPLBACKEND $(BIN)/segwork run --config $(CONFIG)
 
 test: $(STAMP) ## Run the test suite (unit, statistical, end-to-end)
-	env -u MPLBACKEND $(BIN)/python -m pytest -n 2 --dist loadfile
+	env -u MPLBACKEND OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

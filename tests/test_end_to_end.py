@@ -29,8 +29,9 @@ def demo_run(tmp_path_factory):
     cfg["reports_dir"] = str(base / "reports")
     truth = json.loads((Path(data) / "truth" / "truth.json").read_text())
     cfg["analysis_date"] = truth["analysis_date"]
-    (base / "demo_segments.yaml").write_text((ROOT / "configs" / "demo_segments.yaml").read_text(encoding="utf-8"),
-                                             encoding="utf-8")  # rule files sit beside the config
+    (base / "demo_segments.yaml").write_text(
+        (ROOT / "configs" / "demo_segments.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )  # rule files sit beside the config
     config_path = base / "demo.yaml"
     config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     record = pipeline.run(config_path, progress=False)
@@ -99,10 +100,15 @@ def test_later_notebooks_record_their_artifacts(demo_run) -> None:
     record, _, data = demo_run
     art = record.run_dir / "artifacts"
     rfm = pd.read_parquet(art / "rfm.parquet")
-    assert {"rfm_segment", "R", "F", "M", "p_alive", "clv_12m", "propensity_90d"} <= set(rfm.columns)
+    assert {"rfm_segment", "R", "F", "M", "p_alive", "clv_12m", "propensity_90d"} <= set(
+        rfm.columns
+    )
     personas = pd.read_parquet(art / "personas.parquet")
     truth = pd.read_parquet(data / "truth" / "customers.parquet")
-    assert personas["customer_id"].isin(truth["customer_id"]).all() and personas["persona"].notna().any()
+    assert (
+        personas["customer_id"].isin(truth["customer_id"]).all()
+        and personas["persona"].notna().any()
+    )
     decisions = pd.read_parquet(art / "ab_decisions.parquet")
     assert set(decisions["decision"]) <= {"roll out", "stop", "keep testing"}
     members = pd.read_parquet(art / "segment_membership.parquet")

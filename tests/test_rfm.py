@@ -781,7 +781,9 @@ def test_tie_break_falls_back_to_the_id_on_hash_collisions(monkeypatch):
 def test_segment_members_is_one_hot_of_the_segment():
     from segwork.rfm import segment_members
 
-    table = pd.DataFrame({"rfm_segment": ["Lost", "Champions", None, "Lost"]}, index=["a", "b", "c", "d"])
+    table = pd.DataFrame(
+        {"rfm_segment": ["Lost", "Champions", None, "Lost"]}, index=["a", "b", "c", "d"]
+    )
     m = segment_members(table)
     assert m.loc["a", "Lost"] and m.loc["d", "Lost"] and m.loc["b", "Champions"]
     assert not m.loc["c"].any() and m.sum().to_dict() == {"Champions": 1, "Lost": 2}

@@ -1,223 +1,375 @@
 """Next purchase and lifetime value: BG/NBD, Gamma-Gamma, discounted CLV and a propensity model.
 
 The Buy-Till-You-Die models take the clv-convention features of :func:`segwork.rfm.features`
-(frequency = repeat purchase days, recency = first to last purchase, T = first purchase to the
-end of observation, monetary = mean spend per repeat purchase day), as lifetimes and
-PyMC-Marketing do.
+(frequency = repeat purchase periods, recency = first to last purchase, T = first purchase to
+the end of observation, monetary = mean spend per repeat purchase period, 0 without one), as
+lifetimes and PyMC-Marketing do. Times are in the unit of the features (days by default).
 
 * :class:`BetaGeo` - the BG/NBD model of Fader, Hardie & Lee (2005), "Counting your customers
-  the easy way". Fitted by maximum likelihood on the distinct (frequency, recency, T) triples
-  weighted by their counts, so a million customers cost as much as their few thousand distinct
-  histories. One-time buyers (frequency 0) are alive with probability 1 by the model's
-  assumption that dropout happens only right after a purchase.
-* :class:`GammaGamma` - spend per transaction (Fader, Hardie & Lee 2005, "RFM and CLV"), fitted
-  on repeat buyers only; it assumes spend is independent of frequency (checked in ``summary``).
+  the easy way". Maximum likelihood on the distinct (frequency, recency, T) triples weighted by
+  their counts, so a million customers cost as much as their distinct histories. One-time buyers
+  (frequency 0) are alive with probability 1: in BG/NBD dropout happens only right after a
+  repeat purchase.
+* :class:`GammaGamma` - spend per purchase (Fader, Hardie & Lee 2005, "RFM and CLV"), fitted on
+  repeat buyers only; it assumes spend is independent of frequency (checked, in ``summary``).
 * :func:`customer_lifetime_value` - expected purchases per month times expected spend,
-  discounted monthly (the lifetimes convention: a month is 30 days).
-* :class:`PropensityModel` - a scikit-learn classifier on features at a cutoff date predicting
-  a purchase in the next horizon, evaluated on a temporal holdout (:func:`temporal_holdout`), and
-  :func:`compare_on_holdout` to put it side by side with BG/NBD.
+  discounted monthly (the lifetimes convention: a month is 30 days or 4.345 weeks).
+* :func:`build_propensity_dataset`, :class:`PropensityModel`, :func:`temporal_holdout` - a
+  scikit-learn classifier on features at a cutoff date predicting a purchase in the next
+  horizon, evaluated on the last horizon before the analysis date.
+* :func:`compare_on_holdout` - BG/NBD and the propensity model predicting the same holdout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize, special, stats
 
 from segwork.customers import interaction_counts, order_behaviour
+from segwork.sources import as_ibis, require_columns
+
+__all__ = [
+    "MONTH_IN_UNITS",
+    "BetaGeo",
+    "CLVError",
+    "CLVWarning",
+    "GammaGamma",
+    "HoldoutComparison",
+    "HoldoutResult",
+    "PropensityModel",
+    "bgnbd_log_likelihood",
+    "build_propensity_dataset",
+    "calibration_plot",
+    "calibration_table",
+    "compare_on_holdout",
+    "comparison_text",
+    "customer_lifetime_value",
+    "customer_table",
+    "gamma_gamma_log_likelihood",
+    "groups_plot",
+    "temporal_holdout",
+    "value_by_segment",
+]
 
 
 class CLVError(ValueError):
-    """Input the models cannot be fitted on; the message says why and what to do."""
+    """Input the models cannot use; the message says which rows or columns and what to do."""
 
 
-def _triples(
-    features: pd.DataFrame | None, frequency, recency, T
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if features is not None:
-        missing = [c for c in ("frequency", "recency", "T") if c not in features]
+class CLVWarning(UserWarning):
+    """A fit that ran but whose result needs care (assumption violated, parameter at a bound)."""
+
+
+# one month in units of the features; the lifetimes / PyMC-Marketing ``customer_lifetime_value``
+MONTH_IN_UNITS = {"D": 30.0, "W": 4.345, "M": 1.0, "H": 30.0 * 24.0}
+_BG = ("r", "alpha", "a", "b")
+_GG = ("p", "q", "v")
+_LOG_BOUND = 18.0  # search box for log-parameters: exp(18) ~ 6.6e7
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+def _as_float(values: Any, name: str) -> np.ndarray:
+    try:
+        if isinstance(values, pd.Series | pd.Index):
+            arr = values.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            arr = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise CLVError(f"column {name!r} must be numeric: {exc}") from None
+    return np.atleast_1d(arr)
+
+
+def _reject(mask: np.ndarray, index: pd.Index | None, problem: str, fix: str) -> None:
+    if not mask.any():
+        return
+    if index is not None:
+        examples = ", ".join(map(str, index[mask][:3]))
+        where = f"{index.name or 'row'} {examples}"
+    else:
+        where = "position " + ", ".join(map(str, np.flatnonzero(mask)[:3]))
+    raise CLVError(f"clv features: {problem} in {int(mask.sum()):,} row(s) (e.g. {where}); {fix}")
+
+
+def _histories(
+    frequency: Any, recency: Any = None, T: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index | None]:
+    """Validated (x, t_x, T) arrays from a clv features frame or three array-likes."""
+    index = None
+    if isinstance(frequency, pd.DataFrame):
+        df = frequency
+        missing = [c for c in ("frequency", "recency", "T") if c not in df.columns]
         if missing:
             raise CLVError(
-                f"clv features need columns frequency, recency, T; missing {missing}. "
-                "Use segwork.rfm.features(orders, analysis_date=..., convention='clv')."
+                f"clv features need columns frequency, recency and T; missing {missing} "
+                f"(columns present: {list(df.columns)}). Use "
+                "segwork.rfm.features(orders, analysis_date=..., convention='clv')."
             )
-        frequency, recency, T = features["frequency"], features["recency"], features["T"]
-    x, tx, t = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-    if not (x.shape == tx.shape == t.shape):
-        raise CLVError("frequency, recency and T must have the same length")
-    if len(x) == 0:
-        raise CLVError("no customers to fit: the clv features are empty")
-    if np.isnan(x).any() or np.isnan(tx).any() or np.isnan(t).any():
-        raise CLVError("frequency, recency and T must not be missing")
-    if (x < 0).any() or (tx < 0).any() or (tx > t + 1e-9).any() or ((x == 0) & (tx != 0)).any():
+        index = df.index
+        frequency, recency, T = df["frequency"], df["recency"], df["T"]
+    elif recency is None or T is None:
+        raise CLVError("give a clv features frame, or all three of frequency, recency and T")
+    x, tx, t = (
+        _as_float(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))
+    )
+    if not x.shape == tx.shape == t.shape:
         raise CLVError(
-            "invalid clv features: need frequency >= 0, 0 <= recency <= T, and recency 0 when "
-            "frequency is 0 (the lifetimes convention)"
+            f"frequency, recency and T must have the same length (got {len(x)}, {len(tx)}, {len(t)})"
         )
-    return x, tx, t
+    if len(x) == 0:
+        raise CLVError(
+            "no customers: the clv features are empty (no purchase before the analysis date?)"
+        )
+    _reject(
+        ~(np.isfinite(x) & np.isfinite(tx) & np.isfinite(t)),
+        index,
+        "missing or infinite frequency, recency or T",
+        "drop or fix those customers",
+    )
+    _reject(
+        (x < 0) | (x != np.round(x)),
+        index,
+        "frequency that is not a whole number >= 0",
+        "frequency counts repeat purchase periods (the clv convention of segwork.rfm.features)",
+    )
+    _reject(
+        (tx < 0) | (tx > t * (1 + 1e-12) + 1e-12),
+        index,
+        "recency outside [0, T]",
+        "recency is the time from the first to the last purchase and cannot exceed T",
+    )
+    _reject(
+        (x == 0) & (tx != 0),
+        index,
+        "recency > 0 with frequency 0",
+        "customers without repeat purchases must have recency 0 (the lifetimes convention); "
+        "check that frequency counts repeat purchases, not all purchases",
+    )
+    return x, tx, t, index
 
 
+# --------------------------------------------------------------------------------------------
+# BG/NBD
+# --------------------------------------------------------------------------------------------
 def bgnbd_log_likelihood(
     params: Sequence[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
-    """Per-customer BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6), in log space."""
-    r, alpha, a, b = params
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.betaln(a, b + x) - special.betaln(a, b)
+    """Per-customer BG/NBD log-likelihood, eq. 6 of Fader, Hardie & Lee (2005), in log space.
+
+    L = B(a, b+x)/B(a, b) * G(r+x) a^r / G(r) * [(a+T)^-(r+x) + d(x>0) a/(b+x-1) (a+t_x)^-(r+x)],
+    where the second bracket term exists for repeat buyers only (dropout follows a purchase).
+    """
+    r, alpha, a, b = (float(p) for p in params)
+    x, tx, T = (np.asarray(v, dtype=float) for v in (x, tx, T))
+    rep = x > 0
+    head = (
+        special.gammaln(r + x)
+        - special.gammaln(r)
+        + r * math.log(alpha)
+        + special.betaln(a, b + x)
+        - special.betaln(a, b)
+    )
     a3 = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
         a4 = np.where(
-            x > 0,
-            np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx),
+            rep,
+            math.log(a) - np.log(np.where(rep, b + x - 1, 1.0)) - (r + x) * np.log(alpha + tx),
             -np.inf,
         )
-    return a1 + a2 + np.logaddexp(a3, a4)
+    return head + np.logaddexp(a3, a4)
 
 
-def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Distinct rows of equal-length columns and how often each occurs (a lexsort, O(n log n))."""
-    order = np.lexsort(columns[::-1])
-    sorted_cols = [c[order] for c in columns]
-    change = np.ones(len(order), bool)
-    change[1:] = np.any([np.diff(c) != 0 for c in sorted_cols], axis=0)
-    starts = np.flatnonzero(change)
-    counts = np.diff(np.append(starts, len(order)))
-    return [c[starts] for c in sorted_cols], counts
+@dataclass
+class _BGData:
+    """(x, t_x, T) histories with weights; x-only terms are evaluated once per distinct x."""
+
+    x: np.ndarray
+    tx: np.ndarray
+    T: np.ndarray
+    w: np.ndarray
+    ux: np.ndarray = field(init=False)
+    xi: np.ndarray = field(init=False)
+    rep: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ux, self.xi = np.unique(self.x, return_inverse=True)
+        self.rep = self.x > 0
 
 
-class _Histories:
-    """Customer histories with their distinct x, t_x and T values, so that special functions are
-    evaluated once per distinct value (x takes a few hundred values at most) and gathered."""
-
-    def __init__(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray):
-        self.x = x
-        self.ux, self.xi = np.unique(x, return_inverse=True)
-        self.utx, self.txi = np.unique(tx, return_inverse=True)
-        self.uT, self.Ti = np.unique(T, return_inverse=True)
-        self.repeat = x > 0
-
-
-def _bgnbd_ll_grad(params: Sequence[float], h: _Histories, *, grad: bool = True):
-    r, alpha, a, b = params
-    x, xi = h.x, h.xi
-    a1a2 = (
-        (special.gammaln(r + h.ux) + special.betaln(a, b + h.ux))[xi]
+def _bg_objective(
+    log_p: np.ndarray, d: _BGData, penalizer: float, *, total: bool = False
+) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood (mean per customer, or the total) and its gradient in log-parameters."""
+    theta = np.exp(log_p)
+    r, alpha, a, b = theta
+    ux, xi = d.ux, d.xi
+    head_u = (
+        special.gammaln(r + ux)
         - special.gammaln(r)
-        + r * np.log(alpha)
+        + r * math.log(alpha)
+        + special.betaln(a, b + ux)
         - special.betaln(a, b)
     )
-    log_aT = np.log(alpha + h.uT)[h.Ti]
-    log_atx = np.log(alpha + h.utx)[h.txi]
-    a3 = -(r + x) * log_aT
-    with np.errstate(divide="ignore"):
-        a4 = np.where(
-            h.repeat,
-            np.log(a) - np.log(np.where(h.repeat, b + x - 1, 1.0)) - (r + x) * log_atx,
-            -np.inf,
-        )
-    last = np.logaddexp(a3, a4)
-    ll = a1a2 + last
-    if not grad:
-        return ll, None
-    w3 = np.exp(a3 - last)
-    w4 = np.where(h.repeat, 1.0 - w3, 0.0)
-    inv_aT = (1.0 / (alpha + h.uT))[h.Ti]
-    inv_atx = (1.0 / (alpha + h.utx))[h.txi]
-    dg_abx = special.digamma(a + b + h.ux)[xi]
-    g = np.column_stack(
-        [
-            special.digamma(r + h.ux)[xi]
-            - special.digamma(r)
-            + np.log(alpha)
-            - w3 * log_aT
-            - w4 * log_atx,
-            r / alpha - (r + x) * (w3 * inv_aT + w4 * inv_atx),
-            special.digamma(a + b) - dg_abx + w4 / a,
-            special.digamma(b + h.ux)[xi]
-            - dg_abx
-            - special.digamma(b)
-            + special.digamma(a + b)
-            - w4 / np.where(h.repeat, b + x - 1, 1.0),
-        ]
-    )
-    return ll, g
+    log_ratio_u = math.log(a) - np.log(np.where(ux > 0, b + ux - 1, 1.0))  # log a/(b+x-1)
+    rx = r + d.x
+    log_T, log_tx = np.log(alpha + d.T), np.log(alpha + d.tx)
+    a3 = -rx * log_T
+    a4 = np.where(d.rep, log_ratio_u[xi] - rx * log_tx, -np.inf)
+    m = np.logaddexp(a3, a4)
+    ll = head_u[xi] + m
+    w3, w4 = np.exp(a3 - m), np.exp(a4 - m)  # posterior weights of "alive" and "dropped out"
+    psi_rx = special.digamma(r + ux)[xi]
+    psi_abx = special.digamma(a + b + ux)[xi]
+    psi_bx = special.digamma(b + ux)[xi]
+    inv_bx1 = np.where(ux > 0, 1.0 / np.where(ux > 0, b + ux - 1, 1.0), 0.0)[xi]
+    d_r = psi_rx - special.digamma(r) + math.log(alpha) - w3 * log_T - w4 * log_tx
+    d_alpha = r / alpha - rx * (w3 / (alpha + d.T) + w4 / (alpha + d.tx))
+    d_a = special.digamma(a + b) - psi_abx + w4 / a
+    d_b = psi_bx - psi_abx - special.digamma(b) + special.digamma(a + b) - w4 * inv_bx1
+    grad = np.array([d.w @ d_r, d.w @ d_alpha, d.w @ d_a, d.w @ d_b])
+    value = float(d.w @ ll)
+    if not total:
+        n = d.w.sum()
+        value, grad = value / n, grad / n
+    f = -value + penalizer * float(theta @ theta)
+    g = -grad * theta + 2.0 * penalizer * theta * theta
+    return f, g
 
 
-def bgnbd_log_likelihood_and_gradient(
-    params: Sequence[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-customer log-likelihood and its analytic gradient (n x 4) w.r.t. (r, alpha, a, b).
-
-    With L = logaddexp(A3, A4) the last term of eq. 6, the weights w3 = exp(A3 - L) and
-    w4 = exp(A4 - L) distribute its derivative over the two parts.
-    """
-    return _bgnbd_ll_grad(
-        params, _Histories(np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float))
+def _minimise(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray
+) -> optimize.OptimizeResult:
+    """L-BFGS-B with the analytic gradient over a box of log-parameters."""
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
+    return optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 5000, "maxfun": 20000, "ftol": 1e-15, "gtol": 1e-10},
     )
 
 
-def _fit_positive(
-    neg_ll, n_params: int, x0: np.ndarray | None = None, *, jac: bool = False
-) -> tuple[np.ndarray, Any]:
-    """Minimise over log-parameters; return the parameters and the optimiser result.
-
-    With ``jac=True``, ``neg_ll`` returns (value, gradient).
-    """
-    start = np.zeros(n_params) if x0 is None else x0
-    res = optimize.minimize(neg_ll, start, jac=jac, method="L-BFGS-B", options={"maxiter": 2000})
-    if not res.success:  # a second, derivative-free attempt from where it stopped
-        value = (lambda lp: neg_ll(lp)[0]) if jac else neg_ll
-        res = optimize.minimize(
-            value,
-            res.x,
-            method="Nelder-Mead",
-            options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-12},
-        )
-    return np.exp(res.x), res
-
-
-def _standard_errors(total_neg_ll, log_params: np.ndarray, gradient=None) -> np.ndarray:
-    """Standard errors of the parameters from the numerical Hessian in log space (delta method).
-
-    With ``gradient`` (of the total negative log-likelihood in log space) the Hessian is the
-    central difference of the gradient (2k evaluations instead of 4k^2).
-    """
-    k = len(log_params)
-    h = 1e-4
+def _log_covariance(
+    grad_total: Callable[[np.ndarray], np.ndarray], log_p: np.ndarray
+) -> np.ndarray:
+    """Covariance of the log-parameters: inverse of the Hessian of the total negative
+    log-likelihood, by central differences of its analytic gradient."""
+    k = len(log_p)
+    h = 1e-5
     hess = np.empty((k, k))
-    if gradient is not None:
-        for i in range(k):
-            e = np.eye(k)[i] * h
-            hess[:, i] = (gradient(log_params + e) - gradient(log_params - e)) / (2 * h)
-        hess = (hess + hess.T) / 2
-    for i in range(k if gradient is None else 0):
-        for j in range(k):
-            e_i, e_j = np.eye(k)[i] * h, np.eye(k)[j] * h
-            hess[i, j] = (
-                total_neg_ll(log_params + e_i + e_j)
-                - total_neg_ll(log_params + e_i - e_j)
-                - total_neg_ll(log_params - e_i + e_j)
-                + total_neg_ll(log_params - e_i - e_j)
-            ) / (4 * h * h)
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h
+        hess[i] = (grad_total(log_p + e) - grad_total(log_p - e)) / (2 * h)
+    hess = (hess + hess.T) / 2
     try:
         cov = np.linalg.inv(hess)
-        se_log = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
-        se_log = np.full(k, np.nan)
-    return np.exp(log_params) * se_log
+        return np.full((k, k), np.nan)
+    if (np.diag(cov) < 0).any():
+        return np.full((k, k), np.nan)
+    return cov
+
+
+def _converged(res: optimize.OptimizeResult) -> bool:
+    return bool(res.success or np.max(np.abs(res.jac)) < 1e-5)
+
+
+def _warn_fit(
+    model: str, res: optimize.OptimizeResult, names: Sequence[str], cov_log: np.ndarray, advice: str
+) -> None:
+    """Warn when a parameter ran to the edge of the search box, is not identified (standard error
+    of its logarithm above 5, i.e. a 95% interval wider than a factor e^20) or the optimiser
+    stopped early."""
+    se_log = np.sqrt(np.diag(cov_log))
+    at_bound = [n for n, v in zip(names, res.x, strict=True) if abs(v) > _LOG_BOUND - 0.5]
+    loose = [n for n, s in zip(names, se_log, strict=True) if not s < 5]
+    if at_bound:
+        problem = f"parameter(s) {', '.join(at_bound)} ran to the edge of the search"
+    elif loose:
+        problem = f"parameter(s) {', '.join(loose)} are not identified (huge standard errors)"
+    elif not _converged(res):
+        problem = f"the optimiser did not converge ({res.message})"
+    else:
+        return
+    warnings.warn(
+        f"{model} fit: {problem}; the data hardly identify the model - {advice}",
+        CLVWarning,
+        stacklevel=3,
+    )
+
+
+def _fit_bgnbd(
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, penalizer: float = 0.0
+) -> tuple[np.ndarray, optimize.OptimizeResult, float]:
+    """Maximum likelihood of BG/NBD on (possibly aggregated) histories with weights ``w``.
+
+    Time is rescaled so that max T = 10 (as lifetimes does), which keeps alpha near 1 during the
+    search; the penalizer (an L2 term on the parameters, lifetimes' ``penalizer_coef``) applies
+    in that scale. Returns (r, alpha, a, b) in the original time unit, the optimiser result and
+    the time scale.
+    """
+    scale = 10.0 / T.max() if T.max() > 0 else 1.0
+    data = _BGData(x, tx * scale, T * scale, w)
+    res = _minimise(lambda lp: _bg_objective(lp, data, penalizer), np.zeros(4))
+    theta = np.exp(res.x)
+    theta[1] /= scale
+    return theta, res, scale
+
+
+def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Distinct rows of equal-length columns, the row of each input and the counts.
+
+    Each column is coded by its distinct values and the codes are combined into one integer
+    key, so a million customers cost a few 1-d sorts (np.unique with ``axis=0`` sorts rows as
+    byte strings and is about ten times slower).
+    """
+    values, codes = zip(*(np.unique(c, return_inverse=True) for c in columns), strict=True)
+    sizes = [len(v) for v in values]
+    if math.prod(sizes) < 2**62:
+        key = np.zeros(len(columns[0]), dtype=np.int64)
+        for code, size in zip(codes, sizes, strict=True):
+            key = key * size + code.ravel()
+        ukey, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        out = []
+        for vals, size in zip(values[::-1], sizes[::-1], strict=True):
+            ukey, code = np.divmod(ukey, size)
+            out.append(vals[code])
+        return out[::-1], inverse.ravel(), counts
+    uniq, inverse, counts = np.unique(  # pragma: no cover - over 2^62 value combinations
+        np.column_stack(columns), axis=0, return_inverse=True, return_counts=True
+    )
+    return list(uniq.T), inverse.ravel(), counts
+
+
+def _unique_histories(
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (x, t_x, T) rows (n x 3), the row of each customer, counts and float weights."""
+    cols, inverse, counts = _unique_rows(x, tx, T)
+    return np.column_stack(cols), inverse, counts, counts.astype(float)
 
 
 class BetaGeo:
-    """BG/NBD: how many purchases to expect from each customer, and the chance they are still active.
+    """BG/NBD: expected purchases of each customer and the chance they are still active.
 
-    ``params_`` = {r, alpha, a, b}: purchase rates are Gamma(r, alpha) across customers, dropout
-    probabilities after each purchase Beta(a, b). Time is in the unit of the features (days or weeks).
+    Purchase rates are Gamma(r, alpha) across customers (rate parametrisation: mean r/alpha
+    purchases per time unit) and after every repeat purchase a customer drops out with a
+    probability p ~ Beta(a, b). ``params_`` = {r, alpha, a, b}, alpha in the time unit of the
+    features. ``penalizer`` adds ``penalizer * sum(params**2)`` to the mean negative
+    log-likelihood (in rescaled time, as lifetimes' ``penalizer_coef``); 0 is plain maximum
+    likelihood. Standard errors come from the inverse Hessian of the unpenalised likelihood.
     """
 
     def __init__(self, penalizer: float = 0.0):
@@ -226,56 +378,47 @@ class BetaGeo:
     def fit(
         self, clv_features: pd.DataFrame | None = None, *, frequency=None, recency=None, T=None
     ) -> BetaGeo:
-        x, tx, t = _triples(clv_features, frequency, recency, T)
+        """Fit on a clv features frame (columns frequency, recency, T) or on three arrays."""
+        if self.penalizer < 0:
+            raise CLVError(f"penalizer must be >= 0, got {self.penalizer}")
+        source = clv_features if clv_features is not None else frequency
+        x, tx, t, _ = _histories(source, recency, T)
         if x.max() == 0:
             raise CLVError(
-                "no customer has a repeat purchase: BG/NBD cannot separate purchase rate from dropout. "
-                "Use a longer history or a propensity model."
+                f"none of the {len(x):,} customers has a repeat purchase: BG/NBD cannot separate "
+                "the purchase rate from dropout. Use a longer history (analysis date later, or no "
+                "window) or the propensity model."
             )
-        (ux, utx_days, ut_days), counts = unique_rows(x, tx, t)
-        if len(counts) < 3:
+        uniq, inverse, counts, w = _unique_histories(x, tx, t)
+        if len(uniq) < 4:
             raise CLVError(
-                f"only {len(counts)} distinct customer histories: four parameters cannot be estimated. "
-                "BG/NBD needs customers who differ in frequency, recency and age."
+                f"only {len(uniq)} distinct customer histories (frequency, recency, T): the four "
+                "BG/NBD parameters are not identified. The model needs customers who differ in "
+                "how often, how recently and since when they buy."
             )
-        scale = 10.0 / t.max()  # fit in rescaled time for numerical stability (as lifetimes does)
-        scaled = _Histories(ux, utx_days * scale, ut_days * scale)
-        w = counts.astype(float)
-
-        total = w.sum()
-
-        def neg_ll(log_p: np.ndarray) -> tuple[float, np.ndarray]:
-            p = np.exp(log_p)
-            ll, grad = _bgnbd_ll_grad(p, scaled)
-            value = -(w @ ll) / total + self.penalizer * float(p @ p)
-            return value, (
-                -(w @ grad) / total + 2 * self.penalizer * p
-            ) * p  # chain rule to log space
-
-        params, res = _fit_positive(neg_ll, 4, jac=True)
-        r, alpha, a, b = params
-        self.params_ = {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
-        logp = np.log([self.params_[k] for k in ("r", "alpha", "a", "b")])
-        days = _Histories(ux, utx_days, ut_days)  # the original time unit, for reporting
-
-        def total_grad(lp: np.ndarray) -> np.ndarray:
-            return -(w @ _bgnbd_ll_grad(np.exp(lp), days)[1]) * np.exp(lp)
-
-        self.log_likelihood_ = float(w @ _bgnbd_ll_grad(np.exp(logp), days, grad=False)[0])
-        ses = _standard_errors(
-            lambda lp: -float(w @ _bgnbd_ll_grad(np.exp(lp), days, grad=False)[0]),
-            logp,
-            gradient=total_grad,
-        )
-        self.standard_errors_ = dict(zip(self.params_, ses, strict=True))
-        self.n_customers_, self.n_triples_, self.converged_ = (
-            int(len(x)),
-            int(len(counts)),
-            bool(res.success),
+        theta, res, scale = _fit_bgnbd(uniq[:, 0], uniq[:, 1], uniq[:, 2], w, self.penalizer)
+        self.params_ = dict(zip(_BG, map(float, theta), strict=True))
+        data = _BGData(uniq[:, 0], uniq[:, 1], uniq[:, 2], w)
+        log_p = np.log(theta)
+        self.log_likelihood_ = -_bg_objective(log_p, data, 0.0, total=True)[0]
+        cov = _log_covariance(lambda lp: _bg_objective(lp, data, 0.0, total=True)[1], log_p)
+        self.covariance_log_ = cov  # of (log r, log alpha, log a, log b)
+        self.standard_errors_ = dict(
+            zip(_BG, map(float, theta * np.sqrt(np.diag(cov))), strict=True)
+        )  # delta method
+        self.converged_ = _converged(res)
+        self.n_iterations_ = int(res.nit)
+        self.n_customers_ = len(x)
+        self.n_triples_ = len(uniq)
+        self.n_repeat_buyers_ = int((x > 0).sum())
+        self.time_unit_ = (
+            clv_features.attrs.get("time_unit") if isinstance(clv_features, pd.DataFrame) else None
         )
         self._data = (x, tx, t)
+        _warn_fit("BG/NBD", res, _BG, cov, "use a longer history or a penalizer")
         return self
 
+    # ---- predictions -------------------------------------------------------------------
     def _check(self) -> None:
         if not hasattr(self, "params_"):
             raise CLVError("fit the model first: BetaGeo().fit(clv_features)")
@@ -283,91 +426,211 @@ class BetaGeo:
     def _args(self, frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self._check()
         if frequency is None:
+            if not hasattr(self, "_data"):
+                raise CLVError("give frequency, recency and T (this model holds no fitted data)")
             return self._data
-        return _triples(None, frequency, recency, T)
+        return _histories(frequency, recency, T)[:3]
+
+    def _theta(self) -> tuple[float, float, float, float]:
+        return tuple(float(self.params_[k]) for k in _BG)  # type: ignore[return-value]
 
     def p_alive(self, frequency=None, recency=None, T=None) -> np.ndarray:
-        """P(still active at T | history); 1 for customers without repeat purchases (model assumption)."""
+        """P(still active at T | history) (Fader, Hardie & Lee 2008, note 021).
+
+        1 for customers without a repeat purchase: in BG/NBD a customer can only drop out right
+        after a repeat purchase. Defaults to the fitted customers; ``frequency`` may also be a
+        clv features frame.
+        """
         x, tx, t = self._args(frequency, recency, T)
-        r, alpha, a, b = (self.params_[k] for k in ("r", "alpha", "a", "b"))
+        r, alpha, a, b = self._theta()
+        rep = x > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_ratio = (
-                np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
+            log_odds_dead = (
+                math.log(a)
+                - np.log(np.where(rep, b + x - 1, 1.0))
+                + (r + x) * (np.log(alpha + t) - np.log(alpha + tx))
             )
-        return np.where(x > 0, 1.0 / (1.0 + np.exp(np.where(x > 0, log_ratio, 0.0))), 1.0)
+        return np.where(rep, special.expit(-log_odds_dead), 1.0)
 
-    def expected_purchases(self, t: float, frequency=None, recency=None, T=None) -> np.ndarray:
-        """Expected number of purchases in the next ``t`` periods given each customer's history (eq. 10)."""
-        x, tx, tt = self._args(frequency, recency, T)
-        r, alpha, a, b = (self.params_[k] for k in ("r", "alpha", "a", "b"))
-        if abs(a - 1) < 1e-9:  # removable singularity of the closed form
-            a = 1 + 1e-7
-        z = t / (alpha + tt + t)
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-        num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x) * hyp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            den = 1 + np.where(
-                x > 0, a / (b + x - 1) * ((alpha + tt) / (alpha + tx)) ** (r + x), 0.0
-            )
-        return num / den
+    def expected_purchases(
+        self, t: float | np.ndarray, frequency=None, recency=None, T=None
+    ) -> np.ndarray:
+        """Expected number of purchases in the next ``t`` time units given the history (eq. 10).
 
-    def expected_purchases_new(self, t: float) -> float:
-        """Expected purchases in (0, t] of a newly acquired customer (unconditional, eq. 9)."""
-        self._check()
-        r, alpha, a, b = (self.params_[k] for k in ("r", "alpha", "a", "b"))
-        if abs(a - 1) < 1e-9:
-            a = 1 + 1e-7
-        return float(
-            (a + b - 1)
-            / (a - 1)
-            * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, t / (alpha + t)))
-        )
-
-    def p_purchase(self, t: float, frequency=None, recency=None, T=None) -> np.ndarray:
-        """P(at least one purchase in the next ``t`` periods | history).
-
-        Alive customers do not drop out without purchasing, and their rate given the history is
-        Gamma(r + x, alpha + T), so P = p_alive * (1 - ((alpha + T) / (alpha + T + t))^(r + x)).
+        Computed as P(alive) times the unconditional expectation under the posterior parameters
+        (r + x, alpha + T, a, b + x), with the Euler transformation of the hypergeometric term
+        (numerically stable for large x and long horizons).
         """
         x, tx, tt = self._args(frequency, recency, T)
-        r, alpha = self.params_["r"], self.params_["alpha"]
-        return self.p_alive(x, tx, tt) * (1 - ((alpha + tt) / (alpha + tt + t)) ** (r + x))
+        r, alpha, a, b = self._theta()
+        return self.p_alive(x, tx, tt) * _expected_new(t, r + x, alpha + tt, a, b + x)
+
+    def expected_purchases_new(self, t: float | np.ndarray) -> float | np.ndarray:
+        """Expected purchases in (0, t] of a newly acquired customer (unconditional, eq. 9)."""
+        self._check()
+        out = _expected_new(np.asarray(t, dtype=float), *self._theta())
+        return float(out) if np.ndim(out) == 0 else out
+
+    def probability_of_purchases(
+        self, n: int, t: float, frequency=None, recency=None, T=None
+    ) -> np.ndarray:
+        """P(exactly ``n`` purchases in the next ``t`` time units | history).
+
+        Given the history, a customer is alive with probability p_alive and then has posterior
+        rate Gamma(r + x, alpha + T) and dropout Beta(a, b + x); the count from T on follows
+        eq. 8 of Fader, Hardie & Lee (2005) with those parameters (the process restarts, as
+        dropout only follows purchases). A dropped-out customer buys 0 times.
+        """
+        if n < 0 or int(n) != n:
+            raise CLVError(f"n must be a whole number >= 0, got {n}")
+        x, tx, tt = self._args(frequency, recency, T)
+        r, alpha, a, b = self._theta()
+        pa = self.p_alive(x, tx, tt)
+        pmf = _bgnbd_pmf(int(n), float(t), r + x, alpha + tt, a, b + x)
+        return pa * pmf + (1.0 - pa) * (n == 0)
+
+    def p_purchase(self, t: float, frequency=None, recency=None, T=None) -> np.ndarray:
+        """P(at least one purchase in the next ``t`` time units | history) = 1 - P(X(t) = 0)."""
+        x, tx, tt = self._args(frequency, recency, T)
+        r, alpha, _, _ = self._theta()
+        # 1 - P(0) = p_alive * (1 - ((alpha+T)/(alpha+T+t))^(r+x)); the bracket via expm1/log1p
+        return self.p_alive(x, tx, tt) * -np.expm1(-(r + x) * np.log1p(t / (alpha + tt)))
 
     def summary(self) -> str:
+        """Parameters with standard errors, log-likelihood and the size of the data."""
         self._check()
         lines = [
             "BG/NBD (Fader, Hardie & Lee 2005), maximum likelihood",
-            "=" * 53,
-            f"customers: {self.n_customers_:,}   distinct (frequency, recency, T): {self.n_triples_:,}",
-            f"log-likelihood: {self.log_likelihood_:,.2f}   converged: {self.converged_}   "
-            f"penalizer: {self.penalizer}",
+            "=" * 64,
+            f"customers: {self.n_customers_:,}   repeat buyers: {self.n_repeat_buyers_:,}   "
+            f"distinct (frequency, recency, T): {self.n_triples_:,}",
+            f"log-likelihood: {self.log_likelihood_:,.3f}   converged: {self.converged_}   "
+            f"penalizer: {self.penalizer}   time unit: {self.time_unit_ or 'as given'}",
             "",
-            f"{'param':<7}{'estimate':>12}{'std err':>12}",
+            f"{'param':<7}{'estimate':>12}{'std err':>12}{'95% CI (log-normal)':>26}",
         ]
-        for k, v in self.params_.items():
-            lines.append(f"{k:<7}{v:>12.4g}{self.standard_errors_[k]:>12.3g}")
+        se_log = np.sqrt(np.diag(self.covariance_log_))
+        for (k, v), s in zip(self.params_.items(), se_log, strict=True):
+            with np.errstate(over="ignore", invalid="ignore"):
+                lo, hi = v * np.exp(-1.96 * s), v * np.exp(1.96 * s)
+            lines.append(f"{k:<7}{v:>12.4g}{self.standard_errors_[k]:>12.3g}{lo:>13.4g}{hi:>13.4g}")
+        r, alpha, a, b = self._theta()
+        lines += [
+            "",
+            f"mean purchase rate r/alpha = {r / alpha:.4g} per time unit; mean dropout "
+            f"probability a/(a+b) = {a / (a + b):.3f} after each purchase",
+        ]
         return "\n".join(lines)
 
 
+def _expected_new(t, r, alpha, a, b):
+    """E[X(t)] for a customer starting now with parameters (r, alpha, a, b): eq. 9 of FHL 2005.
+
+    (a+b-1)/(a-1) * [1 - (alpha/(alpha+t))^r 2F1(r, b; a+b-1; z)], z = t/(alpha+t), rewritten
+    with 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) as
+    (a+b-1)/(a-1) * [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)].
+    """
+    t = np.asarray(t, dtype=float)
+    if abs(a - 1.0) < 1e-7:  # removable singularity at a = 1
+        a = 1.0 + 1e-7
+    c = a + b - 1.0
+    z = t / (alpha + t)
+    log1mz = -np.log1p(t / alpha)
+    bracket = -np.expm1((a - 1.0) * log1mz) - np.exp((a - 1.0) * log1mz) * (
+        special.hyp2f1(c - r, a - 1.0, c, z) - 1.0
+    )
+    return c / (a - 1.0) * bracket
+
+
+def _bgnbd_pmf(n: int, t: float, r, alpha, a, b) -> np.ndarray:
+    """P(X(t) = n) of a customer starting now with parameters (r, alpha, a, b): eq. 8 of FHL 2005.
+
+    B(a, b+n)/B(a, b) NB(n; r, alpha/(alpha+t)) + [n > 0] B(a+1, b+n-1)/B(a, b) P(NB >= n),
+    with NB the negative binomial of the Gamma-Poisson mixture.
+    """
+    prob = alpha / (alpha + t)
+    first = np.exp(
+        special.betaln(a, b + n) - special.betaln(a, b) + stats.nbinom.logpmf(n, r, prob)
+    )
+    if n == 0:
+        return first
+    second = np.exp(special.betaln(a + 1, b + n - 1) - special.betaln(a, b)) * stats.nbinom.sf(
+        n - 1, r, prob
+    )
+    return first + second
+
+
+# --------------------------------------------------------------------------------------------
+# Gamma-Gamma
+# --------------------------------------------------------------------------------------------
 def gamma_gamma_log_likelihood(params: Sequence[float], x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Per-customer Gamma-Gamma log-likelihood of mean spend ``m`` over ``x`` transactions."""
-    p, q, v = params
+    """Per-customer Gamma-Gamma log-density of the mean spend ``m`` over ``x`` purchases.
+
+    Spends are Gamma(p, nu) (rate nu), nu ~ Gamma(q, v) across customers, so the mean of x
+    spends is Gamma(p x, x nu) and, integrating nu out,
+    f(m) = G(px+q) / (G(px) G(q)) v^q m^(px-1) x^(px) / (v + x m)^(px+q).
+    """
+    p, q, v = (float(k) for k in params)
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    px = p * x
     return (
-        special.gammaln(p * x + q)
-        - special.gammaln(p * x)
+        special.gammaln(px + q)
+        - special.gammaln(px)
         - special.gammaln(q)
-        + q * np.log(v)
-        + (p * x - 1) * np.log(m)
-        + p * x * np.log(x)
-        - (p * x + q) * np.log(x * m + v)
+        + q * math.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(x * m + v)
     )
 
 
-class GammaGamma:
-    """Gamma-Gamma spend model: expected average spend per purchase, shrunk towards the population mean.
+def _gg_objective(
+    log_p: np.ndarray,
+    ux: np.ndarray,
+    xi: np.ndarray,
+    m: np.ndarray,
+    w: np.ndarray,
+    penalizer: float,
+    total: bool = False,
+) -> tuple[float, np.ndarray]:
+    """Negative Gamma-Gamma log-likelihood and gradient in log-parameters; terms that depend on
+    x alone are evaluated once per distinct x (``ux``, gathered by ``xi``)."""
+    theta = np.exp(log_p)
+    p, q, v = theta
+    x = ux[xi]
+    px = p * x
+    log_xm_v = np.log(x * m + v)
+    log_m = np.log(m)
+    pux = p * ux
+    ll = (
+        (special.gammaln(pux + q) - special.gammaln(pux) + pux * np.log(ux))[xi]
+        - special.gammaln(q)
+        + q * math.log(v)
+        + (px - 1) * log_m
+        - (px + q) * log_xm_v
+    )
+    psi = special.digamma(pux + q)
+    d_p = x * ((psi - special.digamma(pux) + np.log(ux))[xi] + log_m - log_xm_v)
+    d_q = psi[xi] - special.digamma(q) + math.log(v) - log_xm_v
+    d_v = q / v - (px + q) / (x * m + v)
+    grad = np.array([w @ d_p, w @ d_q, w @ d_v])
+    value = float(w @ ll)
+    if not total:
+        value, grad = value / w.sum(), grad / w.sum()
+    return -value + penalizer * float(theta @ theta), -grad * theta + 2 * penalizer * theta**2
 
-    ``params_`` = {p, q, v}. Fitted on customers with frequency > 0 and monetary > 0 only.
+
+class GammaGamma:
+    """Gamma-Gamma spend model: expected spend per purchase, shrunk towards the population mean.
+
+    ``params_`` = {p, q, v}: a customer's spends are Gamma(p, nu) with nu ~ Gamma(q, v) across
+    customers (mean spend p v / (q - 1)). Fitted on repeat buyers (frequency > 0, monetary > 0)
+    by maximum likelihood; monetary is in the shop currency (scaled internally). The model
+    assumes spend does not depend on frequency; the fit reports their Pearson correlation among
+    repeat buyers and warns (:class:`CLVWarning`) when it is 0.3 or more in absolute value.
     """
+
+    CORRELATION_LIMIT = 0.3
 
     def __init__(self, penalizer: float = 0.0):
         self.penalizer = penalizer
@@ -375,78 +638,154 @@ class GammaGamma:
     def fit(
         self, clv_features: pd.DataFrame | None = None, *, frequency=None, monetary=None
     ) -> GammaGamma:
-        if clv_features is not None:
-            if not {"frequency", "monetary"} <= set(clv_features):
-                raise CLVError("Gamma-Gamma needs columns frequency and monetary (clv convention)")
-            frequency, monetary = clv_features["frequency"], clv_features["monetary"]
-        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary, dtype=float)
+        """Fit on a clv features frame (columns frequency, monetary) or on two arrays."""
+        if self.penalizer < 0:
+            raise CLVError(f"penalizer must be >= 0, got {self.penalizer}")
+        x, m, index = self._inputs(clv_features, frequency, monetary)
+        _reject(
+            ~(np.isfinite(x) & np.isfinite(m)),
+            index,
+            "missing frequency or monetary",
+            "drop or fix them",
+        )
         keep = (x > 0) & (m > 0)
+        self.n_excluded_ = int((~keep).sum())
+        self.n_nonpositive_spend_ = int(((x > 0) & (m <= 0)).sum())
         if keep.sum() < 3:
             raise CLVError(
-                f"Gamma-Gamma needs repeat buyers with positive spend; found {int(keep.sum())}"
+                f"Gamma-Gamma needs repeat buyers with positive spend (frequency > 0 and monetary > 0); "
+                f"found {int(keep.sum())} of {len(x):,} customers. With (almost) no repeat buyers "
+                "use the mean order value instead."
             )
         x, m = x[keep], m[keep]
-        self.frequency_monetary_correlation_ = (
-            float(np.corrcoef(x, m)[0, 1]) if x.std() and m.std() else 0.0
-        )
-        (ux, um), counts = unique_rows(x, m)
+        if np.unique(m).size < 2:
+            raise CLVError(
+                f"all {len(m):,} repeat buyers have the same mean spend ({m[0]:g}): the spread "
+                "between customers, which Gamma-Gamma estimates, is not identified"
+            )
+        scale = float(np.median(m))
+        (rx, rm), _, counts = _unique_rows(x, m)  # distinct (x, m) pairs with their counts
+        ux, xi = np.unique(rx, return_inverse=True)
         w = counts.astype(float)
-        shift = np.log(m.mean())  # start v near the spend scale
-
-        def neg_ll(log_p: np.ndarray) -> float:
-            p = np.exp(log_p)
-            return -(w @ gamma_gamma_log_likelihood(p, ux, um)) / w.sum() + self.penalizer * float(
-                p @ p
-            )
-
-        params, res = _fit_positive(neg_ll, 3, x0=np.array([0.0, 0.0, shift]))
-        self.params_ = dict(zip(("p", "q", "v"), map(float, params), strict=True))
-        logp = np.log(params)
-        self.log_likelihood_ = float(w @ gamma_gamma_log_likelihood(params, ux, um))
-        self.standard_errors_ = dict(
-            zip(
-                self.params_,
-                _standard_errors(
-                    lambda lp: -float(w @ gamma_gamma_log_likelihood(np.exp(lp), ux, um)),
-                    logp,
-                ),
-                strict=True,
-            )
+        x0 = np.array([0.0, math.log(2.0), 0.0])
+        res = _minimise(lambda lp: _gg_objective(lp, ux, xi, rm / scale, w, self.penalizer), x0)
+        theta = np.exp(res.x)
+        theta[2] *= scale
+        self.params_ = dict(zip(_GG, map(float, theta), strict=True))
+        log_p = np.log(theta)
+        self.log_likelihood_ = -_gg_objective(log_p, ux, xi, rm, w, 0.0, total=True)[0]
+        cov = _log_covariance(
+            lambda lp: _gg_objective(lp, ux, xi, rm, w, 0.0, total=True)[1], log_p
         )
-        self.n_customers_, self.converged_ = int(keep.sum()), bool(res.success)
+        self.covariance_log_ = cov
+        self.standard_errors_ = dict(
+            zip(_GG, map(float, theta * np.sqrt(np.diag(cov))), strict=True)
+        )
+        self.converged_ = _converged(res)
+        self.n_customers_ = len(x)
+        if x.std() > 0 and m.std() > 0:
+            rho, pval = stats.pearsonr(x, m)
+        else:
+            rho, pval = 0.0, 1.0
+        self.frequency_monetary_correlation_ = float(rho)
+        self.correlation_pvalue_ = float(pval)
+        self._data = (x, m)
+        if abs(rho) >= self.CORRELATION_LIMIT:
+            warnings.warn(
+                f"Gamma-Gamma assumes spend per purchase is independent of frequency, but their "
+                f"correlation among repeat buyers is {rho:+.2f}: expected spend (and CLV) will be "
+                "biased; consider modelling spend per segment instead",
+                CLVWarning,
+                stacklevel=2,
+            )
+        _warn_fit("Gamma-Gamma", res, _GG, cov, "treat expected spend with care")
         return self
 
-    def conditional_expected_average_profit(self, frequency, monetary) -> np.ndarray:
-        """E[spend per purchase | x purchases with mean m]; the population mean for x = 0."""
+    @staticmethod
+    def _inputs(features, frequency, monetary) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:
+        if isinstance(features, pd.DataFrame):
+            missing = [c for c in ("frequency", "monetary") if c not in features.columns]
+            if missing:
+                raise CLVError(
+                    f"Gamma-Gamma needs columns frequency and monetary (clv convention); missing "
+                    f"{missing} (columns present: {list(features.columns)})"
+                )
+            return (
+                _as_float(features["frequency"], "frequency"),
+                _as_float(features["monetary"], "monetary"),
+                features.index,
+            )
+        if frequency is None or monetary is None:
+            raise CLVError("give a clv features frame, or both frequency and monetary")
+        x, m = _as_float(frequency, "frequency"), _as_float(monetary, "monetary")
+        if x.shape != m.shape:
+            raise CLVError(
+                f"frequency and monetary must have the same length ({len(x)} vs {len(m)})"
+            )
+        if len(x) == 0:
+            raise CLVError("no customers: the clv features are empty")
+        return x, m, None
+
+    def conditional_expected_average_profit(self, frequency=None, monetary=None) -> np.ndarray:
+        """E[spend per purchase | x repeat purchases with mean m] = p (v + x m) / (p x + q - 1).
+
+        A weighted mean of the customer's own mean and the population mean p v / (q - 1) (which
+        is what customers without repeat purchases get). ``frequency`` may be a features frame;
+        without arguments, the fitted repeat buyers.
+        """
         if not hasattr(self, "params_"):
             raise CLVError("fit the model first: GammaGamma().fit(clv_features)")
-        p, q, v = self.params_["p"], self.params_["q"], self.params_["v"]
+        p, q, v = (self.params_[k] for k in _GG)
         if q <= 1:
-            raise CLVError(f"expected spend needs q > 1 (fitted q = {q:.3g})")
-        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary, dtype=float)
+            raise CLVError(
+                f"the population mean spend p v / (q - 1) is infinite (fitted q = {q:.3g} <= 1): "
+                "spend is too heavy-tailed for Gamma-Gamma; trim outliers or use a penalizer"
+            )
+        if frequency is None:
+            x, m = self._data
+        elif isinstance(frequency, pd.DataFrame):
+            x, m, _ = self._inputs(frequency, None, None)
+        else:
+            x, m, _ = self._inputs(None, frequency, monetary)
         return (p * (v + x * m)) / (p * x + q - 1)
 
     expected_spend = conditional_expected_average_profit
 
     def summary(self) -> str:
+        """Parameters with standard errors, log-likelihood and the independence check."""
+        if not hasattr(self, "params_"):
+            raise CLVError("fit the model first: GammaGamma().fit(clv_features)")
+        rho = self.frequency_monetary_correlation_
+        verdict = (
+            "fine"
+            if abs(rho) < self.CORRELATION_LIMIT
+            else "HIGH: the model assumes none, expected spend is biased"
+        )
+        p, q, v = (self.params_[k] for k in _GG)
         lines = [
-            "Gamma-Gamma spend model (Fader, Hardie & Lee 2005)",
-            "=" * 50,
-            f"repeat buyers: {self.n_customers_:,}   log-likelihood: {self.log_likelihood_:,.2f}",
-            f"correlation of frequency and spend: {self.frequency_monetary_correlation_:+.3f} "
-            f"({'fine' if abs(self.frequency_monetary_correlation_) < 0.3 else 'high: the model assumes none'})",
+            "Gamma-Gamma spend model (Fader, Hardie & Lee 2005), maximum likelihood",
+            "=" * 64,
+            f"repeat buyers fitted: {self.n_customers_:,}   left out: {self.n_excluded_:,} "
+            f"(no repeat purchase or spend <= 0)   converged: {self.converged_}",
+            f"log-likelihood: {self.log_likelihood_:,.3f}   penalizer: {self.penalizer}",
+            f"Pearson correlation of frequency and mean spend: {rho:+.3f} "
+            f"(p = {self.correlation_pvalue_:.2g}) - {verdict}",
             "",
             f"{'param':<7}{'estimate':>12}{'std err':>12}",
         ]
-        for k, v in self.params_.items():
-            lines.append(f"{k:<7}{v:>12.4g}{self.standard_errors_[k]:>12.3g}")
+        for k, val in self.params_.items():
+            lines.append(f"{k:<7}{val:>12.4g}{self.standard_errors_[k]:>12.3g}")
+        if q > 1:
+            lines += [
+                "",
+                f"population mean spend per purchase p v / (q - 1) = {p * v / (q - 1):,.2f}",
+            ]
         return "\n".join(lines)
 
 
-DAYS_PER_MONTH = 30  # the lifetimes convention
-_UNIT_DAYS = {"D": 1.0, "W": 7.0}
-
-
+# --------------------------------------------------------------------------------------------
+# lifetime value
+# --------------------------------------------------------------------------------------------
 def customer_lifetime_value(
     bgnbd: BetaGeo,
     gg: GammaGamma,
@@ -458,36 +797,73 @@ def customer_lifetime_value(
 ) -> pd.Series:
     """Discounted value of each customer's expected purchases over the next ``horizon_months``.
 
-    CLV = sum over months m of (E[purchases by month m] - E[purchases by month m-1]) * expected
-    spend / (1 + d)^m, with a month of 30 days (lifetimes' ``customer_lifetime_value``).
+    CLV = sum_{m=1..M} (E[X(m f)] - E[X((m-1) f)]) * E[spend] / (1 + d)^m, with E[X(t)] the
+    BG/NBD conditional expectation, E[spend] the Gamma-Gamma conditional mean and f one month in
+    the features' time unit (30 days, 4.345 weeks), exactly as lifetimes' and PyMC-Marketing's
+    ``customer_lifetime_value``. With d = 0 it is E[X(M f)] * E[spend].
     """
-    if time_unit not in _UNIT_DAYS:
-        raise CLVError(f"time_unit must be 'D' or 'W', got {time_unit!r}")
-    x, tx, t = _triples(features, None, None, None)
-    spend = gg.conditional_expected_average_profit(features["frequency"], features["monetary"])
-    value = np.zeros(len(features))
-    previous = np.zeros(len(features))
-    for m in range(1, horizon_months + 1):
-        upto = bgnbd.expected_purchases(m * DAYS_PER_MONTH / _UNIT_DAYS[time_unit], x, tx, t)
-        value += (upto - previous) * spend / (1 + discount_rate_monthly) ** m
+    if time_unit not in MONTH_IN_UNITS:
+        raise CLVError(f"time_unit must be one of {sorted(MONTH_IN_UNITS)}, got {time_unit!r}")
+    declared = features.attrs.get("time_unit") if isinstance(features, pd.DataFrame) else None
+    for source, unit in (
+        ("the features", declared),
+        ("the BG/NBD fit", getattr(bgnbd, "time_unit_", None)),
+    ):
+        if unit is not None and unit != time_unit:
+            raise CLVError(
+                f"time_unit={time_unit!r} but {source} are in {unit!r}: pass time_unit={unit!r}"
+            )
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise CLVError(f"horizon_months must be a whole number >= 1, got {horizon_months}")
+    if not discount_rate_monthly > -1:
+        raise CLVError(f"discount_rate_monthly must be > -1, got {discount_rate_monthly}")
+    x, tx, t, _ = _histories(features)
+    spend = gg.conditional_expected_average_profit(features)
+    # expected purchases depend on (x, t_x, T) only: evaluate once per distinct history
+    uniq, inverse, _, _ = _unique_histories(x, tx, t)
+    f = MONTH_IN_UNITS[time_unit]
+    value = np.zeros(len(uniq))
+    previous = np.zeros(len(uniq))
+    for m in range(1, int(horizon_months) + 1):
+        upto = bgnbd.expected_purchases(m * f, uniq[:, 0], uniq[:, 1], uniq[:, 2])
+        value += (upto - previous) / (1.0 + discount_rate_monthly) ** m
         previous = upto
-    return pd.Series(value, index=features.index, name=f"clv_{horizon_months}m")
+    return pd.Series(
+        value[inverse] * spend, index=features.index, name=f"clv_{int(horizon_months)}m"
+    )
 
 
-# --- propensity ---------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
+# propensity
+# --------------------------------------------------------------------------------------------
+INTERACTION_KINDS = (
+    "email_open",
+    "email_click",
+    "call",
+    "meeting",
+    "complaint",
+    "cart_abandoned",
+    "service_contract",
+    "web_visit",
+)
+PROFILE_COLUMNS = ("customer_type", "region", "income_band", "email_opt_in")
 
 
 def _purchases_between(
     orders: pd.DataFrame | ibis.Table, start: pd.Timestamp, end: pd.Timestamp
-) -> pd.Series:
-    """Purchases (amount > 0) per customer in the days (start, end], counted in the Ibis backend."""
-    from segwork.sources import as_ibis
-
+) -> pd.DataFrame:
+    """Per customer with a purchase (amount > 0) in the days (start, end]: orders and distinct
+    purchase days, counted in the Ibis backend."""
     t = as_ibis(orders)
-    lo, hi = start + pd.Timedelta(days=1), end + pd.Timedelta(days=1)
+    lo, hi = start.normalize() + pd.Timedelta(days=1), end.normalize() + pd.Timedelta(days=1)
     t = t.filter((t.order_date >= lo) & (t.order_date < hi) & (t.amount > 0))
-    out = t.group_by("customer_id").aggregate(n=t.count()).to_pandas()
-    return out.set_index("customer_id")["n"]
+    out = (
+        t.group_by("customer_id")
+        .aggregate(orders=t.count(), purchase_days=t.order_date.truncate("D").nunique())
+        .to_pandas()
+        .set_index("customer_id")
+    )
+    return out.astype("int64")
 
 
 def build_propensity_dataset(
@@ -497,48 +873,68 @@ def build_propensity_dataset(
     *,
     cutoff: Any,
     horizon_days: int = 90,
-    profile_columns: Sequence[str] = ("customer_type",),
+    profile_columns: Sequence[str] = PROFILE_COLUMNS,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Features known at ``cutoff`` and the label "purchased in the following ``horizon_days``".
+    """Features known at the end of ``cutoff`` and the label "purchased in (cutoff, cutoff + h]".
 
-    The population is every customer with at least one purchase up to the cutoff. Features are
-    the customer 360 behaviour columns as of the cutoff (reusing :mod:`segwork.customers`),
-    interaction counts of the year before it, and profile columns.
+    Population: customers with at least one purchase (amount > 0) on or before the cutoff.
+    Features (aggregated in the Ibis backend, only per-customer rows come to pandas):
+    orders and revenue in total and in the last 30/90/365 days, returns, average order value,
+    days since the last order (recency), days since the first (tenure); interactions of the
+    last 365 days per kind (email clicks, complaints, abandoned carts, ...), complaints ever and
+    a service-contract flag; profile columns of the customers table that exist. Nothing after
+    the cutoff enters the features. The label is False for everyone when the horizon lies past
+    the end of the data (as when scoring at the analysis date).
     """
-    cut = pd.Timestamp(cutoff)
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise CLVError(f"horizon_days must be a whole number of days >= 1, got {horizon_days}")
+    cut = pd.Timestamp(cutoff).normalize()
     beh = order_behaviour(orders, analysis_date=cut)
     beh = beh[beh["orders_total"] > 0]
     if beh.empty:
         raise CLVError(
-            f"no customer has a purchase on or before {cut.date()}: nothing to learn from"
+            f"table 'orders': no customer has a purchase (amount > 0) on or before {cut.date()}: "
+            "nothing to learn from; choose a later cutoff or a shorter horizon"
         )
-    X = beh.drop(columns=["first_order_date", "last_order_date"])
+    # sorted: the backend returns groups in no particular order, and fits should be repeatable
+    X = beh.drop(columns=["first_order_date", "last_order_date"]).astype("float64").sort_index()
     if interactions is not None:
-        inter = interaction_counts(interactions, analysis_date=cut)
-        inter = inter.drop(columns=["last_interaction_at"]).astype(float)
-        X = X.join(inter, how="left").fillna({c: 0.0 for c in inter.columns})
+        inter = interaction_counts(interactions, analysis_date=cut).drop(
+            columns=["last_interaction_at"]
+        )
+        for kind in INTERACTION_KINDS:  # fixed columns, whatever kinds occur before this cutoff
+            inter[f"{kind}_365d"] = inter.get(f"{kind}_365d", 0)
+        inter = inter.astype("float64")
+        X = X.join(inter, how="left")
+        X[inter.columns] = X[inter.columns].fillna(0.0)
     if customers is not None:
-        prof = customers.set_index("customer_id") if "customer_id" in customers else customers
-        cols = [c for c in profile_columns if c in prof]
-        X = X.join(prof[cols].astype("string").astype(object), how="left")
-    y = (
-        _purchases_between(orders, cut, cut + pd.Timedelta(days=horizon_days))
-        .reindex(X.index)
-        .fillna(0)
-        > 0
-    )
-    return X, y.rename("purchased")
+        require_columns(customers.columns, ("customer_id",), "customers")
+        prof = customers.set_index("customer_id")
+        if prof.index.has_duplicates:
+            raise CLVError(
+                "table 'customers': customer_id is not unique; validate it with segwork.sources"
+            )
+        cols = [c for c in profile_columns if c in prof.columns]
+        X = X.join(prof[cols], how="left")
+    bought = _purchases_between(orders, cut, cut + pd.Timedelta(days=int(horizon_days)))
+    y = pd.Series(X.index.isin(bought.index), index=X.index, name="purchased")
+    X.attrs = {"cutoff": str(cut.date()), "horizon_days": int(horizon_days)}
+    return X, y
 
 
 class PropensityModel:
-    """P(purchase in the next horizon) from features at a cutoff; a scikit-learn pipeline inside.
+    """P(purchase in the next ``horizon_days``) from features at a cutoff; a scikit-learn pipeline.
 
-    ``model="hgb"``: histogram gradient boosting (handles missing values, non-linear);
-    ``model="logistic"``: scaled logistic regression (interpretable baseline).
+    ``model="hgb"``: histogram gradient boosting (non-linear, handles missing values);
+    ``model="logistic"``: standardised logistic regression (an interpretable baseline).
+    Text columns are one-hot encoded (unknown levels ignored). Train it on
+    :func:`build_propensity_dataset` output; :func:`temporal_holdout` does both and evaluates.
     """
 
     def __init__(self, horizon_days: int = 90, model: str = "hgb", random_state: int = 0):
-        self.horizon_days, self.model, self.random_state = horizon_days, model, random_state
+        self.horizon_days = horizon_days
+        self.model = model
+        self.random_state = random_state
 
     def _pipeline(self, X: pd.DataFrame):
         from sklearn.compose import ColumnTransformer
@@ -557,102 +953,172 @@ class PropensityModel:
         if self.model == "hgb":
             pre = ColumnTransformer([("num", "passthrough", num), ("cat", onehot, cat)])
             clf = HistGradientBoostingClassifier(
-                max_iter=200, learning_rate=0.05, random_state=self.random_state
+                max_iter=100, learning_rate=0.1, random_state=self.random_state
             )
         elif self.model == "logistic":
-            pre = ColumnTransformer(
-                [
-                    ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
-                    ("cat", onehot, cat),
-                ]
-            )
+            scale = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+            pre = ColumnTransformer([("num", scale, num), ("cat", onehot, cat)])
             clf = LogisticRegression(max_iter=2000)
         else:
             raise CLVError(f"model must be 'hgb' or 'logistic', got {self.model!r}")
         return make_pipeline(pre, clf)
 
+    @staticmethod
+    def _prepare(X: pd.DataFrame) -> pd.DataFrame:
+        """Numbers as float, everything else as text objects with NaN for missing (for sklearn)."""
+        out = {}
+        for c in X.columns:
+            s = X[c]
+            if pd.api.types.is_numeric_dtype(s) and s.dtype != bool:
+                out[c] = s.astype("float64")
+            else:
+                out[c] = pd.Series(
+                    np.where(s.isna(), np.nan, s.astype(str)), index=s.index, dtype=object
+                )
+        return pd.DataFrame(out, index=X.index)
+
     def fit(self, X: pd.DataFrame, y: pd.Series) -> PropensityModel:
+        """Fit on features ``X`` (one row per customer) and the boolean label ``y``."""
+        y = pd.Series(y, index=X.index) if not isinstance(y, pd.Series) else y
+        if len(X) != len(y):
+            raise CLVError(f"X has {len(X)} rows but y has {len(y)}")
         if y.nunique() < 2:
             raise CLVError(
-                "the label has one class only (everyone or no one bought in the horizon): nothing to learn"
+                f"the label has one class only ({'everyone' if bool(y.iloc[0]) else 'no one'} bought in "
+                "the horizon): nothing to learn; choose another cutoff or horizon"
             )
         self.columns_ = list(X.columns)
-        self.pipeline_ = self._pipeline(X).fit(X, y.astype(int))
+        Xp = self._prepare(X)
+        self.pipeline_ = self._pipeline(Xp).fit(Xp, y.astype(int).to_numpy())
+        self.base_rate_ = float(y.mean())
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> pd.Series:
-        return pd.Series(
-            self.pipeline_.predict_proba(X[self.columns_])[:, 1], index=X.index, name="propensity"
-        )
+        """P(purchase in the horizon) per row of ``X``, as a Series named "propensity"."""
+        if not hasattr(self, "pipeline_"):
+            raise CLVError("fit the model first: PropensityModel().fit(X, y)")
+        missing = [c for c in self.columns_ if c not in X.columns]
+        if missing:
+            raise CLVError(
+                f"features missing at prediction: {missing}; build them with "
+                "build_propensity_dataset and the same tables as for fitting"
+            )
+        p = self.pipeline_.predict_proba(self._prepare(X[self.columns_]))[:, 1]
+        return pd.Series(p, index=X.index, name="propensity")
+
+
+def _scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    actual = np.asarray(actual, dtype=float)
+    base = float(actual.mean())
+    both = 0 < base < 1
+    return {
+        "n": float(len(actual)),
+        "base_rate": base,
+        "auc": float(roc_auc_score(actual, predicted)) if both else float("nan"),
+        "brier": float(brier_score_loss(actual, predicted, pos_label=1)),
+        "brier_baseline": float(np.mean((actual - base) ** 2)),
+        "mean_predicted": float(np.mean(predicted)),
+    }
+
+
+def calibration_table(
+    actual: pd.Series, predicted: pd.DataFrame | pd.Series, n_bins: int = 10
+) -> pd.DataFrame:
+    """Mean predicted vs actual purchase rate per quantile bin of each model's prediction.
+
+    Long format (model, decile, predicted, actual, customers), from
+    :func:`sklearn.calibration.calibration_curve` with ``strategy="quantile"``; customers are
+    counted with the same bin edges. Bins that tied predictions leave empty are dropped.
+    """
+    from sklearn.calibration import calibration_curve
+
+    if isinstance(predicted, pd.Series):
+        predicted = predicted.to_frame()
+    y = np.asarray(actual, dtype=float)
+    rows = []
+    for model in predicted.columns:
+        p = predicted[model].to_numpy(dtype=float)
+        prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
+        edges = np.percentile(p, np.linspace(0, 100, n_bins + 1))
+        counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins)
+        bins = np.flatnonzero(counts)
+        for b, pt, pp in zip(bins, prob_true, prob_pred, strict=True):
+            rows.append(
+                {
+                    "model": model,
+                    "decile": int(b) + 1,
+                    "predicted": float(pp),
+                    "actual": float(pt),
+                    "customers": int(counts[b]),
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "decile", "predicted", "actual", "customers"])
 
 
 @dataclass
 class HoldoutResult:
-    """A propensity model evaluated on the last horizon before the analysis date."""
+    """A propensity model evaluated on the last horizon before the analysis date.
+
+    ``model_holdout`` was trained on cutoff analysis - 2h (labels from (analysis - 2h,
+    analysis - h]) and scored at analysis - h against the purchases of the last h days
+    (``metrics``, ``calibration``, ``predictions``). ``model`` is refitted on the latest labelled
+    window (cutoff analysis - h) for scoring at the analysis date with :meth:`score`.
+    """
 
     metrics: dict[str, float]
     calibration: pd.DataFrame
     predictions: pd.DataFrame  # customer_id index: propensity, actual
     train_cutoff: pd.Timestamp
     eval_cutoff: pd.Timestamp
+    analysis_date: pd.Timestamp
+    model: PropensityModel
+    model_holdout: PropensityModel
+    _tables: tuple = field(default=(), repr=False)
+
+    def score(self, analysis_date: Any = None) -> pd.Series:
+        """Propensity at ``analysis_date`` (default: the analysis date) from the refitted model."""
+        orders, customers, interactions = self._tables
+        when = self.analysis_date if analysis_date is None else pd.Timestamp(analysis_date)
+        X, _ = build_propensity_dataset(
+            orders, customers, interactions, cutoff=when, horizon_days=self.model.horizon_days
+        )
+        return self.model.predict_proba(X)
 
     def summary(self) -> str:
         m = self.metrics
-        return (
-            f"Propensity, temporal holdout: trained on cutoff {self.train_cutoff.date()}, evaluated on "
-            f"{self.eval_cutoff.date()} -> +{m['horizon_days']:.0f} days\n"
-            f"customers {m['n']:,.0f}, buyers {m['base_rate']:.1%}; AUC {m['auc']:.3f}, Brier {m['brier']:.4f} "
-            f"(Brier of always predicting the base rate: {m['brier_baseline']:.4f})"
-        )
-
-
-def _scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import brier_score_loss, roc_auc_score
-
-    base = float(actual.mean())
-    return {
-        "n": float(len(actual)),
-        "base_rate": base,
-        "auc": float(roc_auc_score(actual, predicted)),
-        "brier": float(brier_score_loss(actual, predicted)),
-        "brier_baseline": float(brier_score_loss(actual, np.full(len(actual), base))),
-    }
-
-
-def calibration_table(actual: pd.Series, predicted: pd.DataFrame, n_bins: int = 10) -> pd.DataFrame:
-    """Mean predicted vs actual purchase rate per decile of each model's prediction (long format)."""
-    rows = []
-    for model in predicted.columns:
-        p = predicted[model]
-        bins = pd.qcut(p.rank(method="first"), n_bins, labels=False)
-        g = pd.DataFrame({"p": p, "y": actual.astype(float), "bin": bins}).groupby("bin")
-        for b, d in g:
-            rows.append(
-                {
-                    "model": model,
-                    "decile": int(b) + 1,
-                    "predicted": d["p"].mean(),
-                    "actual": d["y"].mean(),
-                    "customers": len(d),
-                }
-            )
-    return pd.DataFrame(rows)
+        lines = [
+            f"Propensity model ({self.model.model}), temporal holdout",
+            "=" * 64,
+            f"trained on features at {self.train_cutoff.date()} -> purchases in the next "
+            f"{m['horizon_days']:.0f} days; evaluated on features at {self.eval_cutoff.date()} -> "
+            f"purchases up to {self.analysis_date.date()}",
+            f"customers {m['n']:,.0f}, buyers {m['base_rate']:.1%}, mean predicted "
+            f"{m['mean_predicted']:.1%}",
+            f"AUC {m['auc']:.3f}   Brier {m['brier']:.4f} (always predicting the base rate: "
+            f"{m['brier_baseline']:.4f})",
+        ]
+        return "\n".join(lines)
 
 
 def temporal_holdout(
-    orders,
-    customers=None,
-    interactions=None,
+    orders: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | ibis.Table | None = None,
     *,
     analysis_date: Any,
     horizon_days: int = 90,
     model: str = "hgb",
     random_state: int = 0,
-) -> tuple[HoldoutResult, PropensityModel]:
-    """Train at analysis - 2h, evaluate at analysis - h on the last horizon; return the result and a
-    model refitted at analysis - h (the latest labelled window) for scoring at the analysis date."""
-    ref = pd.Timestamp(analysis_date)
-    h = pd.Timedelta(days=horizon_days)
+) -> HoldoutResult:
+    """Train at analysis - 2h, evaluate at analysis - h on the last h days, refit for scoring.
+
+    No information after a cutoff enters its features; the evaluation labels are the purchases
+    in the last ``horizon_days`` up to and including the analysis date.
+    """
+    ref = pd.Timestamp(analysis_date).normalize()
+    h = pd.Timedelta(days=int(horizon_days))
     train_cut, eval_cut = ref - 2 * h, ref - h
     X_tr, y_tr = build_propensity_dataset(
         orders, customers, interactions, cutoff=train_cut, horizon_days=horizon_days
@@ -664,37 +1130,81 @@ def temporal_holdout(
     p = first.predict_proba(X_ev)
     metrics = _scores(y_ev.to_numpy(), p.to_numpy()) | {"horizon_days": float(horizon_days)}
     preds = pd.DataFrame({"propensity": p, "actual": y_ev})
-    result = HoldoutResult(
-        metrics, calibration_table(y_ev, preds[["propensity"]]), preds, train_cut, eval_cut
-    )
     final = PropensityModel(horizon_days, model, random_state).fit(X_ev, y_ev)
-    return result, final
+    return HoldoutResult(
+        metrics=metrics,
+        calibration=calibration_table(y_ev, preds[["propensity"]]),
+        predictions=preds,
+        train_cutoff=train_cut,
+        eval_cutoff=eval_cut,
+        analysis_date=ref,
+        model=final,
+        model_holdout=first,
+        _tables=(orders, customers, interactions),
+    )
+
+
+_GROUP_EDGES = [-1, 0, 1, 3, 7, np.inf]
+_GROUP_LABELS = ["0", "1", "2-3", "4-7", "8+"]
+
+
+@dataclass
+class HoldoutComparison:
+    """BG/NBD and the propensity model on the same holdout; also readable as a dict.
+
+    ``predictions`` (per customer: propensity, bgnbd = P(at least one purchase), bgnbd_expected,
+    past_frequency, actual, actual_purchases), ``metrics`` (AUC, Brier per model), ``calibration``
+    (per decile), ``groups`` (per group of past repeat purchases), ``tidy`` (all of it long, for
+    side-by-side plots), ``bgnbd`` (the fit at the holdout cutoff), ``holdout`` and ``model``.
+    """
+
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    calibration: pd.DataFrame
+    groups: pd.DataFrame
+    tidy: pd.DataFrame
+    bgnbd: BetaGeo
+    holdout: HoldoutResult
+    model: PropensityModel
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.__dataclass_fields__)
+
+    def summary(self) -> str:
+        return comparison_text(self)
 
 
 def compare_on_holdout(
-    orders,
-    customers=None,
-    interactions=None,
+    orders: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | ibis.Table | None = None,
     *,
     analysis_date: Any,
     horizon_days: int = 90,
     model: str = "hgb",
     random_state: int = 0,
-) -> dict[str, Any]:
+) -> HoldoutComparison:
     """BG/NBD and the propensity model predicting the same last horizon, side by side.
 
-    Both are fitted with data up to analysis - h only and predict P(purchase in the next h days)
-    for the customers who had bought by then. Returns ``predictions`` (per customer),
-    ``metrics`` (AUC and Brier per model), ``calibration`` (per decile) and ``groups``
-    (predicted vs actual purchases per RFM-like group of past frequency), ``holdout`` and ``model``
-    (the propensity model refitted on the latest labelled window, for scoring at the analysis date). ``holdout`` and ``model``
-    (the propensity model refitted on the latest labelled window, for scoring at the analysis date).
+    Both see data up to analysis - h only. BG/NBD is fitted on the clv features (in days) at
+    that cutoff and predicts P(at least one purchase in the next h days) = 1 - P(X(h) = 0 |
+    history) and the expected number of purchase days; the propensity model is
+    :func:`temporal_holdout`'s. Compared on the customers both score (those with a purchase by
+    the cutoff): AUC, Brier, calibration per decile, and predicted vs actual buyers and purchases
+    per group of past repeat purchases. ``result.tidy`` stacks it long:
+    columns model, view ("decile" or "group"), bin, customers, predicted, actual,
+    predicted_purchases, actual_purchases.
     """
     from segwork.rfm import features as rfm_features
 
-    ref = pd.Timestamp(analysis_date)
-    eval_cut = ref - pd.Timedelta(days=horizon_days)
-    holdout, final = temporal_holdout(
+    ref = pd.Timestamp(analysis_date).normalize()
+    eval_cut = ref - pd.Timedelta(days=int(horizon_days))
+    holdout = temporal_holdout(
         orders,
         customers,
         interactions,
@@ -703,52 +1213,80 @@ def compare_on_holdout(
         model=model,
         random_state=random_state,
     )
-    feats = rfm_features(orders, analysis_date=eval_cut, convention="clv", time_unit="D")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exclusions were reported by the main RFM run
+        feats = rfm_features(orders, analysis_date=eval_cut, convention="clv", time_unit="D")
     bg = BetaGeo().fit(feats)
+    h = float(horizon_days)
     bg_pred = pd.DataFrame(
         {
-            "bgnbd": bg.p_purchase(horizon_days, feats["frequency"], feats["recency"], feats["T"]),
-            "bgnbd_expected": bg.expected_purchases(
-                horizon_days, feats["frequency"], feats["recency"], feats["T"]
-            ),
+            "bgnbd": bg.p_purchase(h, feats),
+            "bgnbd_expected": bg.expected_purchases(h, feats),
             "past_frequency": feats["frequency"].to_numpy(),
         },
         index=feats.index,
     )
-    actual_n = _purchases_between(orders, eval_cut, ref)
+    actual = _purchases_between(orders, eval_cut, ref)
     preds = holdout.predictions.join(bg_pred, how="inner")
-    preds["actual_purchases"] = actual_n.reindex(preds.index).fillna(0).astype(int)
-    y = preds["actual"].astype(float).to_numpy()
+    preds["actual_purchases"] = (
+        actual["purchase_days"].reindex(preds.index).fillna(0).astype("int64")
+    )
+    y = preds["actual"].to_numpy(dtype=float)
     metrics = pd.DataFrame({m: _scores(y, preds[m].to_numpy()) for m in ("propensity", "bgnbd")}).T
-    groups = (
-        preds.assign(
-            group=pd.cut(
-                preds["past_frequency"],
-                [-1, 0, 1, 3, 7, np.inf],
-                labels=["0", "1", "2-3", "4-7", "8+"],
+    metrics["horizon_days"] = h
+    calibration = calibration_table(preds["actual"], preds[["propensity", "bgnbd"]])
+    grouped = preds.assign(
+        group=pd.cut(preds["past_frequency"], _GROUP_EDGES, labels=_GROUP_LABELS)
+    ).groupby("group", observed=True)
+    groups = grouped.agg(
+        customers=("actual", "size"),
+        actual_buyers=("actual", "mean"),
+        propensity=("propensity", "mean"),
+        bgnbd=("bgnbd", "mean"),
+        actual_purchases=("actual_purchases", "mean"),
+        bgnbd_expected=("bgnbd_expected", "mean"),
+    ).reset_index()
+    groups["group"] = groups["group"].astype(str)
+    tidy = _tidy(calibration, groups)
+    return HoldoutComparison(preds, metrics, calibration, groups, tidy, bg, holdout, holdout.model)
+
+
+def _tidy(calibration: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    cal = calibration.assign(view="decile", bin=calibration["decile"].astype(str))
+    cal["predicted_purchases"] = np.nan
+    cal["actual_purchases"] = np.nan
+    parts = [cal.drop(columns="decile")]
+    for model in ("propensity", "bgnbd"):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "view": "group",
+                    "bin": groups["group"],
+                    "customers": groups["customers"],
+                    "predicted": groups[model],
+                    "actual": groups["actual_buyers"],
+                    "predicted_purchases": groups["bgnbd_expected"] if model == "bgnbd" else np.nan,
+                    "actual_purchases": groups["actual_purchases"],
+                }
             )
         )
-        .groupby("group", observed=True)
-        .agg(
-            customers=("actual", "size"),
-            actual_buyers=("actual", "mean"),
-            propensity=("propensity", "mean"),
-            bgnbd=("bgnbd", "mean"),
-            actual_purchases=("actual_purchases", "mean"),
-            bgnbd_expected=("bgnbd_expected", "mean"),
-        )
-    )
-    return {
-        "predictions": preds,
-        "metrics": metrics,
-        "calibration": calibration_table(preds["actual"], preds[["propensity", "bgnbd"]]),
-        "groups": groups.reset_index(),
-        "bgnbd": bg,
-        "holdout": holdout,
-        "model": final,
-    }
+    cols = [
+        "model",
+        "view",
+        "bin",
+        "customers",
+        "predicted",
+        "actual",
+        "predicted_purchases",
+        "actual_purchases",
+    ]
+    return pd.concat(parts, ignore_index=True)[cols]
 
 
+# --------------------------------------------------------------------------------------------
+# per-customer table, segments, figures, words (used by notebook 02)
+# --------------------------------------------------------------------------------------------
 def customer_table(
     bgnbd: BetaGeo,
     gg: GammaGamma,
@@ -759,20 +1297,28 @@ def customer_table(
     horizon_months: int = 12,
     discount_rate_monthly: float = 0.01,
 ) -> pd.DataFrame:
-    """Per-customer predictions at the analysis date: p_alive, expected purchases, spend, CLV, propensity."""
+    """Per-customer predictions at the analysis date: p_alive, expected purchases in the horizon,
+    expected spend, CLV and (if given) propensity; clv features are in days."""
     f = clv_features
+    unit = f.attrs.get("time_unit", "D")
+    per_day = 1.0 / {"D": 1.0, "W": 7.0}.get(unit, 1.0)
     out = pd.DataFrame(
         {
-            "p_alive": bgnbd.p_alive(f["frequency"], f["recency"], f["T"]),
+            "p_alive": bgnbd.p_alive(f),
             f"expected_purchases_{horizon_days}d": bgnbd.expected_purchases(
-                horizon_days, f["frequency"], f["recency"], f["T"]
+                horizon_days * per_day, f
             ),
-            "expected_spend": gg.conditional_expected_average_profit(f["frequency"], f["monetary"]),
+            "expected_spend": gg.conditional_expected_average_profit(f),
         },
         index=f.index,
     )
     out[f"clv_{horizon_months}m"] = customer_lifetime_value(
-        bgnbd, gg, f, horizon_months=horizon_months, discount_rate_monthly=discount_rate_monthly
+        bgnbd,
+        gg,
+        f,
+        horizon_months=horizon_months,
+        discount_rate_monthly=discount_rate_monthly,
+        time_unit=unit,
     )
     if propensity is not None:
         out[f"propensity_{horizon_days}d"] = propensity.reindex(out.index)
@@ -781,7 +1327,11 @@ def customer_table(
 
 def value_by_segment(table: pd.DataFrame, *, segment: str = "rfm_segment") -> pd.DataFrame:
     """Mean p_alive, propensity and CLV per segment, with the segment's total and share of CLV."""
-    clv_col = next(c for c in table.columns if c.startswith("clv_"))
+    clv_col = next((c for c in table.columns if c.startswith("clv_")), None)
+    if clv_col is None or segment not in table.columns:
+        raise CLVError(
+            f"value_by_segment needs a clv_<n>m column and {segment!r}; got {list(table.columns)}"
+        )
     means = [
         c for c in table.columns if c == "p_alive" or c.startswith("propensity_") or c == clv_col
     ]
@@ -837,16 +1387,18 @@ def groups_plot(groups: pd.DataFrame, ax=None):
     return ax
 
 
-def comparison_text(comparison: dict[str, Any]) -> str:
+def comparison_text(comparison: HoldoutComparison | dict[str, Any]) -> str:
     """Plain words on which model to trust for what, from the holdout metrics."""
     m = comparison["metrics"]
+    days = int(comparison["holdout"].metrics["horizon_days"])
     best = "propensity" if m.loc["propensity", "auc"] >= m.loc["bgnbd", "auc"] else "bgnbd"
     names = {"propensity": "the propensity model", "bgnbd": "BG/NBD"}
     return (
-        f"On the last {int(comparison['holdout'].metrics['horizon_days'])} days, {names[best]} ranked customers "
-        f"better (AUC {m.loc['propensity', 'auc']:.3f} for the propensity model vs {m.loc['bgnbd', 'auc']:.3f} "
-        f"for BG/NBD; Brier {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f}). Use the "
-        "propensity score to choose whom to contact in the next campaign: it also sees emails, complaints and "
-        "abandoned carts. Use BG/NBD with Gamma-Gamma for lifetime value and long-horizon planning: it "
-        "needs only purchase history, extrapolates beyond one horizon, and its parameters are interpretable."
+        f"On the last {days} days, {names[best]} ranked customers better (AUC "
+        f"{m.loc['propensity', 'auc']:.3f} for the propensity model vs {m.loc['bgnbd', 'auc']:.3f} "
+        f"for BG/NBD; Brier {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f}). "
+        "Use the propensity score to choose whom to contact in the next campaign: it also sees "
+        "emails, complaints and abandoned carts. Use BG/NBD with Gamma-Gamma for lifetime value "
+        "and long-horizon planning: it needs only purchase history, extrapolates beyond one "
+        "horizon, and its parameters are interpretable."
     )
