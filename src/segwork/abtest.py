@@ -1565,48 +1565,24 @@ def sample_size_planner(
     size, updated on every change (the update is :func:`planner_text`, a plain function)."""
     import ipywidgets as w
 
-    style = {"description_width": "150px"}
-    layout = w.Layout(width="480px")
-    base = w.FloatSlider(
-        value=baseline,
-        min=0.001,
-        max=0.5,
-        step=0.001,
-        readout_format=".1%",
-        description="baseline conversion",
-        style=style,
-        layout=layout,
-    )
-    eff = w.FloatSlider(
-        value=mde_value,
-        min=0.005,
-        max=1.0,
-        step=0.005,
-        readout_format=".1%",
-        description="min. detectable lift",
-        style=style,
-        layout=layout,
-    )
-    pw = w.FloatSlider(
-        value=power,
-        min=0.5,
-        max=0.99,
-        step=0.01,
-        readout_format=".0%",
-        description="power",
-        style=style,
-        layout=layout,
-    )
-    al = w.FloatSlider(
-        value=alpha,
-        min=0.001,
-        max=0.2,
-        step=0.001,
-        readout_format=".3f",
-        description="alpha",
-        style=style,
-        layout=layout,
-    )
+    def slider(
+        value: float, lo: float, hi: float, step: float, fmt: str, label: str
+    ) -> w.FloatSlider:
+        return w.FloatSlider(
+            value=value,
+            min=lo,
+            max=hi,
+            step=step,
+            readout_format=fmt,
+            description=label,
+            style={"description_width": "150px"},
+            layout=w.Layout(width="480px"),
+        )
+
+    base = slider(baseline, 0.001, 0.5, 0.001, ".1%", "baseline conversion")
+    eff = slider(mde_value, 0.005, 1.0, 0.005, ".1%", "min. detectable lift")
+    pw = slider(power, 0.5, 0.99, 0.01, ".0%", "power")
+    al = slider(alpha, 0.001, 0.2, 0.001, ".3f", "alpha")
     rel = w.Checkbox(value=relative, description="lift is relative (else absolute)")
     out = w.HTML(value=planner_text(base.value, eff.value, pw.value, al.value, rel.value))
 
