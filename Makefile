@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help report test lab demo lint format bench clean
+.PHONY: help report test system-deps lab demo lint format bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,8 +26,11 @@ demo: $(STAMP) ## (Re)generate the demo CRM data in data/demo
 report: $(STAMP) data/demo/truth/truth.json ## Full report run on the demo data -> reports/latest/index.html
 	env -u MPLBACKEND $(BIN)/segwork run --config $(CONFIG)
 
-test: $(STAMP) ## Run the test suite (unit, statistical, end-to-end)
-	env -u MPLBACKEND OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+system-deps: ## Install Java, PostgreSQL and Chromium for the integration tests, if missing
+	@bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps ## Run all tests: unit, statistical, end-to-end, Spark, PostgreSQL, browser
+	env -u MPLBACKEND OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

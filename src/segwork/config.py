@@ -50,6 +50,11 @@ class SourceConfig(_Strict):
     """Where one table comes from and how its columns are named there."""
 
     path: Path | None = Field(None, description="A CSV, Parquet or Excel file.")
+    uri: str | None = Field(
+        None,
+        description="engine: pyspark only. A location Spark reads itself (hdfs://..., s3a://..., "
+        "or a folder of Parquet parts), for history tables that live next to the cluster.",
+    )
     url: str | None = Field(
         None,
         description="A SQL database URL (e.g. sqlite:///crm.db, postgresql://host/db). "
@@ -76,8 +81,12 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of 'path' (a file) or 'url' (a database)")
+        given = [k for k in ("path", "url", "uri") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'path' (a file), 'url' (a database) or 'uri' (a location "
+                f"Spark reads, engine: pyspark only); got {', '.join(given) or 'none'}"
+            )
         if self.url is not None and not self.table:
             raise ValueError("a database source needs 'table': the table to read")
         if self.table is not None and not re.fullmatch(r"[A-Za-z_][\w.]*", self.table):
@@ -93,6 +102,8 @@ class SourceConfig(_Strict):
             return self.format
         if self.url is not None:
             return "sql"
+        if self.uri is not None:
+            return "parquet"
         suffix = self.path.suffix.lower() if self.path else ""
         if suffix not in FILE_FORMATS:
             raise ConfigError(
@@ -104,27 +115,73 @@ class SourceConfig(_Strict):
     def resolved_url(self) -> str:
         """The database URL with ${VAR} replaced from the environment."""
         assert self.url is not None
-
-        def sub(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name not in os.environ:
-                raise ConfigError(
-                    f"the database URL refers to ${{{name}}}, which is not set in the environment"
-                )
-            return os.environ[name]
-
-        return re.sub(r"\$\{(\w+)\}", sub, self.url)
+        return resolve_env(self.url)
 
     def describe(self) -> str:
         """A description that is safe to show in a report (no credentials)."""
         if self.path is not None:
             return str(self.path)
+        if self.uri is not None:
+            return redact_url(self.uri)
         return redact_url(self.url or "") + f" (table {self.table})"
+
+
+def resolve_env(text: str) -> str:
+    """Replace each ${VAR} in ``text`` from the environment (how credentials get into URLs)."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(
+                f"the config refers to ${{{name}}}, which is not set in the environment"
+            )
+        return os.environ[name]
+
+    return re.sub(r"\$\{(\w+)\}", sub, text)
 
 
 def redact_url(url: str) -> str:
     """Hide the password of a database URL: postgresql://user:secret@host -> postgresql://user:***@host."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class TableSink(_Strict):
+    """A database table that segwork writes a result to."""
+
+    url: str = Field(
+        description="A SQL database URL, e.g. postgresql://${PGUSER}:${PGPASSWORD}@host/db. "
+        "Credentials as ${ENV_VAR}; they are read from the environment and never reported."
+    )
+    table: str = Field(description="The table to write (optionally schema.table).")
+    if_exists: Literal["replace", "append"] = Field(
+        "replace",
+        description="replace: the table holds the newest run only; append: one set of rows per run.",
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _plain_table(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?", v):
+            raise ValueError(
+                f"'table' must be a plain table name (schema.table at most), got {v!r}"
+            )
+        return v
+
+    def resolved_url(self) -> str:
+        """The database URL with ${VAR} replaced from the environment."""
+        return resolve_env(self.url)
+
+    def describe(self) -> str:
+        return redact_url(self.url) + f" (table {self.table})"
+
+
+class Outputs(_Strict):
+    """Where results go besides the run folder."""
+
+    memberships: TableSink | None = Field(
+        None,
+        description="Write the rule-segment memberships of each successful run to this table.",
+    )
 
 
 class Sources(_Strict):
@@ -145,8 +202,21 @@ class RunConfig(_Strict):
     name: str = "segwork run"
     analysis_date: date
     currency: str = "CZK"
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "pyspark"] = Field(
+        "duckdb",
+        description="Where history-sized tables are computed: DuckDB in this process, or Spark.",
+    )
+    duckdb: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="DuckDB settings (memory_limit, threads, temp_directory, ...) for engine: duckdb.",
+    )
+    spark: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Spark settings passed to the SparkSession builder, e.g. spark.master: "
+        "spark://host:7077 or yarn, spark.executor.memory: 8g. Default master: local[*].",
+    )
     sources: Sources
+    outputs: Outputs = Field(default_factory=Outputs)
     notebooks: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Parameters per notebook, keyed by the notebook's file stem.",
@@ -154,6 +224,29 @@ class RunConfig(_Strict):
     notebooks_dir: Path = Path("notebooks")
     reports_dir: Path = Path("reports")
     base_dir: Path = Field(Path("."), description="Set on load: the folder of the config file.")
+
+    @field_validator("spark")
+    @classmethod
+    def _spark_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in v if not k.startswith("spark.")]
+        if bad:
+            raise ValueError(
+                f"Spark settings start with 'spark.' (e.g. spark.master, spark.driver.memory); "
+                f"got {', '.join(map(repr, bad))}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _engine_fits_sources(self) -> RunConfig:
+        uris = [t for t, s in self.sources.items() if s.uri is not None]
+        if uris and self.engine != "pyspark":
+            raise ValueError(
+                f"sources {', '.join(uris)} use 'uri', which only Spark reads; "
+                "set engine: pyspark or give a 'path' instead"
+            )
+        if self.spark and self.engine != "pyspark":
+            raise ValueError("'spark' settings are given but engine is not pyspark")
+        return self
 
     @field_validator("analysis_date", mode="before")
     @classmethod

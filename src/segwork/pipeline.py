@@ -45,6 +45,7 @@ from typing import Any
 import nbformat
 
 import segwork
+from segwork import progress as progress_lines
 from segwork.config import ConfigError, RunConfig, load_config
 from segwork.files import atomic_write_text
 from segwork.report import (
@@ -464,6 +465,23 @@ def _error_from_exception(exc: BaseException) -> dict[str, Any]:
     }
 
 
+class _ProgressRelay:
+    """Receives a kernel's stderr from papermill and passes on segwork's progress lines."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+
+    def write(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.startswith(progress_lines.PREFIX):
+                print("    " + line, file=sys.stderr, flush=True)
+
+    def flush(self) -> None:
+        pass
+
+
 def _say(enabled: bool, text: str, end: str = "\n") -> None:
     if enabled:
         print(text, end=end, file=sys.stderr, flush=True)
@@ -621,7 +639,7 @@ def run(
                     "run_dir": str(run_dir),
                     **nb_rec.parameters,
                 }
-                _say(progress, f"[{i}/{n}] {path.stem} ...", end="\n" if show_bar else " ")
+                _say(progress, f"[{i}/{n}] {path.stem} ...")
                 t_nb = time.perf_counter()
                 try:
                     with _kernel_environment():
@@ -633,6 +651,7 @@ def run(
                             cwd=str(path.parent),
                             progress_bar=show_bar,
                             log_output=False,
+                            stderr_file=_ProgressRelay() if progress else None,
                             config=_kernel_config(),
                         )
                     nb_rec.status = "succeeded"
@@ -664,11 +683,11 @@ def run(
                 if nb_rec.status == "failed":
                     _say(
                         progress,
-                        f"FAILED after {nb_rec.duration_s:.1f} s: {nb_rec.error['ename']}: "
+                        f"[{i}/{n}] {path.stem} FAILED after {nb_rec.duration_s:.1f} s: {nb_rec.error['ename']}: "
                         f"{nb_rec.error['evalue']}",
                     )
                     break
-                _say(progress, f"done in {nb_rec.duration_s:.1f} s")
+                _say(progress, f"[{i}/{n}] {path.stem} done in {nb_rec.duration_s:.1f} s")
                 _write_run_files(record)
         except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
             current = next(

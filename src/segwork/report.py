@@ -115,6 +115,8 @@ def _stakeholder_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             outputs = []
             for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    continue  # progress lines and warnings are for the analyst, not the reader
                 data = out.get("data")
                 if data is not None:
                     data.pop(_WIDGET_VIEW, None)  # show the text/plain fallback instead
@@ -158,7 +160,8 @@ def render_notebook_html(
     """Render an executed notebook as the stakeholder HTML page; return ``html_path``.
 
     No code and no prompts; figures inline (PNG as base64); nothing loaded from the internet.
-    Cells tagged ``remove`` or ``hide`` (and papermill's error banners) are dropped; code cells
+    Cells tagged ``remove`` or ``hide`` (and papermill's error banners) are dropped, and so is
+    stderr (progress lines and warnings, which are for the analyst); code cells
     without output are dropped; widget outputs show their text fallback; error outputs are kept
     and, when the notebook failed, a box at the top names the error and shows the failing cell's
     source. A header names the run and links back to the run's index page (``index_href``,
