@@ -55,6 +55,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, PowerTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from segwork import progress
 from segwork.survey import (
     ALPHA_THRESHOLD,
     DEFAULT_SCALE,
@@ -322,7 +323,7 @@ def _k_sweep(
     # distances once for all k: the silhouette sample is the same rows for every k
     sil_dist = pairwise_distances(X[sil_rows])
     rows, fits = [], {}
-    for k in ks:
+    for k in progress.items(ks, f"choosing k: fitting k and {n_bootstrap} bootstrap refits"):
         if k >= n:
             raise ClusteringError(f"k={k} needs more than {n} respondents")
         est = PersonaClusterer(

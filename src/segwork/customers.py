@@ -18,6 +18,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from segwork import progress
 from segwork.sources import as_ibis, require_columns
 
 AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
@@ -76,7 +77,9 @@ def order_behaviour(
         inside = t.order_date >= end - pd.Timedelta(days=w)
         aggs[f"orders_{w}d"] = (inside & purchase).ifelse(1, 0).sum()
         aggs[f"revenue_{w}d"] = inside.ifelse(t.amount, 0).sum()
-    df = t.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
+    df = progress.to_pandas(
+        t.group_by("customer_id").aggregate(**aggs), "aggregating orders per customer"
+    ).set_index("customer_id")
     df["aov"] = (
         df["gross_revenue_total"] / df["orders_total"].where(df["orders_total"] > 0)
     ).astype("float64")
@@ -97,10 +100,11 @@ def interaction_counts(
     end = pd.Timestamp(analysis_date) + pd.Timedelta(days=1)
     t = t.filter(t.occurred_at < end)
     recent = t.occurred_at >= end - pd.Timedelta(days=window_days)
-    long = (
-        t.group_by(["customer_id", "kind"])
-        .aggregate(n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max())
-        .to_pandas()
+    long = progress.to_pandas(
+        t.group_by(["customer_id", "kind"]).aggregate(
+            n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max()
+        ),
+        "aggregating interactions per customer",
     )
     wide = long.pivot_table(
         index="customer_id", columns="kind", values="n", aggfunc="sum", fill_value=0

@@ -61,6 +61,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from segwork import progress
+
 __all__ = [
     "CONSTRUCTS",
     "DemoData",
@@ -1927,6 +1929,7 @@ def write_demo(
                 or sum(t.num_rows for t in buf["i"]) >= chunk_rows
             ):
                 flush()
+                progress.say(f"demo data: {stats.sizes['orders']:,} orders written")
         flush()
     finally:
         for w in writers.values():
@@ -1970,6 +1973,7 @@ def write_orders_only(
             if sum(t.num_rows for t in buf) >= chunk_rows:
                 writer.write_table(pa.concat_tables(buf))
                 buf.clear()
+                progress.say(f"orders: {total:,} of about {n_orders:,} rows written to {path}")
         if buf:
             writer.write_table(pa.concat_tables(buf))
     return total

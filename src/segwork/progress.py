@@ -124,3 +124,15 @@ def items(iterable: Iterable[T], label: str, *, total: int | None = None) -> Ite
         say(f"{label}: {i}{of} (after {format_seconds(time.perf_counter() - t0)})")
         yield item
     say(f"{label}: {i} done in {format_seconds(time.perf_counter() - t0)}")
+
+
+def to_pandas(expr: Any, label: str) -> Any:
+    """``expr.to_pandas()`` as a step: announced, with heartbeats (and DuckDB's percentage)."""
+    try:
+        backend = expr.get_backend()
+    except Exception:  # an unbound expression: no percentage, the lines still print
+        backend = None
+    with step(label, con=backend) as s:
+        df = expr.to_pandas()
+        s.note = f"{len(df):,} result rows"
+    return df

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from segwork import progress
 from segwork.customers import age_band, company_size_band
 from segwork.schema import SchemaError
 from segwork.sources import as_ibis, require_columns
@@ -307,9 +308,9 @@ def _classic(
     else:
         aggs["n"] = t.ts.truncate("D").nunique(where=purchase)
     raw = (
-        t.group_by("customer_id")
-        .aggregate(**aggs)
-        .to_pandas()
+        progress.to_pandas(
+            t.group_by("customer_id").aggregate(**aggs), "RFM features: aggregating orders"
+        )
         .set_index("customer_id")
         .sort_index()
     )
@@ -338,16 +339,15 @@ def _clv(t: ibis.Table, ref: pd.Timestamp, time_unit: str) -> pd.DataFrame:
         .aggregate(net=t.amount.sum())
     )
     buy = per.net > 0
+    summary = per.group_by("customer_id").aggregate(
+        first=per.period.min(where=buy),
+        last=per.period.max(where=buy),
+        n=buy.sum(),
+        total=per.net.sum(where=buy),
+        first_net=per.net.argmin(per.period, where=buy),
+    )
     raw = (
-        per.group_by("customer_id")
-        .aggregate(
-            first=per.period.min(where=buy),
-            last=per.period.max(where=buy),
-            n=buy.sum(),
-            total=per.net.sum(where=buy),
-            first_net=per.net.argmin(per.period, where=buy),
-        )
-        .to_pandas()
+        progress.to_pandas(summary, "CLV features: aggregating purchase periods")
         .set_index("customer_id")
         .sort_index()
     )
