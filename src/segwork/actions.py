@@ -108,6 +108,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segwork import progress
 from segwork.files import atomic_write_bytes
 
 __all__ = [
@@ -884,7 +885,8 @@ def build_actions(
         ids = ent.loc[ent["segment"] == seg, "customer_id"]
         if ids.empty or not configs:
             continue
-        known = ids.isin(table.index).to_numpy()
+        # get_indexer on the unique customer index: pandas' string isin is ~20x slower here
+        known = table.index.get_indexer(ids.to_numpy()) >= 0
         sub = table.reindex(ids[known])
         for cfg in configs:
             ch = cfg.effective_channel
@@ -1293,7 +1295,7 @@ def write_actions(lists: ActionLists, folder: str | os.PathLike[str]) -> dict[st
     folder = Path(folder)
     stamp = lists.today.to_pydatetime()
     out: dict[str, Path] = {}
-    for name, df in lists.lists().items():
+    for name, df in progress.items(list(lists.lists().items()), "writing action lists"):
         out[f"{name}.csv"] = atomic_write_bytes(folder / f"{name}.csv", _csv_bytes(df))
         out[f"{name}.xlsx"] = atomic_write_bytes(
             folder / f"{name}.xlsx", _xlsx_bytes(df, name, stamp)
@@ -1412,7 +1414,7 @@ def export_segment_members(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for seg in memberships.columns:
+    for seg in progress.items(list(memberships.columns), "exporting segment members"):
         ids = memberships.index[memberships[seg].fillna(False).astype(bool)]
         table = customers.loc[ids].reset_index()
         stem = re.sub(r"[^A-Za-z0-9]+", "_", seg).strip("_").lower() or "segment"
