@@ -22,6 +22,7 @@ import duckdb
 import ibis
 import pandas as pd
 
+from segwork import progress
 from segwork.config import TABLES, RunConfig, SourceConfig
 from segwork.schema import CONTRACTS, Contract, Issue, SchemaError, TableStats, ValidationReport
 
@@ -86,7 +87,9 @@ def load_tables(cfg: RunConfig, *, con: Any = None) -> Tables:
     for table in TABLES:  # customers first: the other tables are checked against its ids
         src = getattr(cfg.sources, table)
         if src is not None:
-            loaded[table] = reader.read(table, src)
+            with progress.step(f"reading {table} from {src.describe()}", con=con) as step:
+                loaded[table] = reader.read(table, src)
+                step.rows = report.tables[table].rows_kept
     return Tables(con=con, report=report, **loaded)
 
 
