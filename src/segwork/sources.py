@@ -1,8 +1,10 @@
 """Read CRM sources (CSV, Parquet, Excel, SQL databases) into validated tables.
 
-Every table is read through DuckDB: history-sized tables (orders, interactions, campaign
-exposures) stay there and are handed on as Ibis tables; tables with one row per customer are
-handed on as pandas DataFrames. Validation runs as a few aggregate queries, so it costs one scan
+Every file or database table is read through DuckDB: history-sized tables (orders,
+interactions, campaign exposures) stay there and are handed on as Ibis tables; tables with one
+row per customer are handed on as pandas DataFrames. With ``engine: pyspark`` the validated
+history tables are handed to Spark instead, and ``uri`` sources are read and validated by Spark
+itself (see :func:`_load_spark`). Validation runs as a few aggregate queries, so it costs one scan
 of a table, not a copy of it in Python.
 
 What validation finds is either an error (the default: the message names the table, the column,
@@ -13,17 +15,20 @@ kept and counted.
 
 from __future__ import annotations
 
+import atexit
 import difflib
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import ibis
 import pandas as pd
 
-from segwork import progress
-from segwork.config import TABLES, RunConfig, SourceConfig
+from segwork import engines, progress
+from segwork.config import TABLES, ConfigError, RunConfig, SourceConfig, redact_url
 from segwork.schema import CONTRACTS, Contract, Issue, SchemaError, TableStats, ValidationReport
 
 _TRUE = ("true", "t", "yes", "y", "1", "ano")
@@ -79,8 +84,14 @@ def require_columns(
 
 
 def load_tables(cfg: RunConfig, *, con: Any = None) -> Tables:
-    """Read, map and validate every source of a run config."""
-    con = con if con is not None else ibis.duckdb.connect()
+    """Read, map and validate every source of a run config.
+
+    ``con`` is the Ibis backend the history tables go to; by default the one the config's
+    ``engine`` names (:func:`segwork.engines.connect`). On Spark see :func:`_load_spark`.
+    """
+    con = con if con is not None else engines.connect(cfg)
+    if engines.is_spark(con):
+        return _load_spark(cfg, con)
     report = ValidationReport()
     reader = _Reader(cfg, con, report)
     loaded: dict[str, Any] = {}
@@ -99,6 +110,136 @@ def _ident(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+_KIND_WORDS = {
+    "date": "dates",
+    "number": "numbers",
+    "int": "whole numbers",
+    "bool": "true/false",
+    "id": "ids",
+}
+
+
+@dataclass
+class _Findings:
+    """What validation of one table found: issues for the report and the lines of its error.
+
+    Both readers (DuckDB SQL and Ibis on Spark) count the same problems and report them here,
+    so the messages are the same whichever engine read the table.
+    """
+
+    table: str
+    src: SourceConfig
+    report: ValidationReport
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def action(self) -> Literal["dropped", "error"]:
+        return "dropped" if self.src.invalid_rows == "drop" else "error"
+
+    def unreadable(self, target: str, kind: str, n: int, examples: str, *, required: bool) -> None:
+        """Values that cannot be typed: an error for required columns, else set to missing."""
+        if not n:
+            return
+        words = _KIND_WORDS[kind]
+        if not required:
+            self.report.add(
+                Issue(
+                    self.table,
+                    target,
+                    f"cannot be read as {words}; set to missing",
+                    n,
+                    examples,
+                    "repaired",
+                )
+            )
+            return
+        self.report.add(
+            Issue(self.table, target, f"cannot be read as {words}", n, examples, self.action)
+        )
+        fix = {
+            "date": "correct these rows; if the dates are not ISO (YYYY-MM-DD), set "
+            f"sources.{self.table}.date_format (e.g. '%d.%m.%Y')",
+            "number": "correct these rows (no currency symbols; set sources."
+            f"{self.table}.decimal: ',' for decimal commas)",
+        }.get(kind, "correct these rows")
+        self.errors.append(
+            f"column '{target}': {n:,} value(s) cannot be read as {words}: {examples}. "
+            f"Fix: {fix}, or set sources.{self.table}.invalid_rows: drop to drop and count them."
+        )
+
+    def missing(self, target: str, n: int) -> None:
+        """Rows without a value in a required column."""
+        if not n:
+            return
+        self.report.add(
+            Issue(self.table, target, "missing value in a required column", n, "", self.action)
+        )
+        self.errors.append(
+            f"column '{target}': {n:,} row(s) have no value. Fix: fill them, or set "
+            f"sources.{self.table}.invalid_rows: drop."
+        )
+
+    def duplicates(self, key: tuple[str, ...], n: int, examples: list[Any]) -> None:
+        """Extra rows of keys that occur more than once (the first row of each key is kept)."""
+        if not n:
+            return
+        shown = ", ".join(map(repr, examples))
+        name = "+".join(key)
+        self.report.add(Issue(self.table, name, "duplicate key", n, shown, self.action))
+        self.errors.append(
+            f"key {name} is not unique: {n:,} extra row(s), e.g. {shown}. Fix: remove the "
+            f"duplicates, or set sources.{self.table}.invalid_rows: drop to keep the first row "
+            "of each key."
+        )
+
+    def unknown_customers(self, n: int, examples: list[Any]) -> bool:
+        """Rows whose customer_id is not in the customers table; True if there are any."""
+        if not n:
+            return False
+        shown = ", ".join(map(repr, examples))
+        self.report.add(
+            Issue(
+                self.table,
+                "customer_id",
+                "unknown customer (not in the customers table)",
+                n,
+                shown,
+                self.action,
+            )
+        )
+        self.errors.append(
+            f"column 'customer_id': {n:,} row(s) refer to customers that are not in the "
+            f"customers table, e.g. {shown}. Fix: export the missing customers too, or set "
+            f"sources.{self.table}.invalid_rows: drop."
+        )
+        return True
+
+    def raise_if_errors(self) -> None:
+        """With invalid_rows: error (the default), stop with every problem found."""
+        if self.errors and self.src.invalid_rows != "drop":
+            raise SchemaError(
+                self.table,
+                f"{self.src.describe()} breaks the table contract:\n  - "
+                + "\n  - ".join(self.errors),
+            )
+
+
+def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[str, str]:
+    """Check that every mapped column exists; return {source name: contract name}."""
+    for target, source in src.columns.items():
+        if source not in present:
+            close = difflib.get_close_matches(source, present, n=2)
+            raise SchemaError(
+                table,
+                f"the config maps '{target}' to the column '{source}', which is not in "
+                f"{src.describe()}; columns present: {', '.join(present)}",
+                column=target,
+                fix=f"correct sources.{table}.columns.{target}"
+                + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
+            )
+    return {source: target for target, source in src.columns.items()}
 
 
 class _Reader:
@@ -223,18 +364,7 @@ class _Reader:
         described = self._sql(f"DESCRIBE {raw}")
         raw_types = {r[0]: r[1] for r in described}
         present = list(raw_types)
-        for target, source in src.columns.items():
-            if source not in raw_types:
-                close = difflib.get_close_matches(source, present, n=2)
-                raise SchemaError(
-                    table,
-                    f"the config maps '{target}' to the column '{source}', which is not in {src.describe()}; "
-                    f"columns present: {', '.join(present)}",
-                    column=target,
-                    fix=f"correct sources.{table}.columns.{target}"
-                    + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
-                )
-        rename = {source: target for target, source in src.columns.items()}
+        rename = _check_mapping(table, src, present)
         mapped = [rename.get(c, c) for c in present]
         required = list(contract.required)
         if table == "survey_responses":
@@ -341,17 +471,8 @@ class _Reader:
         checks: list[tuple[str, str, str]],
     ) -> list[str]:
         """Count every kind of bad row; raise or return the conditions that keep the good ones."""
-        errors: list[str] = []
+        found = _Findings(table, src, self.report)
         keep: list[str] = []
-        drop = src.invalid_rows == "drop"
-        action = "dropped" if drop else "error"
-        kind_words = {
-            "date": "dates",
-            "number": "numbers",
-            "int": "whole numbers",
-            "bool": "true/false",
-            "id": "ids",
-        }
         for target, source, kind in checks:
             raw = _ident("__raw_" + target)
             col = _ident(target)
@@ -362,51 +483,11 @@ class _Reader:
                 examples = ", ".join(
                     f"row {r}: {v!r}" if r else repr(v) for v, r in zip(bad[1], rows, strict=True)
                 )
-                if required:
-                    self.report.add(
-                        Issue(
-                            table,
-                            target,
-                            f"cannot be read as {kind_words[kind]}",
-                            bad[0],
-                            examples,
-                            action,
-                        )
-                    )
-                    fix = {
-                        "date": "correct these rows; if the dates are not ISO (YYYY-MM-DD), set "
-                        f"sources.{table}.date_format (e.g. '%d.%m.%Y')",
-                        "number": "correct these rows (no currency symbols; set sources."
-                        f"{table}.decimal: ',' for decimal commas)",
-                    }.get(kind, "correct these rows")
-                    errors.append(
-                        f"column '{target}': {bad[0]:,} value(s) cannot be read as {kind_words[kind]}: "
-                        f"{examples}. Fix: {fix}, or set sources.{table}.invalid_rows: drop to drop "
-                        "and count them."
-                    )
-                else:
-                    self.report.add(
-                        Issue(
-                            table,
-                            target,
-                            f"cannot be read as {kind_words[kind]}; set to missing",
-                            bad[0],
-                            examples,
-                            "repaired",
-                        )
-                    )
+                found.unreadable(target, kind, bad[0], examples, required=required)
             if required:
-                missing = self._one(f"SELECT count(*) FROM {typed} WHERE {raw} IS NULL")
-                if missing:
-                    self.report.add(
-                        Issue(
-                            table, target, "missing value in a required column", missing, "", action
-                        )
-                    )
-                    errors.append(
-                        f"column '{target}': {missing:,} row(s) have no value. Fix: fill them, or set "
-                        f"sources.{table}.invalid_rows: drop."
-                    )
+                found.missing(
+                    target, self._one(f"SELECT count(*) FROM {typed} WHERE {raw} IS NULL")
+                )
                 keep.append(f"{col} IS NOT NULL")
         if contract.key:
             key = ", ".join(map(_ident, contract.key))
@@ -416,23 +497,7 @@ class _Reader:
                 f"CAST(({key}) AS VARCHAR)" if len(contract.key) > 1 else key,
                 total="sum(n - 1)",
             )
-            if dup_n:
-                shown = ", ".join(map(repr, dups))
-                self.report.add(
-                    Issue(
-                        table,
-                        "+".join(contract.key),
-                        "duplicate key",
-                        dup_n,
-                        shown,
-                        "dropped" if drop else "error",
-                    )
-                )
-                errors.append(
-                    f"key {'+'.join(contract.key)} is not unique: {dup_n:,} extra row(s), e.g. {shown}. "
-                    f"Fix: remove the duplicates, or set sources.{table}.invalid_rows: drop to keep the "
-                    "first row of each key."
-                )
+            found.duplicates(contract.key, dup_n, dups)
         if (
             "customer_id" in contract.required
             and table != "customers"
@@ -442,28 +507,9 @@ class _Reader:
             n_unknown, unknown = self._examples(
                 typed, f"customer_id IS NOT NULL AND {cond}", "customer_id"
             )
-            if n_unknown:
-                shown = ", ".join(map(repr, unknown))
-                self.report.add(
-                    Issue(
-                        table,
-                        "customer_id",
-                        "unknown customer (not in the customers table)",
-                        n_unknown,
-                        shown,
-                        action,
-                    )
-                )
-                errors.append(
-                    f"column 'customer_id': {n_unknown:,} row(s) refer to customers that are not in the "
-                    f"customers table, e.g. {shown}. Fix: export the missing customers too, or set "
-                    f"sources.{table}.invalid_rows: drop."
-                )
+            if found.unknown_customers(n_unknown, unknown):
                 keep.append(f"customer_id IN (SELECT customer_id FROM {_ident('customers')})")
-        if errors and not drop:
-            raise SchemaError(
-                table, f"{src.describe()} breaks the table contract:\n  - " + "\n  - ".join(errors)
-            )
+        found.raise_if_errors()
         return keep
 
     def _examples(
@@ -534,17 +580,293 @@ class _Reader:
         n, total = self._sql(
             "SELECT count(*), COALESCE(sum(amount), 0) FROM orders WHERE amount < 0"
         )[0]
-        if n:
-            self.report.add(
-                Issue(
-                    "orders",
-                    "amount",
-                    f"returns (negative amounts, {total:,.0f} in total)",
-                    n,
-                    "",
-                    "kept",
-                )
-            )
         zero = self._one("SELECT count(*) FROM orders WHERE amount = 0")
-        if zero:
-            self.report.add(Issue("orders", "amount", "zero amounts", zero, "", "kept"))
+        _report_returns(self.report, n, total, zero)
+
+
+def _report_returns(report: ValidationReport, n: int, total: float, zero: int) -> None:
+    """Returns and zero amounts are kept, and counted so the report says how many."""
+    if n:
+        report.add(
+            Issue(
+                "orders",
+                "amount",
+                f"returns (negative amounts, {total:,.0f} in total)",
+                n,
+                "",
+                "kept",
+            )
+        )
+    if zero:
+        report.add(Issue("orders", "amount", "zero amounts", zero, "", "kept"))
+
+
+# -- engine pyspark -----------------------------------------------------------------------------
+def _load_spark(cfg: RunConfig, spark: Any) -> Tables:
+    """Engine pyspark: history tables end up as Ibis tables on Spark, the others in pandas.
+
+    Sources with a ``path`` (or ``url``) are read and validated by DuckDB exactly as with engine
+    duckdb; a validated history table is then written once as Parquet to a staging folder that
+    Spark reads, so both engines compute on the same typed rows. Sources with a ``uri`` are read
+    by Spark itself and validated there with Ibis expressions (:class:`_SparkReader`).
+    """
+    duck = ibis.duckdb.connect()  # validates path/url sources; holds customers for their checks
+    report = ValidationReport()
+    reader, spark_reader = _Reader(cfg, duck, report), _SparkReader(cfg, spark, report)
+    staging: Path | None = None
+    loaded: dict[str, Any] = {}
+    for table in TABLES:  # customers first: the other tables are checked against its ids
+        src = getattr(cfg.sources, table)
+        if src is None:
+            continue
+        history = CONTRACTS[table].history
+        with progress.step(
+            f"reading {table} from {src.describe()}", con=duck if src.uri is None else None
+        ) as step:
+            if src.uri is not None:
+                loaded[table] = spark_reader.read(table, src, loaded.get("customers"))
+                if table == "customers":  # later path sources check their ids against it
+                    duck.create_table("customers", loaded[table], overwrite=True)
+            else:
+                if history:
+                    _require_local(spark, table)
+                loaded[table] = reader.read(table, src)
+                if history:
+                    staging = staging or _staging_folder()
+                    loaded[table] = _stage(duck, spark, table, staging)
+            step.rows = report.tables[table].rows_kept
+    return Tables(con=spark, report=report, **loaded)
+
+
+def _require_local(spark: Any, table: str) -> None:
+    """A path source is read on this machine; only a local Spark can see what it stages."""
+    master = spark._session.sparkContext.master
+    if not str(master).startswith("local"):
+        raise ConfigError(
+            f"sources.{table}: on a Spark cluster (spark.master {master}) history tables are read "
+            "by the cluster, so give them as 'uri' (e.g. hdfs://..., s3a://..., or file:///... on "
+            "storage every node mounts) instead of 'path'. Fix: set sources."
+            f"{table}.uri, or run with a local master."
+        )
+
+
+def _staging_folder() -> Path:
+    """A private temporary folder for validated tables Spark reads; removed when Python exits."""
+    folder = Path(tempfile.mkdtemp(prefix="segwork-spark-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _stage(duck: Any, spark: Any, table: str, folder: Path) -> ibis.Table:
+    """Write DuckDB's validated ``table`` as Parquet into ``folder``; return it read by Spark."""
+    path = folder / f"{table}.parquet"
+    duck.con.execute(
+        f"COPY (SELECT * FROM {_ident(table)}) TO {_literal(str(path))} (FORMAT parquet)"
+    )
+    return spark.read_parquet(str(path), table_name=f"segwork_{table}")
+
+
+def _ibis_typed(col: ibis.Value, kind: str, src: SourceConfig, table: str, name: str) -> Any:
+    """The Ibis twin of :meth:`_Reader._typed`: ``col`` as the contract's kind, NULL if it fails."""
+    dt = col.type()
+    if kind == "id":
+        if dt.is_floating() or dt.is_decimal():  # 1001.0 -> "1001"
+            return col.try_cast("int64").cast("string")
+        return col.cast("string").strip().nullif("")
+    if kind == "string":
+        return col.cast("string")
+    if kind == "date":
+        if dt.is_timestamp() or dt.is_date():
+            return col.cast("timestamp")
+        if dt.is_string() and src.date_format:
+            raise SchemaError(
+                table,
+                f"{src.describe()} has dates as text and sources.{table}.date_format is set; "
+                "date_format is for files DuckDB reads, a uri source's dates must be typed or ISO "
+                "text (YYYY-MM-DD)",
+                column=name,
+                fix="store the column as a timestamp/date in the Parquet parts, or remove "
+                "date_format if the text is ISO",
+            )
+        if dt.is_string():
+            return col.try_cast("timestamp")
+        return ibis.null("timestamp")
+    if kind in ("number", "int"):
+        target = "float64" if kind == "number" else "int64"
+        if dt.is_string():
+            text = col.strip().replace(" ", "")
+            if src.decimal != ".":
+                text = text.replace(".", "").replace(src.decimal, ".")
+            return text.try_cast(target)
+        if dt.is_boolean():
+            return col.cast(target)
+        return col.try_cast(target)
+    if kind == "bool":
+        if dt.is_boolean():
+            return col
+        if dt.is_numeric():
+            return col != 0
+        low = col.cast("string").strip().lower()
+        return ibis.cases(
+            (low.isin(list(_TRUE)), True), (low.isin(list(_FALSE)), False), else_=ibis.null("bool")
+        )
+    return col
+
+
+def _plain(value: Any) -> Any:
+    """A Python value for a numpy scalar (so examples print as 1.5, not np.float64(1.5))."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+class _SparkReader:
+    """Reads ``uri`` sources with Spark and validates them with portable Ibis expressions.
+
+    The checks are those of :class:`_Reader` (mapped and required columns, values that cannot
+    be typed, missing required values, duplicate keys, unknown customers) with the same
+    messages; examples show values only, without the row numbers DuckDB finds in local files.
+    """
+
+    def __init__(self, cfg: RunConfig, con: Any, report: ValidationReport):
+        self.cfg, self.con, self.report = cfg, con, report
+
+    def _raw(self, table: str, src: SourceConfig) -> ibis.Table:
+        uri = src.uri or ""
+        if "://" not in uri:  # a plain folder: relative to the config file, like paths
+            uri = str(self.cfg.path(Path(uri)))
+        name, kind = f"segwork_raw_{table}", src.kind
+        try:
+            if kind == "parquet":
+                return self.con.read_parquet(uri, table_name=name)
+            if kind == "csv":  # every column as text; typing and validation follow
+                return self.con.read_csv(
+                    uri,
+                    table_name=name,
+                    inferSchema=False,
+                    sep=src.delimiter or ",",
+                    encoding=src.encoding,
+                )
+        except Exception as e:  # Spark's AnalysisException etc.: path missing, not Parquet
+            raise SchemaError(
+                table,
+                f"Spark could not read {src.describe()} as {kind}: {redact_url(engines.error_line(e))}",
+                fix=f"check sources.{table}.uri (the location must be readable by every Spark "
+                "node) and its format.",
+            ) from None
+        raise SchemaError(
+            table,
+            f"a uri source is read by Spark as parquet or csv, not {kind}",
+            fix=f"set sources.{table}.format to parquet or csv, or give a path instead",
+        )
+
+    def read(self, table: str, src: SourceConfig, customers: pd.DataFrame | None) -> Any:
+        """Map, type and validate one uri source; an Ibis table (history) or a DataFrame."""
+        contract = CONTRACTS[table]
+        raw = self._raw(table, src)
+        present = list(raw.columns)
+        rename = _check_mapping(table, src, present)
+        mapped = [rename.get(c, c) for c in present]
+        require_columns(
+            mapped,
+            ["customer_id"] if table == "survey_responses" else list(contract.required),
+            table,
+        )
+
+        cols: dict[str, Any] = {}
+        checks: list[tuple[str, str]] = []
+        for col in present:
+            target = rename.get(col, col)
+            kind = contract.kind(target)
+            cols[target] = _ibis_typed(raw[col], kind, src, table, target) if kind else raw[col]
+            if kind and kind != "string":
+                cols["__raw_" + target] = raw[col]
+                checks.append((target, kind))
+        typed = raw.select(**cols)
+
+        aggs: dict[str, Any] = {"rows": typed.count()}  # one scan for every count
+        for i, (target, _) in enumerate(checks):
+            value, before = typed[target], typed["__raw_" + target]
+            aggs[f"bad_{i}"] = (value.isnull() & before.notnull()).sum()
+            aggs[f"missing_{i}"] = before.isnull().sum()
+        counts = typed.aggregate(**aggs).to_pandas().iloc[0]
+        n = _int(counts["rows"])
+        if n == 0:
+            raise SchemaError(
+                table,
+                f"{src.describe()} has no data rows",
+                fix="export the table again; it has a header but no rows (or no Parquet parts).",
+            )
+
+        found = _Findings(table, src, self.report)
+        keep: list[Any] = []
+        for i, (target, kind) in enumerate(checks):
+            value, before = typed[target], typed["__raw_" + target]
+            required = target in contract.required
+            bad = _int(counts[f"bad_{i}"])
+            if bad:
+                shown = self._examples(typed.filter(value.isnull() & before.notnull()), [before])
+                found.unreadable(target, kind, bad, ", ".join(map(repr, shown)), required=required)
+            if required:
+                found.missing(target, _int(counts[f"missing_{i}"]))
+                keep.append(typed[target].notnull())
+        if contract.key:
+            key = list(contract.key)
+            groups = typed.group_by(key).aggregate(n=typed.count())
+            dups = groups.filter(groups.n > 1)
+            extra = _int(dups.aggregate(extra=(dups.n - 1).sum()).to_pandas().iloc[0, 0])
+            if extra:
+                found.duplicates(contract.key, extra, self._examples(dups, [dups[k] for k in key]))
+        ids = None
+        if "customer_id" in contract.required and table != "customers" and customers is not None:
+            ids = ibis.memtable(customers[["customer_id"]].drop_duplicates())
+            unknown = typed.filter(typed.customer_id.notnull()).anti_join(ids, "customer_id")
+            n_unknown = _int(unknown.count().to_pandas())
+            if not found.unknown_customers(
+                n_unknown, self._examples(unknown, [unknown.customer_id])
+            ):
+                ids = None
+        found.raise_if_errors()
+
+        out = typed.filter(*keep) if keep else typed
+        if ids is not None:
+            out = out.semi_join(ids, "customer_id")
+        out = out.select(*mapped)
+        if contract.key and src.invalid_rows == "drop":  # one row per key, as DuckDB keeps
+            rank = ibis.row_number().over(group_by=list(contract.key), order_by=list(contract.key))
+            out = out.mutate(_rank=rank).filter(lambda t: t["_rank"] == 0).drop("_rank")
+        kept = _int(out.count().to_pandas())
+        self.report.tables[table] = TableStats(table, src.describe(), n, kept, mapped)
+        if table == "orders":
+            stats = (
+                out.aggregate(
+                    returns=(out.amount < 0).sum(),
+                    returned=out.amount.sum(where=out.amount < 0),
+                    zero=(out.amount == 0).sum(),
+                )
+                .to_pandas()
+                .iloc[0]
+            )
+            _report_returns(
+                self.report,
+                _int(stats["returns"]),
+                float(stats["returned"] or 0),
+                _int(stats["zero"]),
+            )
+        if contract.history:
+            return out
+        frame = out.to_pandas()
+        for col in frame.columns:  # Spark hands over nanoseconds; DuckDB (and segwork) use us
+            if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                frame[col] = frame[col].astype("datetime64[us]")
+        return frame
+
+    @staticmethod
+    def _examples(rows: ibis.Table, values: list[Any]) -> list[Any]:
+        """Up to five distinct example values (a tuple per row for several columns)."""
+        shown = rows.select(*[v.name(f"v{i}") for i, v in enumerate(values)]).distinct()
+        frame = shown.limit(_MAX_EXAMPLES).to_pandas()
+        plain = [tuple(_plain(v) for v in r) for r in frame.itertuples(index=False)]
+        return [r[0] if len(r) == 1 else r for r in plain]
