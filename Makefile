@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help report test system-deps lab demo lint format bench clean
+.PHONY: help report test system-deps lab demo lint format bench bench-all clean
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,8 +42,11 @@ lab: $(STAMP) ## Open the notebooks in JupyterLab
 	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
 	cd notebooks && env -u MPLBACKEND ../$(BIN)/jupyter lab
 
-bench: $(STAMP) ## Run the benchmarks (large: minutes, GBs of disk)
-	$(BIN)/python benchmarks/bench_rfm.py
+bench: $(STAMP) ## Scale benchmarks: 1M-100M orders, runs at 20k/200k customers (~40 min, ~5 GB disk)
+	$(BIN)/python benchmarks/bench_scale.py --orders 1e6 1e7 1e8
+	env -u MPLBACKEND $(BIN)/python benchmarks/bench_run.py --customers 20000 200000
+
+bench-all: bench ## bench, then the model benchmarks (BG/NBD fit, A/B tests, clustering)
 	$(BIN)/python benchmarks/bench_clv.py
 	$(BIN)/python benchmarks/bench_abtest.py
 	$(BIN)/python benchmarks/bench_clusters.py

@@ -1,0 +1,363 @@
+"""Full-run benchmark: `segwork run` on demo data of 20k and 200k customers, per notebook.
+
+For each size the demo CRM is written with ``segwork demo`` into ``data/bench/demo-<n>-seed<s>/``
+(reused when its truth.json has the same size, seed and generator version), a run config is
+derived from ``configs/demo.yaml`` with the paths pointing there and reports going to
+``data/bench/reports-<n>/``, and ``segwork.pipeline.run`` executes every notebook, in a child
+process of its own. Per notebook it reports the wall time of the RunRecord (kernel start,
+execution and HTML rendering) and the peak resident memory of the notebook's kernel (its
+VmHWM, sampled every 0.2 s until the kernel exits, so only a peak in a kernel's last 0.2 s
+could be missed), plus the sampled peak of the kernel with its child processes.
+
+    python benchmarks/bench_run.py --customers 20000 200000
+    python benchmarks/bench_run.py --customers 20000          # about 1.5 minutes
+
+Prints a table and writes benchmarks/results/run-<UTC time>.md/.json and run-latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402  (the benchmarks folder is not a package)
+    DATA_DIR,
+    RESULTS_DIR,
+    ROOT,
+    dir_size_mb,
+    emit,
+    machine_info,
+    machine_lines,
+    markdown_table,
+    peak_rss_mb,
+    run_child,
+    total_memory_mb,
+    write_results,
+)
+
+DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+SOURCES = {
+    "customers": "customers.csv",
+    "orders": "orders.parquet",
+    "interactions": "interactions.parquet",
+    "survey_responses": "survey_responses.csv",
+    "survey_items": "survey_items.csv",
+    "campaign_exposures": "campaign_exposures.csv",
+}
+_NOTEBOOK_START = re.compile(r"^\[(\d+)/(\d+)\] (\S+) \.\.\.$")
+
+
+# ------------------------------------------------------------------------------------------
+# data and config
+# ------------------------------------------------------------------------------------------
+def ensure_demo(folder: Path, n_customers: int, seed: int) -> dict[str, Any]:
+    """The demo CRM of n customers in folder: reused when truth.json matches, else `segwork demo`."""
+    from segwork.demo import GENERATOR_VERSION
+
+    truth = folder / "truth" / "truth.json"
+    if truth.exists():
+        t = json.loads(truth.read_text(encoding="utf-8"))
+        same = (t.get("n_customers"), t.get("seed"), t.get("generator_version")) == (
+            n_customers,
+            seed,
+            GENERATOR_VERSION,
+        )
+        if same and all((folder / f).exists() for f in SOURCES.values()):
+            return {"sizes": t["sizes"], "generation_s": None, "mb": round(dir_size_mb(folder), 1)}
+    segwork = Path(sys.executable).with_name("segwork")  # the CLI of this environment
+    t0 = time.perf_counter()
+    if segwork.exists():
+        cmd = [str(segwork), "demo", "--out", str(folder), "--customers", str(n_customers)]
+        subprocess.run([*cmd, "--seed", str(seed)], check=True)
+    else:  # what `segwork demo` calls
+        from segwork.demo import write_demo
+
+        write_demo(folder, n_customers=n_customers, seed=seed)
+    t = json.loads(truth.read_text(encoding="utf-8"))
+    return {
+        "sizes": t["sizes"],
+        "generation_s": round(time.perf_counter() - t0, 1),
+        "mb": round(dir_size_mb(folder), 1),
+    }
+
+
+def write_config(folder: Path, reports: Path) -> Path:
+    """configs/demo.yaml with its sources in folder, reports in reports, absolute paths."""
+    import yaml
+
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    cfg["name"] = f"{cfg.get('name', 'demo')} - benchmark {folder.name}"
+    for table, spec in cfg["sources"].items():
+        spec["path"] = str(folder / SOURCES[table])
+    cfg["notebooks_dir"] = str(ROOT / "notebooks")
+    cfg["reports_dir"] = str(reports)
+    rules = (cfg.get("notebooks") or {}).get("05_rule_segments") or {}
+    if "rules_file" in rules:  # relative to the config's folder: make it absolute
+        rules["rules_file"] = str((DEMO_CONFIG.parent / rules["rules_file"]).resolve())
+    path = folder / "bench-config.yaml"
+    path.write_text(
+        "# written by benchmarks/bench_run.py from configs/demo.yaml\n"
+        + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return path
+
+
+# ------------------------------------------------------------------------------------------
+# inside the child: run the pipeline and watch the kernels
+# ------------------------------------------------------------------------------------------
+class KernelWatch(threading.Thread):
+    """Samples the memory of the running notebook kernel (and its children) every poll_s."""
+
+    def __init__(self, poll_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.poll_s = poll_s
+        self.current: str | None = None  # the notebook stem being run
+        self.kernel_hwm_mb: dict[str, float] = {}
+        self.tree_rss_mb: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self.stop.wait(self.poll_s):
+            stem = self.current
+            if stem is None:
+                continue
+            try:
+                kernels = [
+                    p for p in me.children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
+                ]
+            except psutil.Error:
+                continue
+            for k in kernels:
+                try:
+                    hwm = _vm_hwm_mb(k.pid)
+                    tree = k.memory_info().rss + sum(
+                        c.memory_info().rss for c in k.children(recursive=True)
+                    )
+                except (psutil.Error, OSError):
+                    continue
+                self.kernel_hwm_mb[stem] = max(self.kernel_hwm_mb.get(stem, 0.0), hwm)
+                self.tree_rss_mb[stem] = max(self.tree_rss_mb.get(stem, 0.0), tree / 2**20)
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM in /proc/<pid>/status), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class _StderrTee:
+    """Passes stderr through and tells the watcher which notebook `segwork run` has started."""
+
+    def __init__(self, inner: Any, watch: KernelWatch) -> None:
+        self.inner, self.watch, self.partial = inner, watch, ""
+
+    def write(self, text: str) -> int:
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            m = _NOTEBOOK_START.match(line.strip())
+            if m:
+                self.watch.current = m.group(3)
+        return self.inner.write(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:  # no papermill progress bar in the benchmark's output
+        return False
+
+
+def child_run(config: str) -> None:
+    """Run the pipeline on config; print per-notebook durations and kernel memory as JSON."""
+    os.environ.pop("MPLBACKEND", None)  # figures vanish with Agg (see docs)
+    from segwork import pipeline
+
+    watch = KernelWatch()
+    watch.start()
+    sys.stderr = _StderrTee(sys.stderr, watch)
+    t0 = time.perf_counter()
+    try:
+        record = pipeline.run(config, progress=True)
+    finally:
+        watch.stop.set()
+        watch.join()
+        sys.stderr = sys.stderr.inner
+    emit(
+        {
+            "status": record.status,
+            "run_dir": str(record.run_dir),
+            "duration_s": record.duration_s,
+            "wall_s": time.perf_counter() - t0,
+            "runner_peak_rss_mb": peak_rss_mb(),
+            "notebooks": [
+                {
+                    "stem": nb.stem,
+                    "status": nb.status,
+                    "seconds": nb.duration_s,
+                    "kernel_peak_rss_mb": watch.kernel_hwm_mb.get(nb.stem),
+                    "kernel_tree_rss_mb": watch.tree_rss_mb.get(nb.stem),
+                    "error": (nb.error or {}).get("evalue"),
+                }
+                for nb in record.notebooks
+            ],
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the run
+# ------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    ram_mb = total_memory_mb()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--customers", type=int, nargs="+", default=[20_000, 200_000])
+    p.add_argument("--seed", type=int, default=42, help="demo seed (segwork demo's default)")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the demo data is kept")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the result files")
+    p.add_argument(
+        "--rss-limit-gb",
+        type=float,
+        default=round(ram_mb * 0.85 / 1024, 1),
+        help="kill the run if its processes together go above this (default 85%% of RAM)",
+    )
+    args = p.parse_args(argv)
+    if any(n < 1 for n in args.customers):
+        raise SystemExit("--customers: counts must be positive")
+
+    info = machine_info()
+    data_root = args.data_dir.resolve()
+    runs: list[dict] = []
+    started = time.perf_counter()
+    for n in args.customers:
+        folder = data_root / f"demo-{n}-seed{args.seed}"
+        print(f"\n== {n:,} customers: demo data in {folder}", flush=True)
+        data = ensure_demo(folder, n, args.seed)
+        how = "reused" if data["generation_s"] is None else f"written in {data['generation_s']} s"
+        print(
+            f"   {data['sizes']['orders']:,} orders, {data['sizes']['interactions']:,} "
+            f"interactions, {data['mb']:.0f} MB ({how})",
+            flush=True,
+        )
+        reports = data_root / f"reports-{n}"
+        shutil.rmtree(reports, ignore_errors=True)  # the previous benchmark's run: don't pile up
+        config = write_config(folder, reports)
+        res = run_child(
+            [sys.executable, __file__, "--child-run", str(config)],
+            rss_limit_mb=args.rss_limit_gb * 1024,
+            show_stderr=True,
+        )
+        runs.append({"customers": n, "config": str(config), "data": data, **res})
+        if "error" in res:
+            print(f"   run FAILED: {res['error']}", flush=True)
+        elif res["status"] != "succeeded":
+            print(f"   run {res['status']}: see {res['run_dir']}", flush=True)
+
+    md = report(runs, info, time.perf_counter() - started)
+    print("\n" + md.split("\n## Machine")[0])
+    path = write_results("run", md, {"machine": info, "runs": runs}, args.out)
+    print(f"written to {path} (and {path.with_suffix('.json').name}, run-latest.md)")
+    if any("error" in r or r.get("status") != "succeeded" for r in runs):
+        raise SystemExit(1)
+
+
+def report(runs: list[dict], info: dict, total_s: float) -> str:
+    """The markdown result file: per-notebook table, the data, the machine."""
+
+    def mb(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.0f}"
+
+    rows = []
+    for r in runs:
+        n = f"{r['customers']:,}"
+        if "error" in r:
+            rows.append([n, "(run)", "error", r["error"].splitlines()[0], "", ""])
+            continue
+        for nb in r["notebooks"]:
+            secs = "-" if nb["seconds"] is None else f"{nb['seconds']:.1f}"
+            status = nb["status"] + (f": {nb['error']}" if nb.get("error") else "")
+            rows.append(
+                [
+                    n,
+                    nb["stem"],
+                    status,
+                    secs,
+                    mb(nb["kernel_peak_rss_mb"]),
+                    mb(nb["kernel_tree_rss_mb"]),
+                ]
+            )
+        rows.append(
+            [
+                n,
+                "whole run (runner process)",
+                r["status"],
+                f"{r['duration_s']:.1f}",
+                mb(r["runner_peak_rss_mb"]),
+                "-",
+            ]
+        )
+    data_rows = [
+        [
+            f"{r['customers']:,}",
+            f"{r['data']['sizes']['orders']:,}",
+            f"{r['data']['sizes']['interactions']:,}",
+            f"{r['data']['mb']:.0f}",
+            "reused" if r["data"]["generation_s"] is None else f"{r['data']['generation_s']}",
+        ]
+        for r in runs
+    ]
+    header = [
+        "customers",
+        "notebook",
+        "status",
+        "seconds",
+        "peak RSS MB",
+        "kernel + children MB (sampled)",
+    ]
+    return "\n".join(
+        [
+            "# segwork run benchmark",
+            "",
+            "`segwork.pipeline.run` on the demo CRM (configs/demo.yaml with paths to the benchmark "
+            "data). Seconds per notebook are the RunRecord's (kernel start, execution, HTML "
+            "rendering); peak RSS is the notebook kernel's VmHWM, sampled every 0.2 s; the whole-run "
+            "row gives the runner process's own peak (papermill, nbconvert). "
+            f"Total wall time {total_s / 60:.1f} min.",
+            "",
+            markdown_table(header, rows),
+            "",
+            "## Data (`segwork demo`)",
+            "",
+            markdown_table(
+                ["customers", "orders", "interactions", "MB on disk", "generation s"], data_rows
+            ),
+            "",
+            "## Machine",
+            "",
+            *machine_lines(info),
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-run":
+        child_run(sys.argv[2])
+    else:
+        main()
