@@ -43,10 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 
 import segwork
 from segwork import progress as progress_lines
-from segwork.config import ConfigError, RunConfig, load_config
+from segwork.config import ConfigError, RunConfig, load_config, redact_url
 from segwork.files import atomic_write_text
 from segwork.report import (
     notebook_title,
@@ -125,6 +126,7 @@ class RunRecord:
     notebooks: list[NotebookRecord] = field(default_factory=list)
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # database tables written
     package_version: str = segwork.__version__
     python_version: str = sys.version.split()[0]
     host: str = field(default_factory=socket.gethostname)
@@ -175,6 +177,7 @@ class RunRecord:
             "host": self.host,
             "parameters": self.parameters,
             "inputs": self.inputs,
+            "outputs": self.outputs,
             "notebooks": notebooks,
         }
 
@@ -203,6 +206,7 @@ class RunRecord:
             notebooks=notebooks,
             parameters=data.get("parameters", {}),
             inputs=data.get("inputs", []),
+            outputs=data.get("outputs", []),
             package_version=data.get("package_version", ""),
             python_version=data.get("python_version", ""),
             host=data.get("host", ""),
@@ -708,6 +712,8 @@ def run(
             raise
 
         status = "failed" if any(nb.status == "failed" for nb in record.notebooks) else "succeeded"
+        if status == "succeeded" and cfg.outputs.memberships is not None:
+            status = _write_outputs(cfg, record, progress)
         _finish(record, t0, status)
         if status == "succeeded":
             update_reports_index(reports, latest_run_id=run_id)
@@ -715,6 +721,44 @@ def run(
         else:
             update_reports_index(reports)
     return record
+
+
+def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
+    """Write the run's segment memberships to the configured table; the run's status after it.
+
+    Runs only after every notebook succeeded. A run without the ``segment_membership``
+    artifact (notebook 05 not selected) writes nothing and says so in ``run.json``; a failed
+    write fails the run, so ``reports/latest`` stays on the last run whose outputs were written.
+    """
+    from segwork import actions, warehouse
+
+    sink = cfg.outputs.memberships
+    assert sink is not None
+    entry: dict[str, Any] = {"output": "memberships", "target": sink.describe(), "rows": None}
+    record.outputs.append(entry)
+    artifact = record.run_dir / "artifacts" / "segment_membership.parquet"
+    if not artifact.exists():
+        entry["status"] = "skipped"
+        entry["note"] = "no segment_membership artifact (the rule segments notebook did not run)"
+        return "succeeded"
+    t = time.perf_counter()
+    _say(progress, f"writing segment memberships to {sink.describe()} ...")
+    try:
+        wide = pd.read_parquet(artifact).set_index("customer_id")
+        rows = warehouse.membership_rows(
+            actions.membership_long(wide),
+            run_id=record.run_id,
+            analysis_date=cfg.analysis_date,
+        )
+        entry["rows"] = warehouse.write_memberships(sink, rows)
+    except Exception as exc:  # WarehouseError, ConfigError (a ${VAR} not set), ...
+        entry["status"] = "failed"
+        entry["error"] = redact_url(str(exc))
+        _say(progress, f"writing segment memberships FAILED: {entry['error']}")
+        return "failed"
+    entry["status"] = "written"
+    _say(progress, f"{entry['rows']:,} memberships written in {time.perf_counter() - t:.1f} s")
+    return "succeeded"
 
 
 def _finish(record: RunRecord, t0: float, status: str) -> None:

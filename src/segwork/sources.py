@@ -26,8 +26,9 @@ from typing import Any, Literal
 import duckdb
 import ibis
 import pandas as pd
+import sqlalchemy as sa
 
-from segwork import engines, progress
+from segwork import engines, progress, warehouse
 from segwork.config import TABLES, ConfigError, RunConfig, SourceConfig, redact_url
 from segwork.schema import CONTRACTS, Contract, Issue, SchemaError, TableStats, ValidationReport
 
@@ -286,6 +287,15 @@ class _Reader:
                 self._raw_sql(name, src)
         except SchemaError:
             raise
+        except (sa.exc.SQLAlchemyError, warehouse.WarehouseError) as e:
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            raise SchemaError(
+                table,
+                f"could not read {where}: {redact_url(reason)}",
+                fix=f"check the url and table of sources.{table} in the run config, that the "
+                "database is reachable and that the credentials it names (${VAR}) are set in the "
+                "environment.",
+            ) from None
         except (duckdb.Error, ValueError, OSError, ImportError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SchemaError(
@@ -333,25 +343,19 @@ class _Reader:
             )
 
     def _raw_sql(self, name: str, src: SourceConfig) -> None:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(src.resolved_url())
-        try:
-            first = True
-            for chunk in pd.read_sql_table(src.table, engine, chunksize=250_000):
-                self.duck.register(f"{name}_chunk", chunk)
-                if first:
-                    self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_chunk")
-                    first = False
-                else:
-                    self._sql(f"INSERT INTO {name} SELECT * FROM {name}_chunk")
-                self.duck.unregister(f"{name}_chunk")
-            if first:  # no chunks at all: an empty table; keep its columns
-                cols = [c["name"] for c in sa.inspect(engine).get_columns(src.table)]
-                self.duck.register(f"{name}_chunk", pd.DataFrame(columns=cols))
+        url, first = src.resolved_url(), True
+        for chunk in warehouse.read_chunks(url, src.table):
+            self.duck.register(f"{name}_chunk", chunk)
+            if first:
                 self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_chunk")
-        finally:
-            engine.dispose()
+                first = False
+            else:
+                self._sql(f"INSERT INTO {name} SELECT * FROM {name}_chunk")
+            self.duck.unregister(f"{name}_chunk")
+        if first:  # no chunks at all: an empty table; keep its columns
+            cols = warehouse.column_names(url, src.table)
+            self.duck.register(f"{name}_chunk", pd.DataFrame(columns=cols))
+            self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_chunk")
 
     @staticmethod
     def _source_name(src: SourceConfig, column: str) -> str:
