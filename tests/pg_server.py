@@ -3,8 +3,8 @@
 ``initdb`` a cluster in a temporary folder, start it on a free port of 127.0.0.1 with its socket
 in that folder, password authentication (SCRAM) only. PostgreSQL refuses to run as root, so as
 root the server runs as the ``postgres`` user (created by the Debian package) through ``runuser``.
-``scripts/system-deps.sh`` installs the binaries; without them the tests are skipped, or fail
-when ``CI`` is set (a CI run must not pass by skipping them).
+``scripts/system-deps.sh`` installs the binaries; without them the tests fail (a green run must
+have run them) with the command that leaves them out.
 """
 
 from __future__ import annotations
