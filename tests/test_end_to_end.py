@@ -114,3 +114,74 @@ def test_later_notebooks_record_their_artifacts(demo_run) -> None:
     members = pd.read_parquet(art / "segment_membership.parquet")
     assert len(members) == len(pd.read_csv(data / "customers.csv"))
     assert (record.run_dir / "actions" / "tasks.csv").exists()
+
+
+def _image_outputs(ipynb: Path) -> int:
+    """Figures a stakeholder page should show: image outputs of cells the report keeps."""
+    from segwork.report import REMOVE_TAGS
+
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    return sum(
+        1
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code" and not set(cell["metadata"].get("tags", [])) & REMOVE_TAGS
+        for out in cell.get("outputs", [])
+        if any(k.startswith("image/") for k in out.get("data", {}))
+    )
+
+
+@pytest.fixture(scope="module")
+def browser(demo_run):
+    """Headless Chromium (the distribution's package) allowed to read the reports folder only."""
+    from tests import browser as chromium_pages
+
+    if not Path(chromium_pages.CHROMIUM).exists():  # a failure, not a skip
+        pytest.fail(
+            f"{chromium_pages.CHROMIUM} not found. Fix: make system-deps installs Chromium, or "
+            "leave these tests out with make test PYTEST_ARGS='-m \"not browser\"'"
+        )
+    _, reports, _ = demo_run
+    with chromium_pages.chromium(reports) as context:
+        yield context, chromium_pages.load
+
+
+@pytest.mark.browser
+def test_every_report_page_renders_offline_without_errors(demo_run, browser) -> None:
+    record, reports, _ = demo_run
+    context, load = browser
+    pages = [reports / "index.html", record.run_dir / "index.html"]
+    for nb in record.notebooks:
+        pages.append(nb.html)
+        rec, page = load(context, nb.html)
+        assert not rec.problems, (nb.stem, rec.problems)
+        assert len(rec.images) == _image_outputs(nb.ipynb) > 0, nb.stem
+        assert page.title(), nb.stem
+        page.close()
+    for index in pages[:2]:
+        rec, page = load(context, index)
+        assert not rec.problems, (index, rec.problems)
+        local = [u for u in rec.links if u.startswith("file://")]
+        assert local, index
+        for url in local:  # every link of the index pages points at a file that exists
+            assert Path(url.removeprefix("file://").split("#")[0]).exists(), url
+        page.close()
+
+
+@pytest.mark.browser
+def test_a_page_that_needs_the_network_is_caught(demo_run, browser, tmp_path) -> None:
+    """The check above can fail: a page with a CDN script and a broken image shows problems."""
+    _, reports, _ = demo_run
+    context, load = browser
+    bad = reports / "bad-page.html"
+    bad.write_text(
+        '<html><head><script src="https://cdn.example.com/x.js"></script></head>'
+        '<body><img src="missing.png"><script>undefinedFunction()</script></body></html>',
+        encoding="utf-8",
+    )
+    try:
+        rec, page = load(context, bad)
+        page.close()
+    finally:
+        bad.unlink()
+    assert rec.blocked_requests == ["https://cdn.example.com/x.js"]
+    assert rec.page_errors and any("missing.png" in p for p in rec.problems)
