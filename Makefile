@@ -42,7 +42,7 @@ lab: $(STAMP) ## Open the notebooks in JupyterLab
 	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
 	cd notebooks && env -u MPLBACKEND ../$(BIN)/jupyter lab
 
-bench: $(STAMP) ## Scale benchmarks: 1M-100M orders, runs at 20k/200k customers (~40 min, ~5 GB disk)
+bench: $(STAMP) ## Scale benchmarks: 1M-100M orders, runs at 20k/200k customers (~25 min, ~4 GB disk)
 	$(BIN)/python benchmarks/bench_scale.py --orders 1e6 1e7 1e8
 	env -u MPLBACKEND $(BIN)/python benchmarks/bench_run.py --customers 20000 200000
 
