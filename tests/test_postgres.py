@@ -204,6 +204,9 @@ def test_failed_write_fails_the_run_and_keeps_latest(pg, tmp_path, monkeypatch) 
     out = json.loads((bad.run_dir / "run.json").read_text())["outputs"][0]
     assert out["status"] == "failed" and "password authentication failed" in out["error"]
     assert (tmp_path / "reports" / "latest").resolve() == latest
+    page = (bad.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "writing the segment memberships to postgresql://segwork:***@" in page
+    assert "password authentication failed" in str(pipeline.RunFailed(bad))
     _assert_password_in_no_file(tmp_path / "reports", "wrong-secret-0815")
     _assert_password_in_no_file(tmp_path / "reports", pg.password)
     eng = warehouse.engine(pg.resolved_url())

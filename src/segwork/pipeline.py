@@ -81,7 +81,11 @@ class RunFailed(PipelineError):  # noqa: N818 - the name reads as what happened
         where = (
             f" in notebook {nb.stem}: {nb.error.get('ename')}: {nb.error.get('evalue')}"
             if nb and nb.error
-            else ""
+            else "".join(
+                f" writing {o['output']} to {o['target']}: {o.get('error')}"
+                for o in record.outputs
+                if o.get("status") == "failed"
+            )
         )
         super().__init__(f"run {record.run_id} failed{where}. See {record.run_dir / 'index.html'}")
 

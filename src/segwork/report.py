@@ -289,6 +289,13 @@ def _summary(run: dict[str, Any]) -> str:
         return f"This run succeeded on {when} and produced {_plural(n, 'report')} in {took}."
     if run["status"] == "failed":
         nb = run["failed_notebook"]
+        out = next((o for o in run.get("outputs") or [] if o.get("status") == "failed"), None)
+        if nb is None and out is not None:  # every notebook succeeded; the write-back did not
+            return (
+                f"This run failed on {when}: its {_plural(n, 'report')} {'was' if n == 1 else 'were'} "
+                f"written, but writing the segment {out['output']} to {out['target']} failed: "
+                f"{out.get('error', '')} The reports published as “latest” are unchanged."
+            )
         not_run = sum(1 for x in run["notebooks"] if x["status"] == "not run")
         where = f" in “{nb['title']}” ({nb['error']['ename']})" if nb else ""
         text = f"This run failed on {when}: the analysis stopped with an error{where}."
