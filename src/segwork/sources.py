@@ -288,7 +288,7 @@ class _Reader:
         except SchemaError:
             raise
         except (sa.exc.SQLAlchemyError, warehouse.WarehouseError) as e:
-            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            reason = engines.error_line(getattr(e, "orig", None) or e)
             raise SchemaError(
                 table,
                 f"could not read {where}: {redact_url(reason)}",
@@ -297,7 +297,7 @@ class _Reader:
                 "environment.",
             ) from None
         except (duckdb.Error, ValueError, OSError, ImportError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = engines.error_line(e)
             raise SchemaError(
                 table,
                 f"could not read {where} as {kind}: {first}",

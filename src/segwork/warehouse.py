@@ -25,6 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from segwork.config import TableSink, redact_url
+from segwork.engines import error_line
 
 MEMBERSHIP_COLUMNS = ("run_id", "analysis_date", "customer_id", "segment", "written_at")
 
@@ -135,7 +136,7 @@ def write_memberships(sink: TableSink, rows: pd.DataFrame) -> int:
     except sa.exc.SQLAlchemyError as e:
         raise WarehouseError(
             f"writing segment memberships to {sink.describe()} failed: "
-            f"{redact_url(str(getattr(e, 'orig', None) or e).splitlines()[0])}. Nothing was "
+            f"{redact_url(error_line(getattr(e, 'orig', None) or e))}. Nothing was "
             "written (the transaction was rolled back). Fix: check the URL, the credentials in "
             "the environment and that the user may create and write the table."
         ) from None
