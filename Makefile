@@ -4,18 +4,30 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
+LOCK   := requirements.lock
 
 .DEFAULT_GOAL := help
-.PHONY: help report test system-deps lab demo lint format bench bench-all clean
+.PHONY: help report test system-deps lab demo lint format bench bench-all clean lock
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs come from the lock: the exact versions the test suite last passed with.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+lock: ## Re-resolve pyproject.toml's dependencies (with test extras) into requirements.lock
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet '.[test]'
+	( echo "# The exact versions \`make\` installs. Update: make lock, then make test, then commit."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^segwork' ) > $(LOCK)
+	rm -rf .venv-lock build
 
 data/demo/truth/truth.json: | $(STAMP)
 	$(BIN)/segwork demo --out data/demo
@@ -39,7 +51,7 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 lab: $(STAMP) ## Open the notebooks in JupyterLab
-	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,lab]'
 	cd notebooks && env -u MPLBACKEND ../$(BIN)/jupyter lab
 
 bench: $(STAMP) ## Scale benchmarks: 1M-100M orders, runs at 20k/200k customers (~25 min, ~4 GB disk)
