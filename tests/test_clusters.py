@@ -252,8 +252,15 @@ def test_out_of_range_answers_name_item_row_and_range(bad, shown):
         score_survey(resp, SurveySpec.from_catalogue(cat))
     msg = str(e.value)
     assert (
-        "'b1'" in msg and "row 3" in msg and "customer r4" in msg and "1..5" in msg and shown in msg
+        "'b1'" in msg
+        and "data row 4" in msg
+        and "customer r4" in msg
+        and "1..5" in msg
+        and shown in msg
     )
+    # no scale declared: the message says the default was used and how to declare another
+    assert "the default" in msg and "scale_min and scale_max for item b1" in msg
+    assert "recode" not in msg
 
 
 def test_missing_item_columns_and_duplicates_are_errors():

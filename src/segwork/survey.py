@@ -3,9 +3,14 @@
 The rules, stated once (they are the same when a model is fitted and when new customers are
 assigned, see :class:`SurveySpec`):
 
-- **Scale.** Answers are integers on ``scale`` (default 1..5). A catalogue may carry
-  ``scale_min``/``scale_max`` columns to override the scale per item. Anything else (3.5, 7,
-  "agree") is an error naming the item, example rows and the allowed range.
+- **Scale.** Each item's answers are whole numbers on its scale, declared in the item
+  catalogue (``survey_items``) by two optional columns, **``scale_min``** and **``scale_max``**
+  (whole numbers, per item: 1 and 5, 1 and 6, 1 and 7, 0 and 10, ...). An item whose row leaves
+  both empty, or a catalogue without these columns, gets the default scale ``DEFAULT_SCALE``
+  (1..5, the most common Likert scale), and error messages say that the default was used. An
+  answer off its item's scale (7 on 1..6, 3.5, "agree") is an error naming the table, the item
+  column, example rows and the fix: correct the data, or declare the item's scale in the catalogue.
+  :func:`scale_problems` lists every such problem without raising (for ``segwork validate``).
 - **Reverse coding.** A reverse-coded item is flipped as ``scale_min + scale_max - x``, so a
   high score always means "more of the construct".
 - **Too few answers.** A respondent who answered less than ``min_answered`` (share of the
@@ -25,7 +30,7 @@ assigned, see :class:`SurveySpec`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,9 @@ DEFAULT_SCALE = (1, 5)
 ALPHA_THRESHOLD = 0.7
 _MAX_EXAMPLES = 5
 CONSENT_COLUMN = "profiling_consent"
+SCALE_COLUMNS = ("scale_min", "scale_max")  # optional item-catalogue columns: each item's scale
+# columns of survey_responses that are not answers (everything else should be a catalogue item)
+META_COLUMNS = ("customer_id", "answered_at", CONSENT_COLUMN)
 _TRUE = {"true", "t", "yes", "y", "1", "ano"}
 
 
@@ -48,6 +56,80 @@ def _as_bool(values: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.fillna(0).astype(float) == 1.0
     return values.astype("string").str.strip().str.lower().isin(_TRUE).fillna(False).astype(bool)
+
+
+def _item_texts(cat: pd.DataFrame, items: list[str]) -> dict[str, str]:
+    """Each item's text from the catalogue (the item's name where the text is missing)."""
+    if "text" not in cat.columns:
+        return {i: i for i in items}
+    return {
+        i: (str(t).strip() if pd.notna(t) and str(t).strip() else i)
+        for i, t in zip(items, cat["text"], strict=True)
+    }
+
+
+def _catalogue_scales(
+    cat: pd.DataFrame, items: list[str], default: tuple[int, int]
+) -> tuple[dict[str, tuple[int, int]], tuple[str, ...]]:
+    """Each item's (min, max) from the catalogue's scale_min/scale_max, and the items declared.
+
+    Both columns or neither; per item both values or neither (then the default). Values must be
+    whole numbers with min < max. Errors name the table, column, items and values.
+    """
+    present = [c for c in SCALE_COLUMNS if c in cat.columns]
+    if not present:
+        return {i: default for i in items}, ()
+    if len(present) == 1:
+        other = next(c for c in SCALE_COLUMNS if c not in present)
+        raise SurveyError(
+            f"table 'survey_items': column '{present[0]}' without '{other}'.\nFix: declare an "
+            "item's scale with both columns, scale_min and scale_max (e.g. 1 and 6)."
+        )
+    bounds = {}
+    for col in SCALE_COLUMNS:
+        raw = cat[col]
+        num = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = (raw.notna() & num.isna()) | (num.notna() & (num != np.round(num)))
+        if bad.any():
+            ex = ", ".join(
+                f"item {items[r]}: {_show(raw.iloc[r])}"
+                for r in np.flatnonzero(bad)[:_MAX_EXAMPLES]
+            )
+            raise SurveyError(
+                f"table 'survey_items', column '{col}': not a whole number for {ex}.\n"
+                "Fix: scale_min and scale_max are the lowest and highest possible answers, "
+                "e.g. 1 and 6 (or leave both empty for the default "
+                f"{default[0]}..{default[1]})."
+            )
+        bounds[col] = num
+    lo, hi = bounds["scale_min"], bounds["scale_max"]
+    half = lo.isna() != hi.isna()
+    if half.any():
+        ex = [items[r] for r in np.flatnonzero(half)[:_MAX_EXAMPLES]]
+        raise SurveyError(
+            f"table 'survey_items': item(s) {ex} have only one of scale_min, scale_max.\n"
+            "Fix: fill both for an item (e.g. 1 and 7), or leave both empty for the default "
+            f"{default[0]}..{default[1]}."
+        )
+    wrong = lo.notna() & (lo >= hi)
+    if wrong.any():
+        ex = ", ".join(
+            f"item {items[r]}: {lo.iloc[r]:g}..{hi.iloc[r]:g}"
+            for r in np.flatnonzero(wrong)[:_MAX_EXAMPLES]
+        )
+        raise SurveyError(
+            f"table 'survey_items', columns 'scale_min', 'scale_max': the minimum is not below "
+            f"the maximum for {ex}.\nFix: scale_min is the lowest possible answer, scale_max "
+            "the highest."
+        )
+    scale, declared = {}, []
+    for n, item in enumerate(items):
+        if pd.notna(lo.iloc[n]):
+            scale[item] = (int(lo.iloc[n]), int(hi.iloc[n]))
+            declared.append(item)
+        else:
+            scale[item] = default
+    return scale, tuple(declared)
 
 
 @dataclass(frozen=True)
@@ -66,6 +148,7 @@ class SurveySpec:
     text: dict[str, str]
     min_answered: float = 0.7
     item_medians: dict[str, float] = field(default_factory=dict)
+    declared: tuple[str, ...] = ()  # items whose scale the catalogue declares (others: default)
 
     @classmethod
     def from_catalogue(
@@ -75,14 +158,19 @@ class SurveySpec:
         scale: tuple[int, int] = DEFAULT_SCALE,
         min_answered: float = 0.7,
     ) -> SurveySpec:
-        """Read the item catalogue (item, construct, text, reverse_coded[, scale_min, scale_max])."""
-        need = ["item", "construct", "text", "reverse_coded"]
+        """Read the item catalogue (item, construct, reverse_coded[, text, scale_min, scale_max]).
+
+        ``scale`` is the default for items whose scale the catalogue does not declare. Without a
+        ``text`` column an item's text is its name.
+        """
+        need = ["item", "construct", "reverse_coded"]
         missing = [c for c in need if c not in catalogue.columns]
         if missing:
             raise SurveyError(
                 f"table 'survey_items': missing column(s) {missing}; it has "
                 f"{list(catalogue.columns)}.\nFix: the catalogue needs one row per item "
-                "with columns item, construct, text, reverse_coded."
+                "with columns item, construct, text, reverse_coded (and optionally scale_min, "
+                "scale_max: the item's answer scale)."
             )
         if not 0 < min_answered <= 1:
             raise SurveyError(f"min_answered must be a share in (0, 1], got {min_answered!r}")
@@ -102,14 +190,7 @@ class SurveySpec:
         lo, hi = int(scale[0]), int(scale[1])
         if lo >= hi:
             raise SurveyError(f"scale must be (min, max) with min < max, got {scale!r}")
-        item_scale = {}
-        for n, item in enumerate(items):
-            smin = cat.at[n, "scale_min"] if "scale_min" in cat.columns else None
-            smax = cat.at[n, "scale_max"] if "scale_max" in cat.columns else None
-            item_scale[item] = (
-                int(smin) if pd.notna(smin) else lo,
-                int(smax) if pd.notna(smax) else hi,
-            )
+        item_scale, declared = _catalogue_scales(cat, items, (lo, hi))
         constructs: dict[str, list[str]] = {}
         for item, con in zip(items, cat["construct"], strict=True):
             constructs.setdefault(str(con), []).append(item)
@@ -119,8 +200,9 @@ class SurveySpec:
             constructs={c: tuple(v) for c, v in constructs.items()},
             reverse=tuple(i for i, r in zip(items, reverse_flags, strict=True) if r),
             scale=item_scale,
-            text={i: str(t) for i, t in zip(items, cat["text"], strict=True)},
+            text=_item_texts(cat, items),
             min_answered=float(min_answered),
+            declared=declared,
         )
 
     @property
@@ -136,7 +218,14 @@ class SurveySpec:
             for i in self.items
         }
         return SurveySpec(
-            self.items, self.constructs, self.reverse, self.scale, self.text, self.min_answered, med
+            self.items,
+            self.constructs,
+            self.reverse,
+            self.scale,
+            self.text,
+            self.min_answered,
+            med,
+            self.declared,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +237,7 @@ class SurveySpec:
             "text": dict(self.text),
             "min_answered": self.min_answered,
             "item_medians": dict(self.item_medians),
+            "declared": list(self.declared),
         }
 
     @classmethod
@@ -160,6 +250,17 @@ class SurveySpec:
             text=dict(d["text"]),
             min_answered=float(d["min_answered"]),
             item_medians={k: float(v) for k, v in d["item_medians"].items()},
+            declared=tuple(d.get("declared", ())),
+        )
+
+    def scale_text(self, item: str) -> str:
+        """How an item's scale was set, for messages: '1..6 declared for item A1 in survey_items'."""
+        lo, hi = self.scale[item]
+        if item in self.declared:
+            return f"{lo}..{hi} declared for item {item} in survey_items (scale_min, scale_max)"
+        return (
+            f"{lo}..{hi}, the default: survey_items declares no scale for item {item} "
+            "(columns scale_min, scale_max)"
         )
 
 
@@ -169,25 +270,23 @@ def item_answers(
     """The catalogue's item columns as float (NaN = not answered), indexed by customer_id.
 
     Raises :class:`SurveyError` for a missing customer_id or item column, duplicated customers,
-    and answers that are not integers on the item's scale (naming item, rows and allowed range).
+    and answers that are not whole numbers on the item's scale (every such column is named,
+    with example rows, the scale and where it came from).
     """
     if "customer_id" not in responses.columns:
         raise SurveyError(
             f"table '{table}': no column 'customer_id'; it has {list(responses.columns)[:12]}.\n"
             "Fix: map the respondent id column to customer_id."
         )
-    missing = [i for i in spec.items if i not in responses.columns]
+    missing = _missing_items(responses, spec, table)
     if missing:
-        raise SurveyError(
-            f"table '{table}': missing item column(s) {missing} required by the item catalogue "
-            f"({len(spec.items)} items).\nFix: provide every catalogue item as a column (empty "
-            "cells are fine) or use the catalogue the model was fitted with."
-        )
+        raise SurveyError(missing)
     ids = responses["customer_id"].astype("string")
     if ids.isna().any():
-        rows = np.flatnonzero(ids.isna().to_numpy())[:_MAX_EXAMPLES].tolist()
+        rows = (np.flatnonzero(ids.isna().to_numpy())[:_MAX_EXAMPLES] + 1).tolist()
         raise SurveyError(
-            f"table '{table}', column 'customer_id': missing id in row(s) {rows} (0-based)."
+            f"table '{table}', column 'customer_id': missing id in data row(s) {rows}.\n"
+            "Fix: every response needs the respondent's id."
         )
     dup = ids[ids.duplicated()].unique().tolist()
     if dup:
@@ -196,29 +295,157 @@ def item_answers(
             f"once, e.g. {dup[:_MAX_EXAMPLES]}.\nFix: keep one response per customer "
             "(e.g. the latest by answered_at)."
         )
-    out = {}
+    out, problems = {}, []
     for item in spec.items:
-        raw = responses[item]
-        num = pd.to_numeric(raw, errors="coerce").astype("float64")
-        lo, hi = spec.scale[item]
-        not_number = raw.notna().to_numpy() & np.isnan(num.to_numpy())
-        vals = num.to_numpy()
-        with np.errstate(invalid="ignore"):
-            off_scale = ~np.isnan(vals) & ((vals < lo) | (vals > hi) | (vals != np.round(vals)))
-        bad = not_number | off_scale
-        if bad.any():
-            where = np.flatnonzero(bad)
-            examples = ", ".join(
-                f"row {r} (customer {ids.iloc[r]}): {_show(raw.iloc[r])}"
-                for r in where[:_MAX_EXAMPLES]
-            )
-            raise SurveyError(
-                f"table '{table}', column '{item}': {bad.sum()} answer(s) outside the allowed "
-                f"integers {lo}..{hi}: {examples}.\nFix: recode these answers to {lo}..{hi} or "
-                "leave them empty (missing)."
-            )
+        vals, problem = _check_answers(responses[item], item, spec, ids, table)
+        if problem:
+            problems.append(problem)
         out[item] = vals
+    if problems:
+        raise SurveyError(_joined(problems))
     return pd.DataFrame(out, index=pd.Index(ids.to_numpy(), name="customer_id"))
+
+
+def _joined(problems: list[str], limit: int = _MAX_EXAMPLES) -> str:
+    text = "\n\n".join(problems[:limit])
+    if len(problems) > limit:
+        text += f"\n\n... and {len(problems) - limit} more column(s) with problems like these."
+    return text
+
+
+def _missing_items(responses: pd.DataFrame, spec: SurveySpec, table: str) -> str | None:
+    missing = [i for i in spec.items if i not in responses.columns]
+    if not missing:
+        return None
+    return (
+        f"table '{table}': missing item column(s) {missing} required by the item catalogue "
+        f"survey_items ({len(spec.items)} items).\nFix: provide every catalogue item as a column "
+        "(empty cells are fine), map the columns under sources.survey_responses.columns, or "
+        "remove items that were not asked from survey_items."
+    )
+
+
+def _check_answers(
+    raw: pd.Series, item: str, spec: SurveySpec, ids: pd.Series | None, table: str
+) -> tuple[np.ndarray, str | None]:
+    """An item column as floats, and a message if any answer is not a whole number on its scale."""
+    num = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+    lo, hi = spec.scale[item]
+    not_number = raw.notna().to_numpy() & np.isnan(num)
+    with np.errstate(invalid="ignore"):
+        off_scale = ~np.isnan(num) & ((num < lo) | (num > hi) | (num != np.round(num)))
+    bad = not_number | off_scale
+    if not bad.any():
+        return num, None
+    where = np.flatnonzero(bad)
+
+    def who(r: int) -> str:
+        return f"data row {r + 1}" + (f" (customer {ids.iloc[r]})" if ids is not None else "")
+
+    examples = ", ".join(f"{who(r)}: {_show(raw.iloc[r])}" for r in where[:_MAX_EXAMPLES])
+    known = num[~np.isnan(num)]
+    seen = (
+        f" The numbers in this column run from {known.min():g} to {known.max():g}."
+        if len(known)
+        else ""
+    )
+    if item in spec.declared:
+        fix = (
+            "correct these answers in the data, or leave them empty if they mean 'no answer' "
+            "(a code for a missing answer, such as 0 or 99, must be blank); if the item's "
+            "scale is wider, correct its scale_min/scale_max in survey_items."
+        )
+    else:
+        fix = (
+            "if this item is answered on another scale (1..6, 1..7, 0..10, ...), declare it in "
+            f"the item catalogue: survey_items columns scale_min and scale_max for item {item}; "
+            "otherwise correct these answers in the data, or leave them empty if they mean "
+            "'no answer'."
+        )
+    text_note = (
+        " (text is not an answer: map labels such as 'agree' to numbers)"
+        if (not_number.any())
+        else ""
+    )
+    return num, (
+        f"table '{table}', column '{item}': {int(bad.sum())} answer(s) are not whole numbers on "
+        f"the item's scale {spec.scale_text(item)}{text_note}: {examples}.{seen}\nFix: {fix}"
+    )
+
+
+def unknown_columns(responses: pd.DataFrame, spec: SurveySpec) -> list[str]:
+    """Columns of the responses that are neither catalogue items nor known non-answer columns.
+
+    Known non-answer columns are :data:`META_COLUMNS` (customer_id, answered_at,
+    profiling_consent). The others are not scored: the run leaves them out and says so.
+    """
+    items = set(spec.items)
+    return [
+        str(c)
+        for c in responses.columns
+        if str(c) not in items and str(c) not in META_COLUMNS and not str(c).startswith("__")
+    ]
+
+
+@dataclass(frozen=True)
+class SurveyProblem:
+    """One finding of :func:`survey_checks`: ``error`` stops a run; ``note`` is reported only."""
+
+    severity: Literal["error", "note"]
+    column: str | None
+    message: str
+
+
+def survey_checks(
+    responses: pd.DataFrame, items: pd.DataFrame, *, table: str = "survey_responses"
+) -> list[SurveyProblem]:
+    """What :func:`scale_problems` finds, with a severity: ``error`` for what would stop the run
+    (catalogue unusable, items missing, answers off the scale), ``note`` for answer columns not
+    in the catalogue (the run leaves them out and says so)."""
+    try:
+        spec = SurveySpec.from_catalogue(items)
+    except SurveyError as e:
+        return [SurveyProblem("error", None, str(e))]
+    out = []
+    missing = _missing_items(responses, spec, table)
+    if missing:
+        out.append(SurveyProblem("error", None, missing))
+    ids = responses["customer_id"].astype("string") if "customer_id" in responses else None
+    for item in spec.items:
+        if item in responses.columns:
+            _, problem = _check_answers(responses[item], item, spec, ids, table)
+            if problem:
+                out.append(SurveyProblem("error", item, problem))
+    extra = unknown_columns(responses, spec)
+    if extra:
+        out.append(SurveyProblem("note", extra[0], unused_columns_text(extra, table)))
+    return out
+
+
+def unused_columns_text(extra: list[str], table: str = "survey_responses") -> str:
+    """The sentence for answer columns that are not in the catalogue (validate and notebook 03)."""
+    shown = ", ".join(extra[:12]) + (f" and {len(extra) - 12} more" if len(extra) > 12 else "")
+    return (
+        f"table '{table}': column(s) {shown} are not items of the catalogue survey_items, so "
+        "they are not used for personas.\nFix: if they are answers, add them to survey_items "
+        "(item, construct, text, reverse_coded); other columns (e.g. age or gender) can stay, "
+        "they are only left out of the persona features."
+    )
+
+
+def scale_problems(
+    responses: pd.DataFrame, items: pd.DataFrame, *, table: str = "survey_responses"
+) -> list[str]:
+    """Every problem of survey answers against the item catalogue, as plain messages (no raising).
+
+    For ``segwork validate``: an unusable catalogue; catalogue items missing from the responses;
+    answers that are not whole numbers on their item's scale (declared by scale_min/scale_max
+    in survey_items, else the default 1..5), one message per column with example rows; and
+    answer columns that are not in the catalogue (they would be left out of the personas; the
+    only kind that does not stop a run, see :func:`survey_checks` for severities). Each message
+    names the table, the column, examples and the fix. An empty list means no problem.
+    """
+    return [p.message for p in survey_checks(responses, items, table=table)]
 
 
 def _show(value: Any) -> str:
@@ -320,6 +547,7 @@ class ScoredSurvey:
     exclusions: pd.DataFrame  # customer_id, reason for every respondent left out
     spec: SurveySpec
     n_imputed: int = 0
+    unused_columns: list[str] = field(default_factory=list)  # not in the catalogue, not scored
 
 
 REASON_CONSENT = "no profiling consent"
@@ -397,4 +625,5 @@ def score_survey(
         exclusions=exclusions.reset_index(drop=True),
         spec=spec,
         n_imputed=int(recoded.isna().to_numpy().sum()),
+        unused_columns=unknown_columns(responses, spec),
     )
