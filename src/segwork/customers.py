@@ -122,7 +122,7 @@ def interaction_counts(
 
 def build_customer360(
     customers: pd.DataFrame,
-    orders: pd.DataFrame | ibis.Table,
+    orders: pd.DataFrame | ibis.Table | None = None,
     *,
     analysis_date: pd.Timestamp | str,
     interactions: pd.DataFrame | ibis.Table | None = None,
@@ -132,7 +132,9 @@ def build_customer360(
     """One row per customer: profile attributes, order behaviour, interactions, consent, survey.
 
     Every customer of the customers table is kept (customers without orders get zero counts and
-    missing dates); the index is customer_id.
+    missing dates); the index is customer_id. A history table that is None adds no columns: a
+    run without orders has no behaviour columns (rather than columns of zeros that would claim
+    nobody ever bought), and the same holds for interactions and survey answers.
     """
     require_columns(customers.columns, ("customer_id",), "customers")
     ref = pd.Timestamp(analysis_date)
@@ -141,14 +143,15 @@ def build_customer360(
         raise ValueError(
             "table 'customers': customer_id is not unique; validate the table with segwork.sources first"
         )
-    beh = order_behaviour(orders, analysis_date=ref, windows=windows)
-    c360 = c360.join(beh, how="left")
-    counts = [c for c in beh.columns if c.startswith(("orders_", "returns_"))]
-    c360[counts] = c360[counts].fillna(0).astype("int64")
-    money = [c for c in beh.columns if c.startswith("revenue_")]
-    c360[money] = c360[money].fillna(0.0)
-    c360["has_ordered"] = c360["orders_total"] > 0
-    c360[f"active_{max(windows)}d"] = c360[f"orders_{max(windows)}d"] > 0
+    if orders is not None:
+        beh = order_behaviour(orders, analysis_date=ref, windows=windows)
+        c360 = c360.join(beh, how="left")
+        counts = [c for c in beh.columns if c.startswith(("orders_", "returns_"))]
+        c360[counts] = c360[counts].fillna(0).astype("int64")
+        money = [c for c in beh.columns if c.startswith("revenue_")]
+        c360[money] = c360[money].fillna(0.0)
+        c360["has_ordered"] = c360["orders_total"] > 0
+        c360[f"active_{max(windows)}d"] = c360[f"orders_{max(windows)}d"] > 0
     if interactions is not None:
         inter = interaction_counts(interactions, analysis_date=ref)
         c360 = c360.join(inter, how="left")
@@ -164,6 +167,47 @@ def build_customer360(
     return c360
 
 
+def has_orders(c360: pd.DataFrame) -> bool:
+    """Whether the customer 360 carries order behaviour (False when the run has no orders)."""
+    return "orders_total" in c360
+
+
+IDENTIFYING = ("name", "first_name", "last_name", "email", "phone", "street", "address")
+_DERIVED_PROFILE = ("age_band", "company_size")
+_RAW_BANDED = ("birth_date", "employees")
+
+
+def breakdown_columns(
+    c360: pd.DataFrame, profile: Sequence[str], *, exclude: Sequence[str] = ()
+) -> list[str]:
+    """The profile attributes worth a breakdown, read from the data rather than from a list.
+
+    A column qualifies when it holds categories (text, category or true/false) with at least two
+    distinct values and is not nearly unique per customer (an identifier, a name, an e-mail);
+    ``age_band`` and ``company_size`` stand in for birth dates and employee counts. Columns in
+    ``exclude`` (e.g. consent flags shown elsewhere) are left out.
+    """
+    out: list[str] = []
+    skip = set(exclude) | set(IDENTIFYING) | set(_RAW_BANDED) | {"customer_id"}
+    for col in [*_DERIVED_PROFILE, *profile]:
+        if col in skip or col in out or col not in c360:
+            continue
+        s = c360[col]
+        categorical = (
+            isinstance(s.dtype, pd.CategoricalDtype)
+            or pd.api.types.is_bool_dtype(s.dtype)
+            or pd.api.types.is_string_dtype(s.dtype)
+        )
+        if not categorical or pd.api.types.is_datetime64_any_dtype(s.dtype):
+            continue
+        known = s.dropna()
+        distinct = known.nunique()
+        if distinct < 2 or (col not in _DERIVED_PROFILE and distinct > 0.5 * len(known)):
+            continue
+        out.append(col)
+    return out
+
+
 def breakdown(
     c360: pd.DataFrame,
     by: str,
@@ -171,39 +215,50 @@ def breakdown(
     revenue: str = "revenue_365d",
     active: str = "active_365d",
     missing_label: str = "(unknown)",
+    top: int | None = None,
+    other_label: str = "other",
 ) -> pd.DataFrame:
-    """Customers, share, revenue and activity per value of a profile attribute."""
+    """Customers, share, revenue and activity per value of a profile attribute.
+
+    ``top`` keeps the ``top`` largest groups (by customers) and gathers the rest in one
+    ``other_label`` row, computed from the customers themselves so every ratio stays exact.
+    Revenue and activity columns are left out when the customer 360 has no order behaviour.
+    """
     if by not in c360:
         raise KeyError(
             f"customer 360 has no column '{by}'; columns: {', '.join(map(str, c360.columns))}"
         )
     key = c360[by].astype("string").fillna(missing_label)
+    ordered = isinstance(c360[by].dtype, pd.CategoricalDtype) and c360[by].cat.ordered
+    lumped: list[str] = []
+    if top is not None and key[key != missing_label].nunique() > top + 1:
+        sizes = key[key != missing_label].value_counts()  # "(unknown)" is never lumped
+        keep = set(sizes.index[:top]) | {missing_label}
+        lumped = [v for v in sizes.index if v not in keep]
+        key = key.where(key.isin(keep), other_label)
+    with_money = revenue in c360 and active in c360
     g = c360.groupby(key, observed=True, sort=False)
-    out = pd.DataFrame(
-        {
-            "customers": g.size(),
-            "revenue": g[revenue].sum(),
-            "active_share": g[active].mean(),
-        }
-    )
+    out = pd.DataFrame({"customers": g.size()})
+    if with_money:
+        out["revenue"] = g[revenue].sum()
+        out["active_share"] = g[active].mean()
     out["customer_share"] = out["customers"] / out["customers"].sum()
-    total = out["revenue"].sum()
-    out["revenue_share"] = out["revenue"] / total if total else np.nan
-    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    if with_money:
+        total = out["revenue"].sum()
+        out["revenue_share"] = out["revenue"] / total if total else np.nan
+        out["revenue_per_customer"] = out["revenue"] / out["customers"]
     out.index.name = by
-    if isinstance(c360[by].dtype, pd.CategoricalDtype) and c360[by].cat.ordered:
-        order = [str(c) for c in c360[by].cat.categories] + [missing_label]
+    if ordered:
+        order = [str(c) for c in c360[by].cat.categories] + [other_label, missing_label]
         out = out.reindex([o for o in order if o in out.index])
     else:
         out = out.sort_values("customers", ascending=False)
-    return out.reset_index()[
-        [
-            by,
-            "customers",
-            "customer_share",
-            "revenue",
-            "revenue_share",
-            "revenue_per_customer",
-            "active_share",
-        ]
-    ]
+        if lumped:  # "other" and "(unknown)" go last, whatever their size
+            tail = [i for i in (other_label, missing_label) if i in out.index]
+            out = out.reindex([i for i in out.index if i not in tail] + tail)
+    cols = [by, "customers", "customer_share"]
+    if with_money:
+        cols += ["revenue", "revenue_share", "revenue_per_customer", "active_share"]
+    out = out.reset_index()[cols]
+    out.attrs["other_values"] = len(lumped)
+    return out

@@ -56,32 +56,125 @@ def monthly_line(
     hue: str | None = None,
     title: str = "",
     ylabel: str = "",
+    partial: str | None = None,
     ax=None,
 ):
-    """A line over months (orders or revenue per month)."""
+    """A line over months (orders or revenue per month).
+
+    ``partial`` names a boolean column marking months the data covers only in part (the first
+    and last month of an export that starts or ends mid-month): those points are drawn hollow
+    and labelled "partial", so a short month is not read as a drop.
+    """
     ax = _ax(ax)
     sns.lineplot(data=df, x=x, y=y, hue=hue, marker="o", ax=ax)
+    if partial is not None and partial in df and df[partial].any():
+        part = df.loc[df[partial].astype(bool)]
+        ax.scatter(
+            part[x],
+            part[y],
+            s=90,
+            facecolors="white",
+            edgecolors="0.3",
+            linewidths=1.5,
+            zorder=5,
+            label="partial month",
+        )
+        for px in part[x].drop_duplicates():
+            top = part.loc[part[x] == px, y].max()
+            ax.annotate(
+                "partial",
+                (px, top),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+                color="0.3",
+            )
+        ax.legend(title="", fontsize=8)
     ax.set_title(title)
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
-    if df[y].abs().max() >= 1e6:
-        money_axis(ax)
+    money_axis(ax, cents=None if (df[y].dropna() % 1).any() else False)
     return ax
 
 
-def money_axis(ax, axis: str = "y"):
-    """Label large amounts as 12.5 M instead of matplotlib's 1e7 offset."""
+def money_axis(ax, axis: str = "y", *, cents: bool | None = None):
+    """Label amounts readably: 12.5 M and 40 k instead of matplotlib's 1e7 offset, and cents
+    when the whole axis spans small amounts (an axis from 0 to 3 reads 0.50, 1.00, ...);
+    ``cents`` forces them on or off (off for counts)."""
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    small = max(abs(lo), abs(hi)) < 10 if cents is None else cents
 
     def fmt(v, _):
-        return (
-            f"{v / 1e6:,.1f} M"
-            if abs(v) >= 1e6
-            else f"{v / 1e3:,.0f} k"
-            if abs(v) >= 1e3
-            else f"{v:,.0f}"
-        )
+        if abs(v) >= 1e6:
+            return f"{v / 1e6:,.1f} M"
+        if abs(v) >= 1e4:
+            return f"{v / 1e3:,.0f} k"
+        return f"{v:,.2f}" if small else f"{v:,.0f}"
 
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    return ax
+
+
+def top_n(
+    df: pd.DataFrame,
+    *,
+    category: str,
+    value: str | None = None,
+    n: int = 10,
+    other: str = "other",
+) -> pd.DataFrame:
+    """The ``n`` largest categories and one ``other`` row summing the rest.
+
+    ``value`` is an additive column (a count, an amount) summed per category; without it the
+    rows are counted. The result has columns ``category``, ``value`` (or "count") and
+    ``categories`` (how many original categories each row stands for, 1 except for "other"),
+    largest first with "other" last. Nothing is lost: the values sum to the input's total.
+    """
+    col = value or "count"
+    key = df[category].astype("string").fillna("(unknown)")
+    sums = (
+        df.assign(**{col: 1})[col].groupby(key).sum()
+        if value is None
+        else df[value].groupby(key).sum()
+    )
+    sums = sums.sort_values(ascending=False, kind="stable")
+    out = pd.DataFrame({category: sums.index.astype(str), col: sums.to_numpy(), "categories": 1})
+    if len(out) > n + 1:  # lumping a single category into "other" would only hide its name
+        rest = out.iloc[n:]
+        other_row = pd.DataFrame(
+            {category: [other], col: [rest[col].sum()], "categories": [len(rest)]}
+        )
+        out = pd.concat([out.iloc[:n], other_row], ignore_index=True)
+    return out
+
+
+def top_n_bars(
+    df: pd.DataFrame,
+    *,
+    category: str,
+    value: str | None = None,
+    n: int = 10,
+    other: str = "other",
+    title: str = "",
+    fmt: str = "{:,.0f}",
+    ax=None,
+):
+    """Horizontal bars of the ``n`` largest categories plus one "other (k more)" bar.
+
+    For columns with many values (countries, products, cities) where one bar per value would
+    be unreadable. ``value`` is summed per category (rows are counted without it).
+    """
+    data = top_n(df, category=category, value=value, n=n, other=other)
+    col = value or "count"
+    lumped = data["categories"] > 1
+    data[category] = data[category].where(
+        ~lumped, data[category] + " (" + data["categories"].astype(str) + " more)"
+    )
+    ax = share_bars(data, category=category, value=col, title=title, ax=ax, fmt=fmt)
+    if lumped.any():
+        ax.patches[len(data) - 1].set_facecolor("0.7")
+    ax.set_xlabel(value.replace("_", " ") if value else "rows")
     return ax
 
 

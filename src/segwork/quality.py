@@ -5,6 +5,9 @@ History tables are summarised with one aggregate query each in the Ibis backend.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import ibis
 import pandas as pd
 
@@ -48,8 +51,9 @@ def table_overview(tables: Tables) -> pd.DataFrame:
             }
         )
     out = pd.DataFrame(rows, columns=["table", "rows", "customers", "from", "to"])
-    for c in ("from", "to"):
-        out[c] = pd.to_datetime(out[c]).dt.date
+    for c in ("from", "to"):  # a table without dates shows a dash, never NaT
+        days = pd.to_datetime(out[c])
+        out[c] = days.dt.strftime("%Y-%m-%d").astype(object).where(days.notna(), "–")
     return out
 
 
@@ -74,7 +78,13 @@ def missing_values(tables: Tables, *, min_share: float = 0.0) -> pd.DataFrame:
 def monthly_orders(
     orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str
 ) -> pd.DataFrame:
-    """Orders, returns and net revenue per calendar month up to the analysis date."""
+    """Orders, returns and net revenue per calendar month up to the analysis date.
+
+    The data covers the days from the first order to the last order on or before the analysis
+    date. A month that period covers only in part (an export starting on 5 December, or ending
+    on 9 December) is flagged ``partial``, with ``from_day``/``to_day`` the days it covers, so
+    a short month is not read as a drop in business.
+    """
     t = as_ibis(orders)
     t = t.filter(t.order_date < pd.Timestamp(analysis_date) + pd.Timedelta(days=1))
     month = t.order_date.truncate("M").name("month")
@@ -85,12 +95,58 @@ def monthly_orders(
             returns=(t.amount < 0).ifelse(1, 0).sum(),
             revenue=t.amount.sum(),
             customers=t.customer_id.nunique(),
+            first=t.order_date.min(),
+            last=t.order_date.max(),
         )
         .order_by("month")
         .to_pandas()
     )
     out["month"] = pd.to_datetime(out["month"])
-    return out
+    out["from_day"] = out["month"]
+    out["to_day"] = out["month"] + pd.offsets.MonthEnd(0)
+    out["partial"] = False
+    if len(out):
+        start = pd.Timestamp(pd.to_datetime(out["first"]).min()).normalize()
+        end = pd.Timestamp(pd.to_datetime(out["last"]).max()).normalize()
+        out.loc[out.index[0], "from_day"] = start
+        out.loc[out.index[-1], "to_day"] = end
+        out["partial"] = (out["from_day"] > out["month"]) | (
+            out["to_day"] < out["month"] + pd.offsets.MonthEnd(0)
+        )
+    return out.drop(columns=["first", "last"])
+
+
+def partial_months_text(monthly: pd.DataFrame) -> str:
+    """One sentence naming the months the data covers only in part ("" when there are none)."""
+    part = monthly.loc[monthly["partial"].astype(bool)] if "partial" in monthly else monthly[:0]
+    if part.empty:
+        return ""
+    items = [
+        f"{r.month:%B %Y} (only {r.from_day:%-d}–{r.to_day:%-d} {r.to_day:%b})"
+        for r in part.itertuples()
+    ]
+    one = len(items) == 1
+    return (
+        f"{' and '.join(items)} {'is' if one else 'are'} covered only in part by the data, so "
+        f"{'its' if one else 'their'} totals are not comparable with full months; the chart "
+        f"marks {'it' if one else 'them'} as partial (hollow point{'' if one else 's'})."
+    )
+
+
+def strongest_month(monthly: pd.DataFrame, *, currency: str) -> str:
+    """The month with the highest net revenue among full months (partial ones when none is full)."""
+    from segwork.display import money
+
+    full = monthly.loc[~monthly["partial"].astype(bool)] if "partial" in monthly else monthly
+    pool = full if len(full) else monthly
+    if pool.empty:
+        return ""
+    best = pool.loc[pool["revenue"].idxmax()]
+    scope = "full month" if len(full) and len(full) < len(monthly) else "month"
+    return (
+        f"The strongest {scope} was {best['month']:%B %Y} with "
+        f"{money(float(best['revenue']), currency)}."
+    )
 
 
 def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str) -> int:
@@ -104,6 +160,12 @@ def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timesta
     )
 
 
+def customers_derived(tables: Tables) -> bool:
+    """Whether the run's customers come from the ids of other tables (no customers source)."""
+    stats = tables.report.tables.get("customers")
+    return stats is None or str(getattr(stats, "source", "")).startswith("derived")
+
+
 def headline(
     tables: Tables, c360: pd.DataFrame, *, analysis_date: pd.Timestamp | str, currency: str = "CZK"
 ) -> str:
@@ -112,15 +174,32 @@ def headline(
 
     ref = pd.Timestamp(analysis_date)
     stats = tables.report.tables
-    orders = stats["orders"].rows_kept if "orders" in stats else 0
-    first = pd.to_datetime(c360["first_order_date"]).min()
-    active = int(c360["active_365d"].sum())
-    revenue = float(c360["revenue_365d"].sum())
-    text = (
-        f"The CRM holds {len(c360):,} customers and {orders:,} order rows, from {first:%d %b %Y} to the "
-        f"analysis date {ref:%d %b %Y}. {active:,} customers ({pct(active / max(len(c360), 1))}) bought in the "
-        f"last 12 months, bringing {money(revenue, currency)} of net revenue."
-    )
+    present = [n for n in TABLE_ORDER[1:] if getattr(tables, n, None) is not None]
+    if customers_derived(tables):
+        origin = " and ".join(n.replace("_", " ") for n in present) or "the data"
+        source = f"There is no customer table; the customers are the distinct ids in {origin}:"
+    else:
+        source = "The customer table holds"
+    text = f"{source} {len(c360):,} customers"
+    if tables.orders is not None and "orders_total" in c360:
+        rows = stats["orders"].rows_kept if "orders" in stats else None
+        first = pd.to_datetime(c360["first_order_date"]).min()
+        text += f" and {rows:,} order rows" if rows is not None else ""
+        if pd.notna(first):
+            text += f", from {first:%d %b %Y} to the analysis date {ref:%d %b %Y}"
+        active = int(c360["active_365d"].sum())
+        revenue = float(c360["revenue_365d"].sum())
+        text += (
+            f". {active:,} customers ({pct(active / max(len(c360), 1))}) bought in the last "
+            f"12 months before the analysis date, bringing {money(revenue, currency)} of net revenue."
+        )
+    else:
+        others = ", ".join(n.replace("_", " ") for n in present)
+        text += (
+            f" (analysis date {ref:%d %b %Y}). This run has no order history, so nothing on this "
+            "page describes purchases"
+            + (f"; the other tables read are: {others}." if others else ".")
+        )
     dropped = tables.report.dropped
     repaired = sum(i.count for i in tables.report.issues if i.action == "repaired")
     if dropped or repaired:
@@ -131,6 +210,127 @@ def headline(
     else:
         text += "\n\nEvery table passed validation: no rows were dropped and no values repaired."
     return text
+
+
+def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
+    """What the missing-value chart shows, in words taken from the data."""
+    if missing.empty:
+        return "No column has missing values."
+    worst = missing.iloc[0]
+    text = (
+        "Each bar is one column of one table; the longer the bar, the more rows have no value. "
+        f"The column with most gaps is {worst['table']}.{worst['column']} "
+        f"({worst['missing']:,} rows, {100 * worst['share']:.1f} %)."
+    )
+    full = missing.loc[missing["share"] >= 0.5]
+    if len(full):
+        text += (
+            f" {len(full)} column{'s are' if len(full) > 1 else ' is'} missing in at least half "
+            "of the rows and cannot carry a breakdown on its own."
+        )
+    if len(missing) > shown:
+        text += f" The {shown} columns with most gaps are shown, of {len(missing)} with any."
+    return text
+
+
+def c360_contents(c360: pd.DataFrame, profile: list[str]) -> str:
+    """What the customer 360 of this run combines, from its columns (never from a fixed list)."""
+    parts = []
+    attrs = [c for c in profile if c != "customer_id"]
+    if attrs:
+        shown = ", ".join(attrs[:8]) + (f" and {len(attrs) - 8} more" if len(attrs) > 8 else "")
+        parts.append(f"the profile columns of the customer table ({shown})")
+    else:
+        parts.append("the customer id (there is no profile table)")
+    if "orders_total" in c360:
+        days = [c[len("orders_") : -1] for c in c360.columns if re.fullmatch(r"orders_\d+d", c)]
+        windows = ", ".join(days[:-1]) + " and " + days[-1] if len(days) > 1 else "".join(days)
+        parts.append(
+            f"their orders (counts and net revenue in the last {windows} days, first and last "
+            "order, average order value)"
+        )
+    kinds = [
+        c[: -len("_365d")]
+        for c in c360.columns
+        if c.endswith("_365d") and not c.startswith(("orders_", "revenue_", "active_"))
+    ]
+    if kinds:
+        parts.append("their interactions (" + ", ".join(k.replace("_", " ") for k in kinds) + ")")
+    consent = [label for col, label in CONSENT_COLUMNS.items() if col in c360]
+    if consent:
+        parts.append("their consent (" + ", ".join(consent) + ")")
+    if "survey_answered" in c360:
+        parts.append("whether they answered the survey")
+    if c360.shape[1] == 0:
+        return (
+            f"The customer 360 holds only the {len(c360):,} customer ids: this run's tables add no "
+            "profile, orders, interactions, consent or survey answers to them."
+        )
+    text = "One row per customer, combining " + (
+        ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    )
+    return (
+        text + f": {len(c360):,} rows and {c360.shape[1]} columns. Later reports read this table."
+    )
+
+
+@dataclass(frozen=True)
+class ValueSpread:
+    """How widely a money column spreads, and whether a chart of it needs a log scale."""
+
+    low: float  # 1st percentile of the positive values
+    median: float
+    high: float  # 99th percentile
+    log_scale: bool  # the 99th percentile is more than 50 times the 1st
+
+    def describe(self, currency: str) -> str:
+        from segwork.display import money
+
+        if pd.isna(self.median):
+            return "no order has a positive amount"
+        text = (
+            f"median {money(self.median, currency)}; 98 % of buyers between "
+            f"{money(self.low, currency)} and {money(self.high, currency)}"
+        )
+        return text + (", so the axis is on a log scale" if self.log_scale else "")
+
+
+def value_spread(values: pd.Series) -> ValueSpread:
+    """Percentiles of the positive values of ``values``; a log scale when they span > 50x."""
+    pos = pd.to_numeric(values, errors="coerce")
+    pos = pos[pos > 0]
+    if pos.empty:
+        return ValueSpread(float("nan"), float("nan"), float("nan"), False)
+    low, median, high = (float(pos.quantile(q)) for q in (0.01, 0.5, 0.99))
+    return ValueSpread(low, median, high, high > 50 * low)
+
+
+def breakdown_text(*, with_orders: bool) -> str:
+    """How to read the breakdown charts of notebook 01."""
+    if with_orders:
+        return (
+            "Blue bars: share of customers in the group. Orange bars: share of the last 12 months' "
+            "net revenue. '(unknown)' gathers customers for whom the attribute is missing."
+        )
+    return (
+        "Share of customers in each group ('(unknown)': the attribute is missing). This run has "
+        "no orders, so the groups cannot be compared by revenue."
+    )
+
+
+def absent_sections(tables: Tables, c360: pd.DataFrame) -> list[str]:
+    """One plain sentence per section of notebook 01 that this run's data leaves out."""
+    out = []
+    if tables.orders is None:
+        out.append(
+            "There is no order table in this run, so orders over time and order behaviour "
+            "(orders, revenue, recency) are left out."
+        )
+    if getattr(tables, "interactions", None) is None:
+        out.append("There is no interactions table, so the customer 360 has no interaction counts.")
+    if getattr(tables, "survey_responses", None) is None:
+        out.append("There are no survey answers, so the customer 360 does not mark who answered.")
+    return out
 
 
 CONSENT_COLUMNS = {
