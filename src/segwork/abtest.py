@@ -55,6 +55,7 @@ Conventions (also printed by :meth:`ABResult.summary` and in the ``method`` colu
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -86,7 +87,26 @@ __all__ = [
 ]
 
 TABLE = "campaign_exposures"
+PARAMS = "notebooks.04_campaign_ab"  # where notebook 04's settings live in the run config
 METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue"}
+METRIC_KINDS = {"conversion": "binary", "revenue": "money"}
+KIND_ALIASES = {
+    "binary": "binary",
+    "proportion": "binary",
+    "rate": "binary",
+    "0/1": "binary",
+    "numeric": "numeric",
+    "mean": "numeric",
+    "number": "numeric",
+    "money": "money",
+    "amount": "money",
+    "currency": "money",
+}
+# A numeric outcome whose name says it is an amount of money is shown with the currency.
+_MONEY_NAME = re.compile(
+    r"revenue|spend|sales|amount|value|margin|profit|price|turnover|basket|income|tr[zž]ba|obrat",
+    re.IGNORECASE,
+)
 SRM_THRESHOLD = 0.001
 MIN_ARM = 30
 MIN_EXPECTED_CONVERSIONS = 5
@@ -103,6 +123,12 @@ BAYES_METHOD = {
     "conversion_mc": "Beta(1,1) priors; P(variant > control) and expected loss by Monte Carlo ({draws} draws, seed {seed})",
     "revenue": "normal approximation of the mean difference (Welch standard error)",
 }
+
+
+def _method(kind: str) -> str:
+    return METHOD["conversion" if kind == "binary" else "revenue"]
+
+
 CORRECTION_NAME = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg (FDR)", "none": "no correction"}
 _GL_NODES = 48
 _BETA_TAIL = 1e-14
@@ -110,6 +136,25 @@ _BETA_TAIL = 1e-14
 
 class ABTestError(ValueError):
     """Input that cannot be evaluated; the message names the campaign/column and the fix."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One outcome of a campaign: its name in results, its column in the exposures and its kind.
+
+    ``binary`` (0/1 per customer: a proportion, tested as conversion is), ``numeric`` (a mean
+    per customer, tested as revenue is) or ``money`` (numeric, shown with the currency)."""
+
+    name: str
+    column: str
+    kind: str
+
+    @property
+    def binary(self) -> bool:
+        return self.kind == "binary"
+
+
+MetricsArg = Sequence[str] | Mapping[str, str | None] | str | Sequence[Metric] | None
 
 
 # --------------------------------------------------------------------------------------
@@ -121,34 +166,169 @@ def sufficient_stats(
     exposures: pd.DataFrame | ibis.Table,
     *,
     segment: str | None = None,
-    metrics: Sequence[str] = ("conversion", "revenue"),
+    metrics: MetricsArg = ("conversion", "revenue"),
     pre_metric: str | None = None,
     winsorize: float | None = None,
-) -> tuple[pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """Per campaign x segment x variant: n, mean and centred sum of squares (``m2``) of each metric
     (and of ``pre_metric`` with its centred cross-products ``cx_<metric>``); plus the winsorization
-    caps per campaign. Everything downstream is computed from these (pandas or Ibis input)."""
-    metrics = _check_metrics(metrics)
+    caps per numeric metric and campaign. Everything downstream is computed from these (pandas or
+    Ibis input). ``metrics`` as in :func:`resolve_metrics`."""
+    if not isinstance(exposures, (pd.DataFrame, ibis.Table)):
+        raise TypeError(
+            f"exposures: expected a pandas DataFrame or an Ibis table, got {type(exposures).__name__}"
+        )
     if winsorize is not None and not (0.5 < float(winsorize) < 1.0):
         raise ABTestError(
-            f"winsorize={winsorize!r}: give the upper quantile to cap revenue at, e.g. 0.99 "
-            "(between 0.5 and 1), or None for no winsorization"
+            f"{PARAMS}.winsorize: {winsorize!r} is not a quantile to cap amounts at; give one "
+            "between 0.5 and 1 (e.g. 0.99), or null for no winsorization"
         )
-    needed = ["campaign_id", "variant"] + [METRIC_COLUMNS[m] for m in metrics]
-    needed += [c for c in (segment, pre_metric) if c]
     if segment in ("campaign_id", "variant"):
         raise ABTestError(
-            f"segment={segment!r} is a key column; pass a customer attribute (e.g. 'persona')"
+            f"{PARAMS}.segment_columns: '{segment}' is a key of {TABLE}, not a customer attribute; "
+            "segment by a customer column such as a persona or an RFM segment"
         )
+    require_columns(exposures.columns, ["campaign_id", "variant"], TABLE)
+    resolved = resolve_metrics(metrics, exposures)
+    needed = [m.column for m in resolved] + [c for c in (segment, pre_metric) if c]
+    require_columns(exposures.columns, needed, TABLE)
     if isinstance(exposures, ibis.Table):
-        require_columns(exposures.columns, needed, TABLE)
-        return _stats_ibis(exposures, segment, metrics, pre_metric, winsorize)
-    if isinstance(exposures, pd.DataFrame):
-        require_columns(exposures.columns, needed, TABLE)
-        return _stats_pandas(exposures, segment, metrics, pre_metric, winsorize)
-    raise TypeError(
-        f"exposures: expected a pandas DataFrame or an Ibis table, got {type(exposures).__name__}"
-    )
+        return _stats_ibis(exposures, segment, resolved, pre_metric, winsorize)
+    return _stats_pandas(exposures, segment, resolved, pre_metric, winsorize)
+
+
+def resolve_metrics(
+    metrics: MetricsArg, exposures: pd.DataFrame | ibis.Table
+) -> tuple[Metric, ...]:
+    """The outcomes to evaluate, from the notebook parameter ``metrics``.
+
+    * a mapping column -> kind (``binary`` = 0/1 per customer, ``numeric`` = a mean per customer,
+      ``money`` = numeric shown with the currency; ``auto`` or null = inferred);
+    * a list of columns (kinds inferred: a column holding only 0 and 1 is binary, any other
+      numeric column is numeric, or money when its name says so: revenue, spend, sales, amount...);
+    * the contract's names ``conversion`` (column ``converted``) and ``revenue``, the default.
+    A name that is a column of the exposures always means that column."""
+    if metrics is None:
+        metrics = ("conversion", "revenue")
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    if isinstance(metrics, Mapping):
+        items: list[Any] = [(str(k), v) for k, v in metrics.items()]
+    else:
+        items = [m if isinstance(m, Metric) else (str(m), None) for m in metrics]
+    if items and all(isinstance(m, Metric) for m in items):  # already resolved
+        return tuple(items)
+    if not items:
+        raise ABTestError(
+            f"{PARAMS}.metrics is empty: name at least one outcome column of {TABLE}, "
+            "e.g. metrics: {converted: binary, revenue: money}"
+        )
+    columns = [str(c) for c in exposures.columns]
+    rows: list[list[Any]] = []
+    for item in items:
+        if isinstance(item, Metric):
+            rows.append([item.name, item.column, item.kind])
+            continue
+        name, kind = item
+        col = name if name in columns or name not in METRIC_COLUMNS else METRIC_COLUMNS[name]
+        if col not in columns:
+            if name in METRIC_COLUMNS:
+                require_columns(columns, [col], TABLE)  # the contract column: a SchemaError
+            raise ABTestError(
+                f"{PARAMS}.metrics: '{name}' is not a column of {TABLE}; its columns are "
+                f"{', '.join(columns)}. Fix: list outcome columns that exist, e.g. metrics: "
+                f"[{', '.join(_outcome_candidates(exposures)[:3]) or 'converted'}]"
+            )
+        if kind is None or str(kind).strip().lower() == "auto":
+            kind = METRIC_KINDS.get(name) if col == METRIC_COLUMNS.get(name) else None
+        else:
+            k = KIND_ALIASES.get(str(kind).strip().lower())
+            if k is None:
+                raise ABTestError(
+                    f"{PARAMS}.metrics.{name}: unknown type '{kind}'; use binary (0/1 per customer), "
+                    "numeric (a mean per customer) or money (numeric, shown with the currency)"
+                )
+            kind = k
+        rows.append([name, col, kind])
+    names = [r[0] for r in rows]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ABTestError(f"{PARAMS}.metrics: '{dup[0]}' is listed twice; list each outcome once")
+    if "pre" in names:
+        raise ABTestError(
+            f"{PARAMS}.metrics: 'pre' is reserved for the pre-period metric; rename that column "
+            f"in sources.{TABLE}.columns"
+        )
+    kinds = _column_kinds(exposures, [r[1] for r in rows])
+    for r in rows:
+        found = kinds[r[1]]
+        if found == "text":
+            raise ABTestError(
+                f"table '{TABLE}', column '{r[1]}': outcome '{r[0]}' must hold numbers (0/1 for a "
+                f"binary outcome), but the column holds text. Fix: convert it in sources.{TABLE} or "
+                f"leave it out of {PARAMS}.metrics"
+            )
+        if r[2] is None:
+            r[2] = (
+                "binary"
+                if found == "binary"
+                else "money"
+                if _MONEY_NAME.search(r[0])
+                else "numeric"
+            )
+    return tuple(Metric(*r) for r in rows)
+
+
+def _column_kinds(t: pd.DataFrame | ibis.Table, cols: Sequence[str]) -> dict[str, str]:
+    """'binary' (only 0/1 or booleans, ignoring missing), 'numeric' or 'text' per column."""
+    out: dict[str, str] = {}
+    if isinstance(t, ibis.Table):
+        schema = t.schema()
+        num = []
+        for c in dict.fromkeys(cols):
+            dt = schema[c]
+            if dt.is_boolean():
+                out[c] = "binary"
+            elif dt.is_numeric():
+                num.append(c)
+            else:
+                out[c] = "text"
+        if num:
+            aggs = {
+                f"b{i}": ((t[c].cast("float64") != 0) & (t[c].cast("float64") != 1)).sum()
+                for i, c in enumerate(num)
+            }
+            res = t.aggregate(**aggs).to_pandas().iloc[0]
+            for i, c in enumerate(num):
+                out[c] = "numeric" if int(res[f"b{i}"] or 0) else "binary"
+        return out
+    for c in dict.fromkeys(cols):
+        s = t[c]
+        if pd.api.types.is_bool_dtype(s):
+            out[c] = "binary"
+        elif pd.api.types.is_numeric_dtype(s):
+            v = s.to_numpy(dtype="float64", na_value=np.nan)
+            v = v[~np.isnan(v)]
+            out[c] = "binary" if np.isin(v, (0.0, 1.0)).all() else "numeric"
+        else:
+            out[c] = "text"
+    return out
+
+
+def _outcome_candidates(t: pd.DataFrame | ibis.Table) -> list[str]:
+    """Numeric or boolean columns of the exposures that are not keys: possible outcomes."""
+    keys = {"customer_id", "campaign_id", "variant", "assigned_at"}
+    if isinstance(t, ibis.Table):
+        sch = t.schema()
+        return [
+            c for c in t.columns if c not in keys and (sch[c].is_numeric() or sch[c].is_boolean())
+        ]
+    return [
+        c
+        for c in t.columns
+        if c not in keys
+        and (pd.api.types.is_numeric_dtype(t[c]) or pd.api.types.is_bool_dtype(t[c]))
+    ]
 
 
 def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -157,24 +337,25 @@ def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
     except (TypeError, ValueError) as err:
         raise ABTestError(
             f"table '{TABLE}', column '{col}': values must be numbers (got {df[col].dtype}); "
-            "convert the column before evaluate()"
+            f"convert the column in sources.{TABLE}"
         ) from err
     bad = np.isnan(values)
     if bad.any():
         rows = ", ".join(map(str, df.index[bad][:5]))
         raise ABTestError(
             f"table '{TABLE}', column '{col}': {int(bad.sum())} missing values (e.g. rows {rows}); "
-            f"fill them (0 = no conversion / no revenue) or drop those rows before evaluate()"
+            f"fill them in the export (0 = no conversion / no revenue) or drop those rows"
         )
     return values
 
 
-def _check_binary(values: np.ndarray) -> None:
+def _check_binary(values: np.ndarray, col: str = "converted") -> None:
     bad = (values != 0) & (values != 1)
     if np.any(bad):
         raise ABTestError(
-            f"table '{TABLE}', column 'converted': must be 0/1 (or booleans); found "
-            f"{int(np.sum(bad))} other values, e.g. {np.unique(values[bad])[:5].tolist()}"
+            f"table '{TABLE}', column '{col}': a binary outcome must be 0/1 (or booleans); found "
+            f"{int(np.sum(bad))} other values, e.g. {np.unique(values[bad])[:5].tolist()}. Fix: "
+            f"declare it as numeric in {PARAMS}.metrics, or recode it to 0/1"
         )
 
 
@@ -216,17 +397,17 @@ def _stats_pandas(df, segment, metrics, pre_metric, winsorize):
     out["segment"] = pd.Categorical.from_codes(seg_idx, categories=segs)
     out["variant"] = np.asarray(variants, dtype=object)[used % V]
     out["n"] = n
-    caps: dict[str, float] = {}
+    caps: dict[str, dict[str, float]] = {}
     cols: dict[str, np.ndarray] = {}
     for m in metrics:
-        y = _numeric(df, METRIC_COLUMNS[m])
-        if m == "conversion":
-            _check_binary(y)
-        if m == "revenue" and winsorize is not None:
+        y = _numeric(df, m.column)
+        if m.binary:
+            _check_binary(y, m.column)
+        elif winsorize is not None:
             q = pd.Series(y).groupby(cc).quantile(float(winsorize)).to_numpy()
-            caps = {camps[i]: float(q[i]) for i in range(C)}
+            caps[m.name] = {camps[i]: float(q[i]) for i in range(C)}
             y = np.minimum(y, q[cc])
-        cols[m] = y
+        cols[m.name] = y
     if pre_metric:
         cols["pre"] = _numeric(df, pre_metric)
     centred = {}
@@ -238,7 +419,9 @@ def _stats_pandas(df, segment, metrics, pre_metric, winsorize):
         centred[name] = d
     if pre_metric:
         for m in metrics:
-            out[f"cx_{m}"] = np.bincount(inv, weights=centred["pre"] * centred[m], minlength=k)
+            out[f"cx_{m.name}"] = np.bincount(
+                inv, weights=centred["pre"] * centred[m.name], minlength=k
+            )
     cells = pd.DataFrame(out)
     cells["campaign_id"] = cells["campaign_id"].astype("str")
     cells["variant"] = cells["variant"].astype("str")
@@ -249,46 +432,55 @@ def _stats_ibis(t: ibis.Table, segment, metrics, pre_metric, winsorize):
     seg = t[segment].cast("string").fill_null(MISSING_SEGMENT) if segment else ibis.literal("all")
     cols = {"_seg": seg}
     for m in metrics:
-        cols[f"_{m}"] = t[METRIC_COLUMNS[m]].cast("float64")
+        cols[f"_{m.name}"] = t[m.column].cast("float64")
     if pre_metric:
         cols["_pre"] = t[pre_metric].cast("float64")
     t = t.mutate(**cols)
-    names = [*metrics] + (["pre"] if pre_metric else [])
+    names = [m.name for m in metrics] + (["pre"] if pre_metric else [])
     checks = {"n_rows": t.count(), "null_keys": (t.campaign_id.isnull() | t.variant.isnull()).sum()}
     for name in names:
         checks[f"null_{name}"] = t[f"_{name}"].isnull().sum()
-    if "conversion" in metrics:
-        checks["bad_conversion"] = ((t._conversion != 0) & (t._conversion != 1)).sum()
+    binary = [m for m in metrics if m.binary]
+    for m in binary:
+        checks[f"bad_{m.name}"] = ((t[f"_{m.name}"] != 0) & (t[f"_{m.name}"] != 1)).sum()
     chk = t.aggregate(**checks).to_pandas().iloc[0]
     if chk["null_keys"]:
         raise ABTestError(
             f"table '{TABLE}': {int(chk['null_keys'])} rows without campaign_id or variant"
         )
+    column_of = {m.name: m.column for m in metrics} | {"pre": pre_metric}
     for name in names:
         if chk[f"null_{name}"]:
-            col = pre_metric if name == "pre" else METRIC_COLUMNS[name]
             raise ABTestError(
-                f"table '{TABLE}', column '{col}': {int(chk[f'null_{name}'])} missing values; fill "
-                "them (0 = no conversion / no revenue) or drop those rows before evaluate()"
+                f"table '{TABLE}', column '{column_of[name]}': {int(chk[f'null_{name}'])} missing "
+                "values; fill them in the export (0 = no conversion / no revenue) or drop those rows"
             )
-    if "conversion" in metrics and chk["bad_conversion"]:
-        raise ABTestError(
-            f"table '{TABLE}', column 'converted': must be 0/1; found {int(chk['bad_conversion'])} "
-            "other values"
-        )
-    caps: dict[str, float] = {}
-    if "revenue" in metrics and winsorize is not None:
-        cap_t = t.group_by("campaign_id").aggregate(_cap=t._revenue.quantile(float(winsorize)))
-        caps = dict(cap_t.to_pandas().itertuples(index=False, name=None))
-        t = t.join(cap_t, "campaign_id")
-        t = t.mutate(_revenue=ibis.least(t._revenue, t._cap))
+    for m in binary:
+        if chk[f"bad_{m.name}"]:
+            raise ABTestError(
+                f"table '{TABLE}', column '{m.column}': a binary outcome must be 0/1; found "
+                f"{int(chk[f'bad_{m.name}'])} other values. Fix: declare it as numeric in "
+                f"{PARAMS}.metrics, or recode it to 0/1"
+            )
+    caps: dict[str, dict[str, float]] = {}
+    if winsorize is not None:
+        for m in metrics:
+            if m.binary:
+                continue
+            col = f"_{m.name}"
+            cap_t = t.group_by("campaign_id").aggregate(_cap=t[col].quantile(float(winsorize)))
+            caps[m.name] = {
+                str(k): float(v) for k, v in cap_t.to_pandas().itertuples(index=False, name=None)
+            }
+            t = t.join(cap_t, "campaign_id")
+            t = t.mutate(**{col: ibis.least(t[col], t._cap)}).drop("_cap")
     aggs = {"n": t.count()}
     for name in names:
         aggs[f"mean_{name}"] = t[f"_{name}"].mean()
         aggs[f"var_{name}"] = t[f"_{name}"].var(how="pop")
     if pre_metric:
         for m in metrics:
-            aggs[f"cov_{m}"] = t._pre.cov(t[f"_{m}"], how="pop")
+            aggs[f"cov_{m.name}"] = t._pre.cov(t[f"_{m.name}"], how="pop")
     g = t.group_by(["campaign_id", "_seg", "variant"]).aggregate(**aggs).to_pandas()
     g = g.sort_values(["campaign_id", "_seg", "variant"], kind="stable").reset_index(drop=True)
     segs = sorted(g["_seg"].astype(str).unique())
@@ -303,9 +495,9 @@ def _stats_ibis(t: ibis.Table, segment, metrics, pre_metric, winsorize):
         out[f"m2_{name}"] = g[f"var_{name}"].astype(float).fillna(0.0) * out["n"]
     if pre_metric:
         for m in metrics:
-            out[f"cx_{m}"] = g[f"cov_{m}"].astype(float).fillna(0.0) * out["n"]
+            out[f"cx_{m.name}"] = g[f"cov_{m.name}"].astype(float).fillna(0.0) * out["n"]
     cells = pd.DataFrame(out)
-    return cells, {str(k): float(v) for k, v in caps.items()}
+    return cells, caps
 
 
 # --------------------------------------------------------------------------------------
@@ -495,6 +687,28 @@ def _srm_p(obs: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
+_CONTROL_NAME = re.compile(
+    r"control|ctrl|hold.?out|baseline|placebo|untreated|\bnone\b|^no\b|^no[ _-]|^without|kontrol",
+    re.IGNORECASE,
+)
+
+
+def control_message(campaign: str, control: str, variants: Sequence[str]) -> str:
+    """The message for a control variant that a campaign does not have, in the config's words,
+    suggesting the variant whose name says it is a control group when exactly one does."""
+    names = ", ".join(f"'{v}'" for v in variants)
+    likely = [v for v in variants if _CONTROL_NAME.search(str(v))]
+    fix = (
+        f"set {PARAMS}.control: '{likely[0]}'"
+        if len(likely) == 1
+        else f"set {PARAMS}.control to the variant that got no treatment (one of {names})"
+    )
+    return (
+        f"{PARAMS}.control: '{control}' is not a variant of campaign '{campaign}'; its variants "
+        f"are {names}. Fix: {fix}"
+    )
+
+
 class _Grid:
     """Cell statistics as dense (campaign, segment, variant) arrays."""
 
@@ -512,10 +726,7 @@ class _Grid:
         for ci, camp in enumerate(self.campaigns):
             names = [str(self.variants[j]) for j in np.flatnonzero(present[ci])]
             if control not in names:
-                raise ABTestError(
-                    f"campaign '{camp}': no control variant '{control}'; variants present: {', '.join(names)}. "
-                    f"Pass control='<name>' if the control group is called differently."
-                )
+                raise ABTestError(control_message(str(camp), control, names))
             if len(names) < 2:
                 raise ABTestError(
                     f"campaign '{camp}': only the control variant '{control}' is present; "
@@ -544,11 +755,11 @@ def _arm(grid: _Grid, col: str, c, s, v):
 
 
 def _metric_block(
-    grid: _Grid, metric: str, c, s, v, alpha: float, pre: bool, n_bayes_draws, bayes_seed
+    grid: _Grid, metric: Metric, c, s, v, alpha: float, pre: bool, n_bayes_draws, bayes_seed
 ):
     nc, nv = grid.n[c, s, grid.ctrl], grid.n[c, s, v]
-    mc, mv = _arm(grid, f"mean_{metric}", c, s, v)
-    m2c, m2v = _arm(grid, f"m2_{metric}", c, s, v)
+    mc, mv = _arm(grid, f"mean_{metric.name}", c, s, v)
+    m2c, m2v = _arm(grid, f"m2_{metric.name}", c, s, v)
     z = _z(alpha)
     ok = (nc > 0) & (nv > 0)
     out: dict[str, np.ndarray] = {
@@ -559,7 +770,7 @@ def _metric_block(
         mc = np.where(nc > 0, mc, np.nan)
         mv = np.where(nv > 0, mv, np.nan)
         diff = mv - mc
-        if metric == "conversion":
+        if metric.binary:
             xc, xv = np.rint(mc * nc), np.rint(mv * nv)
             varc, varv = mc * (1 - mc) / nc, mv * (1 - mv) / nv  # variance of each mean (Wald)
             se = np.sqrt(varc + varv)
@@ -658,15 +869,15 @@ def _cuped_block(grid, metric, c, s, v, diff, se, df, z, alpha):
     nc, nv = grid.n[c, s, grid.ctrl], grid.n[c, s, v]
     xc, xv = _arm(grid, "mean_pre", c, s, v)
     sxxc, sxxv = _arm(grid, "m2_pre", c, s, v)
-    sxyc, sxyv = _arm(grid, f"cx_{metric}", c, s, v)
-    syyc, syyv = _arm(grid, f"m2_{metric}", c, s, v)
+    sxyc, sxyv = _arm(grid, f"cx_{metric.name}", c, s, v)
+    syyc, syyv = _arm(grid, f"m2_{metric.name}", c, s, v)
     with np.errstate(divide="ignore", invalid="ignore"):
         sxx = sxxc + sxxv
         theta = np.where(sxx > 0, (sxyc + sxyv) / sxx, 0.0)
         adj_c = np.maximum(syyc - 2 * theta * sxyc + theta**2 * sxxc, 0)
         adj_v = np.maximum(syyv - 2 * theta * sxyv + theta**2 * sxxv, 0)
         d = diff - theta * (xv - xc)
-        if metric == "conversion":
+        if metric.binary:
             va, vb = adj_c / nc / nc, adj_v / nv / nv  # ddof 0, as the Wald test
             se_a = np.sqrt(va + vb)
             q_a = q_u = z
@@ -716,11 +927,17 @@ def _row_warnings(tab: pd.DataFrame, pre: bool, control: str) -> list[str]:
         lambda i: f"not evaluated: control '{control}' has no customers in segment '{seg[i]}'",
     )
     ok = (nc > 0) & (nv > 0)
-    is_rev, is_conv = metric == "revenue", metric == "conversion"
+    kind = tab["metric_kind"].to_numpy()
+    is_conv = kind == "binary"
+    is_rev = ~is_conv
+
+    def events(i: int) -> str:  # what a 1 of a binary outcome is called in words
+        return "conversions" if metric[i] == "conversion" else f"{metric[i]} = 1"
+
     add(
         ok & is_rev & ((nc < 2) | (nv < 2)),
         lambda i: (
-            f"not evaluated: revenue variance needs at least 2 customers per arm (n_control={nc[i]}, "
+            f"not evaluated: the variance of {metric[i]} needs at least 2 customers per arm (n_control={nc[i]}, "
             f"n_variant={nv[i]})"
         ),
     )
@@ -737,16 +954,18 @@ def _row_warnings(tab: pd.DataFrame, pre: bool, control: str) -> list[str]:
     add(
         ok & is_conv & (exp_min < MIN_EXPECTED_CONVERSIONS) & (pooled > 0),
         lambda i: (
-            f"fewer than {MIN_EXPECTED_CONVERSIONS} expected conversions in an arm ({exp_min[i]:.1f}): the "
+            f"fewer than {MIN_EXPECTED_CONVERSIONS} expected {events(i)} in an arm ({exp_min[i]:.1f}): the "
             "z-test p-value is unreliable; the Newcombe interval stays valid"
         ),
     )
-    add(ok & is_conv & (mc == 0) & (mv == 0), lambda i: "no conversions in either arm")
-    add(ok & is_conv & (mc == 0) & (mv > 0), lambda i: "no conversions in control")
-    add(ok & is_conv & (mv == 0) & (mc > 0), lambda i: "no conversions in the variant")
+    add(ok & is_conv & (mc == 0) & (mv == 0), lambda i: f"no {events(i)} in either arm")
+    add(ok & is_conv & (mc == 0) & (mv > 0), lambda i: f"no {events(i)} in control")
+    add(ok & is_conv & (mv == 0) & (mc > 0), lambda i: f"no {events(i)} in the variant")
     add(
         ok & is_rev & (mc == 0) & (mv == 0) & (nc > 1) & (nv > 1),
-        lambda i: "no revenue in either arm: the t interval is degenerate ([0, 0])",
+        lambda i: (
+            f"{metric[i]} is 0 for everyone in both arms: the t interval is degenerate ([0, 0])"
+        ),
     )
     add(
         ok & (mc == 0),
@@ -801,13 +1020,31 @@ class ABResult:
     def decisions(self) -> pd.DataFrame:
         return decide(self)
 
-    def heterogeneity(self, metric: str = "conversion") -> pd.DataFrame:
+    @property
+    def primary_metric(self) -> str:
+        """The metric decisions are judged on by default: the first binary one, else the first."""
+        kinds = self.settings["metric_kinds"]
+        return next((m for m, k in kinds.items() if k == "binary"), next(iter(kinds)))
+
+    @property
+    def value_metric(self) -> str | None:
+        """The revenue-like metric shown next to the primary one: the first money metric, else
+        the first numeric one other than the primary metric (None if there is none)."""
+        kinds = self.settings["metric_kinds"]
+        others = [m for m in kinds if m != self.primary_metric and kinds[m] != "binary"]
+        return next((m for m in others if kinds[m] == "money"), others[0] if others else None)
+
+    def heterogeneity(self, metric: str | None = None) -> pd.DataFrame:
         """:func:`heterogeneity` from the stored cell statistics (no data needed)."""
         if self.settings["segment"] is None:
+            raise ABTestError("the interaction test needs results split by a segment column")
+        metric = metric or self.primary_metric
+        if metric not in self.settings["metric_kinds"]:
             raise ABTestError(
-                "heterogeneity needs a segmentation: evaluate(..., segment='<column>')"
+                f"metric '{metric}' was not evaluated (have {list(self.settings['metric_kinds'])})"
             )
-        return _heterogeneity_cells(self.cells, metric, self.settings["control"])
+        kind = self.settings["metric_kinds"][metric]
+        return _heterogeneity_cells(self.cells, metric, self.settings["control"], kind)
 
     def summary(self, max_rows: int = 40) -> str:
         st = self.settings
@@ -828,7 +1065,7 @@ class ABResult:
         )
         lines.append("Conventions:")
         for m in st["metrics"]:
-            lines.append(f"  {m}: {METHOD[m]}")
+            lines.append(f"  {m} ({st['metric_kinds'][m]}): {_method(st['metric_kinds'][m])}")
         lines.append(
             "  lift = variant_mean / control_mean - 1; delta-method normal CI on the ratio of two independent "
             "means (NaN when the control mean is 0)"
@@ -842,13 +1079,15 @@ class ABResult:
                 f"  CUPED on '{st['pre_metric']}': theta = pooled within-arm cov/var (regression "
                 "adjustment); ci_width_reduction vs the unadjusted Wald/Welch interval"
             )
+        numeric = [m for m, k in st["metric_kinds"].items() if k != "binary"]
         if st["winsorize"] is not None:
-            caps = ", ".join(f"{k}: {v:,.2f}" for k, v in st["caps"].items())
-            lines.append(
-                f"  revenue winsorized at the {st['winsorize']:g} quantile of each campaign (caps: {caps})"
-            )
-        else:
-            lines.append("  revenue not winsorized")
+            for m in numeric:
+                caps = ", ".join(f"{k}: {v:,.2f}" for k, v in st["caps_by_metric"][m].items())
+                lines.append(
+                    f"  {m} winsorized at the {st['winsorize']:g} quantile of each campaign (caps: {caps})"
+                )
+        elif numeric:
+            lines.append(f"  {', '.join(numeric)} not winsorized")
         lines.append(
             f"Multiple comparisons: {CORRECTION_NAME[st['correction']]}; family = all segments x variants x "
             "metrics of one campaign:"
@@ -874,7 +1113,7 @@ class ABResult:
         width = max(8, min(28, int(shown["segment"].str.len().max() or 8)))
         for r in shown.itertuples():
             star = "*" if r.significant else " "
-            if r.metric == "conversion":
+            if r.metric_kind == "binary":
                 vals = (
                     f"{r.control_mean:7.2%} -> {r.variant_mean:7.2%}"
                     if r.n_variant and r.n_control
@@ -903,15 +1142,6 @@ class ABResult:
         return self.summary(max_rows=10)
 
 
-def _check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    bad = [m for m in metrics if m not in METRIC_COLUMNS]
-    if bad or not metrics:
-        raise ABTestError(f"metrics={tuple(metrics)!r}: choose from {tuple(METRIC_COLUMNS)}")
-    return tuple(dict.fromkeys(metrics))
-
-
 def _shares_for(expected_shares, camp: str, names: list[str]) -> np.ndarray | None:
     if expected_shares is None:
         return None
@@ -928,13 +1158,15 @@ def _shares_for(expected_shares, camp: str, names: list[str]) -> np.ndarray | No
         missing = [n for n in names if n not in sh]
         if missing:
             raise ABTestError(
-                f"campaign '{camp}': expected_shares has no share for variant(s) {missing}"
+                f"{PARAMS}.expected_shares: campaign '{camp}' has no share for variant(s) "
+                f"{', '.join(map(repr, missing))}; give one share per variant ({', '.join(map(repr, names))})"
             )
         return np.asarray([float(sh[n]) for n in names])
     arr = np.asarray(sh, dtype=float)
     if arr.shape != (len(names),):
         raise ABTestError(
-            f"campaign '{camp}': expected_shares needs {len(names)} values (for {names})"
+            f"{PARAMS}.expected_shares: campaign '{camp}' needs {len(names)} shares, one per "
+            f"variant ({', '.join(map(repr, names))})"
         )
     return arr
 
@@ -944,7 +1176,7 @@ def evaluate(
     *,
     segment: str | None = None,
     control: str = "control",
-    metrics: Sequence[str] = ("conversion", "revenue"),
+    metrics: MetricsArg = ("conversion", "revenue"),
     correction: Correction = "holm",
     alpha: float = 0.05,
     pre_metric: str | None = None,
@@ -968,15 +1200,24 @@ def evaluate(
     posteriors (conversion), normal approximation (revenue); Holm / BH / none within each campaign
     (family: its segments x variants x metrics); intervals are not multiplicity-adjusted.
     """
-    metrics = _check_metrics(metrics)
     if correction not in CORRECTION_NAME:
-        raise ABTestError(f"correction={correction!r}: choose 'holm', 'fdr_bh' or 'none'")
+        raise ABTestError(
+            f"{PARAMS}.correction: {correction!r} is not a correction; use holm, fdr_bh or none"
+        )
     if not 0 < alpha < 1:
-        raise ABTestError(f"alpha={alpha!r} must be between 0 and 1")
+        raise ABTestError(f"{PARAMS}.alpha: {alpha!r} must be between 0 and 1 (e.g. 0.05)")
     if n_bayes_draws is not None and int(n_bayes_draws) < 100:
         raise ABTestError("n_bayes_draws must be at least 100 (or None for numerical integration)")
-    cells, caps = sufficient_stats(
-        exposures, segment=segment, metrics=metrics, pre_metric=pre_metric, winsorize=winsorize
+    if not isinstance(exposures, (pd.DataFrame, ibis.Table)):
+        raise TypeError(
+            f"exposures: expected a pandas DataFrame or an Ibis table, got {type(exposures).__name__}"
+        )
+    require_columns(exposures.columns, ["campaign_id", "variant"], TABLE)
+    spec = resolve_metrics(metrics, exposures)
+    metrics = tuple(m.name for m in spec)
+    kinds = {m.name: m.kind for m in spec}
+    cells, caps_by_metric = sufficient_stats(
+        exposures, segment=segment, metrics=spec, pre_metric=pre_metric, winsorize=winsorize
     )
     if cells.empty:
         raise ABTestError(f"table '{TABLE}' has no rows")
@@ -1012,7 +1253,7 @@ def evaluate(
 
     pre = pre_metric is not None
     blocks = []
-    for mi, metric in enumerate(metrics):
+    for mi, metric in enumerate(spec):
         b = _metric_block(grid, metric, c, s, v, alpha, pre, n_bayes_draws, bayes_seed)
         b["_row"] = np.arange(len(c))
         b["_metric"] = np.full(len(c), mi)
@@ -1028,6 +1269,14 @@ def evaluate(
         3,
         "metric",
         pd.array(np.asarray(metrics, dtype=object)[tab["_metric"].to_numpy()], dtype="str"),
+    )
+    tab.insert(
+        4,
+        "metric_kind",
+        pd.array(
+            np.asarray([m.kind for m in spec], dtype=object)[tab["_metric"].to_numpy()],
+            dtype="str",
+        ),
     )
     tab = tab.drop(columns=["_row", "_metric"]).reset_index(drop=True)
 
@@ -1067,17 +1316,20 @@ def evaluate(
         else BAYES_METHOD["conversion"]
     )
     metric_arr = tab["metric"].to_numpy()
-    tab["method"] = pd.array([METHOD[m] for m in metric_arr], dtype="str")
+    kind_arr = tab["metric_kind"].to_numpy()
+    tab["method"] = pd.array([_method(k) for k in kind_arr], dtype="str")
     tab["bayes_method"] = pd.array(
-        [bayes if m == "conversion" else BAYES_METHOD["revenue"] for m in metric_arr], dtype="str"
+        [bayes if k == "binary" else BAYES_METHOD["revenue"] for k in kind_arr], dtype="str"
     )
-    if winsorize is not None and "revenue" in metrics:
-        cap = np.array([caps.get(x, np.nan) for x in camp_col])
-        tab["winsorized_at"] = np.where(metric_arr == "revenue", cap, np.nan)
-        note = f"; revenue winsorized at the {float(winsorize):g} quantile of the campaign"
+    if winsorize is not None and caps_by_metric:
+        tab["winsorized_at"] = [
+            caps_by_metric.get(m, {}).get(x, np.nan)
+            for m, x in zip(metric_arr, camp_col, strict=True)
+        ]
+        note = f"; winsorized at the {float(winsorize):g} quantile of the campaign"
         tab["method"] = pd.array(
             [
-                mm + (note if m == "revenue" else "")
+                mm + (note if m in caps_by_metric else "")
                 for mm, m in zip(tab["method"], metric_arr, strict=True)
             ],
             dtype="str",
@@ -1089,11 +1341,14 @@ def evaluate(
         "segment": segment,
         "control": control,
         "metrics": metrics,
+        "metric_kinds": kinds,
+        "metric_columns": {m.name: m.column for m in spec},
         "correction": correction,
         "alpha": alpha,
         "pre_metric": pre_metric,
         "winsorize": winsorize,
-        "caps": caps,
+        "caps": next(iter(caps_by_metric.values()), {}),
+        "caps_by_metric": caps_by_metric,
         "families": families,
         "bayes_method": bayes,
         "n_bayes_draws": n_bayes_draws,
@@ -1123,17 +1378,17 @@ def heterogeneity(
     Segments where an arm has fewer than 2 customers (HC2 needs leverage < 1) or the effect
     estimate has zero variance are left out and listed in ``excluded``."""
     if not segment:
-        raise ABTestError("heterogeneity needs segment='<column>'")
-    cells, _ = sufficient_stats(exposures, segment=segment, metrics=(metric,), winsorize=winsorize)
-    return _heterogeneity_cells(cells, metric, control)
+        raise ABTestError("the interaction test needs a segment column")
+    spec = resolve_metrics((metric,), exposures)
+    cells, _ = sufficient_stats(exposures, segment=segment, metrics=spec, winsorize=winsorize)
+    return _heterogeneity_cells(cells, spec[0].name, control, spec[0].kind)
 
 
-def _heterogeneity_cells(cells: pd.DataFrame, metric: str, control: str) -> pd.DataFrame:
-    _check_metrics((metric,))
+def _heterogeneity_cells(
+    cells: pd.DataFrame, metric: str, control: str, kind: str = "binary"
+) -> pd.DataFrame:
     if f"mean_{metric}" not in cells:
-        raise ABTestError(
-            f"metric '{metric}' was not evaluated; evaluate(..., metrics=(..., '{metric}'))"
-        )
+        raise ABTestError(f"metric '{metric}' was not evaluated")
     grid = _Grid(cells, control)
     n, mean, m2 = grid.n, grid.dense(f"mean_{metric}"), grid.dense(f"m2_{metric}")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1179,7 +1434,7 @@ def _heterogeneity_cells(cells: pd.DataFrame, metric: str, control: str) -> pd.D
                     "excluded": "; ".join(excluded) if excluded else "",
                     "note": "" if k >= 2 else "fewer than 2 usable segments: no test",
                     "method": "joint Wald test of treatment x segment interactions, OLS "
-                    + ("linear probability model " if metric == "conversion" else "")
+                    + ("linear probability model " if kind == "binary" else "")
                     + "with HC2 errors",
                 }
             )
@@ -1191,6 +1446,11 @@ def _heterogeneity_cells(cells: pd.DataFrame, metric: str, control: str) -> pd.D
 # --------------------------------------------------------------------------------------
 
 
+def _increment_label(metric: str) -> str:
+    """Column stem of the expected increment of a metric: 'conversions' for conversion."""
+    return "conversions" if metric == "conversion" else metric
+
+
 def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.1%}"
 
@@ -1198,7 +1458,7 @@ def _pct(x: float) -> str:
 def decide(
     result: ABResult,
     *,
-    metric: str = "conversion",
+    metric: str | None = None,
     min_lift: float = 0.0,
     min_effect: float | None = None,
     alpha: float | None = None,
@@ -1224,12 +1484,15 @@ def decide(
     """
     tab = result.table
     alpha = result.settings["alpha"] if alpha is None else alpha
+    metric = metric or result.primary_metric
     if metric not in result.settings["metrics"]:
         raise ABTestError(
-            f"metric '{metric}' was not evaluated (have {result.settings['metrics']})"
+            f"{PARAMS}.decide_on: '{metric}' is not one of the evaluated metrics "
+            f"({', '.join(result.settings['metrics'])})"
         )
     if use_cuped and not result.settings["pre_metric"]:
-        raise ABTestError("use_cuped=True needs evaluate(..., pre_metric='<column>')")
+        raise ABTestError("CUPED decisions need a pre-period metric; none was evaluated")
+    binary = result.settings["metric_kinds"][metric] == "binary"
     keys = ["campaign_id", "segment", "variant"]
     main = tab[tab["metric"] == metric].reset_index(drop=True)
     # Segment sizes: exposed customers of the segment in the campaign (all variants).
@@ -1275,9 +1538,8 @@ def decide(
     ].copy()
     out.insert(3, "metric", metric)
     out["segment_size"] = size
-    for m, label in (("conversion", "conversions"), ("revenue", "revenue")):
-        if m not in result.settings["metrics"]:
-            continue
+    for m in result.settings["metrics"]:
+        label = _increment_label(m)
         other = (
             tab[tab["metric"] == m].set_index(keys).reindex(pd.MultiIndex.from_frame(main[keys]))
         )
@@ -1297,7 +1559,7 @@ def decide(
     def show(x: float) -> str:
         if not np.isfinite(x):
             return "n/a"
-        return f"{100 * x:+.2f} pp" if metric == "conversion" else f"{x:+,.2f}"
+        return f"{100 * x:+.2f} pp" if binary else f"{x:+,.2f}"
 
     decisions, reasons = [], []
     for i in range(len(main)):
@@ -1516,7 +1778,11 @@ def plan(
     p = out["baseline"].to_numpy(dtype=float)
     sd = out["control_sd"].to_numpy(dtype=float)
     nc, nv = out["n_control"].to_numpy(dtype=float), out["n_variant"].to_numpy(dtype=float)
-    conv = out["metric"].to_numpy() == "conversion"
+    conv = (
+        tab["metric_kind"].to_numpy() == "binary"
+        if "metric_kind" in tab
+        else out["metric"].to_numpy() == "conversion"
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(conv, _mde_prop(p, nc, nv, k), k * sd * np.sqrt(1 / nc + 1 / nv))
         d = np.where((nc > 0) & (nv > 0), d, np.inf)
