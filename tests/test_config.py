@@ -63,9 +63,33 @@ def test_wrong_type_and_bad_date_name_the_key(tiny_crm: Path) -> None:
 
 
 def test_missing_required_key(tiny_crm: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sources\.orders: required key is missing"):
+    with pytest.raises(ConfigError, match=r"sources: required key is missing"):
+        parse_config({"analysis_date": "2025-01-01"}, base_dir=tiny_crm)
+
+
+def test_any_subset_of_tables_with_customer_ids_is_a_valid_config(tiny_crm: Path) -> None:
+    only_customers = {"customers": {"path": "customers.csv"}}
+    only_orders = {"orders": {"path": "orders.csv"}}
+    for sources in (only_customers, only_orders):
+        cfg = parse_config({"analysis_date": "2025-01-01", "sources": sources}, base_dir=tiny_crm)
+        assert [t for t, _ in cfg.sources.items()] == list(sources)
+    with pytest.raises(ConfigError) as err:
         parse_config(
-            {"analysis_date": "2025-01-01", "sources": {"customers": {"path": "customers.csv"}}},
+            {"analysis_date": "2025-01-01", "sources": {"survey_items": {"path": "orders.csv"}}},
+            base_dir=tiny_crm,
+        )
+    assert "sources: no source with customer ids is configured" in str(err.value)
+    with pytest.raises(ConfigError, match=r"sources: no source with customer ids"):
+        parse_config({"analysis_date": "2025-01-01", "sources": {}}, base_dir=tiny_crm)
+
+
+def test_order_options_belong_to_orders(tiny_crm: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'shape' is an option of sources.orders, not of "):
+        parse_config(
+            {
+                "analysis_date": "2025-01-01",
+                "sources": {"interactions": {"path": "interactions.csv", "shape": "lines"}},
+            },
             base_dir=tiny_crm,
         )
 

@@ -204,3 +204,38 @@ def test_parquet_excel_and_sql_sources_read_the_same_tables(tiny_crm: Path) -> N
     pd.testing.assert_frame_equal(
         sql.orders.to_pandas().sort_values("order_id", ignore_index=True), csv, check_dtype=False
     )
+
+
+def test_without_a_customers_source_customers_are_derived_from_the_other_tables(
+    tiny_crm: Path,
+) -> None:
+    cfg = write_config(
+        tiny_crm, {"orders": {"path": "orders.csv"}, "interactions": {"path": "interactions.csv"}}
+    )
+    pd.DataFrame({"customer_id": ["009"], "occurred_at": ["2025-01-01"], "kind": ["call"]}).to_csv(
+        tiny_crm / "interactions.csv", mode="a", header=False, index=False
+    )
+    tables = load_tables(load_config(cfg))
+    orders = pd.read_csv(tiny_crm / "orders.csv", dtype=str)
+    interactions = pd.read_csv(tiny_crm / "interactions.csv", dtype=str)
+    expected = sorted(set(orders["customer_id"]) | set(interactions["customer_id"]))
+    assert tables.customers["customer_id"].tolist() == expected == ["001", "002", "003", "009"]
+    assert list(tables.customers.columns) == ["customer_id"]
+    derived = tables.report.derived["customers"]
+    assert derived.rows == 4
+    assert derived.from_tables == {"orders": 3, "interactions": 4}
+    assert tables.report.tables["customers"].source == (
+        "derived from the customer ids of orders (3 ids), interactions (4 ids)"
+    )
+    # no unknown-customer check: every interaction is kept, "009" included
+    assert tables.report.tables["interactions"].rows_kept == 5
+    assert not [i for i in tables.report.issues if "unknown customer" in i.problem]
+    assert "derived from the customer ids" in tables.report.summary()
+
+
+def test_a_customers_only_export_has_no_orders(tiny_crm: Path) -> None:
+    tables = load_tables(
+        load_config(write_config(tiny_crm, {"customers": {"path": "customers.csv"}}))
+    )
+    assert tables.orders is None and tables.interactions is None
+    assert len(tables.customers) == 4 and not tables.report.derived

@@ -8,6 +8,7 @@ its data. Unknown keys, wrong types and missing files are errors that name the k
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
@@ -26,6 +27,8 @@ TABLES = (
     "survey_items",
     "campaign_exposures",
 )
+ID_TABLES = ("customers", "orders", "interactions", "survey_responses", "campaign_exposures")
+"""The tables that carry customer ids: any one of them is enough for a run."""
 FILE_FORMATS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -67,17 +70,87 @@ class SourceConfig(_Strict):
         default_factory=dict,
         description="Column mapping: contract column name -> the column's name in this source.",
     )
-    delimiter: str | None = None
-    encoding: str = "utf-8"
-    decimal: str = "."
+    delimiter: str | None = Field(
+        None,
+        description="Field separator of a text file: one character (',', ';', '|'), 'tab', or "
+        "'whitespace' (runs of spaces/tabs, as in fixed-width-looking .txt exports). "
+        "Default: detected.",
+    )
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of the file: any Python codec (cp1250, windows-1250, latin-2, "
+        "utf-16, ...). Files that are not UTF-8 are converted on the way in. A BOM is honoured.",
+    )
+    decimal: str = Field(".", description="Decimal separator of numbers: '.' or ','.")
+    thousands: str | None = Field(
+        None,
+        description="Thousands separator of numbers ('.', ',', ' ' or \"'\"); spaces and "
+        "non-breaking spaces are always ignored inside numbers.",
+    )
+    header: bool = Field(True, description="false: the file has no header row (set column_names).")
+    column_names: list[str] | None = Field(
+        None, description="The names of the columns, in file order, of a file without a header row."
+    )
+    skip_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Rows above the header (report titles, export dates). Default: none for text "
+        "files; for Excel the header row is found among the first rows.",
+    )
+    shape: Literal["orders", "lines"] = Field(
+        "orders",
+        description="orders only. 'lines': one row per order line (the order id repeats); lines are "
+        "summed into orders: amount = sum(quantity x unit_price), or the sum of a line 'amount'.",
+    )
+    cancel_prefix: str | None = Field(
+        None,
+        description="orders only. Order ids that start with this text are cancellations (e.g. 'C' "
+        "in invoice exports: C536379); their amounts count as returns (negative).",
+    )
+    max_amount: float = Field(
+        1e12,
+        gt=0,
+        description="orders only. Amounts at or above this (in absolute value) are errors: "
+        "exports write absurd values for missing ones (9.99e+15, 1e308).",
+    )
     date_format: str | None = Field(
-        None, description="strftime format of date columns, if not ISO."
+        None, description="strftime format of date columns, if not ISO (e.g. '%d.%m.%Y', '%Y%m%d')."
     )
     invalid_rows: Literal["error", "drop"] = Field(
         "error",
         description="What to do with rows that break the contract (unparsable date or amount, duplicate "
         "key, unknown customer): stop with an error naming them, or drop them and count them in the report.",
     )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_env(cls, v: Any) -> Any:
+        return resolve_env(v) if isinstance(v, str) else v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {v!r}; use a Python codec name such as utf-8, cp1250 "
+                "(windows-1250), latin-2 (iso8859-2), utf-16"
+            ) from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if v.lower() in ("whitespace", "tab", "\t"):
+            return {"whitespace": "whitespace"}.get(v.lower(), "\t")
+        if len(v) != 1:
+            raise ValueError(
+                f"a delimiter is one character (',', ';', '|'), 'tab' or 'whitespace'; got {v!r}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
@@ -93,6 +166,25 @@ class SourceConfig(_Strict):
             raise ValueError(
                 f"'table' must be a plain table name (letters, digits, _ and .), got {self.table!r}"
             )
+        if self.decimal not in (".", ","):
+            raise ValueError(f"'decimal' is '.' or ',', got {self.decimal!r}")
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(
+                f"'thousands' and 'decimal' are both {self.decimal!r}; they must differ"
+            )
+        if not self.header and not self.column_names:
+            raise ValueError(
+                "a file without a header row (header: false) needs 'column_names': the names of "
+                "its columns in file order"
+            )
+        if self.header and self.column_names:
+            raise ValueError(
+                "'column_names' is for files without a header row (header: false); to rename the "
+                "columns of a file with a header, use 'columns' (contract name: your name)"
+            )
+        if self.column_names and len(set(self.column_names)) != len(self.column_names):
+            dup = sorted({c for c in self.column_names if self.column_names.count(c) > 1})
+            raise ValueError(f"'column_names' names {', '.join(map(repr, dup))} more than once")
         return self
 
     @property
@@ -185,12 +277,31 @@ class Outputs(_Strict):
 
 
 class Sources(_Strict):
-    customers: SourceConfig
-    orders: SourceConfig
+    """The configured tables. Any subset will do, as long as one of them has customer ids."""
+
+    customers: SourceConfig | None = None
+    orders: SourceConfig | None = None
     interactions: SourceConfig | None = None
     survey_responses: SourceConfig | None = None
     survey_items: SourceConfig | None = None
     campaign_exposures: SourceConfig | None = None
+
+    @model_validator(mode="after")
+    def _some_customer_ids(self) -> Sources:
+        if not any(getattr(self, t) is not None for t in ID_TABLES):
+            raise ValueError(
+                "no source with customer ids is configured; give at least one of "
+                f"{', '.join(ID_TABLES)} (customers are derived from the ids of the others "
+                "when there is no customers table)"
+            )
+        for table in TABLES:
+            src = getattr(self, table)
+            if src is None or table == "orders":
+                continue
+            for key in ("shape", "cancel_prefix", "max_amount"):
+                if key in src.model_fields_set:
+                    raise ValueError(f"'{key}' is an option of sources.orders, not of {table}")
+        return self
 
     def items(self) -> list[tuple[str, SourceConfig]]:
         return [(t, getattr(self, t)) for t in TABLES if getattr(self, t) is not None]
@@ -358,6 +469,27 @@ def parse_config(
     return cfg
 
 
+def _config_text(path: Path) -> str:
+    """The text of a config file: UTF-8 (with or without a BOM) or UTF-16 with a BOM.
+
+    Anything else (a config saved as cp1250 by a Windows editor) is refused with the line and the
+    byte, because guessing a legacy encoding could silently change a path or a column name.
+    """
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"the run config {path} is not UTF-8 text: line {line} has the byte "
+            f"0x{raw[e.start]:02x}, which UTF-8 does not allow (the file was probably saved as "
+            "cp1250/windows-1250 or latin-2). Fix: save the config as UTF-8 (in Notepad: Save as, "
+            "Encoding: UTF-8)."
+        ) from None
+
+
 def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> RunConfig:
     """Read and validate a YAML run config."""
     path = Path(path)
@@ -367,7 +499,7 @@ def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Ru
             "(configs/demo.yaml is an example)."
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(_config_text(path))
     except yaml.YAMLError as e:
         raise ConfigError(f"the run config {path} is not valid YAML: {e}") from None
     return parse_config(

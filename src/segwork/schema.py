@@ -56,7 +56,7 @@ CONTRACTS: dict[str, Contract] = {
                 "order_date": "date",
                 "amount": "number",
             },
-            optional={"quantity": "number", "is_return": "bool"},
+            optional={"quantity": "number", "unit_price": "number", "is_return": "bool"},
             key=("order_id",),
             history=True,
         ),
@@ -122,11 +122,37 @@ class Issue:
 
 @dataclass
 class TableStats:
+    """Rows of one source: read, kept after validation, and the rows of the table built from them.
+
+    ``rows_read`` and ``rows_kept`` count the source's own rows (order *lines* for
+    ``shape: lines``), so ``rows_read - rows_kept`` is always what was dropped; ``table_rows`` is
+    the size of the table handed on (the orders the kept lines were summed into).
+    """
+
     table: str
     source: str
     rows_read: int
     rows_kept: int
     columns: list[str]
+    table_rows: int | None = None
+    unit: str = "rows"  # what a source row is: "rows", or "order lines"
+
+    def __post_init__(self) -> None:
+        if self.table_rows is None:
+            self.table_rows = self.rows_kept
+
+
+@dataclass(frozen=True)
+class DerivedTable:
+    """A table segwork built because no source was configured for it (customers from ids)."""
+
+    table: str
+    rows: int
+    from_tables: dict[str, int]  # source table -> its distinct customer ids
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{t} ({n:,} ids)" for t, n in self.from_tables.items())
+        return f"derived from the customer ids of {parts}"
 
 
 @dataclass
@@ -135,6 +161,7 @@ class ValidationReport:
 
     tables: dict[str, TableStats] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    derived: dict[str, DerivedTable] = field(default_factory=dict)
 
     def add(self, issue: Issue) -> None:
         if issue.count:
@@ -148,11 +175,19 @@ class ValidationReport:
                 "rows read": s.rows_read,
                 "rows kept": s.rows_kept,
                 "rows dropped": s.rows_read - s.rows_kept,
+                "table rows": s.table_rows,
                 "columns": len(s.columns),
             }
             for s in self.tables.values()
         ]
         return pd.DataFrame(rows)
+
+    def derive(self, derived: DerivedTable) -> None:
+        """Record a table built from the others (it counts as read and kept in full)."""
+        self.derived[derived.table] = derived
+        self.tables[derived.table] = TableStats(
+            derived.table, derived.describe(), derived.rows, derived.rows, ["customer_id"]
+        )
 
     def issues_frame(self) -> pd.DataFrame:
         cols = ["table", "column", "problem", "count", "action", "examples"]
@@ -165,9 +200,11 @@ class ValidationReport:
     def summary(self) -> str:
         lines = ["Validation report", "=" * 17]
         for s in self.tables.values():
-            lines.append(
-                f"{s.table:<20} {s.rows_read:>12,} rows read, {s.rows_kept:>12,} kept  ({s.source})"
-            )
+            unit = "rows" if s.unit == "rows" else s.unit
+            line = f"{s.table:<20} {s.rows_read:>12,} {unit} read, {s.rows_kept:>12,} kept"
+            if s.table_rows != s.rows_kept:
+                line += f" -> {s.table_rows:,} {s.table}"
+            lines.append(f"{line}  ({s.source})")
         if self.issues:
             lines.append("")
             for i in self.issues:

@@ -29,8 +29,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from segwork import engines, progress, warehouse
-from segwork.config import TABLES, ConfigError, RunConfig, SourceConfig, redact_url
-from segwork.schema import CONTRACTS, Contract, Issue, SchemaError, TableStats, ValidationReport
+from segwork.config import ID_TABLES, TABLES, ConfigError, RunConfig, SourceConfig, redact_url
+from segwork.schema import (
+    CONTRACTS,
+    Contract,
+    DerivedTable,
+    Issue,
+    SchemaError,
+    TableStats,
+    ValidationReport,
+)
 
 _TRUE = ("true", "t", "yes", "y", "1", "ano")
 _FALSE = ("false", "f", "no", "n", "0", "ne")
@@ -43,9 +51,9 @@ class Tables:
     """The validated tables of one run and what validation found."""
 
     con: Any  # the Ibis backend the history tables live in
-    customers: pd.DataFrame
-    orders: ibis.Table
+    customers: pd.DataFrame  # always there: derived from the other tables' ids if not configured
     report: ValidationReport
+    orders: ibis.Table | None = None
     interactions: ibis.Table | None = None
     survey_responses: pd.DataFrame | None = None
     survey_items: pd.DataFrame | None = None
@@ -102,7 +110,31 @@ def load_tables(cfg: RunConfig, *, con: Any = None) -> Tables:
             with progress.step(f"reading {table} from {src.describe()}", con=con) as step:
                 loaded[table] = reader.read(table, src)
                 step.rows = report.tables[table].rows_kept
+    if "customers" not in loaded:
+        loaded["customers"] = _derive_customers(loaded, report)
     return Tables(con=con, report=report, **loaded)
+
+
+def _derive_customers(loaded: dict[str, Any], report: ValidationReport) -> pd.DataFrame:
+    """The customers table of a run without one: the distinct ids of the tables that have them.
+
+    Each table's distinct ids are computed where the table lives (DuckDB or Spark), so only
+    per-customer data comes into pandas. The report records which tables gave how many ids; the
+    unknown-customer check does not apply (every id is known by construction).
+    """
+    ids: list[pd.Series] = []
+    counts: dict[str, int] = {}
+    for table in ID_TABLES:
+        data = loaded.get(table)
+        if data is None or table == "customers":
+            continue
+        distinct = as_ibis(data).select("customer_id").distinct().to_pandas()["customer_id"]
+        distinct = distinct.dropna()
+        counts[table] = len(distinct)
+        ids.append(distinct)
+    all_ids = pd.concat(ids, ignore_index=True).drop_duplicates().sort_values(ignore_index=True)
+    report.derive(DerivedTable("customers", len(all_ids), counts))
+    return pd.DataFrame({"customer_id": all_ids})
 
 
 def _ident(name: str) -> str:
@@ -639,6 +671,8 @@ def _load_spark(cfg: RunConfig, spark: Any) -> Tables:
                     staging = staging or _staging_folder()
                     loaded[table] = _stage(duck, spark, table, staging)
             step.rows = report.tables[table].rows_kept
+    if "customers" not in loaded:
+        loaded["customers"] = _derive_customers(loaded, report)
     return Tables(con=spark, report=report, **loaded)
 
 
