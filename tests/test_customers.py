@@ -158,3 +158,161 @@ def test_from_validated_sources(tiny_config: Path) -> None:
     assert c360.loc["002", "has_service_contract"] and not c360.loc["001", "has_service_contract"]
     assert c360.loc["001", "complaints_total"] == 1
     assert c360.loc["004", "orders_total"] == 0
+
+
+# --- real export shapes: no customer table, no orders, many categories, partial months
+
+
+def _order_lines_export(seed: int = 7) -> pd.DataFrame:
+    """Orders of a retailer export without a customer table, starting and ending mid-month."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    return pd.DataFrame(
+        {
+            "order_id": [f"5{i:05d}" for i in range(n)],
+            "customer_id": rng.choice([f"{12000 + i}" for i in range(40)], n),
+            "order_date": pd.Timestamp("2024-12-05 09:00")
+            + pd.to_timedelta(
+                rng.integers(0, (REF - pd.Timestamp("2024-12-05")).days, n), unit="D"
+            ),
+            "amount": np.round(rng.gamma(1.5, 8.0, n) * rng.choice([1] * 9 + [-1], n), 2),
+        }
+    )
+
+
+def test_customer360_orders_only_matches_plain_pandas() -> None:
+    orders = _order_lines_export()
+    customers = pd.DataFrame({"customer_id": sorted(orders["customer_id"].unique())})
+    c360 = build_customer360(customers, orders, analysis_date=REF)
+    exp = _expected_orders(orders)
+    assert sorted(c360.index) == sorted(exp.index)
+    for col in ("orders_total", "returns_total", "revenue_total", "orders_90d", "revenue_365d"):
+        np.testing.assert_allclose(
+            c360.loc[exp.index, col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-12
+        )
+    # no interaction or survey table: none of their columns is invented
+    assert not {"has_service_contract", "complaints_total", "survey_answered"} & set(c360.columns)
+
+
+def test_customer360_campaign_only_has_no_behaviour_columns() -> None:
+    exposures = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "b"], "campaign_id": "x", "variant": ["A", "B", "A", "B"]}
+    )
+    customers = pd.DataFrame({"customer_id": exposures["customer_id"].drop_duplicates()})
+    c360 = build_customer360(customers, None, analysis_date=REF)
+    assert list(c360.index) == ["a", "b", "c"]
+    assert c360.shape[1] == 0  # no zeros claiming that nobody ever bought
+    from segwork.customers import has_orders
+
+    assert not has_orders(c360)
+    b = breakdown(c360.assign(variant=["A", "B", "A"]), "variant")
+    assert b.columns.tolist() == ["variant", "customers", "customer_share"]
+    assert b.set_index("variant")["customers"].to_dict() == {"A": 2, "B": 1}
+
+
+def test_breakdown_top_n_lumps_the_rest_into_other_exactly() -> None:
+    customers, orders, _ = _random_history()
+    customers["country"] = [f"country {i % 17}" for i in range(len(customers))]
+    customers.loc[:3, "country"] = None
+    c360 = build_customer360(customers, orders, analysis_date=REF)
+    b = breakdown(c360, "country", top=5).set_index("country")
+    key = c360["country"].astype("string")
+    sizes = key.value_counts()
+    top5 = list(sizes.index[:5])
+    assert list(b.index) == [*top5, "other", "(unknown)"]
+    rest = c360[key.notna() & ~key.isin(top5)]
+    assert b.loc["other", "customers"] == len(rest)
+    assert b.loc["other", "revenue"] == pytest.approx(rest["revenue_365d"].sum())
+    assert b.loc["other", "active_share"] == pytest.approx(rest["active_365d"].mean())
+    assert b.loc["(unknown)", "customers"] == 4
+    assert b.attrs["other_values"] == 17 - 5
+    assert b["customers"].sum() == len(c360)
+
+
+def test_breakdown_columns_come_from_the_data() -> None:
+    c360 = pd.DataFrame(
+        {
+            "segment_code": ["a", "b"] * 50,
+            "email": [f"x{i}@y.cz" for i in range(100)],  # identifying
+            "ref": [f"R{i}" for i in range(100)],  # nearly unique: not a category
+            "constant": ["same"] * 100,
+            "spend": np.arange(100.0),  # a number, not a category
+            "email_opt_in": [True, False] * 50,
+        },
+        index=pd.Index([f"C{i}" for i in range(100)], name="customer_id"),
+    )
+    from segwork.customers import breakdown_columns
+
+    cols = breakdown_columns(c360, list(c360.columns), exclude=["email_opt_in"])
+    assert cols == ["segment_code"]
+
+
+def test_monthly_orders_marks_partial_first_and_last_months() -> None:
+    from segwork.quality import monthly_orders, partial_months_text
+
+    orders = _order_lines_export()
+    m = monthly_orders(orders, analysis_date=REF)
+    seen = orders[orders["order_date"] < REF + pd.Timedelta(days=1)]
+    first, last = seen["order_date"].min(), seen["order_date"].max()
+    assert m["month"].iloc[0] == first.to_period("M").to_timestamp()
+    assert m["partial"].iloc[0] == (first.day != 1)
+    assert m["partial"].iloc[-1] == (last.normalize() < last + pd.offsets.MonthEnd(0))
+    assert not m["partial"].iloc[1:-1].any()
+    assert m["orders"].sum() == (seen["amount"] > 0).sum()
+    text = partial_months_text(m)
+    assert f"{first:%B %Y}" in text and f"only {first.day}" in text
+    # a complete calendar year has no partial month and no sentence
+    full = pd.DataFrame(
+        {
+            "order_id": range(4),
+            "customer_id": "a",
+            "order_date": pd.to_datetime(["2024-01-01", "2024-06-15", "2024-12-31", "2025-03-01"]),
+            "amount": 1.0,
+        }
+    )
+    m2 = monthly_orders(full, analysis_date="2024-12-31")
+    assert not m2["partial"].any() and partial_months_text(m2) == ""
+
+
+def test_top_n_helper_and_bars() -> None:
+    import matplotlib.pyplot as plt
+
+    from segwork.plots import monthly_line, top_n, top_n_bars
+
+    rng = np.random.default_rng(3)
+    lines = pd.DataFrame(
+        {
+            "country": rng.choice(
+                [f"c{i:02d}" for i in range(30)], 2000, p=np.r_[0.5, [0.5 / 29] * 29]
+            ),
+            "amount": rng.gamma(2.0, 10.0, 2000),
+        }
+    )
+    t = top_n(lines, category="country", value="amount", n=8)
+    sums = lines.groupby("country")["amount"].sum().sort_values(ascending=False)
+    assert t["country"].iloc[:8].tolist() == sums.index[:8].tolist()
+    assert t["country"].iloc[-1] == "other" and t["categories"].iloc[-1] == len(sums) - 8
+    assert t["amount"].iloc[-1] == pytest.approx(sums.iloc[8:].sum())
+    assert t["amount"].sum() == pytest.approx(lines["amount"].sum())
+    counted = top_n(lines, category="country", n=29)  # one left over: no "other" of one
+    assert len(counted) == 30 and "other" not in set(counted["country"])
+    assert counted["count"].sum() == len(lines)
+
+    fig, ax = plt.subplots()
+    out = top_n_bars(lines, category="country", value="amount", n=8, ax=ax)
+    assert out is ax and len(ax.patches) == 9
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels[-1] == f"other ({len(sums) - 8} more)"
+
+    monthly = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
+            "revenue": [1.25, 2.5, 0.75],
+            "partial": [True, False, True],
+        }
+    )
+    fig, ax = plt.subplots()
+    monthly_line(monthly, x="month", y="revenue", partial="partial", ax=ax)
+    assert [t.get_text() for t in ax.texts] == ["partial", "partial"]
+    assert ax.yaxis.get_major_formatter()(1.5, 0) == "1.50"  # cents on a small-amount axis
+    plt.close("all")
