@@ -652,11 +652,19 @@ def test_persona_names_from_z_scores_are_unique_and_overridable(sim4):
         }
     )
     names, descs = persona_names(z)
-    assert names[0] == "Price-driven deal hunters"
-    assert names[1] == "Loyal deal hunters"  # same top construct: the second one's adjective
-    assert names[2] == "High-odd construct odd construct enthusiasts"
-    assert names[3] == "Mainstream middle"
-    assert "switch brands easily" in descs[0] and "-1.0 SD" in descs[0]
+    # names in the catalogue's words: the most distinguishing construct and its direction
+    assert names[0] == "High price sensitivity"
+    assert names[1] == "High price sensitivity, high brand loyalty"  # taken: the next construct
+    assert names[2] == "High odd construct"
+    assert names[3] == "Near average on every construct"
+    assert descs[0] == (
+        "Higher than the average respondent on price sensitivity (+1.5 SD); "
+        "lower on brand loyalty (-1.0 SD). Near the average on odd construct."
+    )
+    assert "price sensitivity (+1.2 SD) and brand loyalty (+0.9 SD)" in descs[1]
+    # nothing written for one survey: Big Five constructs get the same treatment
+    big5 = pd.DataFrame({"Neuroticism": [1.2, 1.1], "Extraversion": [-0.7, 0.6]})
+    assert persona_names(big5)[0] == ["High Neuroticism", "High Neuroticism, high Extraversion"]
     resp, cat, _ = sim4
     r = fit_personas(resp, cat, k=4, n_bootstrap=2, names={"1": "Segment B", 3: "Segment D"})
     assert r.profiles.loc[1, "name"] == "Segment B" and r.profiles.loc[3, "name"] == "Segment D"

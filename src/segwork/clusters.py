@@ -568,176 +568,63 @@ def make_preprocessor(
 # persona names
 # --------------------------------------------------------------------------------------------
 
-# keywords of a construct name -> (high adjective, high noun, high phrase, low adjective, low noun, low phrase)
-VOCABULARY: dict[tuple[str, ...], tuple[str, str, str, str, str, str]] = {
-    ("price", "deal", "discount", "bargain", "cost"): (
-        "Price-driven",
-        "deal hunters",
-        "compare prices, wait for discounts and go where the deal is",
-        "Price-relaxed",
-        "full-price buyers",
-        "rarely check the price tag and pay full price for what they want",
-    ),
-    ("quality", "premium", "craft"): (
-        "Quality-first",
-        "connoisseurs",
-        "look for good workmanship and read up before buying",
-        "Good-enough",
-        "pragmatists",
-        "settle for the cheapest option that does the job",
-    ),
-    ("loyal", "brand", "trust"): (
-        "Loyal",
-        "regulars",
-        "stick with the shops and brands they know and recommend them",
-        "Brand-agnostic",
-        "switchers",
-        "switch brands easily when another one is on offer",
-    ),
-    ("sustain", "eco", "green", "environment", "ethic"): (
-        "Eco-conscious",
-        "green shoppers",
-        "choose labelled, responsibly made products and pay more for them",
-        "Eco-indifferent",
-        "impact-blind buyers",
-        "do not let environmental impact influence their choice",
-    ),
-    ("innovat", "tech", "novel", "trend", "adopt"): (
-        "Tech-savvy",
-        "early adopters",
-        "are first to try new products and follow new technology",
-        "Cautious",
-        "late adopters",
-        "wait until a product has proven itself before buying",
-    ),
-    ("convenien", "speed", "time", "ease", "effort"): (
-        "Convenience-seeking",
-        "time savers",
-        "value fast delivery, few clicks and hassle-free returns",
-        "Unhurried",
-        "browsers",
-        "do not mind spending time to find and collect what they need",
-    ),
-    ("digital", "online", "channel", "mobile"): (
-        "Digital-first",
-        "online natives",
-        "prefer to shop and be contacted online",
-        "Offline",
-        "in-store shoppers",
-        "prefer the shop, the phone and personal contact",
-    ),
-    ("status", "social", "image", "prestige", "luxury"): (
-        "Status-conscious",
-        "trendsetters",
-        "care what their purchases say about them",
-        "Understated",
-        "private buyers",
-        "buy for use, not for show",
-    ),
-    ("health", "wellness", "fitness"): (
-        "Health-minded",
-        "wellness seekers",
-        "choose what is good for body and mind",
-        "Health-indifferent",
-        "indulgers",
-        "do not let health considerations drive their choice",
-    ),
-    ("service", "advice", "personal", "support"): (
-        "Service-oriented",
-        "advice seekers",
-        "value personal advice and good service",
-        "Self-reliant",
-        "do-it-yourselfers",
-        "prefer to decide on their own without advice",
-    ),
-    ("impuls", "spontan"): (
-        "Spontaneous",
-        "impulse buyers",
-        "buy on the spot when something catches their eye",
-        "Deliberate",
-        "planners",
-        "plan purchases and rarely buy on impulse",
-    ),
-    ("local", "community", "regional"): (
-        "Local-minded",
-        "community supporters",
-        "prefer local producers and shops",
-        "Globally-minded",
-        "world shoppers",
-        "buy wherever the offer is best",
-    ),
-}
 
-
-def _words(construct: str) -> tuple[str, str, str, str, str, str]:
-    key = construct.lower()
-    for keys, words in VOCABULARY.items():
-        if any(w in key for w in keys):
-            return words
-    label = construct.replace("_", " ").strip()
-    return (
-        f"High-{label}",
-        f"{label} enthusiasts",
-        f"score high on {label}",
-        f"Low-{label}",
-        f"{label} sceptics",
-        f"score low on {label}",
-    )
+def construct_label(construct: str) -> str:
+    """A construct's name as the catalogue gives it, for text: 'price_sensitivity' -> 'price sensitivity'."""
+    return str(construct).replace("_", " ").strip()
 
 
 def persona_names(construct_z: pd.DataFrame, *, min_z: float = 0.5) -> tuple[list[str], list[str]]:
-    """A unique name and a one-paragraph description per cluster from its construct z-scores.
+    """A unique name and a description per cluster, in the catalogue's words, from construct z-scores.
 
-    A construct distinguishes a cluster when ``|z| >= min_z`` (standard deviations from all
-    respondents). The name is the adjective and noun of the most distinguishing construct (price
-    high -> "Price-driven deal hunters"); when two clusters share it, the adjective of their second
-    construct is used instead ("Loyal deal hunters"). Clusters close to the average everywhere are "Mainstream middle".
-    Names are made unique by trying other construct pairs, then a number.
+    A construct sets a cluster apart when ``|z| >= min_z`` (standard deviations from all
+    respondents). The name says which construct does so most and in which direction ("High
+    Neuroticism", "Low price sensitivity"); when another cluster already has that name the next
+    distinguishing constructs are added ("High Neuroticism, low Extraversion"), then a number.
+    A cluster with no such construct is "Near average on every construct". The description
+    states the z-scores of up to three distinguishing constructs and which constructs are near
+    the average (``|z| < 0.25``). Nothing is said that the data do not show: the words are the
+    construct names of the item catalogue, the numbers are the cluster's.
     """
     names, descs, used = [], [], set()
     for _, row in construct_z.iterrows():
         order = row.abs().sort_values(ascending=False, kind="stable")
         top = [c for c in order.index if abs(row[c]) >= min_z][:3]
-        high = {c: bool(row[c] > 0) for c in row.index}
-
-        if not top:
-            candidates = ["Mainstream middle"]
+        parts = [f"{'high' if row[c] > 0 else 'low'} {construct_label(c)}" for c in top]
+        if not parts:
+            candidates = ["Near average on every construct"]
         else:
-            a = [_words(c)[0 if high[c] else 3] for c in top]
-            nn = [_words(c)[1 if high[c] else 4] for c in top]
-            candidates = (
-                [f"{a[0]} {nn[0]}"]
-                + [f"{a[i]} {nn[0]}" for i in range(1, len(top))]
-                + [f"{a[0]} {nn[i]}" for i in range(1, len(top))]
-            )
+            candidates = [", ".join(parts[: i + 1]) for i in range(len(parts))]
+            candidates = [c[0].upper() + c[1:] for c in candidates]
         name = next((c for c in candidates if c not in used), None)
         n = 2
         while name is None or name in used:
-            name = f"{candidates[0]} {n}"
+            name = f"{candidates[0]} ({n})"
             n += 1
         used.add(name)
         names.append(name)
         if not top:
             descs.append(
-                "Close to the average respondent on every construct: no attitude sets this group apart, "
-                "so brief it with the general proposition."
+                f"No construct sets this group apart: on every construct its mean is within "
+                f"{min_z:g} standard deviations of all respondents' mean."
             )
             continue
-        parts = []
-        for c in top:
-            w = _words(c)
-            phrase = w[2] if row[c] > 0 else w[5]
-            parts.append(f"{phrase} ({c.replace('_', ' ')} {row[c]:+.1f} SD)")
-        text = "They " + parts[0]
-        if len(parts) > 1:
-            text += "; they also " + " and ".join(parts[1:])
+        above = [f"{construct_label(c)} ({row[c]:+.1f} SD)" for c in top if row[c] > 0]
+        below = [f"{construct_label(c)} ({row[c]:+.1f} SD)" for c in top if row[c] < 0]
+        bits = []
+        if above:
+            bits.append("higher than the average respondent on " + " and ".join(above))
+        if below:
+            bits.append(
+                "lower on " + " and ".join(below)
+                if above
+                else "lower than the average respondent on " + " and ".join(below)
+            )
+        text = "; ".join(bits)
+        text = text[0].upper() + text[1:]
         flat = [c for c in order.index if abs(row[c]) < 0.25]
         if flat:
-            text += (
-                ". On "
-                + ", ".join(c.replace("_", " ") for c in flat[:3])
-                + " they are like everyone else"
-            )
+            text += ". Near the average on " + ", ".join(construct_label(c) for c in flat[:3])
         descs.append(text + ".")
     return names, descs
 
@@ -1026,6 +913,7 @@ class PersonaResult:
     features: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 0)))
     n_respondents: int = 0
     n_imputed: int = 0
+    unused_columns: list[str] = field(default_factory=list)  # response columns not in the catalogue
 
     @property
     def algorithm(self) -> str:
@@ -1182,6 +1070,241 @@ def cluster_behaviour(
     return res
 
 
+BEHAVIOUR_ALPHA = 0.05
+
+
+def behaviour_tests(
+    labels: pd.Series,
+    table: pd.DataFrame,
+    *,
+    alpha: float = BEHAVIOUR_ALPHA,
+    max_categories: int = 6,
+) -> pd.DataFrame:
+    """Does each behaviour column differ between personas? One test per column, Holm-adjusted.
+
+    ``labels``: cluster per customer_id (the clustered respondents); ``table``: customer_id and
+    behaviour columns (revenue, orders, RFM segment, ...). Respondents without a value (not in
+    the table, or missing) are left out of that column's test and counted (``n``).
+
+    - numeric columns: **Kruskal-Wallis** H test (``scipy.stats.kruskal``, tie-corrected) of the
+      personas' distributions (robust to skewed money and counts); effect size epsilon-squared
+      ``H / (n - 1)``;
+    - true/false and text columns: Pearson's **chi-square** test of independence of persona and
+      category (``scipy.stats.chi2_contingency``, no continuity correction), on the
+      ``max_categories - 1`` largest categories plus "other"; effect size Cramér's V;
+      ``small_expected`` is the share of cells with an expected count below 5 (above 20% the
+      chi-square approximation is doubtful, said in ``note``).
+
+    The p-values are adjusted for the number of columns tested by **Holm's** method
+    (``p_holm``); ``differs`` is ``p_holm < alpha``. A column that cannot be tested (fewer than
+    two personas with values, one value for everyone) has ``p_value`` NaN and a ``note``.
+    """
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    if "customer_id" not in table.columns:
+        raise ClusteringError("behaviour table: no column 'customer_id'")
+    t = table.assign(customer_id=table["customer_id"].astype("string")).drop_duplicates(
+        "customer_id"
+    )
+    t = t.set_index("customer_id").reindex(labels.index.astype("string"))
+    groups = pd.Series(labels.to_numpy(), index=t.index)
+    rows = []
+    for col in t.columns:
+        s = t[col]
+        known = s.notna().to_numpy()
+        g = groups[known]
+        row: dict[str, Any] = {
+            "column": str(col),
+            "n": int(known.sum()),
+            "n_missing": int((~known).sum()),
+            "statistic": np.nan,
+            "df": np.nan,
+            "p_value": np.nan,
+            "effect": np.nan,
+            "small_expected": np.nan,
+            "note": "",
+        }
+        numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+        if numeric:
+            row.update(test="Kruskal-Wallis", effect_name="epsilon-squared")
+            v = s[known].astype("float64")
+            samples = [v[g.to_numpy() == c].to_numpy() for c in np.unique(g.to_numpy())]
+            samples = [x for x in samples if len(x)]
+            if len(samples) < 2:
+                row["note"] = "fewer than two personas have values"
+            elif np.unique(v.to_numpy()).size < 2:
+                row["note"] = f"every respondent has the same value ({v.iloc[0]:g})"
+            else:
+                h, p = stats.kruskal(*samples)
+                n = int(sum(len(x) for x in samples))
+                row.update(statistic=float(h), df=len(samples) - 1, p_value=float(p))
+                row["effect"] = float(h / (n - 1))
+        else:
+            row.update(test="chi-square", effect_name="Cramér's V")
+            cats = s[known].astype("string")
+            top = cats.value_counts().index[: max(max_categories - 1, 1)]
+            cats = cats.where(cats.isin(top), "other")
+            obs = pd.crosstab(g.to_numpy(), cats.to_numpy())
+            obs = obs.loc[obs.sum(axis=1) > 0, obs.sum(axis=0) > 0]
+            if obs.shape[0] < 2:
+                row["note"] = "fewer than two personas have values"
+            elif obs.shape[1] < 2:
+                row["note"] = f"every respondent has the same value ({obs.columns[0]})"
+            else:
+                chi2, p, dof, expected = stats.chi2_contingency(obs.to_numpy(), correction=False)
+                n = int(obs.to_numpy().sum())
+                small = float((expected < 5).mean())
+                row.update(statistic=float(chi2), df=int(dof), p_value=float(p))
+                row["effect"] = float(np.sqrt(chi2 / (n * (min(obs.shape) - 1))))
+                row["small_expected"] = small
+                if small > 0.2:
+                    row["note"] = (
+                        f"{small:.0%} of expected counts are below 5: the chi-square p-value "
+                        "is approximate"
+                    )
+        rows.append(row)
+    cols = [
+        "column",
+        "test",
+        "n",
+        "n_missing",
+        "statistic",
+        "df",
+        "p_value",
+        "p_holm",
+        "effect_name",
+        "effect",
+        "differs",
+        "small_expected",
+        "note",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(rows)
+    tested = out["p_value"].notna().to_numpy()
+    out["p_holm"] = np.nan
+    if tested.any():
+        out.loc[tested, "p_holm"] = multipletests(out.loc[tested, "p_value"], method="holm")[1]
+    out["differs"] = (out["p_holm"] < alpha).fillna(False).astype(bool)
+    out.attrs.update(alpha=alpha, method="Holm")
+    return out[cols]
+
+
+def behaviour_text(tests: pd.DataFrame, *, n_respondents: int | None = None) -> str:
+    """What the tests of :func:`behaviour_tests` show, in words: a difference only where one is found."""
+    alpha = tests.attrs.get("alpha", BEHAVIOUR_ALPHA)
+    tested = tests[tests["p_value"].notna()]
+    if tested.empty:
+        return "No behaviour column could be tested (see the notes in the table)."
+
+    def one(r: Any) -> str:
+        stat = "H" if r["test"] == "Kruskal-Wallis" else "chi-square"
+        return (
+            f"{r['column']} ({r['test']}, {stat} = {r['statistic']:.1f}, Holm-adjusted "
+            f"p = {_p(r['p_holm'])}, {r['effect_name']} {r['effect']:.2f}, n = {int(r['n']):,})"
+        )
+
+    diff = tested[tested["differs"]]
+    same = tested[~tested["differs"]]
+    parts = []
+    if not diff.empty:
+        parts.append(
+            "The personas differ in " + "; ".join(one(r) for _, r in diff.iterrows()) + "."
+        )
+    if not same.empty:
+        parts.append(
+            f"No difference between the personas was found (Holm-adjusted p >= {alpha:g}) in "
+            + "; ".join(one(r) for _, r in same.iterrows())
+            + (
+                ". On these, the personas cannot be told apart by how they buy."
+                if diff.empty
+                else "."
+            )
+        )
+    missing = int(tests["n_missing"].max()) if len(tests) else 0
+    if missing and n_respondents:
+        parts.append(
+            "Respondents without a value in the customer data (not customers, or no value) are "
+            f"left out of a column's test: up to {missing:,} of {n_respondents:,} (n is per column)."
+        )
+    return " ".join(parts)
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# behaviour columns of the customer 360 (written by notebooks 01 and 02) compared across personas
+BEHAVIOUR_COLUMNS = ("revenue_365d", "orders_365d", "aov", "rfm_segment", "clv_12m")
+
+
+@dataclass
+class PersonaBehaviour:
+    """How the personas buy, with a test per column; or why that cannot be shown (``reason``)."""
+
+    reason: str | None  # one sentence when behaviour is not shown, else None
+    table: pd.DataFrame | None = None  # per persona (and "all"): means and category shares
+    tests: pd.DataFrame | None = None  # behaviour_tests
+    text: str = ""  # what the tests show, in words
+    n_buyers: int = 0  # respondents with at least one order
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+
+def persona_behaviour(
+    result: PersonaResult,
+    customers: pd.DataFrame,
+    columns: Sequence[str] = BEHAVIOUR_COLUMNS,
+    *,
+    alpha: float = BEHAVIOUR_ALPHA,
+) -> PersonaBehaviour:
+    """Behaviour per persona from the customer 360 (indexed by customer_id), tested.
+
+    Not shown, with one sentence saying why, when the run has no order history, when none of
+    the clustered respondents has an order (survey-only respondents), or when none of
+    ``columns`` is in the table.
+    """
+    n = result.n_respondents
+    if "orders_total" not in customers.columns:
+        return PersonaBehaviour(
+            "This run has no order history (no orders source), so how the personas buy is not shown."
+        )
+    ids = result.labels.index
+    ordered = (
+        customers["has_ordered"] if "has_ordered" in customers else customers["orders_total"] > 0
+    )
+    buyers = int(ordered.reindex(ids).fillna(False).astype(bool).sum())
+    if buyers == 0:
+        return PersonaBehaviour(
+            f"None of the {n:,} respondents has an order in the order history (the respondents "
+            "are not customers with orders), so how the personas buy is not shown."
+        )
+    cols = [c for c in columns if c in customers.columns]
+    if not cols:
+        return PersonaBehaviour(
+            "The customer data has none of the behaviour columns "
+            f"({', '.join(columns)}), so how the personas buy is not shown.",
+            n_buyers=buyers,
+        )
+    data = customers[cols].reset_index()
+    data = data.rename(columns={data.columns[0]: "customer_id"})
+    tests = behaviour_tests(result.labels, data, alpha=alpha)
+    names = result.profiles["name"]
+    table = cluster_behaviour(result.labels, data).rename(index=names)
+    table.index = [str(i) for i in table.index]
+    table.index.name = "persona"
+    return PersonaBehaviour(
+        None,
+        table=table,
+        tests=tests,
+        text=behaviour_text(tests, n_respondents=n),
+        n_buyers=buyers,
+    )
+
+
 @dataclass
 class _Prepared:
     """Scored survey and fitted feature pipeline: everything before clustering (reused by the explorer)."""
@@ -1220,9 +1343,18 @@ def _prepare(
     spec = scored.spec
     n = len(scored.answers)
     if n < 20:
+        why = scored.exclusions["reason"].value_counts()
+        detail = "; ".join(f"{reason}: {count:,}" for reason, count in why.items())
+        consent_note = (
+            " A respondent with no profiling consent on record (e.g. not in the customers table) "
+            "counts as not consenting."
+            if REASON_CONSENT in why.index
+            else ""
+        )
         raise ClusteringError(
-            f"only {n} respondents are left after exclusions ({len(scored.exclusions)} excluded); "
-            "clustering needs at least 20."
+            f"only {n} of {len(scored.answers) + len(scored.exclusions):,} survey respondents are "
+            f"left after exclusions ({detail or 'none excluded'}); clustering needs at least 20."
+            + consent_note
         )
     rel = reliability(scored.raw, spec, threshold=alpha_threshold)
     beh = _side_table(behaviour, responses, "behaviour")
@@ -1366,6 +1498,7 @@ def _assemble(
         features=X,
         n_respondents=n,
         n_imputed=scored.n_imputed,
+        unused_columns=list(scored.unused_columns),
     )
 
 

@@ -627,3 +627,40 @@ def score_survey(
         n_imputed=int(recoded.isna().to_numpy().sum()),
         unused_columns=unknown_columns(responses, spec),
     )
+
+
+def describe_survey(spec: SurveySpec) -> str:
+    """What the survey measures, in the catalogue's words: constructs, item counts and scales."""
+    parts = []
+    for con, items in spec.constructs.items():
+        rev = sum(i in spec.reverse for i in items)
+        extra = f", {rev} reverse-coded" if rev else ""
+        parts.append(
+            f"{str(con).replace('_', ' ')} ({len(items)} item{'s' * (len(items) > 1)}{extra})"
+        )
+    scales: dict[tuple[int, int], list[str]] = {}
+    for item in spec.items:
+        scales.setdefault(spec.scale[item], []).append(item)
+    declared = len(spec.declared) == len(spec.items)
+    how = (
+        "as declared in the item catalogue"
+        if declared
+        else "the default scale: the item catalogue declares no scale (scale_min, scale_max)"
+        if not spec.declared
+        else "declared in the item catalogue where given, else the default"
+    )
+    if len(scales) == 1:
+        ((lo, hi),) = scales
+        scale_text = f"Answers are on a {lo}..{hi} scale ({how})."
+    else:
+        scale_text = (
+            "Answers are on "
+            + ", ".join(f"{lo}..{hi} ({len(v)} items)" for (lo, hi), v in scales.items())
+            + f" ({how})."
+        )
+    return (
+        f"The survey has {len(spec.items)} items measuring {len(spec.constructs)} "
+        f"construct{'s' * (len(spec.constructs) > 1)}: {'; '.join(parts)}. {scale_text} "
+        "Reverse-coded items are flipped (lowest + highest answer - answer) before scoring, so a "
+        "high score always means more of the construct."
+    )
