@@ -60,6 +60,7 @@ Rule sets
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import operator
@@ -94,12 +95,14 @@ __all__ = [
     "Or",
     "Rule",
     "RuleError",
+    "RuleProblem",
     "RuleSet",
     "RuleSetError",
     "RuleSpec",
     "SegmentRule",
     "TextMatch",
     "Within",
+    "describe_columns",
     "load_rules",
     "parse",
 ]
@@ -168,6 +171,7 @@ class RuleError(ValueError):
         self.position = start
         self.end = end
         self.column = column
+        self.kind = "syntax"  # or "unknown_column", "type" (set by Rule.problems)
         self.problems: list[RuleError] = [self]
         super().__init__(_render(reason, text, start, end))
 
@@ -186,16 +190,54 @@ class RuleError(ValueError):
         return combined
 
 
-class RuleSetError(RuleError):
-    """Problems in a set of rules (YAML): every problem, each naming its rule."""
+@dataclass(frozen=True)
+class RuleProblem:
+    """One problem of a rule set, for callers that report it in their own words.
 
-    def __init__(self, errors: Sequence[str]) -> None:
-        self.errors = list(errors)
+    ``rule`` is the rule's name (None when the problem is not one rule's), ``column`` the
+    customer column involved (unknown or of the wrong type), ``kind`` one of ``file`` (YAML,
+    shape), ``spec`` (keys, names), ``syntax`` (rule text), ``unknown_column``, ``type``;
+    ``message`` is the full line as in :attr:`RuleSetError.errors`.
+    """
+
+    message: str
+    rule: str | None = None
+    column: str | None = None
+    kind: str = "spec"
+
+
+class RuleSetError(RuleError):
+    """Problems in a set of rules (YAML): every problem, each naming its rule.
+
+    ``errors`` holds one line per problem; ``details`` the same problems as
+    :class:`RuleProblem` objects (rule, column, kind); ``source`` the rules file, if named.
+    """
+
+    def __init__(
+        self,
+        errors: Sequence[str],
+        *,
+        details: Sequence[RuleProblem] | None = None,
+        source: str | None = None,
+    ) -> None:
+        prefix = f"rules file '{source}', " if source else ""
+        self.errors = [prefix + e for e in errors]
+        self.source = source
+        self.details = [
+            dataclasses.replace(d, message=prefix + d.message)
+            for d in (details if details is not None else [RuleProblem(e) for e in errors])
+        ]
         n = len(self.errors)
-        message = f"{n} problem{'s' if n > 1 else ''} in the rule set:\n" + "\n".join(
+        where = f"the rules file '{source}'" if source else "the rule set"
+        message = f"{n} problem{'s' if n > 1 else ''} in {where}:\n" + "\n".join(
             f"- {_indent(e)}" for e in self.errors
         )
         super().__init__(message)
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        """The customer columns the rules name that the table does not have (sorted)."""
+        return sorted({d.column for d in self.details if d.kind == "unknown_column" and d.column})
 
 
 def _indent(text: str, prefix: str = "  ") -> str:
@@ -1280,13 +1322,15 @@ class Rule:
             if col.name not in types:
                 if col.name not in reported:
                     reported.add(col.name)
-                    errors.append(
-                        self._error(_unknown_column(col.name, list(types)), col, column=col.name)
-                    )
+                    err = self._error(_unknown_column(col.name, list(types)), col, column=col.name)
+                    err.kind = "unknown_column"
+                    errors.append(err)
                 continue
             problem = _type_problem(node, col, types[col.name])
             if problem:
-                errors.append(self._error(problem, node, column=col.name))
+                err = self._error(problem, node, column=col.name)
+                err.kind = "type"
+                errors.append(err)
         return errors
 
     def validate(self, schema: Any) -> Rule:
@@ -1336,19 +1380,29 @@ def parse(text: str | Rule) -> Rule:
     return Rule(_Parser(text).parse(), text)
 
 
+def describe_columns(columns: Sequence[str], *, limit: int = 40) -> str:
+    """The columns a table has, for an error message: 'a, b, c' (and how many more)."""
+    shown = [_format_column(str(c)) for c in list(columns)[:limit]]
+    more = len(columns) - len(shown)
+    return (", ".join(shown) or "(none)") + (f" and {more} more" if more > 0 else "")
+
+
 def _unknown_column(name: str, columns: list[str]) -> str:
     suggestions: list[str] = []
     if len(name) <= 200:
         folded = [c for c in columns if c.lower() == name.lower() and c != name]
         close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
         suggestions = list(dict.fromkeys(folded + close))[:3]
+    present = describe_columns(sorted(columns))
     if suggestions:
         return (
             f"unknown column '{_short(name)}'; did you mean "
-            f"{' or '.join(_format_column(s) for s in suggestions)}?"
+            f"{' or '.join(_format_column(s) for s in suggestions)}? (the table's columns: "
+            f"{present})"
         )
     return (
-        f"unknown column '{_short(name)}' (the table has {len(columns)} columns and none is close)"
+        f"unknown column '{_short(name)}'; the table has {len(columns)} columns and none is "
+        f"close: {present}"
     )
 
 
@@ -1681,9 +1735,13 @@ class RuleSet:
 
     def validate(self, schema: Any) -> RuleSet:
         """Check every rule against a schema (see :meth:`Rule.validate`); report all problems."""
-        errors = [f"rule '{r.name}': {e}" for r in self.rules for e in r.rule.problems(schema)]
-        if errors:
-            raise RuleSetError(errors)
+        details = [
+            RuleProblem(f"rule '{r.name}': {e}", r.name, e.column, e.kind)
+            for r in self.rules
+            for e in r.rule.problems(schema)
+        ]
+        if details:
+            raise RuleSetError([d.message for d in details], details=details)
         return self
 
     def memberships(self, customers: pd.DataFrame, today: Any = None) -> pd.DataFrame:
@@ -1739,15 +1797,31 @@ def _pydantic_problem(err: Mapping[str, Any]) -> str:
 
 
 def load_rules(
-    source: str | Mapping[str, Any] | Sequence[Any] | RuleSet, *, schema: Any = None
+    source: str | Mapping[str, Any] | Sequence[Any] | RuleSet,
+    *,
+    schema: Any = None,
+    name: str | None = None,
 ) -> RuleSet:
     """Read saved segments from YAML text (or the already-loaded list/mapping) into a RuleSet.
 
     The YAML is a list of rules, or a mapping with a ``rules:`` list. Every rule is validated
     (unknown keys are errors) and parsed up front, and with ``schema`` (a DataFrame, Ibis table
     or {column: dtype}) also checked against the columns; all problems of all rules are reported
-    together in one :class:`RuleSetError`, each naming its rule.
+    together in one :class:`RuleSetError`, each naming its rule (and, with ``name``, the rules
+    file, e.g. ``name="segments.yaml"``). The error's ``details`` say which rule and column each
+    problem is about, for callers such as ``segwork validate``.
     """
+    try:
+        return _load_rules(source, schema)
+    except RuleSetError as exc:
+        if name is None:
+            raise
+        raise RuleSetError(
+            [d.message for d in exc.details], details=exc.details, source=name
+        ) from None
+
+
+def _load_rules(source: Any, schema: Any) -> RuleSet:
     if isinstance(source, RuleSet):
         return source.validate(schema) if schema is not None else source
     data: Any = source
@@ -1771,38 +1845,51 @@ def load_rules(
     if isinstance(data, str | bytes) or not isinstance(data, Sequence):
         raise RuleSetError([f"expected a list of rules, got {type(data).__name__}"])
 
-    problems: list[str] = []
+    problems: list[RuleProblem] = []
     rules: list[SegmentRule] = []
     seen: dict[str, int] = {}
     for k, item in enumerate(data, start=1):
         label = f"rule #{k}"
-        if isinstance(item, Mapping) and isinstance(item.get("name"), str):
-            label = f"rule '{item['name']}' (#{k})"
+        name = item.get("name") if isinstance(item, Mapping) else None
+        rule_name = name if isinstance(name, str) else None
+        if rule_name is not None:
+            label = f"rule '{rule_name}' (#{k})"
         if not isinstance(item, Mapping):
             problems.append(
-                f"{label}: expected a mapping with name, rule, ...; got {type(item).__name__}"
+                RuleProblem(
+                    f"{label}: expected a mapping with name, rule, ...; got {type(item).__name__}"
+                )
             )
             continue
         try:
             spec = RuleSpec.model_validate(dict(item))
         except ValidationError as exc:
-            problems.extend(f"{label}: {_pydantic_problem(e)}" for e in exc.errors())
+            problems.extend(
+                RuleProblem(f"{label}: {_pydantic_problem(e)}", rule_name) for e in exc.errors()
+            )
             spec = None
-        name = item.get("name")
-        if isinstance(name, str) and name in seen:
-            problems.append(f"{label}: the name '{name}' is already used by rule #{seen[name]}")
-        elif isinstance(name, str):
-            seen[name] = k
+        if rule_name is not None and rule_name in seen:
+            problems.append(
+                RuleProblem(
+                    f"{label}: the name '{rule_name}' is already used by rule #{seen[rule_name]}",
+                    rule_name,
+                )
+            )
+        elif rule_name is not None:
+            seen[rule_name] = k
         text = item.get("rule")
         if not isinstance(text, str):
             continue  # already reported by pydantic
         try:
             rule = parse(text)
         except RuleError as exc:
-            problems.append(f"{label}: {exc}")
+            problems.append(RuleProblem(f"{label}: {exc}", rule_name, exc.column, "syntax"))
             continue
         if schema is not None:
-            problems.extend(f"{label}: {e}" for e in rule.problems(schema))
+            problems.extend(
+                RuleProblem(f"{label}: {e}", rule_name, e.column, e.kind)
+                for e in rule.problems(schema)
+            )
         if spec is not None:
             rules.append(
                 SegmentRule(
@@ -1810,5 +1897,5 @@ def load_rules(
                 )
             )
     if problems:
-        raise RuleSetError(problems)
+        raise RuleSetError([p.message for p in problems], details=problems)
     return RuleSet(tuple(rules))
