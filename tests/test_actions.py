@@ -685,3 +685,70 @@ def test_three_runs_through_store_changes_and_ledger(
         "r2": 4,
         "r3": 5,
     }
+
+
+# ------------------------------------------------------------- validation hook (segwork validate)
+
+_RULES_WITH_ACTIONS = """
+rules:
+  - name: Lapsed
+    rule: customer_id is not missing
+    action: {type: email, template: "Hello $name", due_in_days: 3}
+  - name: Call them
+    rule: customer_id is not missing
+    action: {type: call, template: "Call $customer_id", due_in_days: 1}
+  - name: Follow up
+    rule: customer_id is not missing
+    action: {type: task, template: "Follow up $customer_id", due_in_days: 2}
+  - name: Assigned
+    rule: customer_id is not missing
+    action: {type: task, template: "Check $revenu", due_in_days: 2, assignee: Jana}
+  - name: No action
+    rule: customer_id is not missing
+"""
+
+
+def test_action_problems_name_the_file_rule_and_missing_column() -> None:
+    from segwork.rules import load_rules
+
+    ruleset = load_rules(_RULES_WITH_ACTIONS)
+    problems = A.action_problems(ruleset, ["customer_id", "revenue"], source="segments.yaml")
+    by_rule: dict[str, list[str]] = {}
+    for p in problems:
+        assert p.startswith("rules file 'segments.yaml', rule '"), p
+        by_rule.setdefault(p.split("rule '")[1].split("'")[0], []).append(p)
+    assert set(by_rule) == {"Lapsed", "Call them", "Follow up", "Assigned"}
+    lapsed = " ".join(by_rule["Lapsed"])
+    assert "needs the column 'email'" in lapsed and "'email_opt_in'" in lapsed
+    assert "$name" in lapsed  # the template field is not a column either
+    assert "needs the column 'phone'" in " ".join(by_rule["Call them"])
+    assert "'phone_opt_in'" in " ".join(by_rule["Call them"])
+    assert "no assignee" in by_rule["Follow up"][0] and "'owner'" in by_rule["Follow up"][0]
+    assert len(by_rule["Assigned"]) == 1 and "$revenu" in by_rule["Assigned"][0]
+    assert "did you mean 'revenue'" in by_rule["Assigned"][0]
+
+    # with the columns the actions need, nothing is left to report, and build_actions agrees
+    full = ["customer_id", "revenue", "revenu", "name", "email", "email_opt_in", "phone"]
+    full += ["phone_opt_in", "owner"]
+    assert A.action_problems(ruleset, full) == []
+    customers = pd.DataFrame({c: ["x"] for c in full}).assign(customer_id="c1")
+    validate_actions({r.name: r.action for r in ruleset}, customers.columns)
+
+
+def test_action_problems_agree_with_build_actions_on_missing_contact_column() -> None:
+    """What the hook reports is what build_actions would stop on."""
+    from segwork.rules import load_rules
+
+    ruleset = load_rules(_RULES_WITH_ACTIONS)
+    columns = ["customer_id", "name", "revenu", "email", "email_opt_in", "owner", "phone_opt_in"]
+    problems = A.action_problems(ruleset, columns)
+    assert len(problems) == 1 and "rule 'Call them'" in problems[0] and "'phone'" in problems[0]
+    customers = pd.DataFrame({c: ["v"] for c in columns}).assign(customer_id="c1")
+    with pytest.raises(ActionError, match="Call them.*'phone' column"):
+        build_actions(
+            pd.DataFrame({"customer_id": ["c1"], "segment": ["Call them"]}),
+            customers,
+            {r.name: r.action for r in ruleset},
+            run_id="r1",
+            today=TODAY,
+        )

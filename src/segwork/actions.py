@@ -124,6 +124,7 @@ __all__ = [
     "ActionLists",
     "MembershipStore",
     "action_id",
+    "action_problems",
     "build_actions",
     "changes",
     "export_members",
@@ -648,6 +649,77 @@ def validate_actions(
                 raise ActionError(f"{where}: two {kind} actions on channel {eff}; keep one")
             configs.append(cfg)
         out[segment] = tuple(configs)
+    return out
+
+
+def action_problems(
+    ruleset: Iterable[Any], columns: Sequence[str], *, source: str | None = None
+) -> list[str]:
+    """What the actions of a rule set need that the customer table lacks, before any run.
+
+    ``ruleset`` is a :class:`segwork.rules.RuleSet` (or any rules with ``name`` and ``action``),
+    ``columns`` the customer table's columns as the run will have them, ``source`` the rules
+    file's name for the messages. One line per problem, naming the file, the rule and the
+    column: an email action without an ``email`` column (or without ``email_opt_in``: missing
+    consent is no consent, so the list would always be empty), a call or SMS without ``phone``
+    or its consent column, a template field that is not a column, a task with no assignee and
+    no ``owner`` column. Settings that are wrong whatever the data (a call on the email
+    channel) are listed too. An empty list means the actions can run on this table.
+    """
+    from segwork.rules import describe_columns
+
+    columns = [str(c) for c in columns]
+    have = set(columns)
+    prefix = f"rules file '{source}', " if source else ""
+    present = describe_columns(sorted(columns))
+    out: list[str] = []
+    for rule in ruleset:
+        action = getattr(rule, "action", None)
+        if action is None:
+            continue
+        where = f"{prefix}rule '{rule.name}'"
+        d = {k: v for k, v in _action_dict(action).items() if v is not None}
+        kind = d.get("type")
+        fields: tuple[str, ...] = ()
+        template = d.get("template")
+        if isinstance(template, str) and string.Template(template).is_valid():
+            known = have | set(_CONTEXT_FIELDS) | {"customer_id"}
+            fields = tuple(dict.fromkeys(string.Template(template).get_identifiers()))
+            for f in fields:
+                if f not in known:
+                    out.append(
+                        f"{where}: the {kind} action's template uses ${f}, which is not a column "
+                        f"of the customer table{_suggest(f, known)}; a template can use the "
+                        f"columns ({present}) and {', '.join(_CONTEXT_FIELDS)}"
+                    )
+        channel = d.get("channel") or (_DEFAULT_CHANNEL.get(kind) if kind in ACTION_TYPES else None)
+        if kind in ACTION_TYPES and channel in CHANNELS:
+            consent_col, contact_col, words = CHANNELS[channel]
+            if contact_col not in have:
+                out.append(
+                    f"{where}: the {kind} action needs the column '{contact_col}' (the customer's "
+                    f"{_contact_words(channel)}), which the customer table does not have"
+                    f"{_suggest(contact_col, columns)}; map one under sources.customers.columns, "
+                    f"or change the action (columns: {present})"
+                )
+            if consent_col not in have:
+                out.append(
+                    f"{where}: the {kind} action needs the consent column '{consent_col}', which "
+                    f"the customer table does not have{_suggest(consent_col, columns)}; missing "
+                    f"consent counts as no {words} consent, so nobody would be contacted. Map "
+                    "the consent column under sources.customers.columns, or change the action"
+                )
+        if kind == "task" and not d.get("assignee") and "owner" not in have:
+            out.append(
+                f"{where}: the task action has no assignee and the customer table has no "
+                "'owner' column (account manager), so every task would go to the default "
+                "assignee (notebooks.05_rule_segments.default_assignee); set action.assignee "
+                "in the rules file or map an owner column under sources.customers.columns"
+            )
+        try:  # what is wrong whatever the columns are (type, channel, due days ...)
+            validate_actions({rule.name: action}, [*columns, *fields, "email", "phone"])
+        except ActionError as exc:
+            out.append(f"{prefix}{exc}")
     return out
 
 
