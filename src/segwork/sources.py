@@ -44,6 +44,7 @@ _TRUE = ("true", "t", "yes", "y", "1", "ano")
 _FALSE = ("false", "f", "no", "n", "0", "ne")
 _MAX_EXAMPLES = 5
 _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so leading zeros survive
+_FIRST_DATE = "1900-01-01"
 
 
 @dataclass
@@ -192,10 +193,12 @@ class _Findings:
             Issue(self.table, target, f"cannot be read as {words}", n, examples, self.action)
         )
         fix = {
-            "date": "correct these rows; if the dates are not ISO (YYYY-MM-DD), set "
-            f"sources.{self.table}.date_format (e.g. '%d.%m.%Y')",
-            "number": "correct these rows (no currency symbols; set sources."
-            f"{self.table}.decimal: ',' for decimal commas)",
+            "date": "correct these rows (dates before 1900 are placeholders, not dates); if the "
+            f"dates are not ISO (YYYY-MM-DD), set sources.{self.table}.date_format (e.g. "
+            "'%d.%m.%Y', '%Y%m%d')",
+            "number": "correct these rows (no currency symbols; NaN and infinity are not numbers; "
+            f"set sources.{self.table}.decimal: ',' for decimal commas and sources."
+            f"{self.table}.thousands for thousands separators)",
         }.get(kind, "correct these rows")
         self.errors.append(
             f"column '{target}': {n:,} value(s) cannot be read as {words}: {examples}. "
@@ -249,6 +252,16 @@ class _Findings:
         )
         return True
 
+    def bad(self, target: str, problem: str, n: int, examples: str, fix: str) -> None:
+        """Rows that can be read but break a rule of the contract."""
+        if not n:
+            return
+        self.report.add(Issue(self.table, target, problem, n, examples, self.action))
+        self.errors.append(
+            f"column '{target}': {n:,} row(s) with {problem}: {examples}. Fix: {fix}, or set "
+            f"sources.{self.table}.invalid_rows: drop to drop and count them."
+        )
+
     def raise_if_errors(self) -> None:
         """With invalid_rows: error (the default), stop with every problem found."""
         if self.errors and self.src.invalid_rows != "drop":
@@ -273,6 +286,26 @@ def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[st
                 + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
             )
     return {source: target for target, source in src.columns.items()}
+
+
+def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
+    """The columns a source must have: the contract's, adapted to order lines and surveys."""
+    if table == "survey_responses":
+        return ["customer_id"]
+    required = list(CONTRACTS[table].required)
+    if table == "orders" and src.shape == "lines" and "amount" not in mapped:
+        if not {"quantity", "unit_price"} <= set(mapped):
+            missing = [c for c in ("quantity", "unit_price") if c not in mapped]
+            raise SchemaError(
+                table,
+                f"order lines need a line amount, or quantity and unit_price to compute it; "
+                f"{' and '.join(missing)} missing; columns present: {', '.join(mapped)}",
+                column=missing[0],
+                fix="map them under sources.orders.columns (e.g. quantity: Quantity, "
+                "unit_price: UnitPrice), or map amount to a column of line amounts.",
+            )
+        required = [c for c in required if c != "amount"] + ["quantity", "unit_price"]
+    return required
 
 
 class _Reader:
@@ -396,15 +429,14 @@ class _Reader:
     # -- mapping, typing, validation -------------------------------------------------------------
     def read(self, table: str, src: SourceConfig) -> Any:
         contract = CONTRACTS[table]
+        lines = table == "orders" and src.shape == "lines"
         raw = self._raw(table, src)
         described = self._sql(f"DESCRIBE {raw}")
         raw_types = {r[0]: r[1] for r in described}
         present = list(raw_types)
         rename = _check_mapping(table, src, present)
         mapped = [rename.get(c, c) for c in present]
-        required = list(contract.required)
-        if table == "survey_responses":
-            required = ["customer_id"]
+        required = _required(table, src, mapped)
         require_columns(mapped, required, table)
 
         select, checks = [], []
@@ -427,21 +459,123 @@ class _Reader:
                 fix="export the table again; "
                 "it has a header but no rows (or an empty sheet/table).",
             )
-        invalid = self._validate(table, src, contract, typed, checks)
+        invalid = self._validate(table, src, contract, typed, checks, raw, required, lines)
         keep = " AND ".join(invalid) if invalid else "TRUE"
         final_cols = ", ".join(_ident(rename.get(c, c)) for c in present)
-        dedup = ""
-        if contract.key and src.invalid_rows == "drop":
-            dedup = f" QUALIFY row_number() OVER (PARTITION BY {', '.join(map(_ident, contract.key))}) = 1"
-        body = f"SELECT {final_cols} FROM {typed} WHERE {keep}{dedup}"
-        kind = "VIEW" if src.kind == "parquet" else "TABLE"
-        self._sql(f"CREATE OR REPLACE {kind} {_ident(table)} AS {body}")
-        kept = self._one(f"SELECT count(*) FROM {_ident(table)}")
-        self.report.tables[table] = TableStats(table, src.describe(), n, kept, mapped)
+        kind = "VIEW" if src.kind == "parquet" and not lines else "TABLE"
+        if lines:
+            self._sql(f"CREATE OR REPLACE VIEW lines_{table} AS SELECT * FROM {typed} WHERE {keep}")
+            kept = self._one(f"SELECT count(*) FROM lines_{table}")
+            columns = self._sum_lines(src, f"lines_{table}", mapped)
+        else:
+            dedup = ""
+            if contract.key and src.invalid_rows == "drop":
+                dedup = f" QUALIFY row_number() OVER (PARTITION BY {', '.join(map(_ident, contract.key))}) = 1"
+            body = f"SELECT {final_cols} FROM {typed} WHERE {keep}{dedup}"
+            self._sql(f"CREATE OR REPLACE {kind} {_ident(table)} AS {body}")
+            kept = self._one(f"SELECT count(*) FROM {_ident(table)}")
+            columns = mapped
+        rows = self._one(f"SELECT count(*) FROM {_ident(table)}") if lines else kept
+        self.report.tables[table] = TableStats(
+            table,
+            src.describe(),
+            n,
+            kept,
+            columns,
+            table_rows=rows,
+            unit="order lines" if lines else "rows",
+        )
         if table == "orders":
-            self._count_returns()
+            self._check_orders(src)
         result = self.con.table(table)
         return result if contract.history else result.to_pandas()
+
+    def _sum_lines(self, src: SourceConfig, lines: str, mapped: list[str]) -> list[str]:
+        """Sum validated order lines into the orders table, in DuckDB; return its columns.
+
+        amount = the sum of the line amounts (a line's ``amount`` if the file has one, else
+        quantity x unit_price); a line is a return (negative amount) when its order id starts
+        with ``cancel_prefix`` or its quantity is negative. order_date is the earliest line date.
+        Other columns are carried when they are the same on every line of an order, and left
+        out (and counted) when they differ, like a product name.
+        """
+        base = "amount" if "amount" in mapped else "quantity * unit_price"
+        cancelled = []
+        if src.cancel_prefix:
+            cancelled.append(f"starts_with(order_id, {_literal(src.cancel_prefix)})")
+        if "quantity" in mapped:
+            cancelled.append("quantity < 0")
+        line_amount = (
+            f"CASE WHEN {' OR '.join(cancelled)} THEN -abs({base}) ELSE {base} END"
+            if cancelled
+            else base
+        )
+        fixed = {"order_id", "customer_id", "order_date", "amount", "quantity", "unit_price"}
+        extras = [c for c in mapped if c not in fixed and c != "lines"]
+        carried: list[str] = []
+        if extras:
+            per_order = ", ".join(f"count(DISTINCT {_ident(c)}) AS {_ident(c)}" for c in extras)
+            varying = self._sql(
+                f"SELECT {', '.join(f'count(*) FILTER (WHERE {_ident(c)} > 1)' for c in extras)} "
+                f"FROM (SELECT {per_order} FROM {lines} GROUP BY order_id)"
+            )[0]
+            for c, n_orders in zip(extras, varying, strict=True):
+                if n_orders:
+                    self.report.add(
+                        Issue(
+                            "orders",
+                            c,
+                            "differs between the lines of an order: left out of the orders "
+                            "table (kept on the lines only)",
+                            int(n_orders),
+                            "",
+                            "kept",
+                        )
+                    )
+                else:
+                    carried.append(c)
+        aggs = [
+            "any_value(customer_id) AS customer_id",
+            "min(order_date) AS order_date",
+            f"sum({line_amount}) AS amount",
+        ]
+        if "quantity" in mapped:
+            aggs.append("sum(quantity) AS quantity")
+        aggs += [f"any_value({_ident(c)}) AS {_ident(c)}" for c in carried]
+        aggs.append("count(*) AS lines")
+        self._sql(
+            f"CREATE OR REPLACE TABLE orders AS SELECT order_id, {', '.join(aggs)} "
+            f"FROM {lines} GROUP BY order_id"
+        )
+        if src.cancel_prefix:
+            n, shown = self._examples(
+                "orders", f"starts_with(order_id, {_literal(src.cancel_prefix)})", "order_id"
+            )
+            self.report.add(
+                Issue(
+                    "orders",
+                    "order_id",
+                    f"cancellations (order id starts with {src.cancel_prefix!r}): amounts "
+                    "counted as returns",
+                    n,
+                    ", ".join(map(repr, shown)),
+                    "kept",
+                )
+            )
+        if "quantity" in mapped:
+            n = self._one(f"SELECT count(*) FROM {lines} WHERE quantity < 0")
+            self.report.add(
+                Issue(
+                    "orders",
+                    "quantity",
+                    "order lines with a negative quantity: counted as returns",
+                    n,
+                    "",
+                    "kept",
+                )
+            )
+        columns = ["order_id", "customer_id", "order_date", "amount"]
+        return columns + (["quantity"] if "quantity" in mapped else []) + carried + ["lines"]
 
     @staticmethod
     def _typed(col: str, raw_type: str, kind: str, src: SourceConfig) -> str:
@@ -471,22 +605,33 @@ class _Reader:
             return f"CAST({col} AS VARCHAR)"
         if kind == "date":
             if t.startswith(("DATE", "TIMESTAMP")):
-                return f"CAST({col} AS TIMESTAMP)"
-            if text and src.date_format:
-                return f"TRY_STRPTIME({col}, {_literal(src.date_format)})"
-            if text:
-                return f"TRY_CAST({col} AS TIMESTAMP)"
-            return "CAST(NULL AS TIMESTAMP)"
+                value = f"TRY_CAST({col} AS TIMESTAMP)"
+            elif src.date_format:
+                value = f"TRY_STRPTIME(CAST({col} AS VARCHAR), {_literal(src.date_format)})"
+            elif text:
+                value = f"TRY_CAST({col} AS TIMESTAMP)"
+            else:
+                return "CAST(NULL AS TIMESTAMP)"
+            # Before 1900 is a placeholder (Excel's day 0 is 1899-12-30), not a date of a CRM.
+            return f"(CASE WHEN {value} >= TIMESTAMP '{_FIRST_DATE}' THEN {value} END)"
         if kind in ("number", "int"):
             target = "DOUBLE" if kind == "number" else "BIGINT"
             if text:
-                cleaned = f"REPLACE(TRIM({col}), ' ', '')"
+                cleaned = f"TRIM({col})"
+                for sep in (" ", "\u00a0", "\u202f") + ((src.thousands,) if src.thousands else ()):
+                    cleaned = f"REPLACE({cleaned}, {_literal(sep)}, '')"
                 if src.decimal != ".":
-                    cleaned = f"REPLACE(REPLACE({cleaned}, '.', ''), {_literal(src.decimal)}, '.')"
-                return f"TRY_CAST({cleaned} AS {target})"
-            if t.startswith("BOOLEAN"):
-                return f"CAST({col} AS {target})"
-            return f"TRY_CAST({col} AS {target})"
+                    if src.thousands is None:  # 1.234,50: the point can only group thousands
+                        cleaned = f"REPLACE({cleaned}, '.', '')"
+                    cleaned = f"REPLACE({cleaned}, {_literal(src.decimal)}, '.')"
+                value = f"TRY_CAST({cleaned} AS {target})"
+            elif t.startswith("BOOLEAN"):
+                value = f"CAST({col} AS {target})"
+            else:
+                value = f"TRY_CAST({col} AS {target})"
+            if kind == "number":  # NaN and infinity are not amounts: a total would become NaN
+                return f"(CASE WHEN isfinite({value}) THEN {value} END)"
+            return value
         if kind == "bool":
             if t.startswith("BOOLEAN"):
                 return col
@@ -505,6 +650,9 @@ class _Reader:
         contract: Contract,
         typed: str,
         checks: list[tuple[str, str, str]],
+        raw_table: str,
+        required: list[str],
+        lines: bool,
     ) -> list[str]:
         """Count every kind of bad row; raise or return the conditions that keep the good ones."""
         found = _Findings(table, src, self.report)
@@ -512,28 +660,45 @@ class _Reader:
         for target, source, kind in checks:
             raw = _ident("__raw_" + target)
             col = _ident(target)
-            required = target in contract.required
+            is_required = target in required
             bad = self._examples(typed, f"{col} IS NULL AND {raw} IS NOT NULL", raw)
             if bad[0]:
-                rows = self._row_numbers(src, source, bad[1])
+                rows = self._row_numbers(src, raw_table, source, bad[1])
                 examples = ", ".join(
                     f"row {r}: {v!r}" if r else repr(v) for v, r in zip(bad[1], rows, strict=True)
                 )
-                found.unreadable(target, kind, bad[0], examples, required=required)
-            if required:
+                found.unreadable(target, kind, bad[0], examples, required=is_required)
+            if is_required:
                 found.missing(
                     target, self._one(f"SELECT count(*) FROM {typed} WHERE {raw} IS NULL")
                 )
                 keep.append(f"{col} IS NOT NULL")
-        if contract.key:
-            key = ", ".join(map(_ident, contract.key))
+        if table == "orders":
+            base = "amount" if "amount" in required else "quantity * unit_price"
+            cond = f"abs({base}) >= {src.max_amount!r}"
+            n_big, big = self._examples(typed, cond, base)
+            found.bad(
+                "amount" if base == "amount" else "unit_price",
+                f"amounts of {src.max_amount:,.0f} or more",
+                n_big,
+                ", ".join(map(repr, big)),
+                "correct these rows (an export may write such values for missing ones); if "
+                f"they are real, raise sources.{table}.max_amount",
+            )
+            if n_big:
+                keep.append(f"NOT ({cond})")
+        key = () if lines else contract.key
+        if key:
+            key_sql = ", ".join(map(_ident, key))
             dup_n, dups = self._examples(
-                f"(SELECT {key}, count(*) AS n FROM {typed} GROUP BY ALL HAVING count(*) > 1)",
+                f"(SELECT {key_sql}, count(*) AS n FROM {typed} GROUP BY ALL HAVING count(*) > 1)",
                 "TRUE",
-                f"CAST(({key}) AS VARCHAR)" if len(contract.key) > 1 else key,
+                f"CAST(({key_sql}) AS VARCHAR)" if len(key) > 1 else key_sql,
                 total="sum(n - 1)",
             )
-            found.duplicates(contract.key, dup_n, dups)
+            if table == "orders" and dup_n:
+                self._refuse_lines_as_orders(typed, dup_n, dups)
+            found.duplicates(key, dup_n, dups)
         if (
             "customer_id" in contract.required
             and table != "customers"
@@ -545,8 +710,51 @@ class _Reader:
             )
             if found.unknown_customers(n_unknown, unknown):
                 keep.append(f"customer_id IN (SELECT customer_id FROM {_ident('customers')})")
+        if lines:
+            valid = " AND ".join(keep) if keep else "TRUE"
+            self._sql(
+                "CREATE OR REPLACE TEMP TABLE mixed_orders AS SELECT order_id FROM "
+                f"{typed} WHERE {valid} GROUP BY order_id HAVING count(DISTINCT customer_id) > 1"
+            )
+            n_mixed, mixed = self._examples(
+                typed, f"{valid} AND order_id IN (SELECT order_id FROM mixed_orders)", "order_id"
+            )
+            found.bad(
+                "customer_id",
+                "lines of one order name different customers",
+                n_mixed,
+                ", ".join(f"order {v!r}" for v in mixed),
+                "correct the customer of these lines (an order belongs to one customer)",
+            )
+            if n_mixed:
+                keep.append("order_id NOT IN (SELECT order_id FROM mixed_orders)")
         found.raise_if_errors()
         return keep
+
+    def _refuse_lines_as_orders(self, typed: str, extra: int, examples: list[Any]) -> None:
+        """An orders file in which most rows share their order id is a file of order lines.
+
+        Keeping the first line of each order would take one line's price as the order's amount,
+        so this is an error even with invalid_rows: drop.
+        """
+        n = self._one(f"SELECT count(*) FROM {typed}")
+        in_repeats = self._one(
+            f"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {typed} "
+            "GROUP BY order_id HAVING count(*) > 1)"
+        )
+        if in_repeats / n <= 0.5:
+            return
+        raise SchemaError(
+            "orders",
+            f"{in_repeats:,} of {n:,} rows share their order id with another row "
+            f"(e.g. {', '.join(map(repr, examples))}): the file looks like order lines, one row "
+            "per product of an order",
+            column="order_id",
+            fix="set sources.orders.shape: lines, and map quantity and unit_price (or a line "
+            "amount) under sources.orders.columns; the lines are then summed into orders. If "
+            "cancellations are marked by an order id prefix (C536379), set "
+            "sources.orders.cancel_prefix.",
+        )
 
     def _examples(
         self, relation: str, where: str, value: str, total: str = "count(*)"
@@ -562,43 +770,37 @@ class _Reader:
         ]
         return int(n), vals
 
-    def _row_numbers(self, src: SourceConfig, column: str, values: list[Any]) -> list[int | None]:
+    def _row_numbers(
+        self, src: SourceConfig, raw_table: str, column: str, values: list[Any]
+    ) -> list[int | None]:
         """Data-row numbers (1 = first row after the header) of the first occurrence of each value.
 
-        Only called when there is something to report, so a second read of one column is fine.
+        Text files, Excel sheets and database tables are copied into a DuckDB table in their
+        order, so its rowid is the row number; Parquet is read again, one column. Only called
+        when there is something to report.
         """
+        if src.url is not None:
+            return [None] * len(values)
+        if src.kind != "parquet":
+            found = dict(
+                self._sql(
+                    f"SELECT CAST({_ident(column)} AS VARCHAR), min(rowid) + 1 FROM {raw_table} "
+                    f"WHERE CAST({_ident(column)} AS VARCHAR) IN "
+                    f"({', '.join(_literal(str(v)) for v in values)}) GROUP BY 1"
+                )
+            )
+            return [found.get(str(v)) for v in values]
         if src.path is None:
             return [None] * len(values)
-        path = self.cfg.path(src.path)
-        wanted = {str(v): None for v in values}
+        import pyarrow.parquet as pq
+
+        wanted: dict[str, int | None] = {str(v): None for v in values}
         offset = 0
         try:
-            if src.kind == "csv":
-                chunks = pd.read_csv(
-                    path,
-                    usecols=[column],
-                    dtype=str,
-                    chunksize=500_000,
-                    keep_default_na=False,
-                    sep=src.delimiter or ",",
-                    encoding=src.encoding,
-                )
-                series_iter = (c[column] for c in chunks)
-            elif src.kind == "parquet":
-                import pyarrow.parquet as pq
-
-                pf = pq.ParquetFile(path)
-                series_iter = (
-                    b.column(0).to_pandas().astype(str) for b in pf.iter_batches(columns=[column])
-                )
-            else:
-                series_iter = iter(
-                    [
-                        pd.read_excel(path, sheet_name=src.sheet or 0, usecols=[column])[
-                            column
-                        ].astype(str)
-                    ]
-                )
+            pf = pq.ParquetFile(self.cfg.path(src.path))
+            series_iter = (
+                b.column(0).to_pandas().astype(str) for b in pf.iter_batches(columns=[column])
+            )
             for s in series_iter:
                 hit = s.isin(list(wanted)).to_numpy().nonzero()[0]
                 for i in hit:
@@ -612,12 +814,28 @@ class _Reader:
             return [None] * len(values)
         return [wanted.get(str(v)) for v in values]
 
-    def _count_returns(self) -> None:
+    def _check_orders(self, src: SourceConfig) -> None:
+        """Count what is kept but worth knowing: returns, zero amounts, orders after the date."""
         n, total = self._sql(
             "SELECT count(*), COALESCE(sum(amount), 0) FROM orders WHERE amount < 0"
         )[0]
         zero = self._one("SELECT count(*) FROM orders WHERE amount = 0")
         _report_returns(self.report, n, total, zero)
+        day = _literal(str(self.cfg.analysis_date))
+        n_late, late = self._examples(
+            "orders", f"order_date >= DATE {day} + INTERVAL 1 DAY", "order_date"
+        )
+        self.report.add(
+            Issue(
+                "orders",
+                "order_date",
+                f"after the analysis date {self.cfg.analysis_date}: left out of analyses as of "
+                "that date",
+                n_late,
+                ", ".join(str(v)[:10] for v in late),
+                "kept",
+            )
+        )
 
 
 def _report_returns(report: ValidationReport, n: int, total: float, zero: int) -> None:
