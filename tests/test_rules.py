@@ -1106,3 +1106,49 @@ def test_rule_set_yaml_cannot_construct_python_objects():
         pytest.raises(RuleSetError, match="not valid YAML"),
     ):
         load_rules('- !!python/object/apply:os.system ["echo hacked"]')
+
+
+def test_unknown_column_lists_the_columns_and_names_file_rule_and_column():
+    schema = {"customer_id": "string", "revenue_365d": "float64", "region": "string"}
+    text = """
+rules:
+  - name: Big spenders
+    rule: revnue_365d > 100
+  - name: Nowhere
+    rule: zzz == 'a' and region == 'x'
+  - name: Typed
+    rule: region > 5
+"""
+    with pytest.raises(RuleSetError) as info:
+        load_rules(text, schema=schema, name="segments.yaml")
+    err = info.value
+    assert err.source == "segments.yaml"
+    assert str(err).startswith("3 problems in the rules file 'segments.yaml'")
+    big = next(e for e in err.errors if "Big spenders" in e)
+    assert big.startswith("rules file 'segments.yaml', rule 'Big spenders' (#1): ")
+    assert "did you mean revenue_365d?" in big
+    assert "(the table's columns: customer_id, region, revenue_365d)" in big
+    nowhere = next(e for e in err.errors if "Nowhere" in e)
+    assert "the table has 3 columns and none is close: customer_id, region, revenue_365d" in nowhere
+    kinds = {(d.rule, d.column, d.kind) for d in err.details}
+    assert kinds == {
+        ("Big spenders", "revnue_365d", "unknown_column"),
+        ("Nowhere", "zzz", "unknown_column"),
+        ("Typed", "region", "type"),
+    }
+    assert err.unknown_columns == ["revnue_365d", "zzz"]
+    assert all(d.message in err.errors for d in err.details)
+    # without a file name the messages are as before
+    with pytest.raises(RuleSetError) as plain:
+        load_rules(text, schema=schema)
+    assert plain.value.errors[0].startswith("rule 'Big spenders' (#1): unknown column")
+
+
+def test_describe_columns_shortens_long_tables():
+    from segwork.rules import describe_columns
+
+    cols = [f"c{i:02d}" for i in range(50)]
+    text = describe_columns(cols, limit=5)
+    assert text == "c00, c01, c02, c03, c04 and 45 more"
+    assert describe_columns(["account manager", "x"]) == "`account manager`, x"
+    assert describe_columns([]) == "(none)"
