@@ -355,7 +355,7 @@ def project(tmp_path: Path) -> Path:
     [
         (
             {"02_second": {"fial": True}},
-            r"notebooks\.02_second\.fial: notebook 02_second has no parameter 'fial'; "
+            r"notebooks\.02_second\.fial: notebook 02_second has no parameter 'fial'; did you mean 'fail'\?; "
             r"its parameters are: fail",
         ),
         (

@@ -1,7 +1,8 @@
 """The command line: `segwork demo`, `segwork validate`, `segwork run`, `segwork assign`.
 
-Errors a user can fix (a bad config, a broken table, a run already in progress) are printed as
-one clear message and exit with status 2; a run whose notebook failed exits with status 1.
+Errors a user can fix (a bad config, a broken table, a run already in progress, a setting that a
+run would trip on) are printed as one clear message and exit with status 2; a run whose notebook
+failed exits with status 1.
 """
 
 from __future__ import annotations
@@ -50,15 +51,33 @@ def demo(
 def validate(
     config: Annotated[Path, typer.Option(help="Run config (YAML).")] = DEFAULT_CONFIG,
 ) -> None:
-    """Read and validate every source of a config and print what validation found."""
+    """Read and validate every source of a config; say what a run would trip on and what applies.
+
+    Exits with status 2 when a run would fail or refuse (a table that does not validate, a
+    notebook setting that does not fit, a control variant not in the data, ...).
+    """
+    from segwork import pipeline, preflight
     from segwork.config import load_config
     from segwork.sources import load_tables
 
     try:
-        tables = load_tables(load_config(config))
+        cfg = load_config(config)
+        specs, findings = preflight.read_specs(cfg, pipeline.find_notebooks(cfg.notebooks_path))
+    except (ConfigError, pipeline.PipelineError) as e:
+        _fail(str(e))
+    decisions = preflight.decide(specs, preflight.configured_tables(cfg))
+    try:
+        tables = load_tables(cfg)
     except (ConfigError, SchemaError) as e:
+        typer.echo(preflight.Preflight(findings, decisions).summary())
         _fail(str(e))
     typer.echo(tables.report.summary())
+    found, notes = preflight.check_data(cfg, specs, decisions, tables)
+    result = preflight.Preflight(findings + found, decisions, notes)
+    typer.echo("")
+    typer.echo(result.summary())
+    if result.errors:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -86,6 +105,9 @@ def run(
         f"run {record.run_id} succeeded in {record.duration_s:.1f} s: {record.run_dir / 'index.html'}",
         fg=typer.colors.GREEN,
     )
+    for nb in record.notebooks:
+        if nb.status == "not applicable":
+            typer.echo(f"  {nb.stem} did not apply: {nb.reason}")
 
 
 @app.command()

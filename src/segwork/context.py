@@ -54,6 +54,20 @@ class RunContext:
             self._tables = load_tables(self.config)
         return self._tables
 
+    def has_table(self, name: str) -> bool:
+        """Whether this run has the table ``name``, without reading any data.
+
+        True when the config has a source for it; for ``customers`` also when they are derived
+        from the ids of orders, campaign exposures or survey responses. ``ctx.tables.<name>`` is
+        None exactly when this is False (``customers`` is always a DataFrame when it is True).
+        """
+        from segwork.config import TABLES
+        from segwork.preflight import available_tables, configured_tables
+
+        if name not in TABLES:
+            raise ValueError(f"no table named {name!r}; the tables are: {', '.join(TABLES)}")
+        return name in available_tables(configured_tables(self.config))
+
     def artifact_path(self, name: str) -> Path:
         for suffix in (".parquet", ".json"):
             p = self.artifacts_dir / f"{name}{suffix}"

@@ -4,19 +4,25 @@ One run, in order:
 
 1. Load and validate the config, find ``notebooks/NN_*.ipynb`` (sorted by name) and check every
    ``notebooks.<stem>`` section of the config against that notebook's parameters cell
-   (``papermill.inspect_notebook``); papermill itself would only warn about unknown parameters.
-   Any problem here is an error and nothing is written.
+   (``papermill.inspect_notebook``; papermill itself would only warn about unknown parameters):
+   unknown or reserved keys, values of the wrong type, files named in the config that do not
+   exist (:mod:`segwork.preflight`). Any problem here is an error and nothing is written.
+   Then decide which notebooks apply to the configured tables (their ``segwork.requires``
+   metadata); one that does not is recorded as "not applicable" with the reason.
 2. Take the lock ``reports/.lock`` (created atomically; a second run refuses with
    ``RunLockedError``; a lock left by a dead process on this host is taken over with a warning).
-3. Execute each notebook with papermill (kernel ``python3``, working directory = the notebooks
-   folder, ``MPLBACKEND`` removed so the inline backend draws the figures) into
+   Holding it, mark earlier runs whose run.json still says "running" as "interrupted": their
+   process died without writing its end (``kill -9``).
+3. Execute each applicable notebook with papermill (kernel ``python3``, working directory = the
+   notebooks folder, ``MPLBACKEND`` removed so the inline backend draws the figures) into
    ``reports/runs/<run-id>/notebooks/<stem>.ipynb`` and render its stakeholder HTML
-   ``reports/runs/<run-id>/<stem>.html``, also when it failed. The first failure stops the run;
+   ``reports/runs/<run-id>/<stem>.html``, also when it failed. A notebook whose required artifact
+   an earlier notebook did not write is "not applicable" too. The first failure stops the run;
    later notebooks are recorded as "not run".
 4. Write ``run.json`` and the run's ``index.html``, rebuild ``reports/index.html`` (and
-   ``reports/runs/index.html``) from all ``run.json`` files, and, only if every notebook
-   succeeded, point ``reports/latest`` at the run (a new symlink moved over the old one with
-   ``os.replace``, so readers never see it missing). Release the lock.
+   ``reports/runs/index.html``) from all ``run.json`` files, and, only if no notebook failed
+   ("not applicable" is not a failure), point ``reports/latest`` at the run (a new symlink moved
+   over the old one with ``os.replace``, so readers never see it missing). Release the lock.
 
 A failed notebook does not raise: ``run`` returns the ``RunRecord`` with ``status == "failed"``
 (``record.raise_for_status()`` raises ``RunFailed`` for callers that prefer an exception). Errors
@@ -46,6 +52,7 @@ import nbformat
 import pandas as pd
 
 import segwork
+from segwork import preflight
 from segwork import progress as progress_lines
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
 from segwork.files import atomic_write_text
@@ -58,7 +65,7 @@ from segwork.report import (
 )
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
-RESERVED_PARAMETERS = ("config_path", "run_dir")
+RESERVED_PARAMETERS = preflight.RESERVED_PARAMETERS
 LOCK_NAME = ".lock"
 RUN_JSON = "run.json"
 _CHUNK = 1 << 20  # 1 MiB
@@ -104,7 +111,7 @@ class NotebookRecord:
 
     stem: str
     title: str
-    status: str = "not run"  # "succeeded", "failed", "not run"
+    status: str = "not run"  # "succeeded", "failed", "not run", "not applicable"
     duration_s: float | None = None
     html: Path | None = None
     ipynb: Path | None = None
@@ -112,6 +119,7 @@ class NotebookRecord:
         None  # ename, evalue, cell_source, cell_index, traceback (no ANSI)
     )
     parameters: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # why the notebook does not apply (status "not applicable")
 
 
 @dataclass
@@ -120,7 +128,7 @@ class RunRecord:
 
     run_id: str
     name: str
-    status: str  # "running", "succeeded", "failed"
+    status: str  # "running", "succeeded", "failed", "interrupted"
     started: datetime
     run_dir: Path
     config_path: Path
@@ -131,6 +139,7 @@ class RunRecord:
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)  # database tables written
+    interrupted: dict[str, Any] | None = None  # noticed_by (run id), noticed_at (ISO time)
     package_version: str = segwork.__version__
     python_version: str = sys.version.split()[0]
     host: str = field(default_factory=socket.gethostname)
@@ -182,6 +191,7 @@ class RunRecord:
             "parameters": self.parameters,
             "inputs": self.inputs,
             "outputs": self.outputs,
+            "interrupted": self.interrupted,
             "notebooks": notebooks,
         }
 
@@ -211,6 +221,7 @@ class RunRecord:
             parameters=data.get("parameters", {}),
             inputs=data.get("inputs", []),
             outputs=data.get("outputs", []),
+            interrupted=data.get("interrupted"),
             package_version=data.get("package_version", ""),
             python_version=data.get("python_version", ""),
             host=data.get("host", ""),
@@ -242,43 +253,23 @@ def check_notebook_parameters(
     """Check the config's ``notebooks:`` sections against the notebooks' parameters cells.
 
     Returns the allowed parameters per notebook stem (name -> papermill's inspection). Raises
-    ``PipelineError`` naming the notebook and key for an unknown parameter, a reserved one
-    (``config_path``, ``run_dir``: set by segwork) or a section for a notebook that does not exist.
+    ``PipelineError`` naming the notebook and key for an unknown parameter (with a did-you-mean),
+    a reserved one (``config_path``, ``run_dir``: set by segwork), a value whose type does not fit
+    the parameter, a file the config names that does not exist, or a section for a notebook that
+    does not exist (see :mod:`segwork.preflight`).
     """
-    import papermill
+    specs, findings = preflight.read_specs(cfg, notebooks)
+    _raise_config_findings(findings)
+    return {s.stem: dict(s.parameters) for s in specs}
 
-    by_stem = {p.stem: p for p in notebooks}
-    problems = []
-    for stem in cfg.notebooks:
-        if stem not in by_stem:
-            problems.append(
-                f"  - notebooks.{stem}: there is no notebook {stem}.ipynb in {cfg.notebooks_path}; "
-                f"the notebooks are: {', '.join(by_stem)}"
-            )
-    allowed: dict[str, dict[str, Any]] = {}
-    for stem, path in by_stem.items():
-        try:
-            allowed[stem] = papermill.inspect_notebook(path)
-        except Exception as e:  # a notebook that is not valid JSON, for example
-            problems.append(
-                f"  - {path.name}: cannot read its parameters cell ({type(e).__name__}: {e})"
-            )
-            continue
-        for key in cfg.notebooks.get(stem) or {}:
-            own = [p for p in allowed[stem] if p not in RESERVED_PARAMETERS]
-            if key in RESERVED_PARAMETERS:
-                problems.append(
-                    f"  - notebooks.{stem}.{key}: '{key}' is set by segwork run; remove it from the config"
-                )
-            elif key not in allowed[stem]:
-                listing = ", ".join(own) if own else "none (it has no parameters of its own)"
-                problems.append(
-                    f"  - notebooks.{stem}.{key}: notebook {stem} has no parameter '{key}'; "
-                    f"its parameters are: {listing}"
-                )
-    if problems:
-        raise PipelineError("the run config does not fit the notebooks:\n" + "\n".join(problems))
-    return allowed
+
+def _raise_config_findings(findings: Sequence[preflight.Finding]) -> None:
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise PipelineError(
+            "the run config does not fit the notebooks:\n"
+            + "\n".join(f"  - {str(f).replace(chr(10), chr(10) + '    ')}" for f in errors)
+        )
 
 
 def slugify(text: str, max_len: int = 40) -> str:
@@ -575,7 +566,8 @@ def run(
     cfg = load_config(config_path)
     config_path = Path(config_path).resolve()
     all_notebooks = find_notebooks(cfg.notebooks_path)
-    check_notebook_parameters(cfg, all_notebooks)
+    all_specs, findings = preflight.read_specs(cfg, all_notebooks)
+    _raise_config_findings(findings)
     if notebooks:
         stems = [p.stem for p in all_notebooks]
         unknown = [s for s in notebooks if s not in stems]
@@ -587,6 +579,8 @@ def run(
         selected = [p for p in all_notebooks if p.stem in set(notebooks)]
     else:
         selected = list(all_notebooks)
+    specs = [s for s in all_specs if s.stem in {p.stem for p in selected}]
+    decisions = preflight.decide(specs, preflight.configured_tables(cfg))
 
     reports = Path(reports_dir).resolve() if reports_dir is not None else cfg.reports_path
     latest = reports / "latest"
@@ -611,6 +605,7 @@ def run(
 
     reports.mkdir(parents=True, exist_ok=True)
     with run_lock(reports, run_id):
+        mark_interrupted_runs(reports, by_run_id=run_id)
         t0 = time.perf_counter()
         run_dir = runs_dir / run_id
         record = RunRecord(
@@ -622,10 +617,13 @@ def run(
             config_path=config_path,
             analysis_date=cfg.analysis_date.isoformat(),
         )
-        for path in selected:
+        for path, decision in zip(selected, decisions, strict=True):
             own = dict(cfg.notebooks.get(path.stem) or {})
             title = notebook_title(nbformat.read(path, as_version=4), path.stem)
-            record.notebooks.append(NotebookRecord(stem=path.stem, title=title, parameters=own))
+            nb_rec = NotebookRecord(stem=path.stem, title=title, parameters=own)
+            if not decision.applicable:
+                nb_rec.status, nb_rec.reason = "not applicable", decision.reason
+            record.notebooks.append(nb_rec)
             if own:
                 record.parameters[path.stem] = own
         # Hash the inputs before the run folder exists: a vanished file then writes nothing.
@@ -638,9 +636,19 @@ def run(
         show_bar = progress and sys.stderr.isatty()
         n = len(selected)
         try:
-            for i, (path, nb_rec) in enumerate(
-                zip(selected, record.notebooks, strict=True), start=1
+            for i, (path, nb_rec, spec) in enumerate(
+                zip(selected, record.notebooks, specs, strict=True), start=1
             ):
+                if nb_rec.status == "not applicable":
+                    _say(progress, f"[{i}/{n}] {path.stem} not applicable: {nb_rec.reason}")
+                    continue
+                written = _written_artifacts(run_dir)
+                reason = preflight.missing_artifact_reason(spec, written, specs[: i - 1])
+                if reason is not None:
+                    nb_rec.status, nb_rec.reason = "not applicable", reason
+                    _say(progress, f"[{i}/{n}] {path.stem} not applicable: {reason}")
+                    _write_run_files(record)
+                    continue
                 out = run_dir / "notebooks" / path.name
                 params = {
                     "config_path": str(config_path),
@@ -743,7 +751,9 @@ def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
     artifact = record.run_dir / "artifacts" / "segment_membership.parquet"
     if not artifact.exists():
         entry["status"] = "skipped"
-        entry["note"] = "no segment_membership artifact (the rule segments notebook did not run)"
+        entry["note"] = (
+            "no segment_membership artifact (the rule segments notebook did not run or did not apply)"
+        )
         return "succeeded"
     t = time.perf_counter()
     _say(progress, f"writing segment memberships to {sink.describe()} ...")
@@ -763,6 +773,39 @@ def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
     entry["status"] = "written"
     _say(progress, f"{entry['rows']:,} memberships written in {time.perf_counter() - t:.1f} s")
     return "succeeded"
+
+
+def _written_artifacts(run_dir: Path) -> set[str]:
+    folder = run_dir / "artifacts"
+    if not folder.is_dir():
+        return set()
+    return {p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".json")}
+
+
+def mark_interrupted_runs(reports_dir: Path, *, by_run_id: str) -> list[str]:
+    """Mark runs whose run.json still says "running" as "interrupted"; return their ids.
+
+    Called by a run that holds the lock, so no other run of this reports folder is alive: a
+    record that still says "running" belongs to a run that was killed (``kill -9``, a reboot)
+    before it could write its end. Its run.json and index page are rewritten to say so.
+    """
+    marked = []
+    for data in load_run_records(reports_dir):
+        if data.get("status") != "running" or data["run_id"] == by_run_id:
+            continue
+        run_dir = reports_dir / "runs" / data["run_id"]
+        try:
+            record = RunRecord.from_dict(data, run_dir=run_dir)
+        except (KeyError, TypeError, ValueError):
+            continue  # not a record segwork can read back; listed as it is
+        record.status = "interrupted"
+        record.interrupted = {
+            "noticed_by": by_run_id,
+            "noticed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        _write_run_files(record)
+        marked.append(record.run_id)
+    return marked
 
 
 def _finish(record: RunRecord, t0: float, status: str) -> None:

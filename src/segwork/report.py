@@ -228,6 +228,7 @@ STATUS_LABELS = {
     "succeeded": "succeeded",
     "failed": "failed",
     "running": "running",
+    "interrupted": "interrupted",
     "incomplete": "incomplete",
 }
 
@@ -257,6 +258,7 @@ def _run_view(record: Any) -> dict[str, Any]:
         nb.setdefault("ipynb", None)
         nb.setdefault("duration_s", None)
         nb.setdefault("error", None)
+        nb.setdefault("reason", None)
         notebooks.append(nb)
     run["notebooks"] = notebooks
     inputs = []
@@ -269,6 +271,8 @@ def _run_view(record: Any) -> dict[str, Any]:
     run["inputs"] = inputs
     failed = [nb for nb in notebooks if nb["status"] == "failed"]
     run["failed_notebook"] = failed[0] if failed else None
+    run["not_applicable"] = [nb for nb in notebooks if nb["status"] == "not applicable"]
+    run.setdefault("interrupted", None)
     if failed and not failed[0]["error"]:
         failed[0]["error"] = {"ename": "Error", "evalue": "", "cell_source": "", "traceback": ""}
     run["n_reports"] = sum(1 for nb in notebooks if nb["html"])
@@ -285,8 +289,18 @@ def _summary(run: dict[str, Any]) -> str:
     when = format_when(run["started"]) if run["started"] else "an unknown date"
     n = run["n_reports"]
     took = format_duration(run["duration_s"])
+    skipped = len(run["not_applicable"])
+    did_not_apply = (
+        f" {skipped} {'analysis' if skipped == 1 else 'analyses'} did not apply to this data "
+        "(the reasons are below)."
+        if skipped
+        else ""
+    )
     if run["status"] == "succeeded":
-        return f"This run succeeded on {when} and produced {_plural(n, 'report')} in {took}."
+        return (
+            f"This run succeeded on {when} and produced {_plural(n, 'report')} in {took}."
+            + did_not_apply
+        )
     if run["status"] == "failed":
         nb = run["failed_notebook"]
         out = next((o for o in run.get("outputs") or [] if o.get("status") == "failed"), None)
@@ -304,6 +318,19 @@ def _summary(run: dict[str, Any]) -> str:
         if not_run:
             text += f" {not_run} later report{' was' if not_run == 1 else 's were'} not run."
         return text + " The reports published as “latest” are unchanged."
+    if run["status"] == "interrupted":
+        seen = run["interrupted"] or {}
+        noticed = ""
+        if seen.get("noticed_by"):
+            noticed = (
+                f" Run {seen['noticed_by']} found it so on "
+                f"{format_when(seen.get('noticed_at')) if seen.get('noticed_at') else 'its start'}."
+            )
+        return (
+            f"This run started on {when} and was interrupted: its process stopped before the run "
+            f"finished (it was killed, or the machine went down), so its reports are incomplete."
+            f"{noticed} The reports published as “latest” are unchanged."
+        )
     if run["status"] == "running":
         return f"This run started on {when} and has not finished (it is running, or it was interrupted)."
     return f"This run started on {when} and did not finish; it left no complete record."
@@ -344,8 +371,10 @@ def render_reports_index(
         latest = next((r for r in runs if r["status"] == "succeeded"), None)
     n_ok = sum(1 for r in runs if r["status"] == "succeeded")
     n_failed = sum(1 for r in runs if r["status"] == "failed")
+    n_interrupted = sum(1 for r in runs if r["status"] == "interrupted")
     if runs:
-        summary = f"{_plural(len(runs), 'run')} so far: {n_ok} succeeded, {n_failed} failed."
+        summary = f"{_plural(len(runs), 'run')} so far: {n_ok} succeeded, {n_failed} failed"
+        summary += f", {n_interrupted} interrupted." if n_interrupted else "."
     else:
         summary = "No runs yet."
     return (

@@ -1,0 +1,715 @@
+"""What a run would trip on, found before it runs: notebook applicability and config problems.
+
+Each notebook declares what it needs in its notebook-level metadata, under ``segwork``::
+
+    "segwork": {
+      "requires": {"tables": ["orders"], "artifacts": ["customer360"], "files": ["rules_file"]},
+      "provides": ["rfm", "clv_models"],
+      "parameter_types": {"k": ["str", "int"]}
+    }
+
+- ``tables``: sources that must be configured. ``customers`` counts as available when any of
+  orders, campaign_exposures or survey_responses is configured (customers are then derived from
+  their ids).
+- ``artifacts``: written by an earlier notebook of the same run (one that ``provides`` it).
+- ``files``: parameters naming a file relative to the config's folder, which must exist. A file
+  the user named in the config (``notebooks.<stem>.<param>``) that is missing is an **error**
+  (a typo must not silently skip an analysis); the default of the parameters cell missing means
+  the notebook is **not applicable** (a user without saved rules simply has no rule segments).
+- ``parameter_types`` (optional): the types a parameter accepts when it is more than the type of
+  its default (``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``, ``null``). Otherwise a
+  value must have the type of the default in the parameters cell (a whole number is accepted
+  where the default is a number); ``null`` is accepted where the default is ``None`` or the
+  parameter's comment mentions ``None``.
+
+A notebook without ``segwork`` metadata always applies. The functions here are pure (findings and
+decisions from specs, tables and config values); reading notebooks, files and data is done at the
+edges (:func:`read_specs`, :func:`check_config`, :func:`check_data`).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segwork.config import TABLES, RunConfig
+
+RESERVED_PARAMETERS = ("config_path", "run_dir")
+#: Tables whose customer ids make a customers table when none is configured.
+CUSTOMER_ID_TABLES = ("orders", "campaign_exposures", "survey_responses")
+#: Artifacts that ``RunContext.customer_table`` joins onto the customer 360 (rules read them).
+CUSTOMER_TABLE_ARTIFACTS = ("customer360", "rfm", "personas")
+_TYPE_WORDS = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "list": "a list",
+    "dict": "a mapping",
+    "null": "null",
+    "date": "a date",
+}
+_MAX_QUOTE = 60
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, named in the config's words (``key``), with what to do about it."""
+
+    key: str  # e.g. notebooks.04_campaign_ab.control; empty when the message names it itself
+    message: str
+    level: str = "error"  # "error": the run would fail or refuse; "warning": worth a look
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a notebook needs and provides (its ``segwork`` metadata)."""
+
+    tables: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+    parameter_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileParameter:
+    """A notebook parameter that names a file: its value, where it points and whether it exists."""
+
+    parameter: str
+    value: Any
+    path: Path | None
+    exists: bool
+    explicit: bool  # set in the config (else the parameters cell's default)
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """A notebook as the checks see it: requirements, parameters cell, the config's settings."""
+
+    stem: str
+    requires: Requirements = field(default_factory=Requirements)
+    parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # papermill's
+    settings: Mapping[str, Any] = field(default_factory=dict)  # notebooks.<stem> of the config
+    files: tuple[FileParameter, ...] = ()
+
+    def value(self, name: str) -> Any:
+        """The value the notebook will get: the config's, else the parameters cell's default."""
+        if name in self.settings:
+            return self.settings[name]
+        ok, default = default_value(self.parameters.get(name, {}))
+        return default if ok else None
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """Whether a notebook applies to this run's data and, if not, why (plain words)."""
+
+    stem: str
+    applicable: bool
+    reason: str | None = None
+
+
+# -------------------------------------------------------------------------------- requirements
+
+
+def requirements(metadata: Mapping[str, Any], where: str) -> tuple[Requirements, list[Finding]]:
+    """Read ``metadata["segwork"]``; malformed declarations are findings naming ``where``."""
+    seg = metadata.get("segwork")
+    if seg is None:
+        return Requirements(), []
+    problems: list[Finding] = []
+    if not isinstance(seg, Mapping):
+        return Requirements(), [Finding(where, "metadata 'segwork' must be a mapping")]
+    req = seg.get("requires") or {}
+    if not isinstance(req, Mapping):
+        problems.append(Finding(where, "metadata 'segwork.requires' must be a mapping"))
+        req = {}
+
+    def names(value: Any, what: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        problems.append(Finding(where, f"metadata '{what}' must be a list of names"))
+        return ()
+
+    tables = names(req.get("tables"), "segwork.requires.tables")
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        problems.append(
+            Finding(
+                where,
+                f"metadata 'segwork.requires.tables' names unknown tables {unknown}; "
+                f"the tables are: {', '.join(TABLES)}",
+            )
+        )
+    types_raw = seg.get("parameter_types") or {}
+    types: dict[str, tuple[str, ...]] = {}
+    if isinstance(types_raw, Mapping):
+        for name, value in types_raw.items():
+            declared = names(value, f"segwork.parameter_types.{name}")
+            bad = [t for t in declared if t not in _TYPE_WORDS]
+            if bad:
+                problems.append(
+                    Finding(
+                        where, f"metadata 'segwork.parameter_types.{name}': unknown types {bad}"
+                    )
+                )
+            types[str(name)] = declared
+    else:
+        problems.append(Finding(where, "metadata 'segwork.parameter_types' must be a mapping"))
+    return (
+        Requirements(
+            tables=tables,
+            artifacts=names(req.get("artifacts"), "segwork.requires.artifacts"),
+            files=names(req.get("files"), "segwork.requires.files"),
+            provides=names(seg.get("provides"), "segwork.provides"),
+            parameter_types=types,
+        ),
+        problems,
+    )
+
+
+def available_tables(configured: Collection[str]) -> frozenset[str]:
+    """The configured tables, plus customers when they can be derived from another table's ids."""
+    out = set(configured)
+    if out & set(CUSTOMER_ID_TABLES):
+        out.add("customers")
+    return frozenset(out)
+
+
+def _missing_table_reason(table: str) -> str:
+    if table == "customers":
+        return (
+            "no customers table in the config (sources.customers), and no orders, "
+            "campaign_exposures or survey_responses to take the customers from"
+        )
+    return f"no {table} table in the config (sources.{table})"
+
+
+def _label(parameter: str) -> str:
+    return parameter.replace("_", " ")
+
+
+def _shown(path: Path | None) -> str:
+    if path is None:
+        return "(none)"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def decide(specs: Sequence[NotebookSpec], configured: Collection[str]) -> list[Applicability]:
+    """Applicability of each notebook, in run order (pure).
+
+    A notebook applies when its tables are available, its file parameters point at existing
+    files and every artifact it needs is provided by an earlier notebook that applies.
+    """
+    tables = available_tables(configured)
+    decisions: list[Applicability] = []
+    providers: dict[str, Applicability] = {}  # artifact -> the earlier notebook that writes it
+    for spec in specs:
+        reason = None
+        for table in spec.requires.tables:
+            if table not in tables:
+                reason = _missing_table_reason(table)
+                break
+        if reason is None:
+            for f in spec.files:
+                key = f"notebooks.{spec.stem}.{f.parameter}"
+                if f.path is None:
+                    reason = f"no {_label(f.parameter)} set ({key})"
+                    break
+                if not f.exists:
+                    reason = f"{_label(f.parameter)} {_shown(f.path)} not found ({key})"
+                    break
+        if reason is None:
+            for artifact in spec.requires.artifacts:
+                provider = providers.get(artifact)
+                if provider is None:
+                    reason = (
+                        f"needs {artifact}, which no earlier notebook of this run writes "
+                        "(run the notebook that provides it as well)"
+                    )
+                    break
+                if not provider.applicable:
+                    reason = (
+                        f"needs {artifact}, which {provider.stem} did not write because it does "
+                        f"not apply: {provider.reason}"
+                    )
+                    break
+        decision = Applicability(spec.stem, reason is None, reason)
+        decisions.append(decision)
+        for artifact in spec.requires.provides:
+            if decision.applicable or artifact not in providers:
+                providers[artifact] = decision
+    return decisions
+
+
+def missing_artifact_reason(
+    spec: NotebookSpec, written: Collection[str], earlier: Sequence[NotebookSpec]
+) -> str | None:
+    """Why ``spec`` cannot run now: an artifact it needs was not written by the run so far."""
+    for artifact in spec.requires.artifacts:
+        if artifact in written:
+            continue
+        provider = next((s.stem for s in earlier if artifact in s.requires.provides), None)
+        if provider is None:
+            return f"needs {artifact}, which no earlier notebook of this run wrote"
+        return f"needs {artifact}, which {provider} did not write"
+    return None
+
+
+# -------------------------------------------------------------------------------- parameters
+
+
+def default_value(info: Mapping[str, Any]) -> tuple[bool, Any]:
+    """The default of a parameters-cell line as papermill inspected it (a literal, never run)."""
+    text = info.get("default")
+    if not isinstance(text, str):
+        return False, None
+    try:
+        return True, ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def type_name(value: Any) -> str:
+    """``bool``, ``int``, ``float``, ``str``, ``list``, ``dict``, ``null`` (or the Python name)."""
+    if value is None:
+        return "null"
+    for name, kind in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, Mapping):
+        return "dict"
+    if hasattr(value, "isoformat"):
+        return "date"
+    return type(value).__name__
+
+
+def quote(value: Any, limit: int = _MAX_QUOTE) -> str:
+    """A value as the config would write it, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def accepted_types(
+    info: Mapping[str, Any], declared: Sequence[str] | None = None
+) -> set[str] | None:
+    """The value types a parameter accepts (None: any), from its declaration or its default."""
+    if declared:
+        return set(declared)
+    ok, default = default_value(info)
+    if not ok or default is None:
+        return None
+    kinds = {type_name(default)}
+    if "float" in kinds:
+        kinds.add("int")
+    if "None" in str(info.get("help") or ""):
+        kinds.add("null")
+    return kinds
+
+
+def _words(kinds: Iterable[str]) -> str:
+    listed = [_TYPE_WORDS.get(k, k) for k in sorted(kinds)]
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+
+
+def parameter_findings(spec: NotebookSpec) -> list[Finding]:
+    """Unknown (with did-you-mean), reserved and wrongly typed ``notebooks.<stem>.*`` settings."""
+    own = [p for p in spec.parameters if p not in RESERVED_PARAMETERS]
+    out = []
+    for key, value in spec.settings.items():
+        where = f"notebooks.{spec.stem}.{key}"
+        if key in RESERVED_PARAMETERS:
+            out.append(Finding(where, f"'{key}' is set by segwork run; remove it from the config"))
+            continue
+        if key not in spec.parameters:
+            listing = ", ".join(own) if own else "none (it has no parameters of its own)"
+            close = difflib.get_close_matches(str(key), own, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            out.append(
+                Finding(
+                    where,
+                    f"notebook {spec.stem} has no parameter '{key}'{hint}; "
+                    f"its parameters are: {listing}",
+                )
+            )
+            continue
+        info = spec.parameters[key]
+        kinds = accepted_types(info, spec.requires.parameter_types.get(key))
+        got = type_name(value)
+        if kinds is None or got in kinds:
+            continue
+        _, default = default_value(info)
+        out.append(
+            Finding(
+                where,
+                f"expected {_words(kinds)} (the default is {quote(default)}), "
+                f"got {_TYPE_WORDS.get(got, got)} {quote(value)}",
+            )
+        )
+    return out
+
+
+def file_findings(spec: NotebookSpec) -> list[Finding]:
+    """A file the user named explicitly in the config that does not exist is an error."""
+    return [
+        Finding(
+            f"notebooks.{spec.stem}.{f.parameter}",
+            f"{_label(f.parameter)} not found: {f.path} (a relative path is read from the "
+            "config file's folder). Fix the path, or remove the setting to run without it.",
+        )
+        for f in spec.files
+        if f.explicit and f.path is not None and not f.exists
+    ]
+
+
+def notebook_section_findings(
+    cfg_notebooks: Mapping[str, Any], stems: Sequence[str]
+) -> list[Finding]:
+    """``notebooks.<stem>`` sections for notebooks that do not exist."""
+    out = []
+    for stem in cfg_notebooks:
+        if stem not in stems:
+            close = difflib.get_close_matches(str(stem), list(stems), n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            out.append(
+                Finding(
+                    f"notebooks.{stem}",
+                    f"there is no notebook {stem}.ipynb; the notebooks are: "
+                    f"{', '.join(stems)}.{hint}",
+                )
+            )
+    return out
+
+
+def config_findings(
+    specs: Sequence[NotebookSpec], cfg_notebooks: Mapping[str, Any]
+) -> list[Finding]:
+    """Every problem of the config against the notebooks (no data needed)."""
+    out = notebook_section_findings(cfg_notebooks, [s.stem for s in specs])
+    for spec in specs:
+        out += parameter_findings(spec)
+        out += file_findings(spec)
+    return out
+
+
+# -------------------------------------------------------------------------------- reading (I/O)
+
+
+def _file_parameters(spec: NotebookSpec, cfg: RunConfig) -> tuple[FileParameter, ...]:
+    out = []
+    for name in spec.requires.files:
+        value = spec.value(name)
+        path = cfg.path(Path(value)) if isinstance(value, str) and value.strip() else None
+        out.append(
+            FileParameter(
+                parameter=name,
+                value=value,
+                path=path,
+                exists=path is not None and path.is_file(),
+                explicit=name in spec.settings,
+            )
+        )
+    return tuple(out)
+
+
+def read_spec(path: Path, cfg: RunConfig) -> tuple[NotebookSpec, list[Finding]]:
+    """A notebook's spec: its metadata, parameters cell and the config's settings for it."""
+    import nbformat
+    import papermill
+
+    where = f"{cfg.notebooks_dir.as_posix().rstrip('/')}/{path.name}"
+    try:
+        nb = nbformat.read(path, as_version=4)
+        parameters = papermill.inspect_notebook(path)
+    except Exception as e:  # a notebook that is not valid JSON, for example
+        return NotebookSpec(path.stem), [
+            Finding(where, f"cannot read its parameters cell ({type(e).__name__}: {e})")
+        ]
+    req, problems = requirements(nb.metadata, where)
+    spec = NotebookSpec(
+        stem=path.stem,
+        requires=req,
+        parameters=parameters,
+        settings=dict(cfg.notebooks.get(path.stem) or {}),
+    )
+    spec = NotebookSpec(
+        spec.stem, spec.requires, spec.parameters, spec.settings, _file_parameters(spec, cfg)
+    )
+    return spec, problems
+
+
+def read_specs(cfg: RunConfig, paths: Sequence[Path]) -> tuple[list[NotebookSpec], list[Finding]]:
+    """Specs of the notebooks at ``paths`` and the findings about the config and metadata."""
+    specs, problems = [], []
+    for p in paths:
+        spec, found = read_spec(p, cfg)
+        specs.append(spec)
+        problems += found
+    return specs, problems + config_findings(specs, cfg.notebooks)
+
+
+def configured_tables(cfg: RunConfig) -> list[str]:
+    """The tables the config has a source for."""
+    return [t for t, _ in cfg.sources.items()]
+
+
+# -------------------------------------------------------------------------------- data checks
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """Everything ``segwork validate`` says beyond the validation report."""
+
+    findings: list[Finding]
+    decisions: list[Applicability]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    def summary(self) -> str:
+        """Plain text: problems a run would trip on, then which notebooks apply."""
+        lines = ["Before a run:"]
+        errors = self.errors
+        warnings = [f for f in self.findings if f.level != "error"]
+        if errors:
+            lines.append(
+                f"  {len(errors)} problem{'s' if len(errors) != 1 else ''} a run would trip on:"
+            )
+            lines += [f"  - {_indent(str(f))}" for f in errors]
+        else:
+            lines.append("  no problems a run would trip on")
+        if warnings:
+            lines.append("  worth a look:")
+            lines += [f"  - {_indent(str(f))}" for f in warnings]
+        lines += [f"  note: {n}" for n in self.notes]
+        skipped = [d for d in self.decisions if not d.applicable]
+        if self.decisions and not skipped:
+            lines.append("  every notebook applies to this data")
+        elif skipped:
+            lines.append("  notebooks that will not apply (skipped, the run still succeeds):")
+            lines += [f"  - {d.stem}: {d.reason}" for d in skipped]
+        return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")
+
+
+def campaign_findings(
+    spec: NotebookSpec, exposures: Any, customer_columns: Sequence[str] | None = None
+) -> list[Finding]:
+    """The campaign notebook's settings against the exposures (control variant, metrics, ...).
+
+    ``customer_columns``: the columns the customer table will have, or None when they cannot be
+    known before the run (then segment columns are not checked). Segment columns are checked
+    only when the config sets them: the notebook leaves out default ones the data does not have.
+    """
+    from segwork import abtest
+
+    kwargs: dict[str, Any] = {"control": spec.value("control")}
+    for name in ("metrics", "pre_metric", "decide_on"):
+        if name in spec.parameters:
+            kwargs[name] = spec.value(name)
+    if "segment_columns" in spec.settings and customer_columns is not None:
+        kwargs["segment_columns"] = spec.settings["segment_columns"]
+        kwargs["customer_columns"] = list(customer_columns)
+    return [Finding("", text) for text in abtest.setup_problems(exposures, **kwargs)]
+
+
+def survey_findings(responses: Any, items: Any) -> list[Finding]:
+    """Answers outside the scale the item catalogue declares, items missing, unused columns."""
+    from segwork import survey
+
+    return [
+        Finding("", p.message, "error" if p.severity == "error" else "warning")
+        for p in survey.survey_checks(responses, items)
+    ]
+
+
+def customer_schema(c360: Any, later: Mapping[str, Any | None]) -> tuple[Any, list[str]]:
+    """The customer table a rules notebook will see, as far as it can be known before the run.
+
+    ``c360`` is the customer 360 (a DataFrame indexed by customer_id); ``later`` maps each
+    earlier notebook that adds customer columns (RFM, personas) to a frame with those columns
+    (e.g. from the last successful run) or None when they cannot be known yet. Returns the
+    joined table and the notebooks whose columns are unknown.
+    """
+    base = c360
+    unknown = []
+    for stem, frame in later.items():
+        if frame is None:
+            unknown.append(stem)
+            continue
+        extra = frame.set_index("customer_id") if "customer_id" in frame.columns else frame
+        new = [c for c in extra.columns if c not in base.columns]
+        base = base.join(extra[new], how="left")
+    return base, unknown
+
+
+def rule_findings(
+    spec: NotebookSpec, parameter: str, text: str, schema: Any, unknown_from: Sequence[str] = ()
+) -> tuple[list[Finding], list[str]]:
+    """Rules and actions of a rules file against the customer table the run will have.
+
+    ``schema`` is that table as far as it is known (see :func:`customer_schema`). An unknown
+    column is an error that lists the columns the table will have. When ``unknown_from`` names
+    notebooks whose columns cannot be known before the run, an unknown column that is not close
+    to a known one is left for the run to check (a note says so), and action problems are
+    warnings.
+    """
+    from segwork import actions, rules
+
+    key = f"notebooks.{spec.stem}.{parameter}"
+    try:
+        ruleset = rules.load_rules(text)
+    except rules.RuleSetError as e:
+        return [Finding(key, p) for p in e.errors], []
+    columns = [str(c) for c in schema.columns]
+    notes: list[str] = []
+    problems: list[str] = []
+    unchecked: set[str] = set()
+    for r in ruleset:
+        for e in r.rule.problems(schema):
+            unknown = e.column is not None and e.column not in columns
+            if unknown and unknown_from and not difflib.get_close_matches(e.column, columns, n=1):
+                unchecked.add(e.column)  # may come from a later notebook: the run checks it
+            else:  # the rules module's words; an unknown column lists the columns that exist
+                problems.append(f"rule '{r.name}': {e}")
+    if unchecked:
+        notes.append(
+            f"{key}: rules reading {', '.join(sorted(unchecked))} are checked when the run "
+            f"gets there: those columns are not in the customer 360, and the columns that "
+            f"{' and '.join(unknown_from)} add{'s' if len(unknown_from) == 1 else ''} are "
+            "known only after a first run"
+        )
+    out = [Finding(key, p) for p in problems]
+    level = "warning" if unknown_from else "error"
+    out += [Finding(key, p, level) for p in actions.action_problems(ruleset, columns)]
+    return out, notes
+
+
+RULES_PARAMETER = "rules_file"
+
+
+def _provider(specs: Sequence[NotebookSpec], artifact: str) -> NotebookSpec | None:
+    return next((s for s in specs if artifact in s.requires.provides), None)
+
+
+def _last_artifact(cfg: RunConfig, name: str) -> Any | None:
+    """The artifact as the newest successful run in the reports folder wrote it, or None."""
+    import pandas as pd
+
+    from segwork.pipeline import load_run_records
+
+    runs = [r for r in load_run_records(cfg.reports_path) if r.get("status") == "succeeded"]
+    for run in sorted(runs, key=lambda r: str(r.get("started", "")), reverse=True):
+        path = cfg.reports_path / "runs" / run["run_id"] / "artifacts" / f"{name}.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+    return None
+
+
+def _customer360(cfg: RunConfig, specs: Sequence[NotebookSpec], tables: Any) -> Any:
+    """The customer 360 as the notebook that provides it will build it (same windows)."""
+    from segwork import customers
+
+    provider = _provider(specs, "customer360")
+    kwargs = {}
+    if provider is not None and isinstance(provider.value("windows_days"), list):
+        kwargs["windows"] = provider.value("windows_days")
+    return customers.build_customer360(
+        tables.customers,
+        tables.orders,
+        analysis_date=cfg.analysis_date,
+        interactions=tables.interactions,
+        survey_responses=tables.survey_responses,
+        **kwargs,
+    )
+
+
+def check_data(
+    cfg: RunConfig,
+    specs: Sequence[NotebookSpec],
+    decisions: Sequence[Applicability],
+    tables: Any,
+) -> tuple[list[Finding], list[str]]:
+    """The notebooks' settings against the validated tables: what the run would trip on.
+
+    Survey answers against the item catalogue's scale, campaign settings (control variant,
+    metrics, segment columns) against the exposures, and the rules file (rules and actions)
+    against the customer table the run will have. Only notebooks that apply are checked.
+    """
+    applies = {d.stem: d.applicable for d in decisions}
+    findings: list[Finding] = []
+    notes: list[str] = []
+    c360_cache: list[Any] = []
+
+    def customer_table(before: int) -> tuple[Any, list[str]]:
+        if not c360_cache:
+            try:
+                c360_cache.append(_customer360(cfg, specs, tables))
+            except Exception as e:  # validate reports what it cannot do, it does not crash
+                c360_cache.append(tables.customers.set_index("customer_id"))
+                notes.append(
+                    f"the customer 360 could not be built for the checks of the customer table "
+                    f"({type(e).__name__}: {quote(str(e), 200)}); they use the customers "
+                    "table's columns only"
+                )
+        later: dict[str, Any | None] = {}
+        for artifact in CUSTOMER_TABLE_ARTIFACTS[1:]:
+            provider = _provider(specs[:before], artifact)
+            if provider is not None and applies.get(provider.stem, True):
+                later[provider.stem] = _last_artifact(cfg, artifact)
+        return customer_schema(c360_cache[0], later)
+
+    if tables.survey_responses is not None and tables.survey_items is not None:
+        findings += survey_findings(tables.survey_responses, tables.survey_items)
+    for i, spec in enumerate(specs):
+        if not applies.get(spec.stem, True):
+            continue
+        if (
+            "campaign_exposures" in spec.requires.tables
+            and "control" in spec.parameters
+            and tables.campaign_exposures is not None
+        ):
+            columns = None
+            if "segment_columns" in spec.settings:
+                schema, unknown = customer_table(i)
+                columns = None if unknown else [str(c) for c in schema.columns]
+            findings += campaign_findings(spec, tables.campaign_exposures, columns)
+        for f in spec.files:
+            if f.parameter != RULES_PARAMETER or not f.exists or f.path is None:
+                continue
+            try:
+                text = f.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                findings.append(
+                    Finding(f"notebooks.{spec.stem}.{f.parameter}", f"cannot read {f.path}: {e}")
+                )
+                continue
+            schema, unknown = customer_table(i)
+            found, said = rule_findings(spec, f.parameter, text, schema, unknown)
+            findings += found
+            notes += said
+    return findings, notes
