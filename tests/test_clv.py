@@ -702,6 +702,43 @@ def test_degenerate_inputs_give_clear_errors() -> None:
 def test_weak_identification_is_flagged_not_hidden() -> None:
     """Four distinct histories, nobody visibly dropping out: the fit runs, and says so."""
     few = pd.DataFrame({"frequency": [0, 1, 2, 5.0], "recency": [0, 3, 8, 9.0], "T": [10.0] * 4})
-    with pytest.warns(clv.CLVWarning, match="not identified"):
+    with pytest.warns(clv.CLVWarning, match="not identified|edge of the search"):
         bg = clv.BetaGeo().fit(few.loc[few.index.repeat(3)])
-    assert "inf" in bg.summary() or max(bg.standard_errors_[k] / bg.params_[k] for k in NAMES) > 100
+    # nobody drops out, so the dropout parameters a, b are what the data cannot pin down
+    assert {"a", "b"} <= set(bg.weak_parameters_)
+    for k in bg.weak_parameters_:
+        se = bg.standard_errors_[k]
+        assert se == np.inf or se / bg.params_[k] > 100, (k, se)
+    assert not any(math.isnan(v) for v in bg.standard_errors_.values())
+    (caveat,) = bg.caveats()  # the page says it in words, with the consequence
+    assert "cannot be trusted" in caveat and "100% of repeat buyers" in caveat
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["singular", "indefinite", "nan", "edge"],
+)
+def test_every_form_of_a_degenerate_hessian_flags_the_weak_parameters(form) -> None:
+    """A Hessian that does not identify (a, b) - flat, curving down, not finite, or a parameter at
+    the edge of the search - gives infinite variance for exactly those parameters and the plain
+    inverse for the others (closed form: block-diagonal Hessian)."""
+    good = np.array([[4.0, 1.0], [1.0, 3.0]])  # (log r, log alpha), positive definite
+    bad = {
+        "singular": np.array([[1.0, 1.0], [1.0, 1.0]]),  # flat along (1, -1)
+        "indefinite": np.array([[1.0, 2.0], [2.0, 1.0]]),  # eigenvalue -1 along (1, -1)
+        "nan": np.array([[np.nan, 0.0], [0.0, 1.0]]),
+        "edge": np.array([[2.0, 0.0], [0.0, 5.0]]),
+    }[form]
+    hess = np.zeros((4, 4))
+    hess[:2, :2], hess[2:, 2:] = good, bad
+    edge = [2, 3] if form == "edge" else []
+    cov = clv._covariance_from_hessian(hess, edge)
+    np.testing.assert_allclose(cov[:2, :2], np.linalg.inv(good), rtol=1e-12)
+    if form == "nan":  # only log a is undefined; log b is identified on its own
+        assert np.isinf(cov[2, 2]) and cov[3, 3] == pytest.approx(1.0)
+    else:
+        assert np.isinf(cov[2, 2]) and np.isinf(cov[3, 3])
+    fit = optimize.OptimizeResult(x=np.zeros(4), success=True, jac=np.zeros(4), message="")
+    with pytest.warns(clv.CLVWarning, match="a"):
+        weak, text = clv._fit_problems("BG/NBD", fit, NAMES, cov, "advice")
+    assert set(weak) == ({"a"} if form == "nan" else {"a", "b"})

@@ -80,7 +80,7 @@ def oracle_classic(
     d = df[day <= ref_ts]
     if window_days is not None:
         d = d[d["order_date"].dt.normalize() > ref_ts - pd.Timedelta(days=window_days)]
-    buys = d[d["amount"] > 0]
+    buys = d[d["amount"] >= 0]  # free items are purchases
     g = buys.groupby("customer_id")
     last = g["order_date"].max().dt.normalize()
     days = (ref_ts - last).dt.days
@@ -100,12 +100,14 @@ def oracle_classic(
 
 
 def oracle_clv(df: pd.DataFrame, ref: str, unit: str = "D") -> pd.DataFrame:
-    """lifetimes' summary_data_from_transaction_data with periods of net revenue <= 0 dropped."""
+    """lifetimes' summary_data_from_transaction_data without the periods that have returns and
+    net revenue <= 0 (periods without returns count, even at zero revenue)."""
     ref_ts = pd.Timestamp(ref)
     d = df[df["order_date"] < ref_ts + pd.Timedelta(days=1)].copy()
     d["period"] = d["order_date"].dt.to_period(unit)
-    per = d.groupby(["customer_id", "period"])["amount"].sum()
-    per = per[per > 0]
+    g = d.groupby(["customer_id", "period"])["amount"]
+    per, lowest = g.sum(), g.min()
+    per = per[(per > 0) | (lowest >= 0)]
     end = ref_ts.to_period(unit)
     rows = {}
     for cid, s in per.groupby(level="customer_id"):
@@ -669,7 +671,8 @@ def test_migration_counts_and_new_customers():
     earlier = pd.Timestamp(ref) - pd.Timedelta(days=earlier_days)
     bought_before = set(
         df.loc[
-            (df["amount"] > 0) & (df["order_date"] < earlier + pd.Timedelta(days=1)), "customer_id"
+            (df["amount"] >= 0) & (df["order_date"] < earlier + pd.Timedelta(days=1)),
+            "customer_id",
         ]
     )
     new = set(now.index) - bought_before
@@ -684,11 +687,59 @@ def test_migration_counts_and_new_customers():
     ).all()
     # every segment is a row and a column, even when empty
     assert list(res.counts.columns) == list(now["segment"].cat.categories)
-    assert list(res.counts.index) == ["new", *now["segment"].cat.categories]
+    assert list(res.counts.index) == ["new", "inactive", *now["segment"].cat.categories]
     full = res.counts.sum(axis=1) > 0
     np.testing.assert_allclose(res.shares[full].sum(axis=1), 1.0)
     assert res.shares[~full].isna().all().all()
     assert "RFM segment migration" in res.summary()
+
+
+def _cohort(seed: int = 12, n: int = 300) -> pd.DataFrame:
+    """A closed cohort: every customer's first purchase in the first 60 days, repeats later."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        day = int(rng.integers(0, 60))
+        days = [day, *sorted(day + rng.integers(1, 700, rng.poisson(2)))]
+        rows += [(f"K{i:04d}", d, float(rng.choice([0.0, 9.99, 25.0, 60.0]))) for d in days]
+    return pd.DataFrame(
+        {
+            "order_id": [f"O{j}" for j in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "order_date": pd.Timestamp("2023-01-01") + pd.to_timedelta([r[1] for r in rows], "D"),
+            "amount": [r[2] for r in rows],
+        }
+    )
+
+
+def test_closed_cohort_has_no_new_customers_only_inactive_ones_coming_back():
+    """With a window, customers who bought long ago and again recently were not scored at the
+    earlier date; they are "inactive" then, not "new": a closed cohort shows no new buyers."""
+    df = _cohort()
+    ref = "2024-12-31"
+    res = rfm.migration(df, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365})
+    before = res.customers["segment_before"].astype(str)
+    assert (before == "new").sum() == 0
+    earlier = pd.Timestamp(ref) - pd.Timedelta(days=90)
+    d = df[df["order_date"] <= pd.Timestamp(ref)]
+    in_then = set(
+        d[(d.order_date <= earlier) & (d.order_date > earlier - pd.Timedelta(days=365))].customer_id
+    )
+    in_now = set(d[d.order_date > pd.Timestamp(ref) - pd.Timedelta(days=365)].customer_id)
+    assert set(before.index[before == "inactive"]) == in_now - in_then
+    assert len(in_now - in_then) > 0
+    text = rfm.headline(rfm.segment_kpis(rfm.score(rfm.features(df, analysis_date=ref))), res)
+    assert "no first-time buyers" in text and "new buyers" not in text
+
+
+def test_migration_without_an_earlier_period_is_not_applicable():
+    df = _cohort()
+    first = df["order_date"].min()
+    with pytest.raises(rfm.RFMNotApplicable, match="no earlier period"):
+        rfm.migration(df, analysis_date=first + pd.Timedelta(days=30), earlier_days=90)
+    # one day of history before the earlier date is enough to compare
+    res = rfm.migration(df, analysis_date=first + pd.Timedelta(days=90), earlier_days=90)
+    assert (res.customers["segment_before"] != "new").any()
 
 
 def test_migration_with_window_has_gone_customers():
@@ -787,3 +838,53 @@ def test_segment_members_is_one_hot_of_the_segment():
     m = segment_members(table)
     assert m.loc["a", "Lost"] and m.loc["d", "Lost"] and m.loc["b", "Champions"]
     assert not m.loc["c"].any() and m.sum().to_dict() == {"Champions": 1, "Lost": 2}
+
+
+def test_zero_amount_orders_are_purchases_and_returns_stay_as_they_are():
+    df = pd.DataFrame(
+        {
+            "order_id": ["1", "2", "3", "4", "5", "6"],
+            "customer_id": ["A", "A", "A", "Z", "R", "R"],
+            "order_date": pd.to_datetime(
+                ["2025-01-01", "2025-01-05", "2025-01-09", "2025-01-03", "2025-01-02", "2025-01-02"]
+            ),
+            "amount": [20.0, 0.0, -5.0, 0.0, 10.0, -10.0],
+        }
+    )
+    clv = rfm.features(df, analysis_date="2025-01-10", convention="clv")
+    # A: 01-01 and the free order on 01-05 are purchases; the return-only day 01-09 is not
+    assert clv.loc["A"].tolist() == [1, 4.0, 9.0, 0.0]
+    assert clv.loc["Z"].tolist() == [0, 0.0, 7.0, 0.0]  # only a free order: still a customer
+    assert "R" not in clv.index  # a purchase returned in full the same day is no purchase
+    classic = rfm.features(df, analysis_date="2025-01-10")
+    assert classic.loc["A", "frequency"] == 2 and classic.loc["A", "recency"] == 5
+    assert classic.loc["Z", "frequency"] == 1 and classic.loc["Z", "monetary"] == 0.0
+
+
+def test_coverage_says_who_was_scored_and_why_others_were_left_out():
+    df = make_orders(3)  # RET has only a return; FULL's purchase is returned in full
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = rfm.features(df, analysis_date="2024-12-31", window_days=90)
+    d = df[df["order_date"] < pd.Timestamp("2025-01-01")]
+    inside = d[d["order_date"] >= pd.Timestamp("2025-01-01") - pd.Timedelta(days=90)]
+    buyers = set(inside.loc[inside["amount"] >= 0, "customer_id"])
+    cov = f.attrs["coverage"]
+    assert cov["scored"] == len(buyers) == len(f)
+    assert cov["customers_with_orders"] == d["customer_id"].nunique()
+    assert cov["before_window"] == d["customer_id"].nunique() - inside["customer_id"].nunique()
+    assert cov["only_returns"] == inside["customer_id"].nunique() - len(buyers)
+    text = rfm.coverage_text(f, customers_total=cov["customers_with_orders"] + 7)
+    total = cov["customers_with_orders"] + 7
+    assert f"{len(buyers):,} of {total:,} customers" in text
+    assert f"{cov['before_window']:,} whose orders all lie before those 90 days" in text
+    assert "7 known customers without any order" in text
+    if cov["only_returns"]:
+        assert f"{cov['only_returns']:,} with only returns" in text
+    assert "nan" not in text.lower() and "nat" not in text.lower().split()
+
+
+def test_money_format_shows_cents_for_small_amounts():
+    assert rfm.money_format([0.4, 1.2, 0.0, np.nan]) == "{:,.2f}"
+    assert rfm.money_format([1234.0, 56789.0]) == "{:,.0f}"
+    assert rfm.money_format([]) == "{:,.2f}"

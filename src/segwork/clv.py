@@ -261,10 +261,20 @@ def _minimise(
 
 
 def _log_covariance(
-    grad_total: Callable[[np.ndarray], np.ndarray], log_p: np.ndarray
+    grad_total: Callable[[np.ndarray], np.ndarray],
+    log_p: np.ndarray,
+    at_edge: Sequence[int] = (),
 ) -> np.ndarray:
     """Covariance of the log-parameters: inverse of the Hessian of the total negative
-    log-likelihood, by central differences of its analytic gradient."""
+    log-likelihood, by central differences of its analytic gradient.
+
+    The data carry no information along a direction in which the Hessian is not positive
+    (flat, curving down, or not finite), as when the fit runs off towards 0 or infinity. Every
+    parameter that moves along such a direction, and every parameter at the edge of the search
+    box (``at_edge``), gets an infinite variance (its covariances NaN), whatever form the
+    degenerate Hessian takes (singular, indefinite, NaN); the others get the inverse of the
+    Hessian on the identified directions (the plain inverse when the Hessian is positive definite).
+    """
     k = len(log_p)
     h = 1e-5
     hess = np.empty((k, k))
@@ -273,12 +283,26 @@ def _log_covariance(
         e[i] = h
         hess[i] = (grad_total(log_p + e) - grad_total(log_p - e)) / (2 * h)
     hess = (hess + hess.T) / 2
-    try:
-        cov = np.linalg.inv(hess)
-    except np.linalg.LinAlgError:
-        return np.full((k, k), np.nan)
-    if (np.diag(cov) < 0).any():
-        return np.full((k, k), np.nan)
+    return _covariance_from_hessian(hess, at_edge)
+
+
+def _covariance_from_hessian(hess: np.ndarray, at_edge: Sequence[int] = ()) -> np.ndarray:
+    """Inverse of a symmetric Hessian, infinite variance for the directions it does not identify
+    (see :func:`_log_covariance`)."""
+    k = len(hess)
+    loose = ~np.isfinite(hess).all(axis=1)
+    loose[list(at_edge)] = True
+    keep = np.flatnonzero(~loose)
+    cov = np.full((k, k), np.nan)
+    if keep.size:
+        vals, vecs = np.linalg.eigh(hess[np.ix_(keep, keep)])
+        good = vals > 1e-9 * max(float(np.abs(vals).max()), 1e-300)
+        cov[np.ix_(keep, keep)] = (vecs[:, good] / vals[good]) @ vecs[:, good].T
+        # a parameter moves along a non-identified direction if it loads on it visibly
+        loose[keep[(np.abs(vecs[:, ~good]) > 0.03).any(axis=1)]] = True
+    cov[loose, :] = np.nan
+    cov[:, loose] = np.nan
+    cov[loose, loose] = np.inf
     return cov
 
 
@@ -286,28 +310,40 @@ def _converged(res: optimize.OptimizeResult) -> bool:
     return bool(res.success or np.max(np.abs(res.jac)) < 1e-5)
 
 
-def _warn_fit(
+def _at_edge(res: optimize.OptimizeResult) -> list[int]:
+    """Positions of the log-parameters that ran to the edge of the search box."""
+    return [i for i, v in enumerate(res.x) if abs(v) > _LOG_BOUND - 0.5]
+
+
+def _fit_problems(
     model: str, res: optimize.OptimizeResult, names: Sequence[str], cov_log: np.ndarray, advice: str
-) -> None:
-    """Warn when a parameter ran to the edge of the search box, is not identified (standard error
-    of its logarithm above 5, i.e. a 95% interval wider than a factor e^20) or the optimiser
-    stopped early."""
-    se_log = np.sqrt(np.diag(cov_log))
-    at_bound = [n for n, v in zip(names, res.x, strict=True) if abs(v) > _LOG_BOUND - 0.5]
-    loose = [n for n, s in zip(names, se_log, strict=True) if not s < 5]
+) -> tuple[list[str], str | None]:
+    """The parameters the data do not pin down and a warning text, or ([], None).
+
+    A parameter is flagged when it ran to the edge of the search box or is not identified:
+    standard error of its logarithm not below 5 (a 95% interval wider than a factor e^20),
+    infinite or undefined, whatever form the degenerate Hessian takes. A fit that stopped early
+    is flagged too. The warning (a :class:`CLVWarning`) is issued here.
+    """
+    with np.errstate(invalid="ignore"):
+        se_log = np.sqrt(np.diag(cov_log))
+    edge = _at_edge(res)
+    at_bound = [names[i] for i in edge]
+    loose = [n for n, s in zip(names, se_log, strict=True) if not s < 5 and n not in at_bound]
+    problems = []
     if at_bound:
-        problem = f"parameter(s) {', '.join(at_bound)} ran to the edge of the search"
-    elif loose:
-        problem = f"parameter(s) {', '.join(loose)} are not identified (huge standard errors)"
-    elif not _converged(res):
-        problem = f"the optimiser did not converge ({res.message})"
-    else:
-        return
-    warnings.warn(
-        f"{model} fit: {problem}; the data hardly identify the model - {advice}",
-        CLVWarning,
-        stacklevel=3,
-    )
+        problems.append(f"parameter(s) {', '.join(at_bound)} ran to the edge of the search")
+    if loose:
+        problems.append(
+            f"parameter(s) {', '.join(loose)} are not identified (infinite or huge standard errors)"
+        )
+    if not _converged(res):
+        problems.append(f"the optimiser did not converge ({res.message})")
+    if not problems:
+        return [], None
+    text = f"{model} fit: {'; '.join(problems)}; the data hardly identify the model - {advice}"
+    warnings.warn(text, CLVWarning, stacklevel=3)
+    return at_bound + loose, text
 
 
 def _fit_bgnbd(
@@ -401,7 +437,9 @@ class BetaGeo:
         data = _BGData(uniq[:, 0], uniq[:, 1], uniq[:, 2], w)
         log_p = np.log(theta)
         self.log_likelihood_ = -_bg_objective(log_p, data, 0.0, total=True)[0]
-        cov = _log_covariance(lambda lp: _bg_objective(lp, data, 0.0, total=True)[1], log_p)
+        cov = _log_covariance(
+            lambda lp: _bg_objective(lp, data, 0.0, total=True)[1], log_p, _at_edge(res)
+        )
         self.covariance_log_ = cov  # of (log r, log alpha, log a, log b)
         self.standard_errors_ = dict(
             zip(_BG, map(float, theta * np.sqrt(np.diag(cov))), strict=True)
@@ -415,8 +453,53 @@ class BetaGeo:
             clv_features.attrs.get("time_unit") if isinstance(clv_features, pd.DataFrame) else None
         )
         self._data = (x, tx, t)
-        _warn_fit("BG/NBD", res, _BG, cov, "use a longer history or a penalizer")
+        self.weak_parameters_, self.fit_warning_ = _fit_problems(
+            "BG/NBD", res, _BG, cov, "use a longer history or a penalizer"
+        )
         return self
+
+    def caveats(self) -> list[str]:
+        """Plain sentences for the page when the fit cannot be trusted (empty when it can).
+
+        Says which quantities the data do not pin down and shows the consequence on the fitted
+        customers: the share of repeat buyers called at least 99% likely still active.
+        """
+        self._check()
+        if not self.weak_parameters_ and self.converged_:
+            return []
+        x, tx, t = self._data
+        rep = x > 0
+        pa = self.p_alive()
+        sure = float((pa[rep] >= 0.99).mean()) if rep.any() else float("nan")
+        gap = t - tx
+        long_gap = rep & (gap >= np.quantile(gap[rep], 0.75)) if rep.any() else rep
+        sure_gap = float((pa[long_gap] >= 0.99).mean()) if long_gap.any() else float("nan")
+        r, alpha, a, b = self._theta()
+        weak = set(self.weak_parameters_)
+        what = []
+        if weak & {"a", "b"}:
+            what.append(
+                f"how likely customers are to stop buying (it estimates a {a / (a + b):.1%} "
+                "chance of stopping after each purchase)"
+            )
+        if weak & {"r", "alpha"}:
+            what.append("how often customers buy")
+        if not what:
+            what.append("its parameters (the optimiser did not converge)")
+        text = (
+            "The BG/NBD model cannot be trusted on this data: the purchase histories do not pin "
+            f"down {' or '.join(what)}."
+        )
+        if rep.any() and sure >= 0.5:
+            text += (
+                f" As a result it calls {sure:.0%} of repeat buyers at least 99% likely still "
+                f"active, {sure_gap:.0%} of those whose last purchase is longest ago included."
+            )
+        text += (
+            " Do not use its chance-still-active or lifetime value to decide whom to win back; "
+            "rank by the time since the last purchase instead."
+        )
+        return [text]
 
     # ---- predictions -------------------------------------------------------------------
     def _check(self) -> None:
@@ -675,7 +758,7 @@ class GammaGamma:
         log_p = np.log(theta)
         self.log_likelihood_ = -_gg_objective(log_p, ux, xi, rm, w, 0.0, total=True)[0]
         cov = _log_covariance(
-            lambda lp: _gg_objective(lp, ux, xi, rm, w, 0.0, total=True)[1], log_p
+            lambda lp: _gg_objective(lp, ux, xi, rm, w, 0.0, total=True)[1], log_p, _at_edge(res)
         )
         self.covariance_log_ = cov
         self.standard_errors_ = dict(
@@ -698,8 +781,30 @@ class GammaGamma:
                 CLVWarning,
                 stacklevel=2,
             )
-        _warn_fit("Gamma-Gamma", res, _GG, cov, "treat expected spend with care")
+        self.weak_parameters_, self.fit_warning_ = _fit_problems(
+            "Gamma-Gamma", res, _GG, cov, "treat expected spend with care"
+        )
         return self
+
+    def caveats(self) -> list[str]:
+        """Plain sentences for the page when the spend model cannot be trusted (empty if it can)."""
+        if not hasattr(self, "params_"):
+            raise CLVError("fit the model first: GammaGamma().fit(clv_features)")
+        out = []
+        rho = self.frequency_monetary_correlation_
+        if abs(rho) >= self.CORRELATION_LIMIT:
+            out.append(
+                "The spend model assumes that how much customers spend per purchase does not "
+                f"depend on how often they buy, but here the two are correlated ({rho:+.2f} among "
+                f"the {self.n_customers_:,} repeat buyers): expected spend and lifetime value are "
+                "biased for frequent buyers."
+            )
+        if self.weak_parameters_ or not self.converged_:
+            out.append(
+                "The spend model cannot be trusted on this data: the repeat buyers' spends do not "
+                "pin down its parameters, so expected spend per purchase is a rough guess."
+            )
+        return out
 
     @staticmethod
     def _inputs(features, frequency, monetary) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:

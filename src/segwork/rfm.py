@@ -12,8 +12,10 @@ Two conventions for the features, chosen by one switch (see :func:`features`):
 Features are aggregated through Ibis (DuckDB by default); only the per-customer result comes into
 pandas. Scores, segments, KPIs, migration and breakdowns work on the per-customer DataFrame.
 
-Decisions (details in the docstrings): returns reduce revenue on their own day; in the clv
-convention a period counts as a purchase only if its net revenue is > 0. Quantile scores keep bins
+Decisions (details in the docstrings): a row with amount >= 0 is a purchase (free items and
+full discounts are purchases, as in the buy-till-you-die literature); returns (amount < 0) reduce
+revenue on their own day; in the clv convention a period with returns counts as a purchase only
+if its net revenue is > 0. Quantile scores keep bins
 equal-sized by breaking ties with a fixed hash of customer_id. The default segment map is
 Putler's R x FM table in its 5 x 5 grid form (a partition of the 125 codes); for bins != 5 the
 built-in maps work on scores scaled to quintiles. The plots (rf_heatmap, segment_bars,
@@ -44,16 +46,21 @@ from segwork.sources import as_ibis, require_columns
 __all__ = [
     "DEFAULT_SEGMENT_MAP",
     "RF_GRID_SEGMENT_MAP",
+    "INACTIVE",
+    "NEW",
     "MigrationResult",
     "RFMError",
+    "RFMNotApplicable",
     "RFMWarning",
     "SegmentMapError",
     "age_band",
     "breakdown",
     "company_size_band",
+    "coverage_text",
     "features",
     "migration",
     "migration_heatmap",
+    "money_format",
     "rf_heatmap",
     "score",
     "segment_bars",
@@ -65,7 +72,8 @@ __all__ = [
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "amount")
 UNIT_DAYS = {"D": 1, "W": 7}
-NEW = "new"  # migration: customer without a purchase at the earlier snapshot
+NEW = "new"  # migration: customer whose first purchase ever falls after the earlier snapshot
+INACTIVE = "inactive"  # migration: bought before the earlier snapshot, but was not scored then
 GONE = "gone"  # migration: customer who left the feature window (only with window_days)
 UNKNOWN = "(unknown)"
 
@@ -93,6 +101,11 @@ class SegmentMapError(RFMError):
         self.duplicates = {k: list(v) for k, v in (duplicates or {}).items()}
         self.unmatched = list(unmatched)
         super().__init__(message)
+
+
+class RFMNotApplicable(RFMError):
+    """A section that this data cannot support (e.g. migration without an earlier period); the
+    message is the one plain sentence the page shows instead."""
 
 
 class RFMWarning(UserWarning):
@@ -158,6 +171,8 @@ def _check_orders(
             null_amount=t.amount.isnull().sum(),
             in_window=in_window.sum(),
             after=after.sum(),
+            customers_to_date=t.customer_id.nunique(where=~after),
+            customers_in_window=t.customer_id.nunique(where=in_window),
         )
         .to_pandas()
         .iloc[0]
@@ -197,10 +212,12 @@ def features(
     Common rules. The analysis date is a whole day: orders up to its end count, later orders are
     excluded (their count is in ``attrs["orders_after_analysis_date"]``). ``window_days=w`` keeps
     only the last w days up to and including the analysis date; the default is all history.
-    Returns are rows with a negative amount; they reduce revenue on the day they are booked (not
-    on the day of the original order).
+    A purchase is a row with amount >= 0: a free item or a fully discounted order is a purchase,
+    as in the buy-till-you-die literature (CDNOW has 80 such orders). Returns are rows with a
+    negative amount; they reduce revenue on the day they are booked (not on the day of the
+    original order).
 
-    ``convention="classic"`` (RFM scoring). A purchase is a row with amount > 0.
+    ``convention="classic"`` (RFM scoring).
 
     * recency: days from the last purchase to the analysis date (0 = bought that day); in weeks
       (days / 7, a float) with ``time_unit="W"``.
@@ -221,15 +238,19 @@ def features(
     * monetary: mean net spend of the repeat purchase periods (first period excluded; 0 when
       frequency is 0).
 
-    A period counts as a purchase period only when its net revenue is > 0. lifetimes and
+    A period without returns is a purchase period (also when its orders are all free: amount 0);
+    a period with returns is a purchase period only when its net revenue is > 0. lifetimes and
     PyMC-Marketing count every row, so a return-only day would be a "repeat purchase" with negative
-    spend; the BTYD models describe purchases and Gamma-Gamma needs positive spend, so here a
-    period with net revenue <= 0 (returns only, or purchases fully returned the same period) is
-    not a purchase and its revenue is not in monetary. Without returns the two agree exactly.
+    spend; the BTYD models describe purchases, so here a period with returns and net revenue <= 0
+    (returns only, or purchases fully returned the same period) is not a purchase and its revenue
+    is not in monetary. Without returns the two agree exactly (tested on CDNOW against lifetimes).
     Unlike lifetimes with ``freq="W"``, orders after the analysis date in its own week are excluded.
 
     Customers with orders in the window but no purchase (classic) or no purchase period (clv) are
     left out; their number is in ``attrs["customers_excluded"]`` and an :class:`RFMWarning` says so.
+    ``attrs["coverage"]`` counts, for the page (see :func:`coverage_text`): customers with orders up
+    to the analysis date, those scored, those whose orders all fall before the window, and those
+    left out for returns only.
 
     Raises :class:`~segwork.schema.SchemaError` for missing columns (naming those present) and
     :class:`RFMError` for an unparsable analysis date or an empty window.
@@ -274,13 +295,14 @@ def features(
     excluded = int(df.attrs.pop("excluded"))
     if df.empty:
         raise RFMError(
-            f"table 'orders': no purchases (amount > 0) {where}; "
-            f"{stats['in_window']:,} rows in the window are all returns or zero amounts"
+            f"table 'orders': no purchases (amount >= 0) {where}; "
+            f"{stats['in_window']:,} rows in the window are all returns"
+            + (" or purchases returned in full" if convention == "clv" else "")
         )
     if excluded:
         warnings.warn(
-            f"{excluded:,} customers with orders {where} have no purchase "
-            f"{'period with net revenue > 0' if convention == 'clv' else '(amount > 0)'} and are "
+            f"{excluded:,} customers with orders {where} have only returns"
+            f"{' (or purchases returned in full)' if convention == 'clv' else ''} there and are "
             "left out of the RFM features",
             RFMWarning,
             stacklevel=2,
@@ -294,14 +316,77 @@ def features(
         "monetary": monetary if convention == "classic" else "mean_repeat",
         "customers_excluded": excluded,
         "orders_after_analysis_date": stats["after"],
+        "coverage": {
+            "customers_with_orders": stats["customers_to_date"],
+            "scored": len(df),
+            "before_window": stats["customers_to_date"] - stats["customers_in_window"],
+            "only_returns": excluded,
+        },
     }
     return df
+
+
+def coverage_text(features: pd.DataFrame, *, customers_total: int | None = None) -> str:
+    """One paragraph for the page: how many customers were scored, how many left out and why.
+
+    ``features`` is the output of :func:`features` (its ``attrs["coverage"]``);
+    ``customers_total`` is the number of customers known to the run (e.g. the customer table),
+    so that customers who never ordered are counted too.
+    """
+    a = features.attrs
+    cov = a.get("coverage")
+    if not cov:
+        raise RFMError("coverage_text needs the output of rfm.features (attrs['coverage'])")
+    date = pd.Timestamp(a["analysis_date"])
+    window = a.get("window_days")
+    where = (
+        f"up to {date:%d %b %Y}"
+        if window is None
+        else (f"in the {window:,} days up to {date:%d %b %Y}")
+    )
+    reasons = []
+    if cov["before_window"]:
+        reasons.append(
+            f"{cov['before_window']:,} whose orders all lie before those {window:,} days"
+        )
+    if cov["only_returns"]:
+        reasons.append(
+            f"{cov['only_returns']:,} with only returns there"
+            + (" (or purchases returned in full)" if a.get("convention") == "clv" else "")
+        )
+    if customers_total is not None and customers_total > cov["customers_with_orders"]:
+        reasons.append(
+            f"{customers_total - cov['customers_with_orders']:,} known customers without any "
+            f"order {f'up to {date:%d %b %Y}'}"
+        )
+    scored = cov["scored"]
+    total = max(customers_total or 0, cov["customers_with_orders"])
+    text = (
+        f"{scored:,} of {total:,} customers ({scored / total:.0%}) are scored: "
+        f"everyone with a purchase {where} (an order of amount 0 counts as a purchase)."
+    )
+    text += (" Left out: " + "; ".join(reasons) + ".") if reasons else " Nobody is left out."
+    after = a.get("orders_after_analysis_date", 0)
+    if after:
+        text += f" {after:,} order rows dated after {date:%d %b %Y} are not counted."
+    return text
+
+
+def money_format(values: Any) -> str:
+    """A format string for amounts of money like ``values``: cents when they are small.
+
+    Two decimals when the typical (median absolute, non-zero) amount is below 100, none
+    otherwise, so a 0.40 spend per customer is not shown as "0" and 12,345,678 not with cents.
+    """
+    v = pd.Series(np.asarray(values, dtype="float64").ravel())
+    v = v[np.isfinite(v) & (v != 0)].abs()
+    return "{:,.2f}" if v.empty or v.median() < 100 else "{:,.0f}"
 
 
 def _classic(
     t: ibis.Table, ref: pd.Timestamp, time_unit: str, frequency_unit: str, monetary: str
 ) -> pd.DataFrame:
-    purchase = t.amount > 0
+    purchase = t.amount >= 0
     aggs: dict[str, Any] = {"last_purchase": t.ts.max(where=purchase), "revenue": t.amount.sum()}
     if frequency_unit == "orders":
         aggs["n"] = t.order_id.nunique(where=purchase)
@@ -336,9 +421,9 @@ def _clv(t: ibis.Table, ref: pd.Timestamp, time_unit: str) -> pd.DataFrame:
     per = (
         t.mutate(period=t.ts.truncate(time_unit))
         .group_by(["customer_id", "period"])
-        .aggregate(net=t.amount.sum())
+        .aggregate(net=t.amount.sum(), lowest=t.amount.min())
     )
-    buy = per.net > 0
+    buy = (per.net > 0) | (per.lowest >= 0)  # no returns, or more bought than returned
     summary = per.group_by("customer_id").aggregate(
         first=per.period.min(where=buy),
         last=per.period.max(where=buy),
@@ -782,7 +867,7 @@ def _order_totals(
         keep = keep & (t.ts >= end - pd.Timedelta(days=int(window_days)))
     t = t.filter(keep)
     agg = t.group_by("customer_id").aggregate(
-        revenue=t.amount.sum(), orders=t.order_id.nunique(where=t.amount > 0)
+        revenue=t.amount.sum(), orders=t.order_id.nunique(where=t.amount >= 0)
     )
     return agg.to_pandas().set_index("customer_id")
 
@@ -797,7 +882,7 @@ def segment_kpis(
     orders_per_customer and mean_recency, in display order (best segment first).
 
     Revenue is net revenue (returns subtracted) in the feature window and orders are purchase
-    orders (distinct order_ids with amount > 0); avg_order_value = revenue / orders of the segment.
+    orders (distinct order_ids with amount >= 0); avg_order_value = revenue / orders of the segment.
     Without ``orders`` they come from classic features (monetary="sum", frequency_unit="orders");
     otherwise ``orders`` is aggregated (through Ibis) for the analysis date and window recorded in
     the features (or ``analysis_date``). mean_recency is the mean time since the last purchase in
@@ -883,9 +968,10 @@ def _segment_rank(name: Any) -> tuple[int, str]:
 class MigrationResult:
     """Segment of each customer at an earlier snapshot and now, and the transition matrix.
 
-    ``customers``: index customer_id, columns segment_before, segment_now ("new" before = no
-    purchase up to the earlier date; "gone" now = no purchase in the current window, only with
-    window_days). ``counts``: customers per (segment_before row, segment_now column), every
+    ``customers``: index customer_id, columns segment_before, segment_now ("new" before = first
+    purchase ever after the earlier date; "inactive" before = bought earlier but not scored at the
+    earlier date, e.g. no purchase in its window; "gone" now = no purchase in the current window,
+    only with window_days). ``counts``: customers per (segment_before row, segment_now column), every
     segment of the map included even when empty. ``shares``: counts divided by their row total
     (NaN for an empty row).
     """
@@ -899,7 +985,7 @@ class MigrationResult:
     def summary(self) -> str:
         c = self.customers
         n = len(c)
-        old = c[c["segment_before"] != NEW]
+        old = c[~c["segment_before"].isin([NEW, INACTIVE])]
         same = (
             (old["segment_before"].astype(str) == old["segment_now"].astype(str)).mean()
             if len(old)
@@ -910,7 +996,8 @@ class MigrationResult:
             "=" * 21,
             f"earlier snapshot : {self.earlier_date.date()}",
             f"now              : {self.analysis_date.date()}",
-            f"customers        : {n:,} ({(c['segment_before'] == NEW).sum():,} new since the earlier snapshot)",
+            f"customers        : {n:,} ({(c['segment_before'] == NEW).sum():,} first purchases "
+            f"since the earlier snapshot, {(c['segment_before'] == INACTIVE).sum():,} inactive then)",
             f"stayed in segment: {same:.1%} of customers who existed before"
             if len(old)
             else "stayed in segment: n/a",
@@ -940,8 +1027,14 @@ def migration(
     Both snapshots are computed the same way (``features(**feature_kwargs)`` then
     ``score(**score_kwargs)``) from the orders up to each date only, so the earlier scores are
     relative to the customer base of that time (quantiles are re-estimated; pass ``cut_points`` to
-    score both against fixed values). Customers without a purchase up to the earlier date are
-    "new"; with ``window_days`` customers whose purchases left the window are "gone" now.
+    score both against fixed values). Customers whose first purchase ever (amount >= 0) falls after
+    the earlier date are "new"; customers not scored at the earlier date who had bought before it
+    (outside its window, or only returns in it) are "inactive" there; with ``window_days``
+    customers whose purchases left the window are "gone" now. So a closed cohort (every first
+    purchase long ago) shows no new customers.
+
+    Raises :class:`RFMNotApplicable` when there is no purchase on or before the earlier date (the
+    history is shorter than ``earlier_days``): there is nothing to compare with.
     """
     if not isinstance(earlier_days, int | np.integer) or earlier_days < 1:
         raise RFMError(f"earlier_days must be a positive whole number, got {earlier_days!r}")
@@ -949,6 +1042,16 @@ def migration(
     earlier = ref - pd.Timedelta(days=int(earlier_days))
     fk = dict(feature_kwargs or {})
     t = as_ibis(orders)
+    first = _first_purchases(t, ref)
+    if first.empty or first.min() >= earlier + pd.Timedelta(days=1):
+        start = (
+            "no purchases" if first.empty else f"the first purchase is on {first.min():%d %b %Y}"
+        )
+        raise RFMNotApplicable(
+            f"Segment migration is left out: it compares segments {int(earlier_days)} days "
+            f"before the analysis date ({earlier:%d %b %Y}) with now, and {start}, so there is "
+            "no earlier period to compare with."
+        )
     now = score(features(t, analysis_date=ref, **fk), **score_kwargs)
     try:
         before = score(features(t, analysis_date=earlier, **fk), **score_kwargs)["segment"]
@@ -958,9 +1061,11 @@ def migration(
         before = pd.Series(dtype=object)
     segments = list(now["segment"].cat.categories)
     ids = now.index.union(before.index)
-    seg_before = before.astype(object).reindex(ids).fillna(NEW)
+    never = first.reindex(ids) >= earlier + pd.Timedelta(days=1)  # first purchase after then
+    seg_before = before.astype(object).reindex(ids)
+    seg_before = seg_before.where(seg_before.notna(), np.where(never, NEW, INACTIVE))
     seg_now = now["segment"].astype(object).reindex(ids).fillna(GONE)
-    rows = [NEW, *segments]
+    rows = [NEW, INACTIVE, *segments]
     cols = segments + ([GONE] if (seg_now == GONE).any() else [])
     table = pd.DataFrame(
         {
@@ -981,6 +1086,14 @@ def migration(
     return MigrationResult(
         customers=table, counts=counts, shares=shares, analysis_date=ref, earlier_date=earlier
     )
+
+
+def _first_purchases(t: ibis.Table, ref: pd.Timestamp) -> pd.Series:
+    """Each customer's first purchase (amount >= 0) on or before ``ref``, aggregated in Ibis."""
+    o = _orders_table(t)
+    o = o.filter((o.ts < ref + pd.Timedelta(days=1)) & (o.amount >= 0))
+    df = o.group_by("customer_id").aggregate(first=o.ts.min()).to_pandas()
+    return pd.to_datetime(df.set_index("customer_id")["first"]).dt.normalize()
 
 
 def breakdown(
@@ -1141,14 +1254,18 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
         )
     if moves is not None:
         c = moves.customers
-        old = c[c["segment_before"] != NEW]
+        old = c[~c["segment_before"].isin([NEW, INACTIVE])]
         if len(old):
             stayed = float(
                 (old["segment_before"].astype(str) == old["segment_now"].astype(str)).mean()
             )
+            new = int((c["segment_before"] == NEW).sum())
+            back = int(((c["segment_before"] == INACTIVE) & (c["segment_now"] != GONE)).sum())
             text += (
-                f"\n\nSince {moves.earlier_date:%d %b %Y}, {stayed:.0%} of customers stayed in their segment and "
-                f"{int((c['segment_before'] == NEW).sum()):,} new buyers arrived."
+                f"\n\nSince {moves.earlier_date:%d %b %Y}, {stayed:.0%} of customers stayed in their "
+                "segment; "
+                + (f"{new:,} first-time buyers arrived" if new else "no first-time buyers arrived")
+                + (f" and {back:,} earlier customers came back." if back else ".")
             )
     return text
 
