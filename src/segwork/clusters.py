@@ -1071,6 +1071,8 @@ def cluster_behaviour(
 
 
 BEHAVIOUR_ALPHA = 0.05
+# Kaufman & Rousseeuw's reading of the average silhouette: below 0.25 no substantial structure
+WEAK_SILHOUETTE = 0.25
 
 
 def behaviour_tests(
@@ -1890,7 +1892,18 @@ def headline(result: PersonaResult) -> str:
     """The finding notebook 03 leads with: how many personas, their names and sizes, why this k."""
     p = result.profiles.sort_values("size", ascending=False)
     names = "; ".join(f"{r['name']} ({r['share']:.0%})" for _, r in p.iterrows())
-    return (
+    text = (
         f"{result.n_respondents:,} survey respondents fall into {result.k} personas: {names}.\n\n"
         f"Why {result.k}: {result.k_reason}"
     )
+    sil = (
+        float(result.sweep.loc[result.k, "silhouette"]) if "silhouette" in result.sweep else np.nan
+    )
+    if sil < WEAK_SILHOUETTE:
+        text += (
+            f"\n\nThe groups are weakly separated (silhouette {sil:.2f}; below {WEAK_SILHOUETTE} "
+            "is usually read as no substantial cluster structure): respondents vary along a "
+            "continuum, and the personas are regions of it rather than distinct types. Many "
+            "respondents lie near a boundary."
+        )
+    return text

@@ -512,14 +512,40 @@ def cronbach_alpha(items: pd.DataFrame) -> float:
     return float(k / (k - 1) * (1 - x.var(axis=0, ddof=1).sum() / total_var))
 
 
+def item_rest_correlations(items: pd.DataFrame) -> pd.Series:
+    """Each column's Pearson correlation with the sum of the other columns (complete rows).
+
+    The corrected item-total correlation: after reverse coding every item of a construct should
+    correlate positively with the rest. A negative one usually means the item's reverse_coded
+    flag is wrong (or the data were already reverse-coded before export). NaN for fewer than
+    two items, fewer than three complete rows or a constant column.
+    """
+    x = items.dropna().to_numpy(dtype=float)
+    out = pd.Series(np.nan, index=items.columns, dtype="float64")
+    if x.shape[1] < 2 or x.shape[0] < 3:
+        return out
+    total = x.sum(axis=1)
+    for j, col in enumerate(items.columns):
+        rest = total - x[:, j]
+        if x[:, j].std() == 0 or rest.std() == 0:
+            continue
+        out[col] = float(np.corrcoef(x[:, j], rest)[0, 1])
+    return out
+
+
 def reliability(
     recoded: pd.DataFrame, spec: SurveySpec, *, threshold: float = ALPHA_THRESHOLD
 ) -> pd.DataFrame:
-    """Cronbach's alpha per construct (complete cases, reverse-coded items), weak if < threshold."""
+    """Cronbach's alpha per construct (complete cases, reverse-coded items), weak if < threshold.
+
+    ``suspect_items``: items whose item-rest correlation (:func:`item_rest_correlations`) is
+    negative after reverse coding: check their reverse_coded flag in the catalogue.
+    """
     rows = []
     for con, items in spec.constructs.items():
         block = recoded[list(items)]
         alpha = cronbach_alpha(block)
+        rest = item_rest_correlations(block)
         rows.append(
             {
                 "construct": con,
@@ -528,11 +554,34 @@ def reliability(
                 "n_complete": int(block.notna().all(axis=1).sum()),
                 "alpha": alpha,
                 "weak": bool(np.isnan(alpha) or alpha < threshold),
+                "suspect_items": ", ".join(str(i) for i in rest.index[rest.to_numpy() < 0]),
             }
         )
     out = pd.DataFrame(rows).set_index("construct")
     out.attrs["threshold"] = threshold
     return out
+
+
+def reliability_warning(rel: pd.DataFrame) -> str | None:
+    """A plain warning for weak constructs and suspect reverse coding, or None when all is well."""
+    parts = []
+    thr = rel.attrs.get("threshold", ALPHA_THRESHOLD)
+    weak = rel.index[rel["weak"].to_numpy()]
+    if len(weak):
+        parts.append(
+            f"Cronbach's alpha is below {thr} (or cannot be computed) for: "
+            f"{', '.join(map(str, weak))}. Scores of these constructs are noisy, so differences "
+            "between personas on them are less trustworthy."
+        )
+    suspect = rel.loc[rel["suspect_items"].astype(str) != "", "suspect_items"]
+    if len(suspect):
+        listed = "; ".join(f"{c}: {items}" for c, items in suspect.items())
+        parts.append(
+            "Some items correlate negatively with the rest of their construct after reverse "
+            f"coding ({listed}). Their reverse_coded flag in survey_items is probably wrong, or "
+            "the export already reverse-coded them: check the catalogue against the questionnaire."
+        )
+    return "\n\n".join(parts) or None
 
 
 @dataclass

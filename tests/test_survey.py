@@ -1,0 +1,509 @@
+"""Survey scoring on any declared scale, the validate hook, reliability and the behaviour tests.
+
+Oracles: plain-Python re-implementations of the scoring rules (loops, ``statistics``) for
+scores on 1..6, 0..10 and mixed scales; the covariance identity and the parallel-items closed
+form for Cronbach's alpha; hand formulas and scipy (on explicitly split groups) for the
+Kruskal-Wallis and chi-square tests, and a hand Holm step-down for the adjustment.
+"""
+
+from __future__ import annotations
+
+import statistics
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from segwork import clusters, survey
+from segwork.survey import (
+    SurveyError,
+    SurveySpec,
+    cronbach_alpha,
+    item_rest_correlations,
+    reliability,
+    scale_problems,
+    score_survey,
+    survey_checks,
+)
+
+# --------------------------------------------------------------------------------------------
+# an independent scorer: the documented rules, written out with loops
+# --------------------------------------------------------------------------------------------
+
+
+def score_by_hand(answers: dict[str, dict[str, float]], catalogue: list[dict], min_answered=0.7):
+    """{customer: {construct: score}} by the rules of the survey module's docstring."""
+    items = [c["item"] for c in catalogue]
+    by_con: dict[str, list[str]] = {}
+    for c in catalogue:
+        by_con.setdefault(c["construct"], []).append(c["item"])
+    info = {c["item"]: c for c in catalogue}
+
+    def recode(item, x):
+        if x is None or x != x:
+            return None
+        c = info[item]
+        return c["lo"] + c["hi"] - x if c["rev"] else x
+
+    kept = {
+        cid: {i: recode(i, a.get(i)) for i in items}
+        for cid, a in answers.items()
+        if sum(a.get(i) is not None and a.get(i) == a.get(i) for i in items) / len(items)
+        >= min_answered
+    }
+    medians = {
+        i: statistics.median([r[i] for r in kept.values() if r[i] is not None]) for i in items
+    }
+    out = {}
+    for cid, rec in kept.items():
+        out[cid] = {}
+        for con, its in by_con.items():
+            own = [rec[i] for i in its if rec[i] is not None]
+            filled = [
+                rec[i] if rec[i] is not None else (sum(own) / len(own) if own else medians[i])
+                for i in its
+            ]
+            out[cid][con] = sum(filled) / len(filled)
+    return out
+
+
+def _frames(answers, catalogue, *, declare=True):
+    resp = pd.DataFrame(
+        [
+            {"customer_id": cid, **{k: (np.nan if v is None else v) for k, v in a.items()}}
+            for cid, a in answers.items()
+        ]
+    )
+    cat = pd.DataFrame(
+        {
+            "item": [c["item"] for c in catalogue],
+            "construct": [c["construct"] for c in catalogue],
+            "text": [f"Statement {c['item']}." for c in catalogue],
+            "reverse_coded": [c["rev"] for c in catalogue],
+        }
+    )
+    if declare:
+        cat["scale_min"] = [c["lo"] for c in catalogue]
+        cat["scale_max"] = [c["hi"] for c in catalogue]
+    return resp, cat
+
+
+def _random_survey(lo, hi, *, n=60, seed=0, constructs=("Openness", "Neuroticism", "Grit")):
+    rng = np.random.default_rng(seed)
+    catalogue = [
+        {"item": f"{con[0]}{j}", "construct": con, "rev": j in (2, 4), "lo": lo, "hi": hi}
+        for con in constructs
+        for j in range(1, 5)
+    ]
+    answers = {}
+    for r in range(n):
+        a = {}
+        for c in catalogue:
+            x = float(rng.integers(lo, hi + 1))
+            a[c["item"]] = None if rng.random() < 0.12 else x
+        answers[f"R{r:03d}"] = a
+    # one respondent who skipped a whole construct (falls back to item medians)
+    for c in catalogue[:4]:
+        answers["R000"][c["item"]] = None
+    return answers, catalogue
+
+
+@pytest.mark.parametrize("lo, hi", [(1, 6), (0, 10), (1, 7)])
+def test_scores_on_declared_scales_match_an_independent_scorer(lo, hi):
+    answers, catalogue = _random_survey(lo, hi, seed=hi)
+    resp, cat = _frames(answers, catalogue)
+    spec = SurveySpec.from_catalogue(cat)
+    assert set(spec.declared) == set(cat["item"]) and spec.scale["O2"] == (lo, hi)
+    s = score_survey(resp, spec)
+    expected = score_by_hand(answers, catalogue)
+    assert sorted(s.constructs.index) == sorted(expected)
+    for cid, row in expected.items():
+        for con, val in row.items():
+            assert s.constructs.loc[cid, con] == pytest.approx(val, abs=1e-12), (cid, con)
+    # reverse coding is min + max - x on the declared scale
+    r = s.raw.loc["R001"]
+    raw = answers["R001"]
+    for item in ("O2", "N4"):
+        if raw[item] is not None:
+            assert r[item] == lo + hi - raw[item]
+
+
+def test_reverse_coding_on_0_to_10_and_mixed_scales_by_hand():
+    cat = pd.DataFrame(
+        {
+            "item": ["nps", "nps_r", "l1", "l2_r"],
+            "construct": ["advocacy", "advocacy", "liking", "liking"],
+            "text": ["a", "b", "c", "d"],
+            "reverse_coded": [False, True, False, True],
+            "scale_min": [0, 0, None, None],  # liking: no scale declared -> default 1..5
+            "scale_max": [10, 10, None, None],
+        }
+    )
+    resp = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "nps": [10, 0, 7],
+            "nps_r": [0, 10, 3],  # reverse on 0..10: 10 - x
+            "l1": [5, 1, 4],
+            "l2_r": [1, 5, 2],  # reverse on 1..5: 6 - x
+        }
+    )
+    spec = SurveySpec.from_catalogue(cat)
+    assert spec.scale == {"nps": (0, 10), "nps_r": (0, 10), "l1": (1, 5), "l2_r": (1, 5)}
+    assert spec.declared == ("nps", "nps_r")
+    s = score_survey(resp, spec)
+    assert s.constructs.loc["a", "advocacy"] == (10 + (10 - 0)) / 2
+    assert s.constructs.loc["b", "advocacy"] == (0 + (10 - 10)) / 2
+    assert s.constructs.loc["c", "advocacy"] == (7 + 7) / 2
+    assert s.constructs.loc["c", "liking"] == (4 + (6 - 2)) / 2
+    # the spec round-trips through JSON with its declared scales (a saved model keeps them)
+    back = SurveySpec.from_dict(s.spec.to_dict())
+    assert back.scale == spec.scale and back.declared == spec.declared
+
+
+# --------------------------------------------------------------------------------------------
+# answers off the scale: errors that say where and what to do
+# --------------------------------------------------------------------------------------------
+
+
+def _bfi_like(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    items = [f"{t}{j}" for t in "ACENO" for j in range(1, 6)]
+    resp = pd.DataFrame(rng.integers(1, 7, size=(n, 25)).astype(float), columns=items)
+    resp.insert(0, "customer_id", [str(61617 + i) for i in range(n)])
+    resp.iloc[3, 5] = np.nan
+    names = dict(
+        A="Agreeableness", C="Conscientiousness", E="Extraversion", N="Neuroticism", O="Openness"
+    )
+    cat = pd.DataFrame(
+        {
+            "item": items,
+            "construct": [names[i[0]] for i in items],
+            "text": [f"Text of {i}." for i in items],
+            "reverse_coded": [i in {"A1", "C4", "C5", "E1", "E2", "O2", "O5"} for i in items],
+        }
+    )
+    return resp, cat
+
+
+def test_answers_off_the_default_scale_name_table_column_rows_and_the_fix():
+    resp, cat = _bfi_like()
+    first6 = int(np.flatnonzero(resp["A1"].to_numpy() == 6)[0])
+    with pytest.raises(SurveyError) as e:
+        score_survey(resp, SurveySpec.from_catalogue(cat))
+    msg = str(e.value)
+    assert "table 'survey_responses', column 'A1'" in msg
+    assert f"data row {first6 + 1} (customer {resp['customer_id'][first6]}): 6" in msg
+    assert "1..5, the default" in msg and "survey_items declares no scale for item A1" in msg
+    assert "declare it in the item catalogue: survey_items columns scale_min and scale_max" in msg
+    assert "run from 1 to 6" in msg  # what the data hold, so the user can see it is a 1..6 scale
+    assert "recode" not in msg
+    assert "more column(s)" in msg  # 25 bad columns: the first few in full, the rest counted
+    # declared 1..6: the same data are fine
+    ok = cat.assign(scale_min=1, scale_max=6)
+    assert len(score_survey(resp, SurveySpec.from_catalogue(ok)).constructs) == 40
+
+
+@pytest.mark.parametrize("bad, shown", [(7, "7"), (0, "0"), (2.5, "2.5"), ("agree", "'agree'")])
+def test_answers_off_a_declared_scale(bad, shown):
+    resp, cat = _bfi_like()
+    cat = cat.assign(scale_min=1, scale_max=6)
+    resp = resp.astype({"N3": object})
+    resp.loc[7, "N3"] = bad
+    with pytest.raises(SurveyError) as e:
+        score_survey(resp, SurveySpec.from_catalogue(cat))
+    msg = str(e.value)
+    assert "column 'N3': 1 answer(s)" in msg and f"data row 8 (customer 61624): {shown}" in msg
+    assert "1..6 declared for item N3 in survey_items" in msg
+    assert "correct these answers in the data" in msg and "scale_min/scale_max" in msg
+    assert ("map labels such as 'agree' to numbers" in msg) == (bad == "agree")
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c.assign(scale_min=1), "column 'scale_min' without 'scale_max'"),
+        (
+            lambda c: c.assign(scale_min=1, scale_max=[6] * 24 + [None]),
+            r"item\(s\) \['O5'\] have only one of scale_min, scale_max",
+        ),
+        (
+            lambda c: c.assign(scale_min=[1] * 24 + [6], scale_max=6),
+            "the minimum is not below the maximum for item O5: 6..6",
+        ),
+        (
+            lambda c: c.assign(scale_min=1, scale_max=["6"] * 24 + ["six"]),
+            "column 'scale_max': not a whole number for item O5: 'six'",
+        ),
+        (
+            lambda c: c.assign(scale_min=1, scale_max=[6.0] * 24 + [6.5]),
+            "column 'scale_max': not a whole number for item O5: 6.5",
+        ),
+    ],
+)
+def test_catalogue_scale_mistakes_are_named(change, expected):
+    _, cat = _bfi_like()
+    with pytest.raises(SurveyError, match=expected) as e:
+        SurveySpec.from_catalogue(change(cat))
+    assert "table 'survey_items'" in str(e.value) and "Fix:" in str(e.value)
+
+
+# --------------------------------------------------------------------------------------------
+# the validate hook
+# --------------------------------------------------------------------------------------------
+
+
+def test_scale_problems_lists_every_problem_without_raising():
+    resp, cat = _bfi_like()
+    declared = cat.assign(scale_min=1, scale_max=6)
+    assert scale_problems(resp, declared) == []
+    # default scale: every item column holding a 6 gets its own message
+    probs = scale_problems(resp, cat)
+    with6 = [c for c in resp.columns[1:] if (resp[c] == 6).any()]
+    assert len(probs) == len(with6) == 25
+    assert all(p.startswith("table 'survey_responses', column '") for p in probs)
+    # missing item columns, an unknown answer column, a bad answer; no customer_id needed
+    bad = resp.drop(columns=["O4", "O5", "customer_id"]).assign(A6=3.0, answered_at="2024-01-01")
+    bad.loc[2, "C1"] = 9
+    checks = survey_checks(bad, declared)
+    kinds = [(c.severity, c.column) for c in checks]
+    assert kinds == [("error", None), ("error", "C1"), ("note", "A6")]
+    msgs = scale_problems(bad, declared)
+    assert "missing item column(s) ['O4', 'O5']" in msgs[0] and "survey_items" in msgs[0]
+    assert "column 'C1'" in msgs[1] and "data row 3: 9" in msgs[1]
+    assert "column(s) A6 are not items of the catalogue survey_items" in msgs[2]
+    assert "answered_at" not in msgs[2]  # known non-answer columns are not reported
+    # an unusable catalogue is one message, not a traceback
+    assert (
+        "missing column(s) ['construct']" in scale_problems(resp, cat.drop(columns="construct"))[0]
+    )
+
+
+def test_unused_answer_columns_are_recorded_and_left_out():
+    resp, cat = _bfi_like()
+    cat = cat.assign(scale_min=1, scale_max=6)
+    resp = resp.assign(age=np.arange(40) + 20, gender=["m", "f"] * 20)
+    s = score_survey(resp, SurveySpec.from_catalogue(cat))
+    assert s.unused_columns == ["age", "gender"]
+    assert list(s.answers.columns) == list(cat["item"])
+
+
+def test_catalogue_without_text_uses_item_names():
+    _, cat = _bfi_like()
+    spec = SurveySpec.from_catalogue(cat.drop(columns="text"))
+    assert spec.text["A1"] == "A1"
+
+
+# --------------------------------------------------------------------------------------------
+# reliability
+# --------------------------------------------------------------------------------------------
+
+
+def test_cronbach_alpha_equals_the_covariance_closed_form():
+    rng = np.random.default_rng(4)
+    trait = rng.normal(size=300)
+    x = np.column_stack([trait * w + rng.normal(0, 1, 300) for w in (0.5, 1.0, 1.5, 0.8)])
+    df = pd.DataFrame(x, columns=list("abcd"))
+    cov = np.cov(x, rowvar=False, ddof=1)
+    k = 4
+    mean_offdiag = (cov.sum() - np.trace(cov)) / (k * (k - 1))
+    # alpha = k^2 * mean covariance / variance of the total (= sum of the covariance matrix)
+    assert cronbach_alpha(df) == pytest.approx(k**2 * mean_offdiag / cov.sum(), abs=1e-12)
+
+
+def test_cronbach_alpha_of_parallel_items_matches_the_population_value():
+    # k parallel items T + e_i, var(T) = 1, var(e) = s2: alpha = k / (k + s2)
+    rng = np.random.default_rng(9)
+    n, k, s2 = 200_000, 5, 1.5
+    t = rng.normal(size=(n, 1))
+    x = t + rng.normal(0, np.sqrt(s2), size=(n, k))
+    assert cronbach_alpha(pd.DataFrame(x)) == pytest.approx(k / (k + s2), abs=0.005)
+
+
+def test_item_rest_correlation_flags_a_wrongly_keyed_item():
+    rng = np.random.default_rng(2)
+    n = 500
+    trait = rng.normal(size=n)
+    data = pd.DataFrame(
+        {f"i{j}": np.clip(np.round(3.5 + trait + rng.normal(0, 0.8, n)), 1, 6) for j in range(4)}
+    )
+    data["i3"] = 7 - data["i3"]  # stored reversed, but the catalogue will not say so
+    r = item_rest_correlations(data)
+    for col in data.columns:
+        rest = data.drop(columns=col).sum(axis=1)
+        assert r[col] == pytest.approx(np.corrcoef(data[col], rest)[0, 1], abs=1e-12)
+    cat = pd.DataFrame(
+        {"item": list(data.columns), "construct": "grit", "text": "t", "reverse_coded": False}
+    )
+    rel = reliability(data, SurveySpec.from_catalogue(cat.assign(scale_min=1, scale_max=6)))
+    assert rel.loc["grit", "suspect_items"] == "i3"
+    warn = survey.reliability_warning(rel)
+    assert "grit: i3" in warn and "reverse_coded" in warn
+    fixed = cat.assign(reverse_coded=[False, False, False, True], scale_min=1, scale_max=6)
+    spec = SurveySpec.from_catalogue(fixed)
+    rel2 = reliability(survey.reverse_code(data, spec), spec)
+    assert rel2.loc["grit", "suspect_items"] == "" and not rel2.loc["grit", "weak"]
+    assert survey.reliability_warning(rel2) is None
+
+
+def test_describe_survey_uses_the_catalogue_words():
+    _, cat = _bfi_like()
+    text = survey.describe_survey(SurveySpec.from_catalogue(cat.assign(scale_min=1, scale_max=6)))
+    assert text.startswith("The survey has 25 items measuring 5 constructs: Agreeableness (5 items")
+    assert "Conscientiousness (5 items, 2 reverse-coded)" in text
+    assert "1..6 scale (as declared in the item catalogue)" in text
+    assert "price" not in text.lower()
+    default = survey.describe_survey(SurveySpec.from_catalogue(cat))
+    assert "1..5 scale (the default scale" in default
+
+
+# --------------------------------------------------------------------------------------------
+# behaviour per persona: tested, and said only where the test finds a difference
+# --------------------------------------------------------------------------------------------
+
+
+def _behaviour_data(seed=0, n=600):
+    rng = np.random.default_rng(seed)
+    ids = pd.Index([f"R{i:04d}" for i in range(n)], name="customer_id")
+    labels = pd.Series(rng.integers(0, 3, n), index=ids, name="cluster")
+    lab = labels.to_numpy()
+    table = pd.DataFrame(
+        {
+            "customer_id": ids,
+            # revenue differs by persona (log-normal, shifted), orders do not
+            "revenue": np.round(np.exp(rng.normal(5 + 0.5 * lab, 1.0)), 2),
+            "orders": rng.poisson(3, n),
+            # segment shares differ by persona; channel does not
+            "segment": np.where(rng.random(n) < 0.2 + 0.25 * lab, "loyal", "other"),
+            "channel": rng.choice(["web", "store", "phone"], n),
+        }
+    )
+    table = table.iloc[40:]  # 40 respondents are not customers: left out of every test
+    return labels, table
+
+
+def _kruskal_by_hand(values: np.ndarray, groups: np.ndarray) -> float:
+    """H with the tie correction, from ranks (Kruskal & Wallis 1952)."""
+    ranks = stats.rankdata(values)
+    n = len(values)
+    h = 12 / (n * (n + 1)) * sum(
+        ranks[groups == g].sum() ** 2 / (groups == g).sum() for g in np.unique(groups)
+    ) - 3 * (n + 1)
+    _, counts = np.unique(values, return_counts=True)
+    return h / (1 - (counts**3 - counts).sum() / (n**3 - n))
+
+
+def test_behaviour_tests_match_scipy_and_hand_formulas():
+    labels, table = _behaviour_data()
+    out = clusters.behaviour_tests(labels, table).set_index("column")
+    known = table.set_index("customer_id").reindex(labels.index)
+    have = known["revenue"].notna().to_numpy()
+    assert out.loc["revenue", "n"] == have.sum() == 560 and out.loc["revenue", "n_missing"] == 40
+    lab = labels.to_numpy()[have]
+    for col in ("revenue", "orders"):
+        v = known[col].to_numpy()[have].astype(float)
+        h, p = stats.kruskal(*[v[lab == g] for g in np.unique(lab)])
+        assert out.loc[col, "test"] == "Kruskal-Wallis" and out.loc[col, "df"] == 2
+        assert out.loc[col, "statistic"] == pytest.approx(h, rel=1e-12)
+        assert out.loc[col, "statistic"] == pytest.approx(_kruskal_by_hand(v, lab), rel=1e-10)
+        assert out.loc[col, "p_value"] == pytest.approx(p, rel=1e-10)
+        assert out.loc[col, "p_value"] == pytest.approx(stats.chi2.sf(h, 2), rel=1e-10)
+        assert out.loc[col, "effect"] == pytest.approx(h / (len(v) - 1))
+    for col, n_cat in (("segment", 2), ("channel", 3)):
+        cats = known[col].to_numpy()[have]
+        obs = pd.crosstab(lab, cats).to_numpy().astype(float)
+        exp = obs.sum(axis=1, keepdims=True) * obs.sum(axis=0, keepdims=True) / obs.sum()
+        chi2 = ((obs - exp) ** 2 / exp).sum()
+        dof = (obs.shape[0] - 1) * (n_cat - 1)
+        assert out.loc[col, "test"] == "chi-square" and out.loc[col, "df"] == dof
+        assert out.loc[col, "statistic"] == pytest.approx(chi2, rel=1e-12)
+        assert out.loc[col, "p_value"] == pytest.approx(stats.chi2.sf(chi2, dof), rel=1e-10)
+        assert out.loc[col, "effect"] == pytest.approx(
+            np.sqrt(chi2 / (obs.sum() * (min(obs.shape) - 1)))
+        )
+    # Holm step-down by hand over the four p-values
+    p = out["p_value"].to_numpy()
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    np.testing.assert_allclose(out["p_holm"].to_numpy(), adj, rtol=1e-12)
+    # the planted differences are found, the absent ones are not
+    assert out["differs"].to_dict() == {
+        "revenue": True,
+        "orders": False,
+        "segment": True,
+        "channel": False,
+    }
+
+
+def test_behaviour_text_claims_a_difference_only_where_the_test_finds_one():
+    labels, table = _behaviour_data()
+    tests = clusters.behaviour_tests(labels, table)
+    text = clusters.behaviour_text(tests, n_respondents=600)
+    differ, same = text.split("No difference between the personas was found")
+    assert "revenue (Kruskal-Wallis" in differ and "segment (chi-square" in differ
+    assert "orders" not in differ and "channel" not in differ
+    assert "orders (Kruskal-Wallis" in same and "channel (chi-square" in same
+    assert "up to 40 of 600" in text
+    # no planted difference at all: no sentence says the personas differ
+    rng = np.random.default_rng(3)
+    flat = table.assign(
+        revenue=rng.permutation(table["revenue"].to_numpy()),
+        segment=rng.permutation(table["segment"].to_numpy()),
+    )
+    flat_tests = clusters.behaviour_tests(labels, flat)
+    assert not flat_tests["differs"].any()
+    flat_text = clusters.behaviour_text(flat_tests)
+    assert "differ in" not in flat_text and "cannot be told apart" in flat_text
+
+
+def test_behaviour_tests_that_cannot_run_say_why():
+    labels, table = _behaviour_data()
+    t = table.assign(constant=1.0, one_cat="x")
+    out = clusters.behaviour_tests(labels, t).set_index("column")
+    assert np.isnan(out.loc["constant", "p_value"]) and "same value" in out.loc["constant", "note"]
+    assert np.isnan(out.loc["one_cat", "p_value"]) and "same value" in out.loc["one_cat", "note"]
+    assert not out.loc["constant", "differs"]
+    # the Holm family is the four testable columns only
+    assert out["p_holm"].notna().sum() == 4
+
+
+def _fake_result(labels):
+    k = int(labels.max()) + 1
+    return SimpleNamespace(
+        labels=labels,
+        n_respondents=len(labels),
+        profiles=pd.DataFrame({"name": [f"P{c}" for c in range(k)]}),
+    )
+
+
+def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_orders():
+    labels, table = _behaviour_data()
+    res = _fake_result(labels)
+    no_orders = pd.DataFrame(index=pd.Index(labels.index, name="customer_id"))
+    b = clusters.persona_behaviour(res, no_orders)
+    assert not b.available and b.reason.startswith("This run has no order history")
+    # orders exist, but none of the respondents bought anything (survey-only respondents)
+    c360 = pd.DataFrame(
+        {"orders_total": 0, "has_ordered": False, "revenue_365d": 0.0},
+        index=pd.Index(labels.index, name="customer_id"),
+    )
+    b = clusters.persona_behaviour(res, c360)
+    assert not b.available and "None of the 600 respondents has an order" in b.reason
+    # respondents not in the customer table at all
+    others = c360.set_axis([f"X{i}" for i in range(600)]).assign(orders_total=2, has_ordered=True)
+    assert "None of the 600" in clusters.persona_behaviour(res, others).reason
+    # buyers: the table, the tests and the text
+    c360 = table.set_index("customer_id").rename(columns={"revenue": "revenue_365d"})
+    c360 = c360.assign(orders_total=c360["orders"], has_ordered=c360["orders"] > 0)
+    b = clusters.persona_behaviour(res, c360, columns=("revenue_365d", "segment"))
+    assert b.available and b.n_buyers == int((table["orders"] > 0).sum())
+    assert list(b.tests["column"]) == ["revenue_365d", "segment"]
+    assert list(b.table.index) == ["P0", "P1", "P2", "all"]
+    assert "The personas differ in revenue_365d" in b.text
