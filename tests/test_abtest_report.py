@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -51,10 +53,16 @@ def test_readable_formats_rates_and_money_from_the_table() -> None:
         if row["metric"] == "conversion"
         else f"{row['control_mean']:,.0f} CZK"
     )
-    conv = res.table.index[res.table["metric"] == "conversion"][0]
+    is_conv = res.table["metric"] == "conversion"
+    conv = res.table.index[is_conv][0]
     t = res.table.loc[conv]
+    # decimals: two significant digits of the narrowest half-width, in percentage points
+    half = ((res.table["diff_ci_high"] - res.table["diff_ci_low"])[is_conv] / 2 * 100).min()
+    k = max(1, 1 - math.floor(math.log10(half)))
+    assert k == 1  # half-widths of about 1.3 pp in the big segments
     assert r.loc[conv, "difference [95% CI]"] == (
-        f"{t['diff'] * 100:+.2f} pp [{t['diff_ci_low'] * 100:+.2f}, {t['diff_ci_high'] * 100:+.2f}]"
+        f"{t['diff'] * 100:+.{k}f} pp [{t['diff_ci_low'] * 100:+.{k}f}, "
+        f"{t['diff_ci_high'] * 100:+.{k}f}]"
     )
 
 

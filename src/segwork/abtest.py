@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from segwork.display import decimals_for, number
 from segwork.sources import require_columns
 
 __all__ = [
@@ -235,9 +236,9 @@ def resolve_metrics(
             if name in METRIC_COLUMNS:
                 require_columns(columns, [col], TABLE)  # the contract column: a SchemaError
             raise ABTestError(
-                f"{PARAMS}.metrics: '{name}' is not a column of {TABLE}; its columns are "
-                f"{', '.join(columns)}. Fix: list outcome columns that exist, e.g. metrics: "
-                f"[{', '.join(_outcome_candidates(exposures)[:3]) or 'converted'}]"
+                f"{PARAMS}.metrics: '{name}' is not a column of {TABLE}; its numeric columns are "
+                f"{', '.join(_outcome_candidates(exposures)) or '(none)'}. Fix: list outcome "
+                "columns that exist"
             )
         if kind is None or str(kind).strip().lower() == "auto":
             kind = METRIC_KINDS.get(name) if col == METRIC_COLUMNS.get(name) else None
@@ -1605,6 +1606,7 @@ def forest_plot(
     *,
     campaign: str | None = None,
     title: str | None = None,
+    segment_column: str | None = None,
 ):
     """Relative lifts with their intervals by segment (and variant): green = significantly positive
     after correction, red = significantly negative, grey = not significant. Returns the Axes."""
@@ -1628,7 +1630,7 @@ def forest_plot(
     nvar = t["variant"].nunique() > 1
     labels = [
         (f"{r.campaign_id}: " if many else "")
-        + str(r.segment)
+        + segment_name(str(r.segment), segment_column)
         + (f" · {r.variant}" if nvar else "")
         for r in t.itertuples()
     ]
@@ -1899,79 +1901,340 @@ def with_segments(
     return out
 
 
-def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
-    """The finding notebook 04 leads with: per campaign, did it work overall and where to roll out."""
-    parts = []
-    tab = overall.table[overall.table["metric"] == "conversion"]
-    for camp, rows in tab.groupby("campaign_id", sort=False):
-        best = rows.sort_values("diff", ascending=False).iloc[0]
-        sig = "significant" if bool(best["significant"]) else "not significant"
-        text = (
-            f"{camp}: the best variant '{best['variant']}' changed conversion from {best['control_mean']:.1%} to "
-            f"{best['variant_mean']:.1%} ({best['diff'] * 100:+.2f} pp, 95% CI {best['diff_ci_low'] * 100:+.2f} "
-            f"to {best['diff_ci_high'] * 100:+.2f} pp; {sig} after correction)."
+@dataclass(frozen=True)
+class MetricFormat:
+    """How one metric is written for people: rates in % with differences in percentage points,
+    other metrics with as many decimals as their intervals need (cents for small amounts)."""
+
+    kind: str
+    decimals: int
+    unit: str = ""
+
+    def value(self, x: float) -> str:
+        if x is None or not np.isfinite(x):
+            return ""
+        if self.kind == "binary":
+            return f"{100 * x:.{self.decimals}f}%"
+        return number(x, self.decimals, unit=self.unit)
+
+    def diff(self, d: float, lo: float, hi: float) -> str:
+        if d is None or not np.isfinite(d):
+            return "not evaluated"
+        k = self.decimals
+        if self.kind == "binary":
+            ci = f" [{100 * lo:+.{k}f}, {100 * hi:+.{k}f}]" if np.isfinite(lo) else ""
+            return f"{100 * d:+.{k}f} pp{ci}"
+        ci = f" [{number(lo, k, sign=True)}, {number(hi, k, sign=True)}]" if np.isfinite(lo) else ""
+        return f"{number(d, k, sign=True)}{ci} {self.unit}".strip()
+
+
+def metric_formats(table: pd.DataFrame, *, currency: str = "") -> dict[str, MetricFormat]:
+    """One :class:`MetricFormat` per metric of a result table, chosen from its numbers: decimals
+    that show the narrowest interval of a difference to two significant digits (at least one for
+    rates), the currency for money metrics."""
+    out = {}
+    for m, rows in table.groupby("metric", sort=False):
+        kind = (
+            str(rows["metric_kind"].iat[0])
+            if "metric_kind" in rows
+            else METRIC_KINDS.get(str(m), "numeric")
         )
-        d = decisions[decisions["campaign_id"] == camp]
-        roll = d[d["decision"] == "roll out"]
-        stop = d[d["decision"] == "stop"]
-        if len(roll):
-            names = ", ".join(f"{r.segment} ({r.variant})" for r in roll.itertuples())
-            text += f" Roll out to: {names}."
+        half = (rows["diff_ci_high"] - rows["diff_ci_low"]).to_numpy(dtype=float) / 2
+        if kind == "binary":
+            out[str(m)] = MetricFormat(kind, max(1, decimals_for(100 * half)))
         else:
-            text += " No segment has a clear enough effect to roll out yet."
-        if len(stop):
-            text += (
-                " Stop for: "
-                + ", ".join(f"{r.segment} ({r.variant})" for r in stop.itertuples())
-                + "."
+            if not np.isfinite(half).any():
+                half = rows["control_mean"].to_numpy(dtype=float)
+            money = kind == "money"
+            out[str(m)] = MetricFormat(
+                kind, decimals_for(half, money=money), currency if money else ""
             )
+    return out
+
+
+def _p_text(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def _pick_variant(rows: pd.DataFrame) -> pd.Series:
+    """The one variant named for a campaign or segment (rule in :data:`VARIANT_RULE`)."""
+    for decision in ("roll out", "keep testing", "stop"):
+        cand = rows[rows["decision"] == decision]
+        if len(cand):
+            by = "diff_ci_low" if decision == "roll out" else "diff"
+            return cand.loc[cand[by].fillna(-np.inf).idxmax()]
+    return rows.iloc[0]
+
+
+VARIANT_RULE = (
+    "one variant per target: among the variants that can be rolled out, the one whose interval of "
+    "the difference has the highest lower end; if none can, the one with the largest estimated "
+    "difference"
+)
+
+
+def recommend(
+    overall: ABResult,
+    segmented: ABResult | None = None,
+    *,
+    metric: str | None = None,
+    min_lift: float = 0.0,
+    currency: str = "",
+    segment_column: str | None = None,
+    segment_sizes: Mapping[str, float] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """What to do with each campaign, following the evidence.
+
+    The decision rule is :func:`decide`'s (roll out / stop / keep testing on ``metric``, the first
+    binary metric by default). Per campaign, the treatment x segment interaction test of
+    ``segmented`` (:func:`heterogeneity`, Holm-adjusted over the campaign's variants) chooses the
+    scope: if it finds no difference between segments (or there are no segments), there is one
+    decision for the whole campaign; if it does, each segment gets its own decision. Customers
+    with no value of the segment column are named in words and are never the only target of a
+    roll-out. One variant is named per target (:data:`VARIANT_RULE`), and the revenue-like
+    metric's effect (``value_*``) stands next to the decision metric's (``effect``)."""
+    metric = metric or overall.primary_metric
+    value = overall.value_metric if overall.value_metric != metric else None
+    col = segment_column or (segmented.settings["segment"] if segmented is not None else None)
+    alpha = overall.settings["alpha"]
+    fmts = metric_formats(overall.table, currency=currency)
+    if segmented is not None:
+        fmts_seg = metric_formats(segmented.table, currency=currency)
+    rows = []
+
+    def emit(dec_row, res: ABResult, scope: str, target: str, reason: str, interaction: float):
+        tab = res.table
+        key = (
+            (tab["campaign_id"] == dec_row["campaign_id"])
+            & (tab["segment"] == dec_row["segment"])
+            & (tab["variant"] == dec_row["variant"])
+        )
+        f = fmts if res is overall else fmts_seg
+        main = tab[key & (tab["metric"] == metric)].iloc[0]
+        row = {
+            "campaign_id": dec_row["campaign_id"],
+            "scope": scope,
+            "segment_column": col if scope == "segment" else "",
+            "segment": dec_row["segment"],
+            "target": target,
+            "variant": dec_row["variant"],
+            "decision": dec_row["decision"],
+            "reason": reason,
+            "rule": VARIANT_RULE,
+            "customers": float(dec_row["segment_size"]),
+            "metric": metric,
+            "control_mean": main["control_mean"],
+            "variant_mean": main["variant_mean"],
+            "diff": main["diff"],
+            "diff_ci_low": main["diff_ci_low"],
+            "diff_ci_high": main["diff_ci_high"],
+            "p_adjusted": main["p_adjusted"],
+            "effect": _effect_text(metric, main, f[metric]),
+            "interaction_p": interaction,
+        }
+        label = _increment_label(metric)
+        for k in ("", "_ci_low", "_ci_high"):
+            row[f"incremental_{label}{k}"] = dec_row[f"incremental_{label}{k}"]
+        if value is not None:
+            other = tab[key & (tab["metric"] == value)].iloc[0]
+            vlabel = _increment_label(value)
+            row.update(
+                {
+                    "value_metric": value,
+                    "value_control_mean": other["control_mean"],
+                    "value_variant_mean": other["variant_mean"],
+                    "value_diff": other["diff"],
+                    "value_diff_ci_low": other["diff_ci_low"],
+                    "value_diff_ci_high": other["diff_ci_high"],
+                    "value_p_adjusted": other["p_adjusted"],
+                    "value_effect": _effect_text(value, other, f[value]),
+                }
+            )
+            for k in ("", "_ci_low", "_ci_high"):
+                row[f"incremental_{vlabel}{k}"] = dec_row[f"incremental_{vlabel}{k}"]
+        rows.append(row)
+
+    whole = decide(overall, metric=metric, min_lift=min_lift)
+    seg_dec = (
+        decide(segmented, metric=metric, min_lift=min_lift, segment_sizes=segment_sizes)
+        if segmented is not None
+        else None
+    )
+    het = segmented.heterogeneity(metric) if segmented is not None else None
+    for camp in overall.table["campaign_id"].unique():
+        pick = _pick_variant(whole[whole["campaign_id"] == camp])
+        p_int, het_text = np.nan, ""
+        if het is not None:
+            h = het[het["campaign_id"] == camp]
+            p_adj = _adjust(h["p_value"].to_numpy(dtype=float), "holm")
+            if np.isfinite(p_adj).any():
+                i = int(np.nanargmin(p_adj))
+                p_int = float(p_adj[i])
+                het_text = (
+                    f"the interaction test (treatment x {col}, Holm over {len(h)} variant(s)) "
+                    f"gives p = {_fmt(p_int, 2)}"
+                )
+            else:
+                het_text = f"there are too few usable {col} segments for an interaction test"
+        differs = np.isfinite(p_int) and p_int < alpha
+        if not differs:
+            if het is None:
+                scope_text = "No segment column: one decision for the whole campaign."
+            else:
+                scope_text = (
+                    f"The effect does not differ detectably between {col} segments ({het_text}), "
+                    "so this decision is for the whole campaign."
+                )
+            emit(
+                pick,
+                overall,
+                "whole campaign",
+                "all customers",
+                f"{pick['reason']}. {scope_text}",
+                p_int,
+            )
+            continue
+        d = seg_dec[seg_dec["campaign_id"] == camp]
+        picks = [_pick_variant(g) for _, g in d.groupby("segment", sort=True)]
+        unknown = {UNKNOWN, MISSING_SEGMENT}
+        rolled = [p for p in picks if p["decision"] == "roll out"]
+        only_unknown = bool(rolled) and all(p["segment"] in unknown for p in rolled)
+        for p in picks:
+            target = _target(str(p["segment"]), col)
+            reason = f"{p['reason']}. The effect differs between {col} segments ({het_text})."
+            if only_unknown and p["segment"] in unknown:
+                p = p.copy()
+                p["decision"] = "keep testing"
+                reason = (
+                    f"The only clear effect is among customers with no {col}, who cannot be "
+                    f"selected by {col}: find out who they are before rolling out "
+                    f"({p['reason']}). {het_text[0].upper() + het_text[1:]}."
+                )
+            elif p["decision"] == "keep testing":
+                reason = (
+                    f"{p['reason']}. The effect differs between {col} segments ({het_text}), and "
+                    "this segment's own data is not conclusive."
+                )
+            emit(p, segmented, "segment", target, reason, p_int)
+    out = pd.DataFrame(rows)
+    for c in ("scope", "segment_column", "segment", "target", "variant", "decision", "reason"):
+        out[c] = out[c].astype("str")
+    return out
+
+
+def _target(label: str, column: str | None) -> str:
+    """A segment as a target in words: 'zip_code = Urban', 'customers with no persona', or a
+    grouped label as it is ('Q1: history 29.99 to under 105.4', 'other city (12 values)')."""
+    if label in (UNKNOWN, MISSING_SEGMENT):
+        return segment_name(label, column)
+    if column and re.match(rf"(Q\d+: |other ){re.escape(column)} ", label):
+        return label
+    return f"{column} = {label}" if column else label
+
+
+def _effect_text(metric: str, row: pd.Series, f: MetricFormat) -> str:
+    """'visit 10.6% -> 18.3% (+7.7 pp [+7.1, +8.3])' for one result row."""
+    if not np.isfinite(row["diff"]):
+        return f"{metric}: not evaluated"
+    return (
+        f"{metric} {f.value(row['control_mean'])} → {f.value(row['variant_mean'])} "
+        f"({f.diff(row['diff'], row['diff_ci_low'], row['diff_ci_high'])})"
+    )
+
+
+def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
+    """The finding notebook 04 leads with, from :func:`recommend`: per campaign, what to do, for
+    whom, with which variant, and the effect on the decision metric and the revenue-like one."""
+    parts = []
+    control = overall.settings["control"]
+    for camp, d in decisions.groupby("campaign_id", sort=False):
+        level = f"{1 - overall.settings['alpha']:.0%}"
+
+        def effects(r) -> str:
+            text = r["effect"]
+            if "value_effect" in r and isinstance(r["value_effect"], str) and r["value_effect"]:
+                text += f"; {r['value_effect']}"
+            return text
+
+        if (d["scope"] == "whole campaign").all():
+            r = d.iloc[0]
+            verb = {
+                "roll out": f"Roll out '{r['variant']}' to all customers",
+                "stop": f"Stop: no variant beats '{control}' by enough ('{r['variant']}' came closest)",
+                "keep testing": f"Keep testing: the data cannot yet tell ('{r['variant']}' leads)",
+            }[r["decision"]]
+            text = (
+                f"{camp}: {verb}. '{r['variant']}' against '{control}': {effects(r)} "
+                f"({level} intervals)."
+            )
+            if np.isfinite(r["interaction_p"]):
+                text += (
+                    f" The effect does not differ detectably between segments (interaction "
+                    f"p = {_fmt(r['interaction_p'], 2)}), so the decision is for the whole campaign."
+                )
+        else:
+            text = (
+                f"{camp}: the effect differs between {d['segment_column'].iat[0]} segments "
+                f"(interaction p = {_fmt(d['interaction_p'].iat[0], 2)}), so each segment is "
+                "decided on its own."
+            )
+            for decision, word in (("roll out", "Roll out"), ("stop", "Stop")):
+                sel = d[d["decision"] == decision]
+                if len(sel):
+                    text += (
+                        f" {word}: "
+                        + "; ".join(
+                            f"{r['target']} ('{r['variant']}': {effects(r)})"
+                            for _, r in sel.iterrows()
+                        )
+                        + "."
+                    )
+            rest = d[d["decision"] == "keep testing"]
+            if len(rest):
+                text += " Keep testing: " + ", ".join(rest["target"]) + "."
         parts.append(text)
     return "\n\n".join(parts)
 
 
-def readable(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
-    """Result rows formatted for people: rates as %, differences in pp with their interval, money rounded."""
-
-    def val(metric: str, x: float) -> str:
-        if pd.isna(x):
-            return ""
-        return f"{x:.1%}" if metric == "conversion" else f"{x:,.0f} {currency}".strip()
-
-    def diff(metric: str, d: float, lo: float, hi: float) -> str:
-        if metric == "conversion":
-            return f"{d * 100:+.2f} pp [{lo * 100:+.2f}, {hi * 100:+.2f}]"
-        return f"{d:+,.0f} [{lo:+,.0f}, {hi:+,.0f}]"
-
+def readable(
+    table: pd.DataFrame, *, currency: str = "", segment_column: str | None = None
+) -> pd.DataFrame:
+    """Result rows formatted for people (:func:`metric_formats`): rates in %, differences in
+    percentage points with their interval, amounts with the decimals the data needs."""
+    fmts = metric_formats(table, currency=currency)
+    metric = table["metric"].astype(str).to_numpy()
     out = pd.DataFrame(
         {
-            "campaign": table["campaign_id"],
-            "segment": table["segment"].astype(str),
-            "variant": table["variant"],
-            "metric": table["metric"],
+            "campaign": table["campaign_id"].astype(str).to_numpy(),
+            "segment": [segment_name(str(x), segment_column) for x in table["segment"]],
+            "variant": table["variant"].astype(str).to_numpy(),
+            "metric": metric,
             "customers (control / variant)": [
-                f"{a:,} / {b:,}"
+                f"{int(a):,} / {int(b):,}"
                 for a, b in zip(table["n_control"], table["n_variant"], strict=True)
             ],
             "control": [
-                val(m, x) for m, x in zip(table["metric"], table["control_mean"], strict=True)
+                fmts[m].value(x) for m, x in zip(metric, table["control_mean"], strict=True)
             ],
             "variant value": [
-                val(m, x) for m, x in zip(table["metric"], table["variant_mean"], strict=True)
+                fmts[m].value(x) for m, x in zip(metric, table["variant_mean"], strict=True)
             ],
             "difference [95% CI]": [
-                diff(m, d, lo, hi)
+                fmts[m].diff(d, lo, hi)
                 for m, d, lo, hi in zip(
-                    table["metric"],
+                    metric,
                     table["diff"],
                     table["diff_ci_low"],
                     table["diff_ci_high"],
                     strict=True,
                 )
             ],
-            "lift": [("" if pd.isna(x) else f"{x:+.1%}") for x in table["lift"]],
-            "adjusted p": [f"{p:.2g}" for p in table["p_adjusted"]],
+            "lift": [("" if not np.isfinite(x) else f"{x:+.1%}") for x in table["lift"]],
+            "adjusted p": [_p_text(p) for p in table["p_adjusted"]],
             "chance to beat control": [
-                ("" if pd.isna(p) else f"{p:.0%}") for p in table["chance_to_beat_control"]
+                ("" if not np.isfinite(p) else f"{p:.0%}") for p in table["chance_to_beat_control"]
             ],
         }
     )
@@ -1983,3 +2246,400 @@ def segment_sizes(
 ) -> pd.Series:
     """Customers per segment of the customer table, labelled as :func:`with_segments` labels them."""
     return customers[column].astype("string").fillna(missing_label).value_counts()
+
+
+# --------------------------------------------------------------------------------------
+# Segments from wherever they are, and checks of the notebook's settings
+# --------------------------------------------------------------------------------------
+
+UNKNOWN = "(unknown)"
+
+
+def segment_name(label: str, column: str | None) -> str:
+    """A segment label in words: the missing-value label becomes 'customers with no <column>'."""
+    if label in (UNKNOWN, MISSING_SEGMENT):
+        return f"customers with no {column}" if column else "customers with no value"
+    return str(label)
+
+
+@dataclass
+class Segments:
+    """Exposures with segment columns attached, and where each column came from.
+
+    ``key``: column -> the column of ``exposures`` holding its segment labels (a new column for
+    the exposures' own columns, so an outcome or pre-period column is never overwritten);
+    ``sources``: column -> 'exposures' or 'customers'; ``missing``: asked-for columns found in
+    neither table; ``grouped``: column -> how its many values were grouped (a sentence)."""
+
+    exposures: pd.DataFrame | ibis.Table
+    columns: list[str]
+    key: dict[str, str]
+    sources: dict[str, str]
+    missing: list[str]
+    grouped: dict[str, str]
+
+    def note(self) -> str:
+        """One plain sentence about segment columns that could not be used or were grouped."""
+        parts = []
+        if self.missing:
+            names = ", ".join(self.missing)
+            parts.append(
+                f"Segment column(s) {names} are neither in the customer table nor in the campaign "
+                "exposures, so they are left out."
+            )
+        if not self.columns:
+            parts.append("Results are for whole campaigns only (no segment column to split by).")
+        parts += [f"{col}: {text}." for col, text in self.grouped.items()]
+        return " ".join(parts)
+
+
+def attach_segments(
+    exposures: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame | None,
+    columns: Sequence[str],
+    *,
+    max_segments: int = 8,
+    missing_label: str = UNKNOWN,
+) -> Segments:
+    """Attach each segment column to the exposures, from the exposures' own columns first (values at
+    the time of the campaign, e.g. an export's pre-period fields) and else from the customer table
+    (indexed by customer_id). Missing values become ``missing_label``. A column with more than
+    ``max_segments`` values is grouped so tables and charts stay readable: numbers into quartile
+    ranges, text into its ``max_segments - 1`` largest values plus 'other'."""
+    exp_cols = set(map(str, exposures.columns))
+    cust_cols = set(map(str, customers.columns)) if customers is not None else set()
+    keys = {"customer_id", "campaign_id", "variant"}
+    sources: dict[str, str] = {}
+    missing: list[str] = []
+    for col in dict.fromkeys(columns):
+        if col in keys:
+            missing.append(col)
+        elif col in exp_cols:
+            sources[col] = "exposures"
+        elif col in cust_cols:
+            sources[col] = "customers"
+        else:
+            missing.append(col)
+    from_customers = [c for c, s in sources.items() if s == "customers"]
+    t = exposures
+    if from_customers:
+        t = with_segments(t, customers, from_customers, missing_label=missing_label)
+    grouped: dict[str, str] = {}
+    key: dict[str, str] = {}
+    for col, src in sources.items():
+        key[col] = col if src == "customers" else f"_segment_{col}"
+        if src == "exposures":
+            t = (
+                t.mutate(**{key[col]: t[col]})
+                if isinstance(t, ibis.Table)
+                else t.assign(**{key[col]: t[col]})
+            )
+        t, text = _group_values(
+            t, key[col], max_segments, missing_label, relabel=src == "exposures", name=col
+        )
+        if text:
+            grouped[col] = text
+    return Segments(t, list(sources), key, sources, missing, grouped)
+
+
+def _group_values(t, col: str, top: int, missing_label: str, *, relabel: bool, name: str):
+    """Cast a segment column to text labels; group many values (see :func:`attach_segments`)."""
+    is_ibis = isinstance(t, ibis.Table)
+    if is_ibis:
+        dt = t.schema()[col]
+        numeric = dt.is_numeric() and not dt.is_boolean()
+        counts = t.group_by(col).aggregate(_n=t.count()).to_pandas()
+        values, n = counts[col], counts["_n"].to_numpy()
+    else:
+        numeric = pd.api.types.is_numeric_dtype(t[col]) and not pd.api.types.is_bool_dtype(t[col])
+        vc = t[col].value_counts(dropna=False)
+        values, n = vc.index.to_series(), vc.to_numpy()
+    known = values.notna().to_numpy()
+    if numeric and known.sum() > top:
+        v = np.repeat(values[known].to_numpy(dtype=float), n[known])
+        edges = np.unique(np.quantile(v, [0, 0.25, 0.5, 0.75, 1.0]))
+        labels = [
+            f"Q{i + 1}: {name} {lo:,.4g} to under {hi:,.4g}"
+            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        ]
+        if labels:
+            labels[-1] = f"Q{len(labels)}: {name} {edges[-2]:,.4g} to {edges[-1]:,.4g}"
+        if len(edges) < 2:
+            return _as_labels(t, col, missing_label), ""
+        text = f"{int(known.sum())} different values, grouped into {len(labels)} quartile ranges"
+        if is_ibis:
+            x = t[col].cast("float64")
+            branches = [(x < hi, lab) for hi, lab in zip(edges[1:-1], labels[:-1], strict=True)]
+            expr = ibis.cases(*branches, else_=labels[-1]) if branches else ibis.literal(labels[-1])
+            expr = x.isnull().ifelse(missing_label, expr)
+            return t.mutate(**{col: expr}), text
+        x = t[col].to_numpy(dtype="float64", na_value=np.nan)
+        idx = np.clip(np.searchsorted(edges[1:-1], x, side="right"), 0, len(labels) - 1)
+        lab = np.asarray(labels, dtype=object)[idx]
+        lab[np.isnan(x)] = missing_label
+        return t.assign(**{col: pd.array(lab, dtype="str")}), text
+    t = _as_labels(t, col, missing_label) if relabel or is_ibis else t
+    labels_known = values[known].astype(str).to_numpy()
+    labels_known = labels_known[labels_known != missing_label]
+    if len(labels_known) <= top:
+        return t, ""
+    order = np.argsort(
+        -n[known][values[known].astype(str).to_numpy() != missing_label], kind="stable"
+    )
+    keep = list(labels_known[order][: top - 1])
+    other = f"other {name} ({len(labels_known) - len(keep)} values)"
+    text = (
+        f"{len(labels_known)} different values; the {len(keep)} largest are shown and the other "
+        f"{len(labels_known) - len(keep)} are grouped as '{other}'"
+    )
+    if is_ibis:
+        c = t[col]
+        return t.mutate(**{col: (c.isin(keep) | (c == missing_label)).ifelse(c, other)}), text
+    s = t[col].astype("str")
+    return t.assign(**{col: s.where(s.isin(keep) | (s == missing_label), other)}), text
+
+
+def _as_labels(t, col: str, missing_label: str):
+    if isinstance(t, ibis.Table):
+        return t.mutate(**{col: t[col].cast("string").fill_null(missing_label)})
+    return t.assign(**{col: t[col].astype("string").fillna(missing_label).astype("str")})
+
+
+def default_metrics(exposures: pd.DataFrame | ibis.Table) -> tuple[str, ...]:
+    """The contract's outcomes the exposures have (conversion from 'converted', 'revenue')."""
+    found = tuple(m for m, col in METRIC_COLUMNS.items() if col in exposures.columns)
+    if not found:
+        raise ABTestError(_no_metrics_message(exposures))
+    return found
+
+
+def _no_metrics_message(exposures) -> str:
+    cand = _outcome_candidates(exposures)
+    return (
+        f"{PARAMS}.metrics is not set and {TABLE} has neither 'converted' nor 'revenue'. Fix: set "
+        f"{PARAMS}.metrics to its outcome columns with their types, e.g. metrics: "
+        "{<0/1 column>: binary, <amount column>: money}"
+        + (f"; numeric columns of {TABLE}: {', '.join(cand)}" if cand else "")
+    )
+
+
+def setup_problems(
+    exposures: pd.DataFrame | ibis.Table,
+    *,
+    control: str,
+    metrics: MetricsArg = None,
+    segment_columns: Sequence[str] | None = None,
+    customer_columns: Sequence[str] | None = None,
+    pre_metric: str | None = None,
+    decide_on: str | None = None,
+) -> list[str]:
+    """What notebook 04 would trip on with these settings, as plain messages in the config's words
+    (for ``segwork validate``): a control that is not a variant of a campaign, a campaign with
+    nothing to compare, a metric column that is missing, not numeric, not 0/1 when declared binary
+    or has missing values, a pre-period column that is missing, ``decide_on`` not among the metrics,
+    and a segment column that is neither in the exposures nor in ``customer_columns`` (the columns
+    the customer table will have; the segment check is skipped when that is None)."""
+    problems: list[str] = []
+    cols = [str(c) for c in exposures.columns]
+    lacking = [c for c in ("campaign_id", "variant") if c not in cols]
+    if lacking:
+        return [
+            f"sources.{TABLE}: no column {' or '.join(map(repr, lacking))}; columns present: "
+            f"{', '.join(cols)}. Fix: map them under sources.{TABLE}.columns"
+        ]
+    if isinstance(exposures, ibis.Table):
+        pairs = exposures.select("campaign_id", "variant").distinct().to_pandas()
+    else:
+        pairs = exposures[["campaign_id", "variant"]].drop_duplicates()
+    pairs = pairs.dropna().astype(str).sort_values(["campaign_id", "variant"])
+    for camp, rows in pairs.groupby("campaign_id", sort=True):
+        names = rows["variant"].tolist()
+        if control not in names:
+            problems.append(control_message(str(camp), control, names))
+        elif len(names) < 2:
+            problems.append(
+                f"campaign '{camp}' of {TABLE} has only the control variant '{control}': there is "
+                "nothing to compare it with. Fix: check the variant column mapping in "
+                f"sources.{TABLE}.columns, or leave the campaign out of the export"
+            )
+    # Metrics, one at a time so that every problem is listed.
+    spec: list[Metric] = []
+    if metrics is None:
+        try:
+            items: list[Any] = list(default_metrics(exposures))
+        except ABTestError as err:
+            problems.append(str(err))
+            items = []
+    elif isinstance(metrics, str):
+        items = [metrics]
+    elif isinstance(metrics, Mapping):
+        items = [{k: v} for k, v in metrics.items()]
+    else:
+        items = list(metrics)
+    for item in items:
+        try:
+            spec += resolve_metrics([item] if not isinstance(item, Mapping) else item, exposures)
+        except (ABTestError, ValueError) as err:
+            problems.append(_config_words(str(err)))
+    problems += _metric_value_problems(exposures, spec)
+    if decide_on is not None and spec and decide_on not in [m.name for m in spec]:
+        problems.append(
+            f"{PARAMS}.decide_on: '{decide_on}' is not one of the metrics "
+            f"({', '.join(m.name for m in spec)}). Fix: name one of them, or leave it unset"
+        )
+    if pre_metric is not None and pre_metric not in cols:
+        problems.append(
+            f"{PARAMS}.pre_metric: '{pre_metric}' is not a column of {TABLE}; its columns are "
+            f"{', '.join(cols)}. Fix: name the pre-period column, or leave it unset"
+        )
+    if segment_columns and customer_columns is not None:
+        have = set(cols) | {str(c) for c in customer_columns}
+        for col in segment_columns:
+            if col not in have or col in ("customer_id", "campaign_id", "variant"):
+                existing = sorted(have - {"customer_id", "campaign_id", "variant", "assigned_at"})
+                problems.append(
+                    f"{PARAMS}.segment_columns: '{col}' is neither a column of the customer table "
+                    f"nor of {TABLE}; columns that exist: {', '.join(existing) or '(none)'}. Fix: "
+                    "remove it or name one of those"
+                )
+    return problems
+
+
+def _config_words(message: str) -> str:
+    """A SchemaError about a contract metric column, pointed at the notebook setting too."""
+    if message.startswith(PARAMS):
+        return message
+    first = message.split("\nFix:")[0]
+    return (
+        f"{PARAMS}.metrics: {first}. Fix: map the column under sources.{TABLE}.columns, or list "
+        f"the outcome columns the export has in {PARAMS}.metrics"
+    )
+
+
+def _metric_value_problems(exposures, spec: Sequence[Metric]) -> list[str]:
+    """Missing values in metric columns and binary metrics with values other than 0/1."""
+    if not spec:
+        return []
+    aggs = {}
+    t = exposures if isinstance(exposures, ibis.Table) else ibis.memtable(exposures)
+    for i, m in enumerate(spec):
+        x = t[m.column].cast("float64")
+        aggs[f"null{i}"] = x.isnull().sum()
+        aggs[f"bad{i}"] = ((x != 0) & (x != 1)).sum() if m.binary else ibis.literal(0)
+    res = t.aggregate(**aggs).to_pandas().iloc[0]
+    out = []
+    for i, m in enumerate(spec):
+        if int(res[f"null{i}"] or 0):
+            out.append(
+                f"table '{TABLE}', column '{m.column}': {int(res[f'null{i}'])} missing values of "
+                f"outcome '{m.name}'. Fix: fill them in the export (0 = none) or drop those rows"
+            )
+        if int(res[f"bad{i}"] or 0):
+            out.append(
+                f"{PARAMS}.metrics.{m.name}: declared binary, but column '{m.column}' of {TABLE} has "
+                f"{int(res[f'bad{i}'])} values other than 0/1. Fix: declare it numeric, or recode it to 0/1"
+            )
+    return out
+
+
+def metrics_text(result: ABResult, *, currency: str = "") -> str:
+    """What each metric of an evaluation is, in words, from its column and kind."""
+    cols, kinds = result.settings["metric_columns"], result.settings["metric_kinds"]
+    parts = []
+    for m in result.settings["metrics"]:
+        if kinds[m] == "binary":
+            parts.append(f"{m}: the share of exposed customers with {cols[m]} = 1")
+        else:
+            unit = f" ({currency})" if kinds[m] == "money" and currency else ""
+            parts.append(f"{m}: the mean of {cols[m]} per exposed customer{unit}")
+    return "Metrics - " + "; ".join(parts) + "."
+
+
+def cuped_text(result: ABResult) -> str:
+    """One sentence on the pre-period adjustment with its measured effect ('' when there is none)."""
+    pre = result.settings["pre_metric"]
+    if not pre:
+        return ""
+    tab = result.table
+    parts = []
+    for m, rows in tab.groupby("metric", sort=False):
+        red = rows["ci_width_reduction"].to_numpy(dtype=float)
+        red = red[np.isfinite(red)]
+        if red.size:
+            parts.append(f"{m} {np.median(red):.0%}")
+    if not parts:
+        return ""
+    return (
+        f"Adjusting for the pre-period column '{pre}' (CUPED, regression adjustment) makes the "
+        f"intervals narrower by (median over rows): {', '.join(parts)}. The decisions use the "
+        "unadjusted intervals; the adjusted ones are in the columns cuped_* of ab_results."
+    )
+
+
+def readable_heterogeneity(
+    het: pd.DataFrame, *, segment_column: str, alpha: float = 0.05
+) -> pd.DataFrame:
+    """The interaction tests for people: p-values and the segments left out, in words."""
+    return pd.DataFrame(
+        {
+            "campaign": het["campaign_id"].astype(str),
+            "variant": het["variant"].astype(str),
+            "metric": het["metric"].astype(str),
+            f"{segment_column} segments tested": het["n_segments"].astype(int),
+            "p-value (chi-square)": [_p_text(p) for p in het["p_value"]],
+            "differs?": [
+                "" if not np.isfinite(p) else ("yes" if p < alpha else "not detectably")
+                for p in het["p_value"]
+            ],
+            "left out": [
+                "; ".join(segment_name(x, segment_column) for x in str(e).split("; ") if x)
+                for e in het["excluded"]
+            ],
+            "note": het["note"].astype(str),
+        }
+    ).reset_index(drop=True)
+
+
+def readable_plan(
+    plan_table: pd.DataFrame, result: ABResult, *, currency: str = "", segment_column=None
+) -> pd.DataFrame:
+    """:func:`plan` for people: the minimum detectable effect in the metric's own units and the
+    customers per group a follow-up needs ('not detectable at this size' instead of infinity)."""
+    fmts = metric_formats(result.table, currency=currency)
+
+    def mde_text(m: str, x: float) -> str:
+        if not np.isfinite(x):
+            return "not detectable at this size"
+        f = fmts[m]
+        return (
+            f"{100 * x:+.{f.decimals}f} pp"
+            if f.kind == "binary"
+            else number(x, f.decimals, unit=f.unit, sign=True)
+        )
+
+    out = pd.DataFrame(
+        {
+            "campaign": plan_table["campaign_id"].astype(str),
+            "segment": [segment_name(str(x), segment_column) for x in plan_table["segment"]],
+            "variant": plan_table["variant"].astype(str),
+            "metric": plan_table["metric"].astype(str),
+            "control": [
+                fmts[m].value(x)
+                for m, x in zip(plan_table["metric"], plan_table["baseline"], strict=True)
+            ],
+            "smallest detectable difference": [
+                mde_text(m, x)
+                for m, x in zip(plan_table["metric"], plan_table["mde_abs"], strict=True)
+            ],
+            "as a lift": ["" if not np.isfinite(x) else f"{x:+.1%}" for x in plan_table["mde_rel"]],
+        }
+    )
+    if "n_per_arm_needed" in plan_table:
+        lift = plan_table["target_lift"].iat[0] if len(plan_table) else 0.1
+        out[f"customers per group for a {lift:+.0%} lift"] = [
+            "cannot be planned (baseline 0 or no variation)"
+            if not np.isfinite(x)
+            else f"{int(x):,}"
+            for x in plan_table["n_per_arm_needed"]
+        ]
+    return out.reset_index(drop=True)

@@ -8,8 +8,10 @@ data is escaped here, in one place.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 _STYLE = {
@@ -80,17 +82,62 @@ def table_html(
         fmt = (formats or {}).get(col)
         s = shown[col]
         if fmt:
-            shown[col] = s.map(lambda v, f=fmt: "" if pd.isna(v) else f.format(v))
+            shown[col] = s.map(lambda v, f=fmt: _cell(v, f))
         elif pd.api.types.is_float_dtype(s):
-            shown[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+            shown[col] = s.map(lambda v: _cell(v, "{:,.2f}"))
         elif pd.api.types.is_integer_dtype(s):
             shown[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,}")
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            shown[col] = s.map(
+                lambda v: "" if pd.isna(v) else str(v.date()) if v == v.normalize() else str(v)
+            )
+        else:
+            shown[col] = s.map(lambda v: "" if _missing(v) else v)
     markup = shown.to_html(index=index, escape=True, border=0, na_rep="", classes="segwork-table")
     if caption:
         markup = f"<p><strong>{html.escape(caption)}</strong></p>" + markup
     if len(df) > max_rows:
         markup += f"<p style='color:#718096'>Showing {max_rows:,} of {len(df):,} rows.</p>"
     return markup
+
+
+def _missing(v) -> bool:
+    """NaN, NaT, None and pd.NA are shown as empty cells, never as 'nan' or 'NaT'."""
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # lists, arrays
+        return False
+
+
+def _cell(v, fmt: str) -> str:
+    if _missing(v):
+        return ""
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    return fmt.format(v)
+
+
+def decimals_for(values: Iterable[float], *, money: bool = False) -> int:
+    """Decimals that show the smallest meaningful magnitude among ``values`` (e.g. the half-widths
+    of confidence intervals) to two significant digits: 8.3 -> 1, 0.27 -> 2, 42 -> 0. Amounts of
+    money get cents rather than one decimal (1 -> 2); 0 when no value is finite and non-zero."""
+    arr = np.abs(np.asarray(list(values), dtype=float))
+    arr = arr[np.isfinite(arr) & (arr > 0)]
+    if not arr.size:
+        return 2 if money else 0
+    d = int(min(max(1 - math.floor(math.log10(arr.min())), 0), 6))
+    return 2 if money and d == 1 else d
+
+
+def number(value: float, decimals: int, *, unit: str = "", sign: bool = False) -> str:
+    """A number with thousands separators, ``decimals`` places, an optional sign and unit; '' for
+    a missing value (never 'nan')."""
+    if value is None or not np.isfinite(value):
+        return "" if value is None or np.isnan(value) else ("∞" if value > 0 else "-∞")
+    text = f"{value:{'+' if sign else ''},.{decimals}f}"
+    if float(text.replace(",", "")) == 0:
+        text = text.replace("-", "+" if sign else "")  # no '-0.00'
+    return f"{text} {unit}".strip()
 
 
 def money(value: float, currency: str = "CZK") -> str:
