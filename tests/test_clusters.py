@@ -545,9 +545,13 @@ def test_mismatched_input_is_refused(fitted4, sim4):
     bad = resp.head(20).copy()
     bad.loc[4, "q05"] = 7
     with pytest.raises(
-        SurveyError, match=r"column 'q05'.*integers 1\.\.5: row 4 \(customer S00004\): 7\."
-    ):
+        SurveyError,
+        match=r"column 'q05'.*scale 1\.\.5 of the fitted persona model: "
+        r"data row 5 \(customer S00004\): 7\.",
+    ) as e:
         fitted4.assign(bad)
+    assert "need a model fitted on that scale" in str(e.value)
+    assert "survey_items" not in str(e.value)  # the catalogue cannot change a fitted model
 
 
 def test_assign_marks_excluded_respondents(fitted4, sim4):

@@ -194,13 +194,24 @@ def test_answers_off_the_default_scale_name_table_column_rows_and_the_fix():
     with pytest.raises(SurveyError) as e:
         score_survey(resp, SurveySpec.from_catalogue(cat))
     msg = str(e.value)
-    assert "table 'survey_responses', column 'A1'" in msg
-    assert f"data row {first6 + 1} (customer {resp['customer_id'][first6]}): 6" in msg
-    assert "1..5, the default" in msg and "survey_items declares no scale for item A1" in msg
+    # 25 items off the default scale in the same way: one message naming them, not 25
+    n_bad = int((resp.iloc[:, 1:] == 6).to_numpy().sum())
+    assert msg.startswith("table 'survey_responses', columns A1, A2, A3,")
+    assert f"and 13 more (25 items): {n_bad:,} answers" in msg
+    assert f"A1: data row {first6 + 1} (customer {resp['customer_id'][first6]}): 6" in msg
+    assert "1..5, the default: survey_items declares no scale for these items" in msg
+    assert "add columns scale_min and scale_max to survey_items" in msg
+    assert "here: scale_min 1 and scale_max 6 on every row" in msg  # read from the data
+    assert "run from 1 to 6" in msg
+    assert "recode" not in msg and msg.count("table '") == 1
+    # one item off the default scale: its own message
+    one = resp.assign(**{c: resp[c].clip(upper=5) for c in resp.columns[2:]})
+    with pytest.raises(SurveyError) as e:
+        score_survey(one, SurveySpec.from_catalogue(cat))
+    msg = str(e.value)
+    assert "table 'survey_responses', column 'A1':" in msg
+    assert "1..5, the default: survey_items declares no scale for item A1" in msg
     assert "declare it in the item catalogue: survey_items columns scale_min and scale_max" in msg
-    assert "run from 1 to 6" in msg  # what the data hold, so the user can see it is a 1..6 scale
-    assert "recode" not in msg
-    assert "more column(s)" in msg  # 25 bad columns: the first few in full, the rest counted
     # declared 1..6: the same data are fine
     ok = cat.assign(scale_min=1, scale_max=6)
     assert len(score_survey(resp, SurveySpec.from_catalogue(ok)).constructs) == 40
@@ -259,11 +270,17 @@ def test_scale_problems_lists_every_problem_without_raising():
     resp, cat = _bfi_like()
     declared = cat.assign(scale_min=1, scale_max=6)
     assert scale_problems(resp, declared) == []
-    # default scale: every item column holding a 6 gets its own message
+    # default scale: one message for all the items off it
     probs = scale_problems(resp, cat)
-    with6 = [c for c in resp.columns[1:] if (resp[c] == 6).any()]
-    assert len(probs) == len(with6) == 25
-    assert all(p.startswith("table 'survey_responses', column '") for p in probs)
+    assert len(probs) == 1 and "(25 items)" in probs[0]
+    # several declared columns with bad answers: one message each
+    two = resp.copy()
+    two.loc[1, "A2"], two.loc[4, "N1"] = 7, 0
+    probs = scale_problems(two, declared)
+    assert [p.split(":")[0] for p in probs] == [
+        "table 'survey_responses', column 'A2'",
+        "table 'survey_responses', column 'N1'",
+    ]
     # missing item columns, an unknown answer column, a bad answer; no customer_id needed
     bad = resp.drop(columns=["O4", "O5", "customer_id"]).assign(A6=3.0, answered_at="2024-01-01")
     bad.loc[2, "C1"] = 9

@@ -265,7 +265,11 @@ class SurveySpec:
 
 
 def item_answers(
-    responses: pd.DataFrame, spec: SurveySpec, *, table: str = "survey_responses"
+    responses: pd.DataFrame,
+    spec: SurveySpec,
+    *,
+    table: str = "survey_responses",
+    assigning: bool = False,
 ) -> pd.DataFrame:
     """The catalogue's item columns as float (NaN = not answered), indexed by customer_id.
 
@@ -295,15 +299,12 @@ def item_answers(
             f"once, e.g. {dup[:_MAX_EXAMPLES]}.\nFix: keep one response per customer "
             "(e.g. the latest by answered_at)."
         )
-    out, problems = {}, []
-    for item in spec.items:
-        vals, problem = _check_answers(responses[item], item, spec, ids, table)
-        if problem:
-            problems.append(problem)
-        out[item] = vals
+    out, problems = _check_all(responses, spec, ids, table, assigning=assigning)
     if problems:
-        raise SurveyError(_joined(problems))
-    return pd.DataFrame(out, index=pd.Index(ids.to_numpy(), name="customer_id"))
+        raise SurveyError(_joined([m for _, m in problems]))
+    return pd.DataFrame(
+        {i: out[i] for i in spec.items}, index=pd.Index(ids.to_numpy(), name="customer_id")
+    )
 
 
 def _joined(problems: list[str], limit: int = _MAX_EXAMPLES) -> str:
@@ -325,9 +326,89 @@ def _missing_items(responses: pd.DataFrame, spec: SurveySpec, table: str) -> str
     )
 
 
+@dataclass(frozen=True)
+class _Offscale:
+    """What is wrong with one item column (for the grouped message of undeclared scales)."""
+
+    item: str
+    n_bad: int
+    example: str  # "data row 22 (customer 61659): 6"
+    seen: tuple[float, float] | None  # lowest and highest number in the column
+    has_text: bool
+
+
+def _check_all(
+    responses: pd.DataFrame,
+    spec: SurveySpec,
+    ids: pd.Series | None,
+    table: str,
+    *,
+    assigning: bool = False,
+) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+    """Every present item column as floats, and (column, message) for each problem.
+
+    Items on the default scale (none declared) whose answers are off it in the same way are
+    reported in one message naming all of them: a survey on 1..6 without declared scales
+    is one mistake, not 25.
+    """
+    values, problems, undeclared = {}, [], []
+    for item in spec.items:
+        if item not in responses.columns:
+            continue
+        vals, problem, info = _check_answers(
+            responses[item], item, spec, ids, table, assigning=assigning
+        )
+        values[item] = vals
+        if problem is None:
+            continue
+        if info is not None and item not in spec.declared and not info.has_text and not assigning:
+            undeclared.append((info, problem))
+        else:
+            problems.append((item, problem))
+    if len(undeclared) == 1:
+        problems.append((undeclared[0][0].item, undeclared[0][1]))
+    elif undeclared:
+        infos = [i for i, _ in undeclared]
+        lo, hi = spec.scale[infos[0].item]
+        cols = [i.item for i in infos]
+        shown = ", ".join(cols[:12]) + (f" and {len(cols) - 12} more" if len(cols) > 12 else "")
+        seen = [i.seen for i in infos if i.seen is not None]
+        span = (
+            f" The numbers in these columns run from {min(a for a, _ in seen):g} to "
+            f"{max(b for _, b in seen):g}."
+            if seen
+            else ""
+        )
+        examples = "; ".join(f"{i.item}: {i.example}" for i in infos[:3])
+        guess = (
+            f"scale_min {min(lo, int(min(a for a, _ in seen)))} and scale_max "
+            f"{int(max(b for _, b in seen))} on every row, if that is the questionnaire's scale"
+            if seen and all(float(a).is_integer() and float(b).is_integer() for a, b in seen)
+            else "the lowest and highest possible answer of each item"
+        )
+        message = (
+            f"table '{table}', columns {shown} ({len(cols)} items): "
+            f"{sum(i.n_bad for i in infos):,} answers are not whole numbers on the scale "
+            f"{lo}..{hi}, the default: survey_items declares no scale for these items "
+            f"(columns scale_min, scale_max). E.g. {examples}.{span}\nFix: if these items are "
+            "answered on another scale (1..6, 1..7, 0..10, ...), declare it in the item "
+            f"catalogue: add columns scale_min and scale_max to survey_items (here: {guess}); "
+            "otherwise correct these answers in the data, or leave them empty if they mean "
+            "'no answer'."
+        )
+        problems.insert(0, (cols[0], message))
+    return values, problems
+
+
 def _check_answers(
-    raw: pd.Series, item: str, spec: SurveySpec, ids: pd.Series | None, table: str
-) -> tuple[np.ndarray, str | None]:
+    raw: pd.Series,
+    item: str,
+    spec: SurveySpec,
+    ids: pd.Series | None,
+    table: str,
+    *,
+    assigning: bool = False,
+) -> tuple[np.ndarray, str | None, _Offscale | None]:
     """An item column as floats, and a message if any answer is not a whole number on its scale."""
     num = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
     lo, hi = spec.scale[item]
@@ -336,7 +417,7 @@ def _check_answers(
         off_scale = ~np.isnan(num) & ((num < lo) | (num > hi) | (num != np.round(num)))
     bad = not_number | off_scale
     if not bad.any():
-        return num, None
+        return num, None, None
     where = np.flatnonzero(bad)
 
     def who(r: int) -> str:
@@ -349,7 +430,13 @@ def _check_answers(
         if len(known)
         else ""
     )
-    if item in spec.declared:
+    if assigning:
+        fix = (
+            f"the persona model was fitted with item {item} on {lo}..{hi}: correct these "
+            "answers, or leave them empty if they mean 'no answer'; answers on another scale "
+            "need a model fitted on that scale."
+        )
+    elif item in spec.declared:
         fix = (
             "correct these answers in the data, or leave them empty if they mean 'no answer' "
             "(a code for a missing answer, such as 0 or 99, must be blank); if the item's "
@@ -367,9 +454,22 @@ def _check_answers(
         if (not_number.any())
         else ""
     )
-    return num, (
-        f"table '{table}', column '{item}': {int(bad.sum())} answer(s) are not whole numbers on "
-        f"the item's scale {spec.scale_text(item)}{text_note}: {examples}.{seen}\nFix: {fix}"
+    scale_phrase = f"{lo}..{hi} of the fitted persona model" if assigning else spec.scale_text(item)
+    info = _Offscale(
+        item,
+        int(bad.sum()),
+        f"{who(int(where[0]))}: {_show(raw.iloc[int(where[0])])}",
+        (float(known.min()), float(known.max())) if len(known) else None,
+        bool(not_number.any()),
+    )
+    return (
+        num,
+        (
+            f"table '{table}', column '{item}': {int(bad.sum())} answer(s) are not whole numbers "
+            f"on the item's scale {scale_phrase}{text_note}: {examples}.{seen}\n"
+            f"Fix: {fix}"
+        ),
+        info,
     )
 
 
@@ -411,11 +511,8 @@ def survey_checks(
     if missing:
         out.append(SurveyProblem("error", None, missing))
     ids = responses["customer_id"].astype("string") if "customer_id" in responses else None
-    for item in spec.items:
-        if item in responses.columns:
-            _, problem = _check_answers(responses[item], item, spec, ids, table)
-            if problem:
-                out.append(SurveyProblem("error", item, problem))
+    _, problems = _check_all(responses, spec, ids, table)
+    out += [SurveyProblem("error", col, message) for col, message in problems]
     extra = unknown_columns(responses, spec)
     if extra:
         out.append(SurveyProblem("note", extra[0], unused_columns_text(extra, table)))
@@ -652,7 +749,7 @@ def score_survey(
     With ``learn_medians`` the fallback item medians are learned from the kept respondents (fit
     time); otherwise ``spec.item_medians`` (from the fitted model) are used (assignment time).
     """
-    answers = item_answers(responses, spec, table=table)
+    answers = item_answers(responses, spec, table=table, assigning=not learn_medians)
     reasons = pd.Series(pd.NA, index=answers.index, dtype="string")
     flags = consent_flags(answers.index, consent, responses)
     if flags is not None:
