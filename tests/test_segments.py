@@ -114,3 +114,84 @@ def test_context_reads_only_successful_earlier_runs(tmp_path: Path, tiny_config:
     )
     table = ctx.customer_table()
     assert table.loc["1", "seg"] == "y" and table.loc["1", "a"] == 1  # the 360's own column wins
+
+
+# ------------------------------------------------- rules on a customer table that lacks sources
+
+_RULES = """
+rules:
+  - name: Region A
+    description: Customers in region A.
+    rule: region == "A"
+  - name: Big spenders
+    rule: revenue_365d > 100 and region == "A"
+  - name: Loyal
+    rule: rfm_segment == "Champions"
+  - name: Likely
+    rule: p_alive > 0.5
+"""
+
+
+def test_check_rules_leaves_out_rules_on_absent_sources_and_says_why() -> None:
+    from segwork.rules import load_rules
+
+    ids = pd.Index(["a", "b", "c"], name="customer_id")
+    campaign_only = pd.DataFrame({"region": ["A", "B", "A"]}, index=ids)
+    check = segments.check_rules(load_rules(_RULES), campaign_only, source="segs.yaml")
+    assert check.runnable.names == ["Region A"]
+    left = check.left_out.set_index("segment")
+    assert list(left.index) == ["Big spenders", "Loyal", "Likely"]
+    assert left.loc["Big spenders", "columns"] == "revenue_365d"
+    assert "the orders table" in left.loc["Big spenders", "reason"]
+    assert "notebook 02_rfm_clv" in left.loc["Loyal", "reason"]
+    sentences = check.sentences()
+    assert sentences[0] == (
+        "The segment 'Big spenders' is left out of this run: revenue_365d comes from the orders "
+        "table, which this run does not have."
+    )
+    members = check.runnable.memberships(campaign_only)
+    assert members["Region A"].tolist() == [True, False, True]
+    kpis = segments.segment_kpis(members, campaign_only)
+    assert "revenue" not in kpis  # no orders: no column of zero revenue
+    assert kpis["members"].tolist() == [2]
+    # with orders and RFM but a CLV model that could not be fitted, only the CLV rule is out
+    with_orders = campaign_only.assign(revenue_365d=[50.0, 500.0, 150.0], orders_total=1)
+    with_orders["rfm_segment"] = "Champions"
+    check = segments.check_rules(load_rules(_RULES), with_orders)
+    assert check.runnable.names == ["Region A", "Big spenders", "Loyal"]
+    assert check.left_out["segment"].tolist() == ["Likely"]
+
+
+def test_check_rules_stops_on_a_typo_and_lists_the_columns() -> None:
+    from segwork.rules import RuleSetError, load_rules
+
+    ids = pd.Index(["a", "b"], name="customer_id")
+    customers = pd.DataFrame({"region": ["A", "B"], "revenue_365d": [1.0, 2.0]}, index=ids)
+    customers["orders_total"] = 1
+    typo = _RULES.replace('region == "A"\n  - name: Big', 'regoin == "A"\n  - name: Big')
+    with pytest.raises(RuleSetError) as info:
+        segments.check_rules(load_rules(typo), customers, source="segs.yaml")
+    err = info.value
+    assert err.unknown_columns == ["regoin"]
+    assert err.errors[0].startswith("rules file 'segs.yaml', rule 'Region A': unknown column")
+    assert "did you mean region?" in err.errors[0]
+    assert "orders_total, region, revenue_365d" in err.errors[0]
+    # a near miss of a behaviour column present in this run is a typo, not a missing source
+    with pytest.raises(RuleSetError, match="did you mean revenue_365d"):
+        segments.check_rules(load_rules("- {name: x, rule: revenue_356d > 1}"), customers)
+
+
+def test_describe_rules_and_empty_headline_come_from_the_rules() -> None:
+    from segwork.rules import load_rules
+
+    text = segments.describe_rules(load_rules(_RULES), source="segs.yaml")
+    assert text.startswith("The rules file segs.yaml defines 4 saved segments: 'Region A' (")
+    assert "(Customers in region A)" in text and "'Loyal' (rfm_segment == \"Champions\")" in text
+    empty = segments.segment_kpis(
+        pd.DataFrame(index=pd.Index([], name="customer_id")), pd.DataFrame()
+    )
+    assert empty.empty and list(empty.columns) == ["segment", "members", "share"]
+    line = segments.headline(
+        empty, pd.DataFrame(), previous_run=None, tasks=0, emails=0, calls=0, no_consent=0
+    )
+    assert line.startswith("No saved segment could be evaluated")

@@ -230,7 +230,7 @@ class RuleSetError(RuleError):
         n = len(self.errors)
         where = f"the rules file '{source}'" if source else "the rule set"
         message = f"{n} problem{'s' if n > 1 else ''} in {where}:\n" + "\n".join(
-            f"- {_indent(e)}" for e in self.errors
+            f"- {_indent(e[len(prefix) :])}" for e in self.errors
         )
         super().__init__(message)
 
@@ -1775,7 +1775,7 @@ class RuleSet:
         """One row per rule: name, description, canonical rule, priority, owner, action, columns."""
         return pd.DataFrame(
             {
-                "name": self.names,
+                "name": pd.Series(self.names, dtype="str"),
                 "description": [r.description for r in self.rules],
                 "rule": [str(r.rule) for r in self.rules],
                 "priority": [r.priority for r in self.rules],

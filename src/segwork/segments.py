@@ -7,9 +7,135 @@ entries/exits of :func:`segwork.actions.changes`. Nothing here reads or writes f
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
+
+from segwork.rules import RuleProblem, RuleSet, RuleSetError
+
+#: Where customer-table columns come from, when a run may not have them: (origin, marker column
+#: present whenever the origin is, pattern of the columns it adds). Checked in order.
+COLUMN_ORIGINS: tuple[tuple[str, str, str], ...] = (
+    (
+        "the orders table",
+        "orders_total",
+        r"first_order_date|last_order_date|orders_total|returns_total|revenue_total|aov"
+        r"|days_since_last_order|tenure_days|has_ordered|(orders|revenue|active)_\d+d",
+    ),
+    (
+        "the lifetime-value model of notebook 02_rfm_clv",
+        "p_alive",
+        r"p_alive|expected_spend|expected_purchases_\d+d|clv_\d+m|propensity_\d+d",
+    ),
+    ("the RFM scores of notebook 02_rfm_clv", "rfm_segment", r"rfm_\w+|R|F|M"),
+    ("the personas of notebook 03_personas", "persona", r"persona|cluster"),
+    (
+        "the interactions table",
+        "has_service_contract",
+        r"has_service_contract|complaints_total|last_interaction_at|\w+_\d+d",
+    ),
+    ("the survey answers", "survey_answered", r"survey_answered"),
+)
+
+
+def column_origin(name: str) -> tuple[str, str] | None:
+    """(origin in words, marker column) of a column the customer table gets from a source or an
+    earlier notebook, or None for a column of the customer table itself (or a typo)."""
+    for origin, marker, pattern in COLUMN_ORIGINS:
+        if re.fullmatch(pattern, name):
+            return origin, marker
+    return None
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """The rules that can run on this run's customer table, and those left out and why."""
+
+    runnable: RuleSet
+    left_out: pd.DataFrame  # segment, columns, reason
+
+    def sentences(self) -> list[str]:
+        """One plain sentence per rule left out."""
+        return [
+            f"The segment '{r.segment}' is left out of this run: {r.reason}."
+            for r in self.left_out.itertuples()
+        ]
+
+
+def check_rules(
+    ruleset: RuleSet, customers: pd.DataFrame, *, source: str | None = None
+) -> RuleCheck:
+    """Split saved segments into those this run can evaluate and those it cannot.
+
+    A rule reading a column that a missing source would have added (``revenue_365d`` in a run
+    without orders, ``rfm_segment`` when notebook 02 did not apply) is left out, with a sentence
+    naming the column and its source. Any other unknown column (a typo) or a type mismatch
+    raises :class:`RuleSetError` naming the rules file, the rule and the column, and listing the
+    columns that exist.
+    """
+    columns = [str(c) for c in customers.columns]
+    have = set(columns)
+    runnable, left, problems = [], [], []
+    for r in ruleset:
+        missing = [c for c in r.rule.columns if c not in have]
+        absent = {c: column_origin(c) for c in missing}
+        explained = {
+            c: o
+            for c, o in absent.items()
+            if o is not None
+            and o[1] not in have
+            and not difflib.get_close_matches(c, columns, n=1, cutoff=0.8)  # a typo, not a gap
+        }
+        errors = [e for e in r.rule.problems(customers) if e.column not in explained]
+        if errors:
+            problems += [
+                RuleProblem(f"rule '{r.name}': {e}", r.name, e.column, e.kind) for e in errors
+            ]
+            continue
+        if explained:
+            by_origin: dict[str, list[str]] = {}
+            for c, (origin, _) in explained.items():
+                by_origin.setdefault(origin, []).append(c)
+            reason = "; ".join(
+                f"{', '.join(cols)} come{'s' if len(cols) == 1 else ''} from {origin}, which "
+                "this run does not have"
+                for origin, cols in by_origin.items()
+            )
+            left.append(
+                {"segment": r.name, "columns": ", ".join(sorted(explained)), "reason": reason}
+            )
+            continue
+        runnable.append(r)
+    if problems:
+        raise RuleSetError([p.message for p in problems], details=problems, source=source)
+    return RuleCheck(
+        RuleSet(tuple(runnable)), pd.DataFrame(left, columns=["segment", "columns", "reason"])
+    )
+
+
+def kpi_formats(kpis: pd.DataFrame) -> dict[str, str]:
+    """Number formats for the KPI table: cents when the segments' revenues are small."""
+    formats = {"share": "{:.1%}"}
+    if "revenue" in kpis:
+        small = kpis["revenue"].abs().max() < 1000 if len(kpis) else True
+        formats["revenue"] = "{:,.2f}" if small else "{:,.0f}"
+        formats["revenue_per_member"] = "{:,.2f}"
+    return formats
+
+
+def describe_rules(ruleset: RuleSet, *, source: str) -> str:
+    """What the saved segments of this run are, in the rules file's own words."""
+    if not len(ruleset):
+        return f"The rules file {source} defines no segments."
+    items = [
+        f"'{r.name}' ({r.description.rstrip('.') if r.description else str(r.rule)})"
+        for r in ruleset
+    ]
+    text = f"The rules file {source} defines {len(ruleset)} saved segment{'s' if len(ruleset) > 1 else ''}: "
+    return text + "; ".join(items) + "."
 
 
 def segment_kpis(
@@ -19,29 +145,32 @@ def segment_kpis(
     *,
     revenue: str = "revenue_365d",
 ) -> pd.DataFrame:
-    """Members, share of customers, revenue and movements per segment (customers indexed alike)."""
+    """Members, share of customers, revenue and movements per segment (customers indexed alike).
+
+    The revenue columns are present only when the customer table has the ``revenue`` column.
+    """
     rows = []
     n = len(memberships)
     for seg in memberships.columns:
         members = memberships[seg].fillna(False).astype(bool)
-        rev = (
-            customers.loc[members[members].index, revenue]
-            if revenue in customers
-            else pd.Series(dtype=float)
-        )
         row = {
             "segment": seg,
             "members": int(members.sum()),
             "share": members.mean() if n else 0.0,
-            "revenue": float(rev.sum()),
-            "revenue_per_member": float(rev.mean()) if len(rev) else 0.0,
         }
+        if revenue in customers:  # a run without orders has no revenue: no column of zeros
+            rev = customers.loc[members[members].index, revenue]
+            row["revenue"] = float(rev.sum())
+            row["revenue_per_member"] = float(rev.mean()) if len(rev) else 0.0
         if moved is not None:
             mine = moved[moved["segment"] == seg]
             row["entered"] = int((mine["change"] == "entered").sum())
             row["left"] = int((mine["change"] == "left").sum())
         rows.append(row)
-    return pd.DataFrame(rows)
+    cols = ["segment", "members", "share"]
+    cols += ["revenue", "revenue_per_member"] if revenue in customers else []
+    cols += ["entered", "left"] if moved is not None else []
+    return pd.DataFrame(rows, columns=cols).astype({"segment": "str"})
 
 
 def overlap(memberships: pd.DataFrame, *, share: bool = False) -> pd.DataFrame:
@@ -93,9 +222,14 @@ def headline(
     no_consent: int,
 ) -> str:
     """The finding notebook 05 leads with, in words a sales manager reads."""
+    if kpis.empty:
+        return (
+            "No saved segment could be evaluated on this run's data, so there are no members, "
+            "entries, exits or actions."
+        )
     in_any = int(memberships.fillna(False).astype(bool).any(axis=1).sum())
     text = (
-        f"{len(kpis)} saved segments hold {in_any:,} customers ({in_any / max(len(memberships), 1):.0%} of all "
+        f"{len(kpis)} saved segment{'s' if len(kpis) != 1 else ''} hold{'' if len(kpis) != 1 else 's'} {in_any:,} customers ({in_any / max(len(memberships), 1):.0%} of all "
         f"customers) in at least one segment."
     )
     if "entered" in kpis:
