@@ -54,7 +54,7 @@ def _expected_orders(orders: pd.DataFrame, windows=(30, 90, 365)) -> pd.DataFram
     o = orders[orders["order_date"] < end]
     rows = {}
     for cid, g in o.groupby("customer_id"):
-        buys = g[g["amount"] > 0]
+        buys = g[g["amount"] >= 0]
         r = {
             "orders_total": len(buys),
             "returns_total": int((g["amount"] < 0).sum()),
@@ -64,7 +64,7 @@ def _expected_orders(orders: pd.DataFrame, windows=(30, 90, 365)) -> pd.DataFram
         }
         for w in windows:
             inside = g[g["order_date"] >= end - pd.Timedelta(days=w)]
-            r[f"orders_{w}d"] = int((inside["amount"] > 0).sum())
+            r[f"orders_{w}d"] = int((inside["amount"] >= 0).sum())
             r[f"revenue_{w}d"] = inside["amount"].sum()
         rows[cid] = r
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -182,8 +182,12 @@ def _order_lines_export(seed: int = 7) -> pd.DataFrame:
 
 def test_customer360_orders_only_matches_plain_pandas() -> None:
     orders = _order_lines_export()
+    orders.loc[orders["customer_id"] == "12003", "amount"] = 0.0  # only free orders
     customers = pd.DataFrame({"customer_id": sorted(orders["customer_id"].unique())})
     c360 = build_customer360(customers, orders, analysis_date=REF)
+    free = orders[orders["customer_id"] == "12003"]
+    assert c360.loc["12003", "orders_total"] == len(free) > 0  # a free order is a purchase
+    assert c360.loc["12003", "has_ordered"] and c360.loc["12003", "aov"] == 0.0
     exp = _expected_orders(orders)
     assert sorted(c360.index) == sorted(exp.index)
     for col in ("orders_total", "returns_total", "revenue_total", "orders_90d", "revenue_365d"):
@@ -258,7 +262,7 @@ def test_monthly_orders_marks_partial_first_and_last_months() -> None:
     assert m["partial"].iloc[0] == (first.day != 1)
     assert m["partial"].iloc[-1] == (last.normalize() < last + pd.offsets.MonthEnd(0))
     assert not m["partial"].iloc[1:-1].any()
-    assert m["orders"].sum() == (seen["amount"] > 0).sum()
+    assert m["orders"].sum() == (seen["amount"] >= 0).sum()
     text = partial_months_text(m)
     assert f"{first:%B %Y}" in text and f"only {first.day}" in text
     # a complete calendar year has no partial month and no sentence

@@ -5,9 +5,11 @@ per-customer results come into pandas. Every behaviour column is computed "as of
 date: orders and interactions after it are ignored, so a re-run for an earlier date reproduces
 what was known then.
 
-Column conventions: ``orders_<w>d`` counts purchase orders (amount > 0) placed in the last w
-days before the analysis date (inclusive of the date itself); ``revenue_<w>d`` is net revenue
-(purchases minus returns) booked in that window; ``aov`` is the mean amount of purchase orders.
+Column conventions: ``orders_<w>d`` counts purchase orders (amount >= 0: a free item or a fully
+discounted order is a purchase, as in segwork.rfm and the buy-till-you-die literature) placed in
+the last w days before the analysis date (inclusive of the date itself); ``revenue_<w>d`` is net
+revenue (purchases minus returns, i.e. negative amounts) booked in that window; ``aov`` is the
+mean amount of purchase orders.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def order_behaviour(
     ref = pd.Timestamp(analysis_date)
     end = ref + pd.Timedelta(days=1)  # the analysis date is a whole day
     t = t.filter(t.order_date < end)
-    purchase = t.amount > 0
+    purchase = t.amount >= 0
     aggs = {
         "first_order_date": t.order_date.min(),
         "last_order_date": t.order_date.max(),

@@ -91,7 +91,7 @@ def monthly_orders(
     out = (
         t.group_by(month)
         .aggregate(
-            orders=(t.amount > 0).ifelse(1, 0).sum(),
+            orders=(t.amount >= 0).ifelse(1, 0).sum(),  # a free order is a purchase
             returns=(t.amount < 0).ifelse(1, 0).sum(),
             revenue=t.amount.sum(),
             customers=t.customer_id.nunique(),

@@ -118,11 +118,12 @@ def check_rules(
 
 def kpi_formats(kpis: pd.DataFrame) -> dict[str, str]:
     """Number formats for the KPI table: cents when the segments' revenues are small."""
+    from segwork.rfm import money_format
+
     formats = {"share": "{:.1%}"}
-    if "revenue" in kpis:
-        small = kpis["revenue"].abs().max() < 1000 if len(kpis) else True
-        formats["revenue"] = "{:,.2f}" if small else "{:,.0f}"
-        formats["revenue_per_member"] = "{:,.2f}"
+    for col in ("revenue", "revenue_per_member"):
+        if col in kpis:
+            formats[col] = money_format(kpis[col])
     return formats
 
 
