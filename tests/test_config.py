@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from datetime import date
 from pathlib import Path
 
@@ -167,3 +168,64 @@ def test_credentials_come_from_the_environment_and_are_redacted(
     monkeypatch.delenv("PGPASS")
     with pytest.raises(ConfigError, match=r"\$\{PGPASS\}"):
         cfg.sources.customers.resolved_url()
+
+
+def test_config_saved_in_cp1250_is_refused_with_a_message(tiny_crm: Path) -> None:
+    text = (
+        "name: Prodeje – Brno\nanalysis_date: 2025-06-30\n"
+        "sources:\n  customers: {path: customers.csv}\n  orders: {path: orders.csv}\n"
+    )
+    (tiny_crm / "c.yaml").write_bytes(text.encode("cp1250"))
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny_crm / "c.yaml")
+    assert "is not UTF-8 text: line 1 has the byte 0x96" in str(err.value)
+    assert "save the config as UTF-8" in str(err.value)
+    # the same text saved as UTF-8 with a BOM, or as UTF-16 (Notepad's "Unicode"), is read
+    for data in (codecs.BOM_UTF8 + text.encode("utf-8"), text.encode("utf-16")):
+        (tiny_crm / "c.yaml").write_bytes(data)
+        assert load_config(tiny_crm / "c.yaml").name == "Prodeje – Brno"
+
+
+def test_env_vars_in_paths(monkeypatch, tiny_crm: Path) -> None:
+    monkeypatch.setenv("CRM_EXPORTS", str(tiny_crm))
+    data = {
+        "analysis_date": "2025-01-01",
+        "sources": {"orders": {"path": "${CRM_EXPORTS}/orders.csv"}},
+    }
+    cfg = parse_config(data, base_dir=Path("/nonexistent"))
+    assert cfg.source_path("orders") == tiny_crm / "orders.csv"
+    monkeypatch.delenv("CRM_EXPORTS")
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base_dir=tiny_crm)
+    assert "sources.orders.path: the config refers to ${CRM_EXPORTS}, which is not set" in str(
+        err.value
+    )
+
+
+def test_reading_options_are_checked(tiny_crm: Path) -> None:
+    def check(options: dict) -> str:
+        with pytest.raises(ConfigError) as err:
+            parse_config(
+                {
+                    "analysis_date": "2025-01-01",
+                    "sources": {"orders": {"path": "o.csv", **options}},
+                },
+                base_dir=tiny_crm,
+                check_files=False,
+            )
+        return str(err.value)
+
+    assert "sources.orders.encoding: unknown encoding 'cp999'" in check({"encoding": "cp999"})
+    assert "needs 'column_names'" in check({"header": False})
+    assert "'column_names' is for files without a header row" in check({"column_names": ["a"]})
+    assert "a delimiter is one character" in check({"delimiter": ";;"})
+    assert "must differ" in check({"decimal": ",", "thousands": ","})
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-01-01",
+            "sources": {"orders": {"path": "o.csv", "encoding": "latin-2", "delimiter": "tab"}},
+        },
+        base_dir=tiny_crm,
+        check_files=False,
+    )
+    assert cfg.sources.orders.delimiter == "\t"

@@ -6,10 +6,13 @@ expected values are computed in the test from the rows it wrote, independently o
 
 from __future__ import annotations
 
+import codecs
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from segwork.config import load_config
 from segwork.schema import SchemaError
@@ -301,5 +304,307 @@ def test_lines_need_quantity_and_unit_price_or_an_amount(tmp_path: Path) -> None
     )
     with pytest.raises(
         SchemaError, match=r"unit_price missing.*\nFix: map them under sources.orders.columns"
+    ):
+        load_tables(load_config(cfg))
+
+
+# --- file dialects -----------------------------------------------------------------------------
+
+CZECH_CUSTOMERS = [
+    ("0001", "Příliš žluťoučký kůň s.r.o.", "Jihomoravský kraj", "1 234,50"),
+    ("0002", "Šťastná Řeháková", "Zlínský kraj", "12\u00a0345,00"),  # Excel's no-break space
+    ("0003", "Ďábelské úpění", "Hlavní město Praha", "-7,25"),
+]
+CZECH_VALUES = [1234.5, 12345.0, -7.25]
+
+
+def _czech_csv(encoding: str, *, bom: bytes = b"", sep: str = ";") -> bytes:
+    """Customers as Czech Excel saves 'CSV (oddělený středníkem)': ';', decimal comma, CRLF."""
+    lines = [sep.join(["Číslo zákazníka", "Název", "Kraj", "Obrat"])]
+    lines += [sep.join(row) for row in CZECH_CUSTOMERS]
+    return bom + "\r\n".join(lines + [""]).encode(encoding)
+
+
+def _czech_config(folder: Path, file: str, **options) -> Path:
+    customers = {
+        "path": file,
+        "columns": {"customer_id": "Číslo zákazníka", "annual_revenue": "Obrat"},
+        **options,
+    }
+    return write_config(folder, {"customers": customers})
+
+
+def _assert_czech(customers: pd.DataFrame) -> None:
+    assert customers["customer_id"].tolist() == [r[0] for r in CZECH_CUSTOMERS]
+    assert customers["Název"].tolist() == [r[1] for r in CZECH_CUSTOMERS]
+    assert customers["Kraj"].tolist() == [r[2] for r in CZECH_CUSTOMERS]
+    assert customers["annual_revenue"].tolist() == CZECH_VALUES
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codec"),
+    [("cp1250", "cp1250"), ("windows-1250", "cp1250"), ("latin-2", "iso8859_2")],
+)
+def test_legacy_encodings_are_converted_and_the_copy_removed(
+    tmp_path: Path, encoding: str, codec: str, monkeypatch
+) -> None:
+    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv(codec))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    cfg = _czech_config(tmp_path, "zakaznici.csv", encoding=encoding, delimiter=";", decimal=",")
+    _assert_czech(load_tables(load_config(cfg)).customers)
+    assert list(temp.iterdir()) == []  # the UTF-8 copy DuckDB read is gone
+
+
+def test_a_file_that_is_not_utf8_names_the_encoding_key(tmp_path: Path) -> None:
+    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv("cp1250"))
+    cfg = _czech_config(tmp_path, "zakaznici.csv", delimiter=";", decimal=",")
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    msg = str(err.value)
+    assert "zakaznici.csv is not UTF-8 text: line 1 has the byte(s) 0xc8" in msg
+    assert "Fix: set sources.customers.encoding" in msg and "cp1250" in msg
+
+
+def test_a_wrong_encoding_names_the_line(tmp_path: Path) -> None:
+    # UTF-8 bytes declared as ascii: the first non-ASCII letter is on line 1 (the header)
+    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv("utf-8"))
+    cfg = _czech_config(tmp_path, "zakaznici.csv", encoding="ascii", decimal=",")
+    with pytest.raises(SchemaError, match=r"is not ascii text: line 1 has the byte\(s\) 0xc4"):
+        load_tables(load_config(cfg))
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec", "options"),
+    [
+        (codecs.BOM_UTF8, "utf-8", {}),  # Excel's "CSV UTF-8"
+        (b"", "utf-16-le", {"encoding": "utf-16-le"}),  # declared, no BOM
+        (codecs.BOM_UTF16_LE, "utf-16-le", {}),  # Excel's "Unicode text": found by its BOM
+        (codecs.BOM_UTF16_BE, "utf-16-be", {"encoding": "utf-16"}),
+    ],
+)
+def test_boms_and_utf16(tmp_path: Path, bom: bytes, codec: str, options: dict) -> None:
+    (tmp_path / "zakaznici.txt").write_bytes(_czech_csv(codec, bom=bom, sep="\t"))
+    cfg = _czech_config(tmp_path, "zakaznici.txt", decimal=",", **options)
+    _assert_czech(load_tables(load_config(cfg)).customers)
+
+
+def test_thousands_separators(tmp_path: Path) -> None:
+    (tmp_path / "en.csv").write_text(
+        'id,revenue\n1,"1,234.50"\n2,"1,000,000"\n3,12.5\n', encoding="utf-8"
+    )
+    cfg = write_config(
+        tmp_path,
+        {
+            "customers": {
+                "path": "en.csv",
+                "thousands": ",",
+                "columns": {"customer_id": "id", "annual_revenue": "revenue"},
+            }
+        },
+    )
+    revenue = load_tables(load_config(cfg)).customers["annual_revenue"].tolist()
+    assert revenue == [1234.5, 1_000_000.0, 12.5]
+    (tmp_path / "de.csv").write_text("id;revenue\n1;1.234,50\n2;1'000\n", encoding="utf-8")
+    cfg = write_config(
+        tmp_path,
+        {
+            "customers": {
+                "path": "de.csv",
+                "decimal": ",",
+                "thousands": ".",
+                "invalid_rows": "drop",
+                "columns": {"customer_id": "id", "annual_revenue": "revenue"},
+            }
+        },
+    )
+    tables = load_tables(load_config(cfg))
+    revenue = tables.customers.set_index("customer_id")["annual_revenue"]
+    assert revenue["1"] == 1234.5
+    assert pd.isna(revenue["2"])  # 1'000: not this format
+    issue = next(i for i in tables.report.issues if i.column == "annual_revenue")
+    assert (issue.count, issue.action, issue.examples) == (1, "repaired", 'row 2: "1\'000"')
+
+
+CDNOW_LINES = [  # as the original CDNOW_master.txt: no header, padded, CRLF
+    " 00001 19970101  1   11.77",
+    " 00002 19970112  1   12.00",
+    " 00002 19970112  5   77.00",
+    " 00003 19970102  2   20.76",
+    " 00003 19970330  2   20.76",
+    " 00003 19970402  2   19.54",
+    " 00004 19970101  2   29.33",
+    " 00004 19971212  0    0.00",
+]
+
+
+def test_whitespace_separated_file_without_header(tmp_path: Path) -> None:
+    (tmp_path / "CDNOW_master.txt").write_bytes(("\r\n".join(CDNOW_LINES) + "\r\n").encode())
+    cfg = write_config(
+        tmp_path,
+        {
+            "orders": {
+                "path": "CDNOW_master.txt",
+                "delimiter": "whitespace",
+                "header": False,
+                "column_names": ["customer_id", "date", "number_of_cds", "dollar_value"],
+                "columns": {
+                    "order_date": "date",
+                    "quantity": "number_of_cds",
+                    "amount": "dollar_value",
+                },
+                "date_format": "%Y%m%d",
+            }
+        },
+    )
+    tables = load_tables(load_config(cfg))
+    raw = pd.DataFrame(
+        [line.split() for line in CDNOW_LINES], columns=["cust", "date", "n", "amount"]
+    ).astype({"amount": float})
+    per_day = raw.groupby(["cust", "date"])["amount"].sum()
+    orders = tables.orders.to_pandas().sort_values(["customer_id", "order_date"])
+    assert len(orders) == len(per_day) == 7  # a purchase is a customer and a day
+    assert orders["amount"].tolist() == pytest.approx(per_day.tolist())
+    assert orders["customer_id"].tolist()[:2] == ["00001", "00002"]  # leading zeros kept
+    assert orders["order_date"].iloc[0] == pd.Timestamp("1997-01-01")
+    assert tables.customers["customer_id"].tolist() == ["00001", "00002", "00003", "00004"]
+    zero = next(i for i in tables.report.issues if i.problem == "zero amounts")
+    assert zero.count == 1
+    # the wrong number of names is an error, not silently renamed columns
+    data = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    data["sources"]["orders"]["column_names"] = ["customer_id", "date", "number_of_cds"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"has 4 column\(s\) on its first line, but sources"):
+        load_tables(load_config(tmp_path / "config.yaml"))
+
+
+def test_ragged_rows_name_the_line_and_its_fields(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text(
+        "order_id;customer_id;order_date;amount\r\n"
+        "1;7;2025-01-01;10,5\r\n"
+        "2;7;2025-01-02;3\r\n"
+        "3;8;2025-01-03;4;poznámka\r\n"
+        "4;8;2025-01-04;5\r\n",
+        encoding="utf-8",
+    )
+    for delimiter in (None, ";"):
+        options = {"delimiter": delimiter} if delimiter else {}
+        cfg = write_config(tmp_path, {"orders": {"path": "orders.csv", "decimal": ",", **options}})
+        with pytest.raises(SchemaError) as err:
+            load_tables(load_config(cfg))
+        assert "line 4 has 5 fields, the header has 4 (fields separated by ';')" in str(err.value)
+
+
+def test_lone_carriage_return_inside_quotes_is_read(tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_bytes(
+        b'customer_id,note\r\n1,"first line\rsecond line"\r\n2,plain\r\n'
+    )
+    cfg = write_config(tmp_path, {"customers": {"path": "customers.csv"}})
+    customers = load_tables(load_config(cfg)).customers
+    assert customers["note"].tolist() == ["first line\rsecond line", "plain"]
+
+
+def test_duplicate_headers_are_named(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,order_date,amount,Amount\n1,7,2025-01-01,10,12\n", encoding="utf-8"
+    )
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})
+    with pytest.raises(SchemaError, match=r"two columns named 'Amount' \(columns 4 and 5"):
+        load_tables(load_config(cfg))
+
+
+def _excel_with_title_rows(path: Path) -> pd.DataFrame:
+    """An export as CRMs write xlsx: a title row and an export-date row above the header."""
+    data = pd.DataFrame(
+        {
+            "Zákazník": ["00017", "00018", "00019"],
+            "Datum": pd.to_datetime(["2025-01-05", "2025-02-06", "2025-03-07"]),
+            "Doklad": ["F-1", "F-2", "F-3"],
+            "Částka": [1500.5, 99.9, 0.0],
+        }
+    )
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame([["Prodeje za rok 2025"], ["Exportováno 1.4.2025"]]).to_excel(
+            xl, sheet_name="Prodeje", header=False, index=False
+        )
+        data.to_excel(xl, sheet_name="Prodeje", startrow=2, index=False)
+        pd.DataFrame({"x": [1]}).to_excel(xl, sheet_name="Poznámky", index=False)
+    return data
+
+
+EXCEL_COLUMNS = {
+    "customer_id": "Zákazník",
+    "order_date": "Datum",
+    "order_id": "Doklad",
+    "amount": "Částka",
+}
+
+
+@pytest.mark.parametrize("skip_rows", [None, 2])
+def test_excel_title_rows_above_the_header(tmp_path: Path, skip_rows: int | None) -> None:
+    data = _excel_with_title_rows(tmp_path / "prodeje.xlsx")
+    options = {"skip_rows": skip_rows} if skip_rows is not None else {}
+    cfg = write_config(
+        tmp_path,
+        {
+            "orders": {
+                "path": "prodeje.xlsx",
+                "sheet": "Prodeje",
+                "columns": EXCEL_COLUMNS,
+                **options,
+            }
+        },
+    )
+    orders = load_tables(load_config(cfg)).orders.to_pandas().sort_values("order_id")
+    assert orders["customer_id"].tolist() == data["Zákazník"].tolist()
+    assert orders["amount"].tolist() == data["Částka"].tolist()
+    assert orders["order_date"].tolist() == data["Datum"].tolist()
+
+
+def test_excel_sheet_that_does_not_exist_lists_the_sheets(tmp_path: Path) -> None:
+    _excel_with_title_rows(tmp_path / "prodeje.xlsx")
+    cfg = write_config(
+        tmp_path, {"orders": {"path": "prodeje.xlsx", "sheet": "Sales", "columns": EXCEL_COLUMNS}}
+    )
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "has no sheet 'Sales'; its sheets are: 'Prodeje', 'Poznámky'" in str(err.value)
+    assert "sources.orders.sheet" in str(err.value)
+
+
+def test_mapping_onto_a_column_the_file_already_has_is_an_error(tmp_path: Path) -> None:
+    # A campaign export with a 0/1 'converted' and a 0/1 'visit': mapping converted -> visit
+    # must not let the file's own 'converted' win silently.
+    pd.DataFrame(
+        {
+            "customer_id": ["1", "2"],
+            "campaign_id": ["mail", "mail"],
+            "variant": ["A", "B"],
+            "assigned_at": ["2025-01-01", "2025-01-01"],
+            "visit": [1, 0],
+            "converted": [0, 0],
+        }
+    ).to_csv(tmp_path / "campaign.csv", index=False)
+    cfg = write_config(
+        tmp_path,
+        {"campaign_exposures": {"path": "campaign.csv", "columns": {"converted": "visit"}}},
+    )
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    msg = str(err.value)
+    assert "maps 'converted' to the column 'visit', but campaign.csv also has a column " in msg
+    assert "'converted'" in msg and "remove sources.campaign_exposures.columns.converted" in msg
+    cfg = write_config(
+        tmp_path,
+        {
+            "campaign_exposures": {
+                "path": "campaign.csv",
+                "columns": {"revenue": "visit", "pre_revenue": "visit"},
+            }
+        },
+    )
+    with pytest.raises(
+        SchemaError, match="maps both 'revenue' and 'pre_revenue' to the column 'visit'"
     ):
         load_tables(load_config(cfg))

@@ -131,7 +131,7 @@ class SourceConfig(_Strict):
     @classmethod
     def _known_encoding(cls, v: str) -> str:
         try:
-            codecs.lookup(v)
+            codec_name(v)
         except LookupError:
             raise ValueError(
                 f"unknown encoding {v!r}; use a Python codec name such as utf-8, cp1250 "
@@ -216,6 +216,17 @@ class SourceConfig(_Strict):
         if self.uri is not None:
             return redact_url(self.uri)
         return redact_url(self.url or "") + f" (table {self.table})"
+
+
+def codec_name(encoding: str) -> str:
+    """Python's name of an encoding as people write it (cp1250, windows-1250, latin-2, UTF-16).
+
+    Raises LookupError for an unknown encoding.
+    """
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return codecs.lookup(re.sub(r"[-_ ]", "", encoding)).name  # latin-2 -> latin2
 
 
 def resolve_env(text: str) -> str:

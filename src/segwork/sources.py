@@ -16,9 +16,14 @@ kept and counted.
 from __future__ import annotations
 
 import atexit
+import codecs
+import csv
 import difflib
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +34,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from segwork import engines, progress, warehouse
-from segwork.config import ID_TABLES, TABLES, ConfigError, RunConfig, SourceConfig, redact_url
+from segwork.config import (
+    ID_TABLES,
+    TABLES,
+    ConfigError,
+    RunConfig,
+    SourceConfig,
+    codec_name,
+    redact_url,
+)
 from segwork.schema import (
     CONTRACTS,
     Contract,
@@ -285,7 +298,175 @@ def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[st
                 fix=f"correct sources.{table}.columns.{target}"
                 + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
             )
+    lower = {c.lower(): c for c in present}
+    for target, source in src.columns.items():
+        own = lower.get(target.lower())
+        if own is not None and own != source:
+            raise SchemaError(
+                table,
+                f"the config maps '{target}' to the column '{source}', but {src.describe()} also "
+                f"has a column '{own}'; both would be '{target}'",
+                column=target,
+                fix=f"remove sources.{table}.columns.{target} to use the file's '{own}', or "
+                f"rename or drop the column '{own}' in the export to use '{source}'.",
+            )
+    targets: dict[str, str] = {}
+    for target, source in src.columns.items():
+        if source in targets:
+            raise SchemaError(
+                table,
+                f"the config maps both '{targets[source]}' and '{target}' to the column '{source}'",
+                column=target,
+                fix=f"map each column once under sources.{table}.columns.",
+            )
+        targets[source] = target
     return {source: target for target, source in src.columns.items()}
+
+
+_HEADER_SEARCH_ROWS = 30
+_CHUNK_CHARS = 1 << 20
+
+
+def _codec(src: SourceConfig, path: Path) -> str:
+    """The codec to decode a text file with: a BOM decides, else sources.<table>.encoding."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    name = codec_name(src.encoding)
+    if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    return name
+
+
+@contextmanager
+def _utf8_copy(table: str, src: SourceConfig, path: Path) -> Iterator[tuple[Path, str | None]]:
+    """The file as UTF-8 that DuckDB can read, and the delimiter to read it with.
+
+    UTF-8 files (with or without a BOM) are read where they are. Any other encoding, and
+    whitespace-separated columns, are converted in Python, streaming in chunks (files larger
+    than memory are fine), into a temporary file that is removed when the block ends: DuckDB
+    reads other encodings only through an extension it downloads at run time.
+    """
+    codec = _codec(src, path)
+    whitespace = src.delimiter == "whitespace"
+    if codec in ("utf-8", "utf-8-sig") and not whitespace:
+        yield path, src.delimiter
+        return
+    fd, name = tempfile.mkstemp(prefix="segwork-utf8-", suffix=".csv")
+    os.close(fd)
+    copy = Path(name)
+    try:
+        try:
+            with (
+                path.open("r", encoding=codec, newline="") as text,
+                copy.open("w", encoding="utf-8", newline="") as out,
+            ):
+                if whitespace:
+                    for line in text:
+                        fields = line.split()
+                        if fields:
+                            out.write("\t".join(fields) + "\n")
+                else:
+                    while chunk := text.read(_CHUNK_CHARS):
+                        out.write(chunk)
+        except UnicodeDecodeError:
+            raise SchemaError(
+                table,
+                f"{src.describe()} is not {codec} text: {_undecodable(path, codec)}",
+                fix=f"set sources.{table}.encoding to the encoding the file was saved in (e.g. "
+                "cp1250 for Czech Windows exports, latin-2, utf-8, utf-16).",
+            ) from None
+        yield copy, "\t" if whitespace else src.delimiter
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _undecodable(path: Path, codec: str) -> str:
+    """Where ``codec`` first fails on the file: the line and the bytes, for the error message."""
+    if codec.startswith(("utf-16", "utf-32")):
+        return "its bytes do not decode (is it really UTF-16/32?)"
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(codec)
+            except UnicodeDecodeError as e:
+                bad = " ".join(f"0x{b:02x}" for b in line[e.start : e.end])
+                shown = line.decode("cp1250", errors="replace").strip()[:80]
+                return f"line {number} has the byte(s) {bad} (the line read as cp1250: {shown!r})"
+    return "a byte sequence does not decode"
+
+
+def _explain_text_error(
+    table: str, src: SourceConfig, path: Path, readable: Path, delim: str | None, e: Exception
+) -> None:
+    """Turn DuckDB's error on a text file into one that names the cause and the key to set."""
+    message = str(e)
+    if "unicode" in message.lower() and readable == path:
+        raise SchemaError(
+            table,
+            f"{src.describe()} is not UTF-8 text: {_undecodable(path, 'utf-8')}",
+            fix=f"set sources.{table}.encoding to the encoding the file was saved in: cp1250 "
+            "(windows-1250) for Czech and other Central European Windows exports, latin-2 "
+            "(iso8859-2), utf-16; any Python codec name works.",
+        ) from None
+    ragged = _ragged_line(table, readable, src, delim)
+    if ragged:
+        raise SchemaError(table, ragged[0], fix=ragged[1]) from None
+
+
+def _ragged_line(
+    table: str, path: Path, src: SourceConfig, delim: str | None
+) -> tuple[str, str] | None:
+    """The first line whose number of fields differs from the header's, as (message, fix).
+
+    Read with Python's csv module (quotes, and line breaks inside quotes, as in any CSV), with
+    the configured delimiter or else the one most frequent on the first line.
+    """
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        for _ in range(src.skip_rows or 0):
+            f.readline()
+        start = f.tell()
+        first = f.readline()
+        f.seek(start)
+        sep = delim or max(",;\t|", key=first.count)
+        reader = csv.reader(f, delimiter=sep)
+        expected = len(src.column_names) if not src.header and src.column_names else None
+        for row in reader:
+            if not row:
+                continue
+            if expected is None:
+                expected = len(row)
+                continue
+            if len(row) != expected:
+                line = reader.line_num + (src.skip_rows or 0)
+                shown = "tab" if sep == "\t" else repr(sep)
+                return (
+                    f"{src.describe()}: line {line} has {len(row)} fields, the header has "
+                    f"{expected} (fields separated by {shown})",
+                    "correct that line in the file (a separator inside a value needs quotes "
+                    f'"..."), or set sources.{table}.delimiter if {shown} is not the '
+                    "separator.",
+                )
+    return None
+
+
+def _check_header(table: str, src: SourceConfig, names: list[str]) -> None:
+    """Two columns with one header (DuckDB and pandas would silently rename one) are an error."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names, 1):
+        key = n.strip().lower()
+        if not key:
+            continue
+        if key in seen:
+            raise SchemaError(
+                table,
+                f"{src.describe()} has two columns named {n.strip()!r} (columns {seen[key]} "
+                f"and {i} of the header); segwork cannot tell which one is meant",
+                column=n.strip(),
+                fix="rename one of them in the export (or drop the one that is not needed).",
+            )
+        seen[key] = i
 
 
 def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
@@ -293,6 +474,9 @@ def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
     if table == "survey_responses":
         return ["customer_id"]
     required = list(CONTRACTS[table].required)
+    if table == "orders" and "order_id" not in mapped and src.shape == "orders":
+        # No order id (CDNOW and other purchase logs): a purchase is a customer and a day.
+        return [c for c in required if c != "order_id"]
     if table == "orders" and src.shape == "lines" and "amount" not in mapped:
         if not {"quantity", "unit_price"} <= set(mapped):
             missing = [c for c in ("quantity", "unit_price") if c not in mapped]
@@ -330,7 +514,7 @@ class _Reader:
         where = src.describe()
         try:
             if kind == "csv":
-                self._raw_csv(name, src)
+                self._raw_csv(table, name, src)
             elif kind == "parquet":
                 path = self.cfg.path(src.path)  # type: ignore[arg-type]
                 self._sql(
@@ -338,16 +522,7 @@ class _Reader:
                 )
                 self._sql(f"DESCRIBE {name}")
             elif kind == "excel":
-                path = self.cfg.path(src.path)  # type: ignore[arg-type]
-                sheet = src.sheet if src.sheet is not None else 0
-                header = pd.read_excel(path, sheet_name=sheet, nrows=0).columns
-                ids = {self._source_name(src, c): str for c in _ID_COLUMNS}
-                frame = pd.read_excel(
-                    path, sheet_name=sheet, dtype={c: t for c, t in ids.items() if c in header}
-                )
-                self.duck.register(f"{name}_df", frame)
-                self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
-                self.duck.unregister(f"{name}_df")
+                self._raw_excel(table, name, src)
             else:
                 self._raw_sql(name, src)
         except SchemaError:
@@ -371,41 +546,168 @@ class _Reader:
             ) from None
         return name
 
-    def _raw_csv(self, name: str, src: SourceConfig) -> None:
-        path = str(self.cfg.path(src.path))  # type: ignore[arg-type]
-        opts = ["header=true"]
-        if src.delimiter:
-            opts.append(f"delim={_literal(src.delimiter)}")
+    def _raw_csv(self, table: str, name: str, src: SourceConfig) -> None:
+        """Read a text file into a DuckDB table, in whatever dialect the config describes.
+
+        Files DuckDB cannot read itself (any encoding but UTF-8, whitespace-separated columns)
+        are converted to UTF-8 on the way in (:func:`_utf8_copy`), streaming, into a temporary
+        file that is deleted once DuckDB has copied the rows.
+        """
+        path = self.cfg.path(src.path)  # type: ignore[arg-type]
+        if path.stat().st_size == 0:
+            raise ValueError("the file is empty (0 bytes)")
+        with _utf8_copy(table, src, path) as (readable, delim):
+            try:
+                self._read_text(table, name, src, readable, delim)
+            except duckdb.Error as e:
+                _explain_text_error(table, src, path, readable, delim, e)
+                raise
+
+    def _read_text(
+        self, table: str, name: str, src: SourceConfig, path: Path, delim: str | None
+    ) -> None:
+        file = _literal(str(path))
+        opts = [f"header={str(src.header).lower()}"]
+        if delim:
+            opts.append(f"delim={_literal(delim)}")
+        if src.delimiter == "whitespace":
+            opts.append("quote=''")  # split on whitespace only, as the exporting program did
         if src.decimal != ".":
             opts.append(f"decimal_separator={_literal(src.decimal)}")
-        if src.encoding.lower().replace("-", "") != "utf8":
-            opts.append(f"encoding={_literal(src.encoding)}")
-        if Path(path).stat().st_size == 0:
-            raise ValueError("the file is empty (0 bytes)")
+        if src.skip_rows:
+            opts.append(f"skip={int(src.skip_rows)}")
+        first = self._sql(
+            f"SELECT * FROM read_csv({file}, {', '.join([*opts[1:], 'header=false'])}, "
+            "all_varchar=true) LIMIT 1"
+        )
+        if not first:
+            raise ValueError("the file has no lines")
+        if src.header:
+            _check_header(table, src, [str(v) if v is not None else "" for v in first[0]])
+        else:
+            width = len(first[0]) if first else 0
+            names = src.column_names or []
+            if width != len(names):
+                raise SchemaError(
+                    table,
+                    f"{src.describe()} has {width} column(s) on its first line, but "
+                    f"sources.{table}.column_names names {len(names)}: {', '.join(names)}",
+                    fix=f"give one name per column, in file order, under sources.{table}."
+                    "column_names",
+                )
+            opts.append(f"names=[{', '.join(map(_literal, names))}]")
         header = [
             r[0]
             for r in self._sql(
-                f"DESCRIBE SELECT * FROM read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)"
+                f"DESCRIBE SELECT * FROM read_csv({file}, {', '.join(opts)}, all_varchar=true)"
             )
         ]
-        # Ids are text: read them as VARCHAR so leading zeros survive.
-        ids = [self._source_name(src, c) for c in _ID_COLUMNS]
-        types = {c: "VARCHAR" for c in ids if c in header}
+        if len(header) == 1 and delim is None and any(c in header[0] for c in ",;\t|"):
+            # The sniffer found no delimiter that gives every line the same number of fields.
+            ragged = _ragged_line(table, path, src, None)
+            if ragged:
+                raise SchemaError(table, ragged[0], fix=ragged[1])
+        # Ids, dates (and numbers in a local format) are read as text: leading zeros survive,
+        # and the typing step applies date_format, decimal and thousands to every value.
+        text_kinds = {"id", "date"} | (
+            {"number", "int"} if src.decimal != "." or src.thousands else set()
+        )
+        contract = CONTRACTS[table]
+        wanted = {
+            self._source_name(src, c)
+            for c, k in {**contract.required, **contract.optional}.items()
+            if k in text_kinds
+        }
+        types = {c: "VARCHAR" for c in header if c in wanted}
         typed = opts + (
             [f"types={{{', '.join(f'{_literal(k)}: {_literal(v)}' for k, v in types.items())}}}"]
             if types
             else []
         )
-        sql = f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv({_literal(path)}, {', '.join(typed)})"
         try:
-            self._sql(sql)
+            self._sql(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv({file}, {', '.join(typed)})"
+            )
         except duckdb.ConversionException:
             # A value later in the file does not fit the type sniffed from the first rows:
             # read everything as text and let validation find the offending rows.
             self._sql(
                 f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM "
-                f"read_csv({_literal(path)}, {', '.join(opts)}, all_varchar=true)"
+                f"read_csv({file}, {', '.join(opts)}, all_varchar=true)"
             )
+
+    def _raw_excel(self, table: str, name: str, src: SourceConfig) -> None:
+        """Read one sheet; find the header row below title rows; ids as text."""
+        path = self.cfg.path(src.path)  # type: ignore[arg-type]
+        with pd.ExcelFile(path) as book:
+            sheets = [str(s) for s in book.sheet_names]
+            sheet = src.sheet if src.sheet is not None else 0
+            if (isinstance(sheet, str) and sheet not in sheets) or (
+                isinstance(sheet, int) and not 0 <= sheet < len(sheets)
+            ):
+                raise SchemaError(
+                    table,
+                    f"{src.describe()} has no sheet {sheet!r}; its sheets are: "
+                    + ", ".join(map(repr, sheets)),
+                    fix=f"set sources.{table}.sheet to one of these names (or a 0-based index).",
+                )
+            head = pd.read_excel(
+                book, sheet_name=sheet, header=None, nrows=_HEADER_SEARCH_ROWS, dtype=object
+            )
+            if not src.header:
+                skip = src.skip_rows or 0
+                names = src.column_names or []
+                ids = {self._source_name(src, c) for c in _ID_COLUMNS}
+                frame = pd.read_excel(
+                    book,
+                    sheet_name=sheet,
+                    header=None,
+                    skiprows=skip,
+                    dtype={i: str for i, c in enumerate(names) if c in ids},
+                )
+                if frame.shape[1] != len(names):
+                    raise SchemaError(
+                        table,
+                        f"sheet {sheet!r} of {src.describe()} has {frame.shape[1]} column(s), "
+                        f"but sources.{table}.column_names names {len(names)}",
+                        fix=f"give one name per column, in sheet order, under sources.{table}."
+                        "column_names",
+                    )
+                frame.columns = names
+            else:
+                row = (
+                    src.skip_rows
+                    if src.skip_rows is not None
+                    else self._header_row(table, src, head)
+                )
+                if row < len(head):
+                    _check_header(
+                        table, src, ["" if pd.isna(v) else str(v) for v in head.iloc[row]]
+                    )
+                ids = {self._source_name(src, c) for c in _ID_COLUMNS}
+                labels = (
+                    [] if row >= len(head) else [str(v) for v in head.iloc[row] if not pd.isna(v)]
+                )
+                frame = pd.read_excel(
+                    book, sheet_name=sheet, header=row, dtype={c: str for c in ids if c in labels}
+                )
+        self.duck.register(f"{name}_df", frame)
+        self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
+        self.duck.unregister(f"{name}_df")
+
+    def _header_row(self, table: str, src: SourceConfig, head: pd.DataFrame) -> int:
+        """The first row holding the names of the required columns (title rows are above it)."""
+        needed = {
+            self._source_name(src, c)
+            for c in CONTRACTS[table].required
+            if not (table == "orders" and src.shape == "lines" and c == "amount")
+        }
+        if table == "survey_responses":
+            needed = {self._source_name(src, "customer_id")}
+        for i, values in enumerate(head.itertuples(index=False)):
+            if needed <= {str(v).strip() for v in values if not pd.isna(v)}:
+                return i
+        return 0
 
     def _raw_sql(self, name: str, src: SourceConfig) -> None:
         url, first = src.resolved_url(), True
@@ -438,6 +740,8 @@ class _Reader:
         mapped = [rename.get(c, c) for c in present]
         required = _required(table, src, mapped)
         require_columns(mapped, required, table)
+        by_day = table == "orders" and "order_id" not in mapped  # orders = customer x day
+        lines = lines or by_day
 
         select, checks = [], []
         for col in present:
@@ -459,14 +763,36 @@ class _Reader:
                 fix="export the table again; "
                 "it has a header but no rows (or an empty sheet/table).",
             )
-        invalid = self._validate(table, src, contract, typed, checks, raw, required, lines)
+        invalid = self._validate(
+            table, src, contract, typed, checks, raw, required, lines and not by_day
+        )
         keep = " AND ".join(invalid) if invalid else "TRUE"
         final_cols = ", ".join(_ident(rename.get(c, c)) for c in present)
         kind = "VIEW" if src.kind == "parquet" and not lines else "TABLE"
         if lines:
-            self._sql(f"CREATE OR REPLACE VIEW lines_{table} AS SELECT * FROM {typed} WHERE {keep}")
+            order_id = (
+                ", customer_id || ' ' || strftime(order_date, '%Y-%m-%d') AS order_id"
+                if by_day
+                else ""
+            )
+            self._sql(
+                f"CREATE OR REPLACE VIEW lines_{table} AS SELECT *{order_id} FROM {typed} "
+                f"WHERE {keep}"
+            )
             kept = self._one(f"SELECT count(*) FROM lines_{table}")
             columns = self._sum_lines(src, f"lines_{table}", mapped)
+            if by_day:
+                self.report.add(
+                    Issue(
+                        "orders",
+                        "order_id",
+                        "no order id in the source: the rows of one customer on one day are "
+                        "one order (order_id = customer id and day)",
+                        self._one("SELECT count(*) FROM orders"),
+                        "",
+                        "kept",
+                    )
+                )
         else:
             dedup = ""
             if contract.key and src.invalid_rows == "drop":
@@ -483,7 +809,7 @@ class _Reader:
             kept,
             columns,
             table_rows=rows,
-            unit="order lines" if lines else "rows",
+            unit="order lines" if lines and not by_day else "rows",
         )
         if table == "orders":
             self._check_orders(src)
@@ -687,7 +1013,8 @@ class _Reader:
             )
             if n_big:
                 keep.append(f"NOT ({cond})")
-        key = () if lines else contract.key
+        no_order_id = table == "orders" and "order_id" not in required  # orders = customer x day
+        key = () if lines or no_order_id else contract.key
         if key:
             key_sql = ", ".join(map(_ident, key))
             dup_n, dups = self._examples(
