@@ -7,6 +7,7 @@ import math
 import ibis
 import numpy as np
 import pandas as pd
+import pytest
 
 from segwork import abtest
 
@@ -69,9 +70,216 @@ def test_readable_formats_rates_and_money_from_the_table() -> None:
 def test_headline_names_the_segments_to_roll_out() -> None:
     exp, customers = _exposures(n=20000)
     labelled = abtest.with_segments(exp, customers, ["seg"])
-    res = abtest.evaluate(labelled, segment="seg")
-    decisions = abtest.decide(res)
-    text = abtest.headline(abtest.evaluate(labelled), decisions)
-    rolled = decisions.loc[decisions["decision"] == "roll out", "segment"].tolist()
-    assert rolled == ["A"]  # the planted effect is in A only
-    assert "Roll out to: A (treatment)" in text and "c1:" in text
+    seg = abtest.evaluate(labelled, segment="seg")
+    overall = abtest.evaluate(labelled)
+    rec = abtest.recommend(overall, seg, segment_column="seg")
+    # the planted effect is in A only: the interaction test finds it, so segments are decided
+    assert (rec["scope"] == "segment").all()
+    assert rec.loc[rec["decision"] == "roll out", "segment"].tolist() == ["A"]
+    text = abtest.headline(overall, rec)
+    assert text.startswith("c1: the effect differs between seg segments")
+    assert "Roll out: seg = A ('treatment'" in text
+    assert "customers with no seg" in text and "(unknown)" not in text
+
+
+# --------------------------------------------------------------------------------------
+# Decisions follow the interaction test (simulations with a known truth)
+# --------------------------------------------------------------------------------------
+
+
+def _campaign(effects: dict[str, float], n: int, base: float = 0.10, seed: int = 0, variants=None):
+    """Exposures of one campaign: per segment, control at ``base`` and each variant at base plus
+    its effect (``effects`` segment -> effect, or segment -> {variant: effect})."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for seg, eff in effects.items():
+        eff = eff if isinstance(eff, dict) else {"treatment": eff}
+        for var, p in {"control": base, **{v: base + e for v, e in eff.items()}}.items():
+            conv = (rng.random(n) < p).astype(int)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "campaign_id": "c1",
+                        "seg": seg,
+                        "variant": var,
+                        "converted": conv,
+                        "revenue": np.round(conv * rng.gamma(2.0, 40.0, n), 2),
+                    }
+                )
+            )
+    df = pd.concat(parts, ignore_index=True)
+    df.insert(0, "customer_id", [f"C{i}" for i in range(len(df))])
+    return df
+
+
+def _ols_interaction_p(df: pd.DataFrame, variant: str = "treatment") -> float:
+    """Oracle: joint Wald test of the treatment x segment terms, OLS with HC2 (statsmodels)."""
+    import statsmodels.formula.api as smf
+
+    d = df[df["variant"].isin(["control", variant])].assign(
+        treat=lambda x: (x["variant"] == variant).astype(float)
+    )
+    fit = smf.ols("converted ~ treat * C(seg)", data=d).fit(cov_type="HC2")
+    names = [n for n in fit.params.index if n.startswith("treat:")]
+    r = np.zeros((len(names), len(fit.params)))
+    for i, n in enumerate(names):
+        r[i, list(fit.params.index).index(n)] = 1
+    return float(fit.wald_test(r, scalar=True).pvalue)
+
+
+def test_same_effect_everywhere_gives_one_decision_for_the_whole_campaign() -> None:
+    df = _campaign({"A": 0.04, "B": 0.04, "C": 0.04}, n=3000, seed=11)
+    overall = abtest.evaluate(df)
+    seg = abtest.evaluate(df, segment="seg")
+    rec = abtest.recommend(overall, seg, segment_column="seg")
+    p = _ols_interaction_p(df)
+    assert p > 0.05  # the truth: no interaction, and the oracle does not find one
+    assert len(rec) == 1 and rec["scope"].iat[0] == "whole campaign"
+    assert rec["target"].iat[0] == "all customers" and rec["decision"].iat[0] == "roll out"
+    assert rec["interaction_p"].iat[0] == pytest.approx(p, rel=1e-6)  # one variant: Holm = p
+    assert "does not differ detectably between seg segments" in rec["reason"].iat[0]
+    # the revenue effect stands next to the conversion effect, from the same table
+    row = overall.table[overall.table["metric"] == "revenue"].iloc[0]
+    assert rec["value_metric"].iat[0] == "revenue"
+    assert rec["value_diff"].iat[0] == row["diff"]
+    assert rec["value_diff_ci_low"].iat[0] == row["diff_ci_low"]
+
+
+def test_different_effects_give_a_decision_per_segment() -> None:
+    df = _campaign({"A": 0.08, "B": 0.0, "C": -0.06}, n=3000, seed=12)
+    overall = abtest.evaluate(df)
+    seg = abtest.evaluate(df, segment="seg")
+    rec = abtest.recommend(overall, seg, segment_column="seg").set_index("segment")
+    assert _ols_interaction_p(df) < 1e-6
+    assert (rec["scope"] == "segment").all() and set(rec.index) == {"A", "B", "C"}
+    assert rec.loc["A", "decision"] == "roll out" and rec.loc["C", "decision"] == "stop"
+    assert rec.loc["B", "decision"] in {"keep testing", "stop"}
+    assert rec.loc["A", "target"] == "seg = A"
+    # the segment's own numbers, not the campaign's
+    t = seg.table[(seg.table["metric"] == "conversion") & (seg.table["segment"] == "A")].iloc[0]
+    assert rec.loc["A", "diff"] == t["diff"] and rec.loc["A", "diff_ci_low"] == t["diff_ci_low"]
+
+
+def test_false_segment_decisions_are_rare_under_a_homogeneous_effect() -> None:
+    """Known truth: the same effect in 4 segments. Segment decisions should come from the
+    interaction test's false positives only, about alpha = 5 % of campaigns."""
+    runs, split = 100, 0
+    for seed in range(runs):
+        df = _campaign({s: 0.03 for s in "ABCD"}, n=400, seed=1000 + seed)
+        rec = abtest.recommend(
+            abtest.evaluate(df, metrics="conversion"),
+            abtest.evaluate(df, segment="seg", metrics="conversion"),
+            segment_column="seg",
+        )
+        split += bool((rec["scope"] == "segment").any())
+    # binomial(100, 0.05): P(0) = 0.006, P(>= 14) = 0.0002; fixed seeds, so deterministic
+    assert 1 <= split <= 13, split
+
+
+def test_one_variant_named_per_target_by_the_stated_rule() -> None:
+    df = _campaign({"A": {"a": 0.03, "b": 0.06}, "B": {"a": 0.03, "b": 0.06}}, n=4000, seed=13)
+    overall = abtest.evaluate(df)
+    rec = abtest.recommend(overall, abtest.evaluate(df, segment="seg"), segment_column="seg")
+    assert len(rec) == 1 and rec["variant"].iat[0] == "b"
+    conv = overall.table[overall.table["metric"] == "conversion"].set_index("variant")
+    # the rule: of the variants that can be rolled out, the highest lower end of the interval
+    assert conv.loc["b", "diff_ci_low"] > conv.loc["a", "diff_ci_low"] > 0
+    assert "highest lower end" in rec["rule"].iat[0]
+
+
+def test_unknown_segment_is_named_in_words_and_never_the_only_roll_out() -> None:
+    rng = np.random.default_rng(14)
+    df = _campaign({"A": 0.0, "B": 0.0, abtest.UNKNOWN: 0.12}, n=3000, seed=14)
+    overall = abtest.evaluate(df)
+    seg = abtest.evaluate(df, segment="seg")
+    rec = abtest.recommend(overall, seg, segment_column="seg")
+    assert (rec["scope"] == "segment").all()  # the effect does differ
+    unknown = rec[rec["segment"] == abtest.UNKNOWN].iloc[0]
+    raw = abtest.decide(seg).set_index("segment").loc[abtest.UNKNOWN, "decision"]
+    assert raw == "roll out"  # the data alone would roll out to the unknown group ...
+    assert unknown["decision"] == "keep testing"  # ... but it is never the only target
+    assert unknown["target"] == "customers with no seg"
+    assert "find out who they are" in unknown["reason"]
+    text = abtest.headline(overall, rec)
+    assert "(unknown)" not in text and "Roll out:" not in text
+    del rng
+
+
+# --------------------------------------------------------------------------------------
+# Numbers formatted for the data
+# --------------------------------------------------------------------------------------
+
+
+def _email_test(n: int = 64000, seed: int = 3) -> pd.DataFrame:
+    """Shaped as Hillstrom's MineThatData e-mail test: three arms, visit/conversion 0/1, spend in
+    dollars (0 for almost everyone), pre-period columns, no order history."""
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["Mens E-Mail", "Womens E-Mail", "No E-Mail"], n)
+    visit = (
+        rng.random(n)
+        < np.select([arm == "Mens E-Mail", arm == "Womens E-Mail"], [0.18, 0.15], 0.106)
+    ).astype(int)
+    conv = (visit & (rng.random(n) < np.where(arm == "No E-Mail", 0.054, 0.08))).astype(int)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"H{i:05d}" for i in range(n)],
+            "campaign_id": "email_2008",
+            "variant": arm,
+            "recency": rng.integers(1, 13, n),
+            "history": np.round(rng.lognormal(5, 1, n) + 29.99, 2),
+            "zip_code": rng.choice(["Surburban", "Urban", "Rural"], n, p=[0.45, 0.4, 0.15]),
+            "channel": rng.choice(["Phone", "Web", "Multichannel"], n),
+            "newbie": rng.integers(0, 2, n),
+            "visit": visit,
+            "conversion": conv,
+            "spend": np.round(conv * rng.gamma(2.0, 60.0, n), 2),
+        }
+    )
+
+
+def test_small_amounts_are_shown_in_cents() -> None:
+    df = _email_test()
+    res = abtest.evaluate(df, control="No E-Mail", metrics=["visit", "conversion", "spend"])
+    r = abtest.readable(res.table, currency="USD").set_index(["variant", "metric"])
+    t = res.table.set_index(["variant", "metric"]).loc[("Mens E-Mail", "spend")]
+    assert 0.3 < t["control_mean"] < 1.5  # about a dollar per customer, as in the real test
+    row = r.loc[("Mens E-Mail", "spend")]
+    assert row["control"] == f"{t['control_mean']:.2f} USD"
+    assert row["difference [95% CI]"] == (
+        f"{t['diff']:+.2f} [{t['diff_ci_low']:+.2f}, {t['diff_ci_high']:+.2f}] USD"
+    )
+    # not whole dollars: "1 USD -> 1 USD, +1 [+0, +1]" was the bug
+    assert row["control"] != f"{t['control_mean']:.0f} USD"
+    # rates: 0.6 % conversion gets the decimals its interval needs (two significant digits)
+    c = res.table.set_index(["variant", "metric"]).loc[("Mens E-Mail", "conversion")]
+    assert (c["diff_ci_high"] - c["diff_ci_low"]) * 50 < 1  # half-width under 1 pp
+    assert r.loc[("Mens E-Mail", "conversion"), "control"] == f"{100 * c['control_mean']:.2f}%"
+
+
+def test_large_amounts_keep_whole_units_and_nothing_shows_nan() -> None:
+    from segwork import display
+
+    assert display.decimals_for([8.3]) == 1 and display.decimals_for([8.3], money=True) == 2
+    assert display.decimals_for([0.27]) == 2 and display.decimals_for([42.0]) == 0
+    assert display.decimals_for([0.004]) == 4 and display.decimals_for([np.nan, 0.0]) == 0
+    assert display.number(-0.001, 2, sign=True) == "+0.00"
+    assert display.number(12345.6, 0, unit="CZK") == "12,346 CZK"
+    assert display.number(np.nan, 2) == ""
+    df = pd.DataFrame(
+        {
+            "a": [1.5, np.nan, np.inf],
+            "when": pd.to_datetime(["2024-01-02", None, "2024-03-04"]),
+            "text": pd.array(["x", None, "<b>"], dtype="str"),
+        }
+    )
+    markup = display.table_html(df)
+    assert "nan" not in markup.lower() and "NaT" not in markup and "None" not in markup
+    assert "2024-01-02" in markup and "∞" in markup and "&lt;b&gt;" in markup
+
+
+def test_readable_names_unknown_customers_in_words() -> None:
+    exp, customers = _exposures()
+    res = abtest.evaluate(abtest.with_segments(exp, customers, ["seg"]), segment="seg")
+    r = abtest.readable(res.table, segment_column="seg")
+    assert "customers with no seg" in set(r["segment"]) and "(unknown)" not in set(r["segment"])
+    assert not r.map(lambda v: "nan" in str(v).lower()).any().any()
