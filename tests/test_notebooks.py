@@ -58,3 +58,17 @@ def test_every_parameter_is_understood_by_papermill(path: Path) -> None:
         if ln.strip() and not ln.startswith("#")
     ]
     assert list(papermill.inspect_notebook(str(path))) == assigned
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_declares_what_it_needs(path: Path) -> None:
+    """segwork run skips a notebook whose inputs are missing, from this declaration."""
+    from segwork import preflight
+
+    nb = nbformat.read(path, as_version=4)
+    assert "segwork" in nb.metadata, f"{path.name}: no 'segwork' metadata (requires/provides)"
+    req, problems = preflight.requirements(nb.metadata, path.name)
+    assert [str(p) for p in problems] == []
+    params = papermill.inspect_notebook(str(path))
+    assert set(req.files) <= set(params), "a file requirement names a parameter of the notebook"
+    assert set(req.parameter_types) <= set(params)

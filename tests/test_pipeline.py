@@ -471,3 +471,241 @@ def test_progress_relay_passes_on_segwork_lines_only(capsys) -> None:
         "    [segwork] reading orders ...",
         "    [segwork] reading orders: 10 rows in 0.1 s",
     ]
+
+
+# ---- a run that adapts to the tables it is given; a killed run is marked interrupted ----------
+
+
+def _declaring(nb: nbformat.NotebookNode, **segwork_meta) -> nbformat.NotebookNode:
+    nb.metadata["segwork"] = segwork_meta
+    return nb
+
+
+def write_adaptive_project(root: Path) -> Path:
+    """Five tiny notebooks with requirements, over the tiny CRM of write_project (no survey)."""
+    write_project(root)
+    nbdir = root / "notebooks"
+    for p in nbdir.glob("*.ipynb"):
+        p.unlink()
+    write_artifact = (
+        "import json, os, time\n"
+        "if sleep_s:\n    time.sleep(sleep_s)\n"
+        "os.makedirs(os.path.join(run_dir, 'artifacts'), exist_ok=True)\n"
+        "json.dump({'n': 3}, open(os.path.join(run_dir, 'artifacts', 'base.json'), 'w'))\n"
+        "print('first ran')"
+    )
+    notebooks = {
+        # writes base but not extra, although it declares both
+        "01_first": _declaring(
+            _notebook(
+                [
+                    new_markdown_cell("# First"),
+                    _params_cell('config_path = ""\nrun_dir = ""\nsleep_s = 0'),
+                    new_code_cell(write_artifact),
+                ]
+            ),
+            requires={"tables": ["customers"], "artifacts": [], "files": []},
+            provides=["base", "extra"],
+        ),
+        "02_survey": _declaring(
+            _notebook(
+                [
+                    new_markdown_cell("# Survey"),
+                    _params_cell('config_path = ""\nrun_dir = ""'),
+                    new_code_cell("raise RuntimeError('must not run without a survey')"),
+                ]
+            ),
+            requires={"tables": ["survey_responses"], "artifacts": ["base"], "files": []},
+            provides=["personas"],
+        ),
+        "03_extra": _declaring(
+            _notebook(
+                [
+                    new_markdown_cell("# Extra"),
+                    _params_cell('config_path = ""\nrun_dir = ""'),
+                    new_code_cell("raise RuntimeError('must not run without extra')"),
+                ]
+            ),
+            requires={"tables": [], "artifacts": ["extra"], "files": []},
+        ),
+        "04_rules": _declaring(
+            _notebook(
+                [
+                    new_markdown_cell("# Rules"),
+                    _params_cell('config_path = ""\nrun_dir = ""\nrules_file = "my_rules.yaml"'),
+                    new_code_cell("raise RuntimeError('must not run without rules')"),
+                ]
+            ),
+            requires={"tables": ["customers"], "artifacts": ["base"], "files": ["rules_file"]},
+        ),
+        "05_plain": _notebook(
+            [
+                new_markdown_cell("# Plain"),
+                _params_cell('config_path = ""\nrun_dir = ""'),
+                new_code_cell("print('plain ran')"),
+            ]
+        ),
+    }
+    for name, nb in notebooks.items():
+        nbformat.write(nb, nbdir / f"{name}.ipynb")
+    return root
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture(scope="module")
+def adaptive(tmp_path_factory):
+    """A run killed with kill -9 during its first notebook, then a full run that adapts."""
+    import signal
+
+    root = write_adaptive_project(tmp_path_factory.mktemp("adaptive"))
+    slow_cfg = write_config(root, "slow.yaml", notebooks={"01_first": {"sleep_s": 120}})
+    cfg = write_config(root, notebooks={})
+    reports = root / "reports"
+    code = (
+        "import sys; from segwork import pipeline; "
+        "pipeline.run(sys.argv[1], run_id='killed-run', progress=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(slow_cfg)], start_new_session=True)
+    killed_json = reports / "runs" / "killed-run" / "run.json"
+    try:
+        _wait_for(
+            lambda: (reports / "runs" / "killed-run" / "notebooks" / "01_first.ipynb").exists()
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the process group this test started
+        proc.wait()
+    killed_before = json.loads(killed_json.read_text(encoding="utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pipeline.StaleLockWarning)
+        record = pipeline.run(cfg, run_id="adaptive-run", progress=False)
+    return {
+        "root": root,
+        "reports": reports,
+        "record": record,
+        "killed_before": killed_before,
+        "killed_after": json.loads(killed_json.read_text(encoding="utf-8")),
+    }
+
+
+def test_notebooks_without_their_inputs_are_not_applicable_and_the_run_succeeds(adaptive) -> None:
+    record, reports = adaptive["record"], adaptive["reports"]
+    assert record.status == "succeeded"
+    assert [(n.stem, n.status) for n in record.notebooks] == [
+        ("01_first", "succeeded"),
+        ("02_survey", "not applicable"),
+        ("03_extra", "not applicable"),
+        ("04_rules", "not applicable"),
+        ("05_plain", "succeeded"),
+    ]
+    reasons = {n.stem: n.reason for n in record.notebooks}
+    assert reasons["02_survey"] == (
+        "no survey_responses table in the config (sources.survey_responses)"
+    )
+    assert reasons["03_extra"] == "needs extra, which 01_first did not write"
+    rules_path = (adaptive["root"] / "my_rules.yaml").resolve()
+    assert reasons["04_rules"].startswith("rules file ") and reasons["04_rules"].endswith(
+        "my_rules.yaml not found (notebooks.04_rules.rules_file)"
+    )
+    assert str(rules_path).endswith(reasons["04_rules"].split()[2])
+    assert reasons["01_first"] is None and reasons["05_plain"] is None
+    for nb in record.notebooks[1:4]:  # nothing executed, nothing rendered
+        assert nb.html is None and nb.ipynb is None
+        assert not (record.run_dir / f"{nb.stem}.html").exists()
+    assert os.readlink(reports / "latest") == "runs/adaptive-run"
+    data = json.loads((record.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert {n["stem"]: (n["status"], n["reason"]) for n in data["notebooks"]}["02_survey"] == (
+        "not applicable",
+        reasons["02_survey"],
+    )
+    back = pipeline.RunRecord.from_dict(data, record.run_dir)
+    assert [n.reason for n in back.notebooks] == [n.reason for n in record.notebooks]
+
+
+def test_index_pages_say_which_notebooks_did_not_apply_and_why(adaptive) -> None:
+    record, reports = adaptive["record"], adaptive["reports"]
+    run_page = (record.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "This run succeeded on" in run_page
+    assert "3 analyses did not apply to this data" in run_page
+    assert "no survey_responses table in the config (sources.survey_responses)" in run_page
+    assert "needs extra, which 01_first did not write" in run_page
+    all_runs = (reports / "index.html").read_text(encoding="utf-8")
+    table = all_runs[all_runs.index("All runs, newest first") :]
+    row = table[table.index("runs/adaptive-run/index.html") :]
+    row = row[: row.index("</tr>")]
+    assert "did not apply" in row and "<code>02_survey</code>" in row
+    assert "no survey_responses table in the config" in row
+
+
+def test_a_run_killed_with_kill_9_is_marked_interrupted_by_the_next_run(adaptive) -> None:
+    before, after = adaptive["killed_before"], adaptive["killed_after"]
+    assert before["status"] == "running"  # what kill -9 leaves behind
+    assert after["status"] == "interrupted"
+    assert after["interrupted"]["noticed_by"] == "adaptive-run"
+    assert after["finished"] is None
+    page = (adaptive["reports"] / "runs" / "killed-run" / "index.html").read_text(encoding="utf-8")
+    assert "was interrupted" in page and "Run adaptive-run found it so" in page
+    all_runs = (adaptive["reports"] / "index.html").read_text(encoding="utf-8")
+    assert "2 runs so far: 1 succeeded, 0 failed, 1 interrupted." in all_runs
+    table = all_runs[all_runs.index("All runs, newest first") :]
+    row = table[table.index("runs/killed-run/index.html") :]
+    row = row[: row.index("</tr>")]
+    assert "interrupted" in row and "its process was stopped" in row
+
+
+def test_mark_interrupted_runs_leaves_other_records_alone(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    runs_dir = tmp_path / "runs"
+    for run_id, status in [
+        ("a", "running"),
+        ("b", "succeeded"),
+        ("c", "failed"),
+        ("me", "running"),
+    ]:
+        rec = pipeline.RunRecord(
+            run_id=run_id,
+            name=run_id,
+            status=status,
+            started=datetime(2026, 1, 1, tzinfo=UTC),
+            run_dir=runs_dir / run_id,
+            config_path=tmp_path / "c.yaml",
+        )
+        rec.run_dir.mkdir(parents=True)
+        pipeline._write_run_files(rec)
+    (runs_dir / "junk").mkdir()  # a folder without run.json is listed as incomplete, not touched
+    assert pipeline.mark_interrupted_runs(tmp_path, by_run_id="me") == ["a"]
+    status = {
+        d.name: json.loads((d / "run.json").read_text())["status"]
+        for d in runs_dir.iterdir()
+        if (d / "run.json").exists()
+    }
+    assert status == {"a": "interrupted", "b": "succeeded", "c": "failed", "me": "running"}
+    assert not (runs_dir / "junk" / "run.json").exists()
+
+
+def test_explicit_missing_file_and_wrong_type_refuse_the_run_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    root = write_adaptive_project(tmp_path)
+    cfg = write_config(root, notebooks={"04_rules": {"rules_file": "nope.yaml"}})
+    with pytest.raises(
+        pipeline.PipelineError, match=r"notebooks\.04_rules\.rules_file: rules file not found"
+    ):
+        pipeline.run(cfg, progress=False)
+    cfg = write_config(root, notebooks={"01_first": {"sleep_s": "long"}})
+    with pytest.raises(
+        pipeline.PipelineError,
+        match=r'notebooks\.01_first\.sleep_s: expected a whole number \(the default is 0\), got text "long"',
+    ):
+        pipeline.run(cfg, progress=False)
+    assert not (root / "reports").exists()

@@ -421,3 +421,65 @@ def test_notebook_template_is_shipped_with_the_package() -> None:
         "_page.html.j2",
     ):
         assert (folder / name).is_file(), name
+
+
+def _not_applicable(stem: str, reason: str) -> dict:
+    return {
+        "stem": stem,
+        "title": stem.split("_", 1)[1].title(),
+        "status": "not applicable",
+        "duration_s": None,
+        "html": None,
+        "ipynb": None,
+        "error": None,
+        "reason": reason,
+    }
+
+
+def test_run_index_names_the_notebooks_that_did_not_apply_and_why() -> None:
+    record = _record()
+    record["notebooks"] = record["notebooks"] + [
+        _not_applicable("03_personas", "no survey_responses table in the config <sources>"),
+        _not_applicable("04_campaign_ab", "no campaign_exposures table in the config"),
+    ]
+    html = render_run_index(record)
+    assert (
+        "produced 2 reports in 1 min 12 s. 2 analyses did not apply to this data "
+        "(the reasons are below)." in html
+    )
+    assert "no survey_responses table in the config &lt;sources&gt;" in html  # escaped
+    assert html.count('class="badge not-applicable"') == 2
+    assert 'href="03_personas.html"' not in html
+    one = _record()
+    one["notebooks"] = one["notebooks"] + [_not_applicable("05_rules", "x")]
+    assert "1 analysis did not apply" in render_run_index(one)
+    assert "did not apply" not in render_run_index(_record())
+    listing = render_reports_index([record], prefix="runs/")
+    assert "did not apply" in listing and "<code>03_personas</code>" in listing
+    assert "no campaign_exposures table in the config" in listing
+
+
+def test_an_interrupted_run_says_so_in_plain_words() -> None:
+    record = _record(
+        status="interrupted",
+        finished=None,
+        duration_s=None,
+        interrupted={
+            "noticed_by": "20261124-080000-demo",
+            "noticed_at": "2026-11-24T08:00:00+00:00",
+        },
+    )
+    html = render_run_index(record)
+    assert "This run started on 23 November 2026, 03:15 UTC and was interrupted" in html
+    assert "Run 20261124-080000-demo found it so on 24 November 2026, 08:00 UTC." in html
+    assert "“latest” are unchanged" in html
+    listing = render_reports_index(
+        [record, _record(run_id="ok", started="2026-11-25T00:00:00+00:00")]
+    )
+    assert "2 runs so far: 1 succeeded, 0 failed, 1 interrupted." in listing
+    assert 'class="badge interrupted"' in listing
+    assert "interrupted before it finished" in listing
+    # an older record without the note still renders
+    old = _record(status="interrupted")
+    assert "was interrupted" in render_run_index(old)
+    assert "1 run so far: 1 succeeded, 0 failed.</p>" in render_reports_index([_record()])

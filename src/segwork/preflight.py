@@ -327,6 +327,9 @@ def accepted_types(
 
 
 def _words(kinds: Iterable[str]) -> str:
+    kinds = set(kinds)
+    if "float" in kinds:
+        kinds.discard("int")  # "a number" includes whole numbers
     listed = [_TYPE_WORDS.get(k, k) for k in sorted(kinds)]
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
