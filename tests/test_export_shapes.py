@@ -605,6 +605,6 @@ def test_mapping_onto_a_column_the_file_already_has_is_an_error(tmp_path: Path) 
         },
     )
     with pytest.raises(
-        SchemaError, match="maps both 'revenue' and 'pre_revenue' to the column 'visit'"
+        SchemaError, match="maps both 'pre_revenue' and 'revenue' to the column 'visit'"
     ):
         load_tables(load_config(cfg))
