@@ -468,6 +468,7 @@ def test_behaviour_text_claims_a_difference_only_where_the_test_finds_one():
     assert "orders" not in differ and "channel" not in differ
     assert "orders (Kruskal-Wallis" in same and "channel (chi-square" in same
     assert "up to 40 of 600" in text
+    assert "Holm-adjusted p < 0.001" in differ and "p = < " not in text
     # no planted difference at all: no sentence says the personas differ
     rng = np.random.default_rng(3)
     flat = table.assign(

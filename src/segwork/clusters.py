@@ -1204,7 +1204,7 @@ def behaviour_text(tests: pd.DataFrame, *, n_respondents: int | None = None) -> 
         stat = "H" if r["test"] == "Kruskal-Wallis" else "chi-square"
         return (
             f"{r['column']} ({r['test']}, {stat} = {r['statistic']:.1f}, Holm-adjusted "
-            f"p = {_p(r['p_holm'])}, {r['effect_name']} {r['effect']:.2f}, n = {int(r['n']):,})"
+            f"p {_p(r['p_holm'])}, {r['effect_name']} {r['effect']:.2f}, n = {int(r['n']):,})"
         )
 
     diff = tested[tested["differs"]]
@@ -1234,7 +1234,8 @@ def behaviour_text(tests: pd.DataFrame, *, n_respondents: int | None = None) -> 
 
 
 def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """'< 0.001' or '= 0.012' (to follow a 'p')."""
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 # behaviour columns of the customer 360 (written by notebooks 01 and 02) compared across personas
