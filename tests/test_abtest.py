@@ -841,3 +841,240 @@ def test_demo_planted_effects_recovered(demo_data):
     # the newsletter's effect differs by persona (+6pp .. -3pp): the interaction test sees it
     het = abtest.heterogeneity(exposures, segment="persona").set_index(["campaign_id", "variant"])
     assert het.loc[("autumn_newsletter", "treatment"), "p_value"] < 0.05
+
+
+# --------------------------------------------------------------------------------------
+# Any outcome column as a metric (a Hillstrom-shaped e-mail test)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def email_test() -> pd.DataFrame:
+    """Shaped as Kevin Hillstrom's MineThatData e-mail test: one campaign, arms 'Mens E-Mail',
+    'Womens E-Mail', 'No E-Mail'; outcomes visit and conversion (0/1) and spend (dollars, 0 for
+    almost everyone); pre-period columns recency, history, history_segment, zip_code, channel."""
+    rng = np.random.default_rng(2008)
+    n = 24000
+    arm = rng.choice(["Mens E-Mail", "Womens E-Mail", "No E-Mail"], n)
+    p_visit = np.select([arm == "Mens E-Mail", arm == "Womens E-Mail"], [0.18, 0.15], 0.106)
+    visit = (rng.random(n) < p_visit).astype(np.int64)
+    conv = (visit & (rng.random(n) < np.where(arm == "No E-Mail", 0.054, 0.08))).astype(np.int64)
+    history = np.round(rng.lognormal(5, 1, n) + 29.99, 2)
+    bands = ["1) $0 - $100", "2) $100 - $200", "3) $200 - $350", "4) $350 +"]
+    return pd.DataFrame(
+        {
+            "customer_id": [f"H{i:05d}" for i in range(n)],
+            "campaign_id": "email_2008",
+            "variant": arm,
+            "recency": rng.integers(1, 13, n),
+            "history": history,
+            "history_segment": np.asarray(bands)[np.searchsorted([100, 200, 350], history)],
+            "zip_code": rng.choice(["Surburban", "Urban", "Rural"], n, p=[0.45, 0.4, 0.15]),
+            "channel": rng.choice(["Phone", "Web", "Multichannel"], n),
+            "newbie": rng.integers(0, 2, n),
+            "visit": visit,
+            "conversion": conv,
+            "spend": np.round(conv * rng.gamma(2.0, 60.0, n), 2),
+        }
+    )
+
+
+def test_outcome_columns_as_metrics_against_statsmodels_and_scipy(email_test):
+    df = email_test
+    res = abtest.evaluate(df, control="No E-Mail", metrics=["visit", "conversion", "spend"])
+    assert res.settings["metric_kinds"] == {
+        "visit": "binary",
+        "conversion": "binary",
+        "spend": "money",  # inferred: not 0/1, and the name says it is an amount
+    }
+    assert res.primary_metric == "visit" and res.value_metric == "spend"
+    tab = res.table.set_index(["variant", "metric"])
+    for var in ("Mens E-Mail", "Womens E-Mail"):
+        c = df[df["variant"] == "No E-Mail"]
+        v = df[df["variant"] == var]
+        for m in ("visit", "conversion"):
+            r = tab.loc[(var, m)]
+            xc, xv = int(c[m].sum()), int(v[m].sum())
+            stat, p = smp.test_proportions_2indep(
+                xv, len(v), xc, len(c), method="wald", compare="diff"
+            )
+            lo, hi = confint_proportions_2indep(
+                xv, len(v), xc, len(c), method="newcomb", compare="diff"
+            )
+            np.testing.assert_allclose(
+                [r["diff"], r["p_value"], r["diff_ci_low"], r["diff_ci_high"]],
+                [xv / len(v) - xc / len(c), p, lo, hi],
+                **TIGHT,
+            )
+        r = tab.loc[(var, "spend")]
+        welch = stats.ttest_ind(v["spend"], c["spend"], equal_var=False)
+        ci = welch.confidence_interval(0.95)
+        np.testing.assert_allclose(
+            [r["p_value"], r["diff_ci_low"], r["diff_ci_high"]],
+            [welch.pvalue, ci.low, ci.high],
+            **TIGHT,
+        )
+        assert r["method"].startswith("Welch")
+
+
+def test_metric_kinds_declared_and_the_same_in_ibis(email_test):
+    kinds = {"visit": "binary", "spend": "numeric", "recency": "mean"}
+    a = abtest.evaluate(email_test, control="No E-Mail", metrics=kinds, segment="zip_code")
+    assert a.settings["metric_kinds"] == {
+        "visit": "binary",
+        "spend": "numeric",
+        "recency": "numeric",
+    }
+    b = abtest.evaluate(
+        ibis.memtable(email_test), control="No E-Mail", metrics=kinds, segment="zip_code"
+    )
+    num = a.table.select_dtypes("number").columns
+    np.testing.assert_allclose(
+        b.table[num].to_numpy(float), a.table[num].to_numpy(float), rtol=1e-8
+    )
+    assert list(a.table["metric_kind"].unique()) == ["binary", "numeric"]
+    # interaction test of a numeric metric: the same closed form, stated as OLS (not LPM)
+    het = a.heterogeneity("spend")
+    assert "linear probability" not in het["method"].iat[0]
+    with pytest.raises(ABTestError, match="declare it as numeric"):
+        abtest.evaluate(email_test, control="No E-Mail", metrics={"recency": "binary"})
+    with pytest.raises(ABTestError, match="unknown type 'count'"):
+        abtest.evaluate(email_test, control="No E-Mail", metrics={"visit": "count"})
+    with pytest.raises(ABTestError, match="must hold numbers"):
+        abtest.evaluate(email_test, control="No E-Mail", metrics=["channel"])
+
+
+def test_winsorizing_and_cuped_apply_to_any_numeric_metric(email_test):
+    res = abtest.evaluate(
+        email_test,
+        control="No E-Mail",
+        metrics={"visit": "binary", "spend": "money"},
+        winsorize=0.999,
+        pre_metric="history",
+    )
+    cap = email_test["spend"].quantile(0.999)
+    assert res.settings["caps_by_metric"] == {"spend": {"email_2008": pytest.approx(cap)}}
+    spend = res.table[res.table["metric"] == "spend"]
+    np.testing.assert_allclose(spend["winsorized_at"].to_numpy(float), cap, rtol=1e-12)
+    assert spend["method"].str.contains("winsorized at the 0.999 quantile").all()
+    assert res.table.loc[res.table["metric"] == "visit", "winsorized_at"].isna().all()
+    assert "spend winsorized at the 0.999 quantile" in res.summary()
+    assert abtest.cuped_text(res).startswith("Adjusting for the pre-period column 'history'")
+    plain = abtest.evaluate(email_test, control="No E-Mail", metrics=["visit"])
+    assert abtest.cuped_text(plain) == ""  # no pre-period column: no CUPED sentence
+
+
+# --------------------------------------------------------------------------------------
+# setup_problems: what `segwork validate` reports for notebook 04
+# --------------------------------------------------------------------------------------
+
+
+def test_setup_problems_in_the_config_words(email_test):
+    df = email_test.assign(spend_text=email_test["spend"].astype(str))
+    df.loc[3, "visit"] = 2
+    probs = abtest.setup_problems(
+        df,
+        control="control",
+        metrics={"visit": "binary", "clicks": None, "spend_text": "numeric", "spend": "money"},
+        segment_columns=["persona", "zip_code"],
+        customer_columns=["customer_id"],
+        pre_metric="pre_revenue",
+        decide_on="conversion",
+    )
+    assert probs[0] == (
+        "notebooks.04_campaign_ab.control: 'control' is not a variant of campaign 'email_2008'; "
+        "its variants are 'Mens E-Mail', 'No E-Mail', 'Womens E-Mail'. "
+        "Fix: set notebooks.04_campaign_ab.control: 'No E-Mail'"
+    )
+    text = "\n".join(probs)
+    assert (
+        "notebooks.04_campaign_ab.metrics: 'clicks' is not a column of campaign_exposures" in text
+    )
+    assert "column 'spend_text': outcome 'spend_text' must hold numbers" in text
+    assert "notebooks.04_campaign_ab.metrics.visit: declared binary, but column 'visit'" in text
+    assert "1 values other than 0/1" in text
+    assert "notebooks.04_campaign_ab.decide_on: 'conversion' is not one of the metrics" in text
+    assert "notebooks.04_campaign_ab.pre_metric: 'pre_revenue' is not a column" in text
+    assert "notebooks.04_campaign_ab.segment_columns: 'persona' is neither" in text
+    assert "zip_code" in text.split("'persona' is neither")[1]  # the columns that exist
+    assert "zip_code' is neither" not in text
+    assert len(probs) == 7
+    for p in probs:  # no Python in the messages
+        assert "Pass " not in p and "=" not in p and "()" not in p
+
+
+def test_setup_problems_missing_values_default_metrics_and_a_clean_setup(email_test):
+    assert (
+        abtest.setup_problems(
+            email_test,
+            control="No E-Mail",
+            metrics=["visit", "spend"],
+            segment_columns=["zip_code", "persona"],
+            customer_columns=["customer_id", "persona"],
+        )
+        == []
+    )
+    none = abtest.setup_problems(email_test, control="No E-Mail")
+    assert none == [abtest._no_metrics_message(email_test)]
+    assert none[0].startswith(
+        "notebooks.04_campaign_ab.metrics is not set and campaign_exposures has neither "
+        "'converted' nor 'revenue'"
+    )
+    gaps = email_test.assign(spend=email_test["spend"].where(email_test.index % 1000 != 0))
+    probs = abtest.setup_problems(ibis.memtable(gaps), control="No E-Mail", metrics=["spend"])
+    assert probs == [
+        "table 'campaign_exposures', column 'spend': 24 missing values of outcome 'spend'. "
+        "Fix: fill them in the export (0 = none) or drop those rows"
+    ]
+    # several campaigns: each is checked, and a control that cannot be guessed is not guessed
+    two = pd.concat([email_test, email_test.assign(campaign_id="b", variant="x")])
+    probs = abtest.setup_problems(two, control="No E-Mail", metrics=["visit"])
+    assert probs == [
+        "notebooks.04_campaign_ab.control: 'No E-Mail' is not a variant of campaign 'b'; its "
+        "variants are 'x'. Fix: set notebooks.04_campaign_ab.control to the variant that got no "
+        "treatment (one of 'x')"
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Segments from the exposures' own columns, many values grouped
+# --------------------------------------------------------------------------------------
+
+
+def test_segments_come_from_exposure_columns_and_many_values_are_grouped(email_test):
+    customers = pd.DataFrame(index=pd.Index(email_test["customer_id"], name="customer_id"))
+    df = email_test.assign(city=[f"city{i % 20:02d}" for i in range(len(email_test))])
+    df.loc[df.index % 50 == 0, "city"] = None
+    for table in (df, ibis.memtable(df)):
+        seg = abtest.attach_segments(
+            table, customers, ["persona", "zip_code", "history", "city"], max_segments=8
+        )
+        assert seg.columns == ["zip_code", "history", "city"] and seg.missing == ["persona"]
+        assert seg.sources == dict.fromkeys(seg.columns, "exposures")
+        out = seg.exposures.to_pandas() if isinstance(seg.exposures, ibis.Table) else seg.exposures
+        out = out.sort_values("customer_id").reset_index(drop=True)
+        # the original columns are kept (history is also a pre-period metric)
+        np.testing.assert_array_equal(out["history"].to_numpy(), df["history"].to_numpy())
+        q = np.quantile(df["history"], [0.25, 0.5, 0.75])
+        hist = out[seg.key["history"]]
+        assert (
+            hist.nunique() == 4
+            and hist.str.startswith("Q1: history").sum() == (df["history"] < q[0]).sum()
+        )
+        city = out[seg.key["city"]]
+        assert city.nunique() == 7 + 1 + 1  # 7 largest + other + unknown
+        assert (city == "(unknown)").sum() == df["city"].isna().sum()
+        assert (city == "other city (13 values)").sum() == (
+            ~df["city"].isin(df["city"].value_counts().index[:7]) & df["city"].notna()
+        ).sum()
+        assert "20 different values" in seg.grouped["city"]
+        assert "persona" in seg.note()
+    res = abtest.evaluate(
+        seg.exposures, control="No E-Mail", metrics=["visit"], segment=seg.key["city"]
+    )
+    assert (
+        res.table.groupby("variant")["n_variant"].sum().sum()
+        == (df["variant"] != "No E-Mail").sum()
+    )
+    nothing = abtest.attach_segments(df, customers, ["persona"])
+    assert nothing.columns == [] and "whole campaigns only" in nothing.note()
