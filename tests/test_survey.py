@@ -261,6 +261,24 @@ def test_catalogue_scale_mistakes_are_named(change, expected):
     assert "table 'survey_items'" in str(e.value) and "Fix:" in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ([-1, 1] * 12 + [1], r"(?s)\(-1\), e.g. item A1: -1, item A3: -1.*mapped: -1 -> true"),
+        (["yes", "no"] * 12 + ["maybe"], r"\('maybe'\), e.g. item O5: 'maybe'"),
+        ([True, False] * 12 + [None], r"\(empty\), e.g. item O5: empty"),
+    ],
+)
+def test_reverse_flags_other_than_true_false_are_refused(flags, expected):
+    # a -1/1 keying column read as booleans would flip exactly the wrong items
+    _, cat = _bfi_like()
+    with pytest.raises(SurveyError, match=expected) as e:
+        SurveySpec.from_catalogue(cat.assign(reverse_coded=pd.Series(flags, dtype=object)))
+    assert "table 'survey_items', column 'reverse_coded'" in str(e.value)
+    ok = SurveySpec.from_catalogue(cat.assign(reverse_coded=[1, 0] * 12 + [0]))
+    assert ok.reverse == tuple(cat["item"][::2][:12])
+
+
 # --------------------------------------------------------------------------------------------
 # the validate hook
 # --------------------------------------------------------------------------------------------

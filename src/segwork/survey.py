@@ -43,6 +43,7 @@ SCALE_COLUMNS = ("scale_min", "scale_max")  # optional item-catalogue columns: e
 # columns of survey_responses that are not answers (everything else should be a catalogue item)
 META_COLUMNS = ("customer_id", "answered_at", CONSENT_COLUMN)
 _TRUE = {"true", "t", "yes", "y", "1", "ano"}
+_FALSE = {"false", "f", "no", "n", "0", "ne"}
 
 
 class SurveyError(ValueError):
@@ -132,6 +133,44 @@ def _catalogue_scales(
     return scale, tuple(declared)
 
 
+def _reverse_flags(values: pd.Series, items: list[str]) -> pd.Series:
+    """The catalogue's reverse_coded column as booleans; anything but true/false is an error.
+
+    Strict on purpose: a keying column of -1/1 (psych's convention, -1 = reverse-keyed) read
+    as booleans would flip exactly the wrong items without a trace.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype) and not values.isna().any():
+        return values.astype(bool)
+    text = values.astype("string").str.strip().str.lower()
+    num = pd.to_numeric(values, errors="coerce")
+    text = text.where(
+        ~(num.notna() & (num == np.round(num))),
+        num.astype("Float64").astype("Int64").astype("string"),
+    )
+    ok = text.isin(_TRUE | _FALSE).fillna(False).astype(bool)
+    if not ok.all():
+        bad = np.flatnonzero(~ok.to_numpy())
+
+        def disp(v: Any) -> str:
+            return "empty" if pd.isna(v) else _show(v)
+
+        shown = sorted({disp(values.iloc[r]) for r in bad})[:_MAX_EXAMPLES]
+        ex = ", ".join(f"item {items[r]}: {disp(values.iloc[r])}" for r in bad[:_MAX_EXAMPLES])
+        keying = (
+            " A keying column with -1 for reverse-keyed and 1 for forward items must be "
+            "mapped: -1 -> true, 1 -> false."
+            if set(num.dropna().unique()) <= {-1.0, 1.0} and (num == -1).any()
+            else ""
+        )
+        raise SurveyError(
+            f"table 'survey_items', column 'reverse_coded': {len(bad)} value(s) are not "
+            f"true/false ({', '.join(shown)}), e.g. {ex}.\nFix: write true for items worded "
+            "against their construct (their answers are flipped), false for the others; empty "
+            f"is not allowed.{keying}"
+        )
+    return text.isin(_TRUE).astype(bool)
+
+
 @dataclass(frozen=True)
 class SurveySpec:
     """Everything needed to score answers the same way at fit and at assignment time.
@@ -194,7 +233,7 @@ class SurveySpec:
         constructs: dict[str, list[str]] = {}
         for item, con in zip(items, cat["construct"], strict=True):
             constructs.setdefault(str(con), []).append(item)
-        reverse_flags = _as_bool(cat["reverse_coded"])
+        reverse_flags = _reverse_flags(cat["reverse_coded"], items)
         return cls(
             items=tuple(items),
             constructs={c: tuple(v) for c, v in constructs.items()},
