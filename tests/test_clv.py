@@ -609,7 +609,7 @@ def test_compare_on_holdout_on_demo_data() -> None:
     assert (m["brier"] < m["brier_baseline"]).all()
     preds = cmp.predictions
     o = d.orders[
-        (d.orders["amount"] > 0)
+        (d.orders["amount"] >= 0)
         & (d.orders["order_date"] >= ref - pd.Timedelta(days=89))
         & (d.orders["order_date"] < ref + pd.Timedelta(days=1))
     ]
@@ -742,3 +742,170 @@ def test_every_form_of_a_degenerate_hessian_flags_the_weak_parameters(form) -> N
     with pytest.warns(clv.CLVWarning, match="a"):
         weak, text = clv._fit_problems("BG/NBD", fit, NAMES, cov, "advice")
     assert set(weak) == ({"a"} if form == "nan" else {"a", "b"})
+
+
+# ---- AUC difference (DeLong) -------------------------------------------------------------------
+def _correlated_scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.35
+    common = rng.normal(size=n)
+    s1 = 1.0 * y + common + 0.8 * rng.normal(size=n)
+    s2 = 0.8 * y + common + 0.8 * rng.normal(size=n)
+    return y, np.round(s1, 1), np.round(s2, 1)  # rounded: ties, as in real scores
+
+
+def test_delong_matches_its_definition_computed_pair_by_pair() -> None:
+    """Structural components written out as the O(m n) double sum of DeLong et al. (1988)."""
+    y, s1, s2 = _correlated_scores(150, seed=3)
+    got = clv.auc_difference(y, s1, s2)
+
+    def psi(a, b):  # buyer score a against non-buyer score b
+        return (a > b) + 0.5 * (a == b)
+
+    comps = []
+    for s in (s1, s2):
+        grid = psi(s[y][:, None], s[~y][None, :])
+        comps.append((grid.mean(), grid.mean(axis=1), grid.mean(axis=0)))
+    m, n = y.sum(), (~y).sum()
+    s10 = np.cov(np.vstack([c[1] for c in comps]))
+    s01 = np.cov(np.vstack([c[2] for c in comps]))
+    cov = s10 / m + s01 / n
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    from sklearn.metrics import roc_auc_score
+
+    assert got["auc_first"] == pytest.approx(roc_auc_score(y, s1), abs=1e-12)
+    assert got["auc_second"] == pytest.approx(roc_auc_score(y, s2), abs=1e-12)
+    assert got["se"] == pytest.approx(math.sqrt(var), rel=1e-10)
+    assert got["low"] == pytest.approx(got["difference"] - 1.959963984540054 * got["se"])
+    assert got["p_value"] == pytest.approx(
+        2 * stats.norm.sf(abs(got["difference"]) / got["se"]), rel=1e-10
+    )
+
+
+def _bootstrap_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of each resample, the resample given as customer counts (B x n):
+    P(buyer scores above a non-buyer) + P(tie) / 2, summed over the distinct score values."""
+    values, code = np.unique(score, return_inverse=True)
+    onehot = np.zeros((len(score), len(values)))
+    onehot[np.arange(len(score)), code] = 1.0
+    pos, neg = (weights * y) @ onehot, (weights * ~y) @ onehot  # B x distinct values
+    below = np.cumsum(neg, axis=1) - neg
+    return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def test_delong_interval_agrees_with_a_paired_bootstrap_over_customers() -> None:
+    """The oracle: the spread of AUC1 - AUC2 over 4,000 paired resamples of customers."""
+    from sklearn.metrics import roc_auc_score
+
+    y, s1, s2 = _correlated_scores(1500, seed=4)
+    got = clv.auc_difference(y, s1, s2)
+    rng = np.random.default_rng(5)
+    counts = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=4000).astype(float)
+    one = np.ones((1, len(y)))
+    assert _bootstrap_auc(y, s1, one)[0] == pytest.approx(roc_auc_score(y, s1), abs=1e-12)
+    diffs = _bootstrap_auc(y, s1, counts) - _bootstrap_auc(y, s2, counts)
+    # Monte Carlo error of a bootstrap SD with B = 4000 is about 1.1%
+    assert got["se"] == pytest.approx(np.std(diffs, ddof=1), rel=0.05)
+    assert got["difference"] == pytest.approx(np.mean(diffs), abs=0.2 * got["se"])
+
+
+def test_identical_rankings_are_indistinguishable_and_the_page_says_so() -> None:
+    y, s1, _ = _correlated_scores(400, seed=6)
+    same = clv.auc_difference(y, s1, 2 * s1 + 1)  # a monotone transform ranks alike
+    assert same["difference"] == 0 and same["se"] == 0 and same["p_value"] == 1.0
+    assert same["low"] == same["high"] == 0
+
+
+def test_page_calls_a_model_better_only_when_the_interval_excludes_zero() -> None:
+    d = demo.generate(1200, seed=7)
+    ref = pd.Timestamp(d.truth["analysis_date"])
+    cmp = clv.compare_on_holdout(d.orders, analysis_date=ref, horizon_days=90)
+    diff = cmp.auc_difference
+    p = cmp.predictions
+    assert diff == clv.auc_difference(p["actual"], p["propensity"], p["bgnbd"])
+    text = clv.comparison_text(cmp)
+    excludes = diff["low"] > 0 or diff["high"] < 0
+    assert ("ranked customers better" in text) == excludes
+    assert ("neither can be called better" in text) == (not excludes)
+    assert f"[{diff['low']:+.3f}, {diff['high']:+.3f}]" in text
+    # no interactions and no profile: the text names only what the model saw
+    assert "learns from the order history;" in text
+    assert "email" not in text and "complaint" not in text and "cart" not in text
+    # an interval that straddles 0 is said to be indistinguishable
+    cmp.auc_difference = {**diff, "low": -0.01, "high": 0.02, "difference": 0.005}
+    assert "neither can be called better" in clv.comparison_text(cmp)
+
+
+# ---- the computation of notebook 02 on shapes other than the demo ------------------------------
+def _cohort_orders(n: int = 600, *, days: int = 540, seed: int = 11, repeat: bool = True):
+    """A closed cohort: first purchases in the first 60 days only, then Poisson purchases with
+    dropout (BG/NBD-like), amounts in cents-sized dollars and some free items."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        t = float(rng.integers(0, 60))
+        lam, p = rng.gamma(0.6, 1 / 20), rng.beta(1, 4)
+        while t < days:
+            rows.append((f"U{i:05d}", int(t), float(rng.choice([0.0, 4.99, 9.99, 14.5]))))
+            if not repeat or rng.random() < p:
+                break
+            t += rng.exponential(1 / lam)
+    df = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    return pd.DataFrame(
+        {
+            "order_id": [f"O{j}" for j in range(len(df))],
+            "customer_id": df["customer_id"],
+            "order_date": pd.Timestamp("2020-01-01") + pd.to_timedelta(df["day"], "D"),
+            "amount": df["amount"],
+        }
+    )
+
+
+def _page_text(res: clv.RfmClvResult) -> str:
+    parts = [res.coverage, res.headline(), *res.notes, *res.model_notes]
+    parts += [t for t in (res.migration_note, res.holdout_note, res.breakdown_note) if t]
+    if res.comparison is not None:
+        parts.append(clv.comparison_text(res.comparison))
+    return "\n".join(parts)
+
+
+def test_notebook_02_on_a_closed_cohort_with_orders_only() -> None:
+    orders = _cohort_orders()
+    ref = pd.Timestamp("2021-06-24")  # 540 days after the start
+    res = clv.analyse_rfm_clv(orders, analysis_date=ref, window_days=365)
+    text = _page_text(res)
+    # a closed cohort has no new buyers
+    assert (res.migration.customers["segment_before"] == "new").sum() == 0
+    assert "no first-time buyers arrived" in text
+    # orders only: no profile breakdowns, the propensity model uses the order history only
+    assert res.breakdowns == [] and "left out" in res.breakdown_note
+    assert clv.propensity_inputs_text(res.propensity_model) == "the order history"
+    for demo_word in ("email", "complaint", "cart", "business", "South Moravia", "CZK"):
+        assert demo_word not in text
+    for missing in ("nan", "NaT", "None"):
+        assert missing not in text.replace("cannot", "")
+    # every customer with a purchase is in the clv features; zero-amount buyers too
+    assert len(res.clv_features) == orders["customer_id"].nunique()
+    assert set(res.table.index) == set(orders["customer_id"])
+    assert res.comparison is not None and "AUC" in clv.comparison_text(res.comparison)
+    assert rfm.money_format(orders["amount"]) == "{:,.2f}"  # cents for small amounts
+    models = res.models()
+    assert set(models["auc_difference"]) >= {"difference", "low", "high"}
+
+
+def test_notebook_02_goes_on_when_no_model_can_be_fitted() -> None:
+    """Everyone buys once, and the history is shorter than the migration and holdout windows:
+    each section that cannot run is one sentence, and the scores are still there."""
+    orders = _cohort_orders(200, days=40, repeat=False)
+    ref = pd.Timestamp("2020-02-20")
+    res = clv.analyse_rfm_clv(orders, analysis_date=ref, migration_days=90, horizon_days=90)
+    assert res.bgnbd is None and res.spend is None
+    assert any("BG/NBD" in n and "repeat purchase" in n for n in res.model_notes)
+    assert any("Gamma-Gamma" in n for n in res.model_notes)
+    assert res.migration is None and "no earlier period" in res.migration_note
+    assert res.comparison is None and res.holdout is None and "left out" in res.holdout_note
+    assert not any(c.startswith(("clv_", "propensity_", "p_alive")) for c in res.table.columns)
+    assert len(res.scored) == orders["customer_id"].nunique()
+    assert res.models()["bgnbd"] is None
+    text = _page_text(res)
+    assert "nan" not in text.replace("cannot", "") and "NaT" not in text

@@ -957,11 +957,11 @@ PROFILE_COLUMNS = ("customer_type", "region", "income_band", "email_opt_in")
 def _purchases_between(
     orders: pd.DataFrame | ibis.Table, start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per customer with a purchase (amount > 0) in the days (start, end]: orders and distinct
+    """Per customer with a purchase (amount >= 0, free items included) in the days (start, end]: orders and distinct
     purchase days, counted in the Ibis backend."""
     t = as_ibis(orders)
     lo, hi = start.normalize() + pd.Timedelta(days=1), end.normalize() + pd.Timedelta(days=1)
-    t = t.filter((t.order_date >= lo) & (t.order_date < hi) & (t.amount > 0))
+    t = t.filter((t.order_date >= lo) & (t.order_date < hi) & (t.amount >= 0))
     out = (
         t.group_by("customer_id")
         .aggregate(orders=t.count(), purchase_days=t.order_date.truncate("D").nunique())
@@ -1003,10 +1003,13 @@ def build_propensity_dataset(
         )
     # sorted: the backend returns groups in no particular order, and fits should be repeatable
     X = beh.drop(columns=["first_order_date", "last_order_date"]).astype("float64").sort_index()
+    kinds: list[str] = []
+    cols: list[str] = []
     if interactions is not None:
         inter = interaction_counts(interactions, analysis_date=cut).drop(
             columns=["last_interaction_at"]
         )
+        kinds = sorted(c[: -len("_365d")] for c in inter.columns if c.endswith("_365d"))
         for kind in INTERACTION_KINDS:  # fixed columns, whatever kinds occur before this cutoff
             inter[f"{kind}_365d"] = inter.get(f"{kind}_365d", 0)
         inter = inter.astype("float64")
@@ -1023,7 +1026,12 @@ def build_propensity_dataset(
         X = X.join(prof[cols], how="left")
     bought = _purchases_between(orders, cut, cut + pd.Timedelta(days=int(horizon_days)))
     y = pd.Series(X.index.isin(bought.index), index=X.index, name="purchased")
-    X.attrs = {"cutoff": str(cut.date()), "horizon_days": int(horizon_days)}
+    X.attrs = {
+        "cutoff": str(cut.date()),
+        "horizon_days": int(horizon_days),
+        "interaction_kinds": kinds,  # the kinds that occur in the data up to the cutoff
+        "profile_columns": cols,
+    }
     return X, y
 
 
@@ -1093,6 +1101,9 @@ class PropensityModel:
                 "the horizon): nothing to learn; choose another cutoff or horizon"
             )
         self.columns_ = list(X.columns)
+        self.inputs_ = {
+            k: list(X.attrs.get(k, [])) for k in ("interaction_kinds", "profile_columns")
+        }
         Xp = self._prepare(X)
         self.pipeline_ = self._pipeline(Xp).fit(Xp, y.astype(int).to_numpy())
         self.base_rate_ = float(y.mean())
@@ -1231,6 +1242,14 @@ def temporal_holdout(
     X_ev, y_ev = build_propensity_dataset(
         orders, customers, interactions, cutoff=eval_cut, horizon_days=horizon_days
     )
+    for label, yy, cut in (("training", y_tr, train_cut), ("holdout", y_ev, eval_cut)):
+        buyers = int(yy.sum())
+        if min(buyers, len(yy) - buyers) < MIN_CLASS:
+            raise CLVError(
+                f"too few customers to check the next-purchase models: in the {label} window "
+                f"({horizon_days} days after {cut:%d %b %Y}) {buyers:,} of {len(yy):,} customers "
+                f"bought and {len(yy) - buyers:,} did not; at least {MIN_CLASS} of each are needed"
+            )
     first = PropensityModel(horizon_days, model, random_state).fit(X_tr, y_tr)
     p = first.predict_proba(X_ev)
     metrics = _scores(y_ev.to_numpy(), p.to_numpy()) | {"horizon_days": float(horizon_days)}
@@ -1247,6 +1266,56 @@ def temporal_holdout(
         model_holdout=first,
         _tables=(orders, customers, interactions),
     )
+
+
+MIN_CLASS = 10  # buyers and non-buyers needed in each holdout window
+
+
+def auc_difference(
+    actual: Any, first: Any, second: Any, *, level: float = 0.95
+) -> dict[str, float]:
+    """AUC of two scores on the same customers and the confidence interval of their difference.
+
+    DeLong, DeLong & Clarke-Pearson (1988) for correlated ROC curves, computed with midranks
+    (Sun & Xu 2014): the variance of AUC1 - AUC2 from the structural components of both scores
+    over the buyers and over the non-buyers. Returns auc_first, auc_second, difference (first -
+    second), se, low, high (the ``level`` Wald interval) and p_value (two-sided, H0: equal AUC).
+    """
+    y = np.asarray(actual, dtype=bool)
+    scores = np.vstack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
+    if scores.shape[1] != len(y):
+        raise CLVError("actual and both scores must have one value per customer")
+    pos, neg = scores[:, y], scores[:, ~y]
+    m, n = pos.shape[1], neg.shape[1]
+    if m < 2 or n < 2:
+        raise CLVError(
+            f"the AUC difference needs at least two buyers and two non-buyers (got {m} and {n})"
+        )
+    aucs, v10, v01 = [], [], []
+    for k in range(2):
+        tx = stats.rankdata(pos[k])
+        ty = stats.rankdata(neg[k])
+        tz = stats.rankdata(np.concatenate([pos[k], neg[k]]))
+        aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
+        v10.append((tz[:m] - tx) / n)  # per buyer: share of non-buyers scored lower (ties 1/2)
+        v01.append(1.0 - (tz[m:] - ty) / m)  # per non-buyer: share of buyers scored higher
+    s = np.cov(np.array(v10)) / m + np.cov(np.array(v01)) / n
+    diff = aucs[0] - aucs[1]
+    var = max(float(s[0, 0] + s[1, 1] - 2 * s[0, 1]), 0.0)
+    se = math.sqrt(var)
+    z = stats.norm.ppf(0.5 + level / 2)
+    # se = 0: both scores rank every buyer against every non-buyer alike
+    p_value = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    return {
+        "auc_first": float(aucs[0]),
+        "auc_second": float(aucs[1]),
+        "difference": float(diff),
+        "se": se,
+        "low": float(diff - z * se),
+        "high": float(diff + z * se),
+        "p_value": p_value,
+        "level": float(level),
+    }
 
 
 _GROUP_EDGES = [-1, 0, 1, 3, 7, np.inf]
@@ -1271,6 +1340,7 @@ class HoldoutComparison:
     bgnbd: BetaGeo
     holdout: HoldoutResult
     model: PropensityModel
+    auc_difference: dict[str, float] = field(default_factory=dict)  # propensity - BG/NBD
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.__dataclass_fields__:
@@ -1353,7 +1423,10 @@ def compare_on_holdout(
     ).reset_index()
     groups["group"] = groups["group"].astype(str)
     tidy = _tidy(calibration, groups)
-    return HoldoutComparison(preds, metrics, calibration, groups, tidy, bg, holdout, holdout.model)
+    diff = auc_difference(y, preds["propensity"].to_numpy(), preds["bgnbd"].to_numpy())
+    return HoldoutComparison(
+        preds, metrics, calibration, groups, tidy, bg, holdout, holdout.model, diff
+    )
 
 
 def _tidy(calibration: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
@@ -1431,18 +1504,26 @@ def customer_table(
 
 
 def value_by_segment(table: pd.DataFrame, *, segment: str = "rfm_segment") -> pd.DataFrame:
-    """Mean p_alive, propensity and CLV per segment, with the segment's total and share of CLV."""
+    """Mean p_alive, propensity and CLV per segment, with the segment's total and share of CLV.
+
+    Works with whichever of p_alive, propensity_<h>d and clv_<n>m the table has (a model that
+    could not be fitted leaves its column out); without CLV the segments keep the table's order.
+    """
     clv_col = next((c for c in table.columns if c.startswith("clv_")), None)
-    if clv_col is None or segment not in table.columns:
-        raise CLVError(
-            f"value_by_segment needs a clv_<n>m column and {segment!r}; got {list(table.columns)}"
-        )
     means = [
         c for c in table.columns if c == "p_alive" or c.startswith("propensity_") or c == clv_col
     ]
-    g = table.groupby(segment, observed=True)
+    if not means or segment not in table.columns:
+        raise CLVError(
+            f"value_by_segment needs {segment!r} and at least one of p_alive, propensity_<h>d, "
+            f"clv_<n>m; got {list(table.columns)}"
+        )
+    scored = table[table[segment].notna()]
+    g = scored.groupby(segment, observed=True)
     out = g[means].mean()
     out.insert(0, "customers", g.size())
+    if clv_col is None:
+        return out.reset_index()
     out["clv_total"] = g[clv_col].sum()
     out["clv_share"] = out["clv_total"] / out["clv_total"].sum()
     return out.sort_values("clv_total", ascending=False).reset_index()
@@ -1492,18 +1573,321 @@ def groups_plot(groups: pd.DataFrame, ax=None):
     return ax
 
 
+def propensity_inputs_text(inputs: PropensityModel | pd.DataFrame | dict[str, Any]) -> str:
+    """What the propensity model sees, in words: a fitted model, its features frame (from
+    :func:`build_propensity_dataset`) or their ``inputs_``/``attrs`` dict."""
+    if isinstance(inputs, PropensityModel):
+        inputs = getattr(inputs, "inputs_", {})
+    elif isinstance(inputs, pd.DataFrame):
+        inputs = inputs.attrs
+    kinds = [k.replace("_", " ") for k in inputs.get("interaction_kinds", [])]
+    profile = [c.replace("_", " ") for c in inputs.get("profile_columns", [])]
+    parts = ["the order history"]
+    if kinds:
+        parts.append("the interactions recorded here (" + ", ".join(kinds) + ")")
+    if profile:
+        parts.append("the customer profile (" + ", ".join(profile) + ")")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def comparison_text(comparison: HoldoutComparison | dict[str, Any]) -> str:
-    """Plain words on which model to trust for what, from the holdout metrics."""
+    """Plain words on which model to trust for what, from the holdout metrics.
+
+    One model is called better at ranking only when the confidence interval of the AUC
+    difference (DeLong) excludes 0; otherwise the two are called indistinguishable on this data.
+    """
     m = comparison["metrics"]
-    days = int(comparison["holdout"].metrics["horizon_days"])
-    best = "propensity" if m.loc["propensity", "auc"] >= m.loc["bgnbd", "auc"] else "bgnbd"
-    names = {"propensity": "the propensity model", "bgnbd": "BG/NBD"}
+    holdout = comparison["holdout"]
+    days = int(holdout.metrics["horizon_days"])
+    d = (
+        comparison.auc_difference
+        if isinstance(comparison, HoldoutComparison)
+        else comparison.get("auc_difference")
+    )
+    if not d:
+        p = comparison["predictions"]
+        d = auc_difference(p["actual"], p["propensity"], p["bgnbd"])
+    interval = (
+        f"difference {d['difference']:+.3f}, {d['level']:.0%} confidence interval "
+        f"[{d['low']:+.3f}, {d['high']:+.3f}], DeLong test"
+    )
+    aucs = (
+        f"AUC {m.loc['propensity', 'auc']:.3f} for the propensity model vs "
+        f"{m.loc['bgnbd', 'auc']:.3f} for BG/NBD; {interval}"
+    )
+    if d["low"] > 0 or d["high"] < 0:
+        best = "the propensity model" if d["difference"] > 0 else "BG/NBD"
+        lead = f"On the last {days} days, {best} ranked customers better ({aucs})."
+    else:
+        lead = (
+            f"On the last {days} days, the two models ranked customers equally well within the "
+            f"uncertainty of this data ({aucs}): neither can be called better."
+        )
+    sees = propensity_inputs_text(holdout.model)
     return (
-        f"On the last {days} days, {names[best]} ranked customers better (AUC "
-        f"{m.loc['propensity', 'auc']:.3f} for the propensity model vs {m.loc['bgnbd', 'auc']:.3f} "
-        f"for BG/NBD; Brier {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f}). "
-        "Use the propensity score to choose whom to contact in the next campaign: it also sees "
-        "emails, complaints and abandoned carts. Use BG/NBD with Gamma-Gamma for lifetime value "
-        "and long-horizon planning: it needs only purchase history, extrapolates beyond one "
-        "horizon, and its parameters are interpretable."
+        f"{lead} Brier score {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f} "
+        f"(lower is better). The propensity model learns from {sees}; BG/NBD with Gamma-Gamma "
+        "needs only purchase history, extrapolates beyond one horizon and gives lifetime value."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the computation behind notebook 02
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RfmClvResult:
+    """Everything notebook 02 shows, computed from the run's tables; every ``*_note`` is the one
+    plain sentence the page shows instead of a section that this data cannot support.
+
+    ``notes``: RFM scoring caveats; ``coverage``: who was scored and why others were left out;
+    ``model_notes``: models that could not be fitted or cannot be trusted, in words;
+    ``table``: per customer RFM scores and segment joined with the model predictions that exist.
+    """
+
+    scored: pd.DataFrame
+    kpis: pd.DataFrame
+    coverage: str
+    notes: list[str]
+    migration: Any  # rfm.MigrationResult | None
+    migration_note: str | None
+    clv_features: pd.DataFrame
+    bgnbd: BetaGeo | None
+    spend: GammaGamma | None
+    model_notes: list[str]
+    comparison: HoldoutComparison | None
+    holdout: HoldoutResult | None
+    holdout_note: str | None
+    propensity_model: PropensityModel | None
+    table: pd.DataFrame
+    breakdowns: list[str]
+    breakdown_note: str | None
+    horizon_days: int
+    clv_months: int
+
+    def headline(self) -> str:
+        from segwork.rfm import headline
+
+        return headline(self.kpis, self.migration)
+
+    def models(self) -> dict[str, Any]:
+        """Parameters and holdout metrics as plain data (the clv_models artifact)."""
+        out: dict[str, Any] = {
+            "bgnbd": self.bgnbd.params_ if self.bgnbd else None,
+            "gamma_gamma": self.spend.params_ if self.spend else None,
+            "notes": list(self.model_notes),
+        }
+        if self.comparison is not None:
+            out["holdout"] = self.comparison.metrics.reset_index(names="model").to_dict("records")
+            out["auc_difference"] = dict(self.comparison.auc_difference)
+        elif self.holdout is not None:
+            out["holdout"] = [{"model": "propensity", **self.holdout.metrics}]
+        if self.holdout_note:
+            out["holdout_note"] = self.holdout_note
+        return out
+
+
+# profile columns a segment breakdown can use, in the order they are shown (built by customers)
+BREAKDOWN_COLUMNS = (
+    "age_band",
+    "gender",
+    "income_band",
+    "region",
+    "country",
+    "industry",
+    "company_size",
+    "customer_type",
+)
+
+
+def _first_purchase(orders: pd.DataFrame | ibis.Table) -> pd.Timestamp | None:
+    t = as_ibis(orders)
+    first = t.filter(t.amount >= 0).order_date.min().to_pandas()
+    return None if pd.isna(first) else pd.Timestamp(first).normalize()
+
+
+def analyse_rfm_clv(
+    orders: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | ibis.Table | None = None,
+    *,
+    analysis_date: Any,
+    profile: pd.DataFrame | None = None,
+    bins: int = 5,
+    segment_map: Any = "default",
+    window_days: int | None = 365,
+    migration_days: int = 90,
+    horizon_days: int = 90,
+    clv_months: int = 12,
+    discount_rate_monthly: float = 0.01,
+) -> RfmClvResult:
+    """RFM segments, migration, BG/NBD + Gamma-Gamma, the propensity model and their holdout
+    comparison, as notebook 02 shows them. A section this data cannot support (no earlier period
+    for migration, no repeat purchase for BG/NBD, too short a history for the holdout, no profile
+    columns for breakdowns) is left out with one plain sentence instead of an error.
+
+    ``profile`` is the customer 360 (index customer_id) whose profile columns the breakdowns use;
+    ``customers`` is the customers table the propensity model takes its profile from.
+    """
+    from segwork import rfm
+
+    ref = pd.Timestamp(analysis_date).normalize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        features = rfm.features(orders, analysis_date=ref, window_days=window_days)
+        scored = rfm.score(features, bins=bins, segment_map=segment_map)
+    kpis = rfm.segment_kpis(scored, orders, analysis_date=ref)
+    notes = sorted(
+        {
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, rfm.RFMWarning)
+            and "left out of the RFM" not in str(w.message)
+        }
+    )
+    known = None if profile is None else len(profile)
+    coverage = rfm.coverage_text(features, customers_total=known)
+
+    moves, migration_note = None, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rfm.RFMWarning)  # the same notes as the scores above
+            moves = rfm.migration(
+                orders,
+                analysis_date=ref,
+                earlier_days=migration_days,
+                feature_kwargs={"window_days": window_days},
+                bins=bins,
+                segment_map=segment_map,
+            )
+    except rfm.RFMNotApplicable as e:
+        migration_note = str(e)
+
+    model_notes: list[str] = []
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")  # the page says it in words (caveats) instead
+        clv_features = rfm.features(orders, analysis_date=ref, convention="clv")
+        bgnbd: BetaGeo | None = None
+        spend: GammaGamma | None = None
+        try:
+            bgnbd = BetaGeo().fit(clv_features)
+            model_notes += bgnbd.caveats()
+        except CLVError as e:
+            model_notes.append(
+                "The BG/NBD model (chance still active, expected purchases, lifetime value) is "
+                f"left out: {e}"
+            )
+        try:
+            spend = GammaGamma().fit(clv_features)
+            model_notes += spend.caveats()
+        except CLVError as e:
+            model_notes.append(
+                f"The spend model (Gamma-Gamma) and lifetime value are left out: {e}"
+            )
+        if spend is not None and spend.params_["q"] <= 1:
+            model_notes.append(
+                "Lifetime value is left out: spend per purchase is too heavy-tailed for the spend "
+                f"model (fitted q = {spend.params_['q']:.2f} <= 1, an infinite mean)."
+            )
+            spend = None
+
+        comparison, holdout, holdout_note, final = None, None, None, None
+        h = pd.Timedelta(days=int(horizon_days))
+        first = _first_purchase(orders)
+        if first is not None and first > ref - 2 * h:
+            holdout_note = (
+                "The propensity model and the check of the models on past data are left out: "
+                f"they need purchases before {ref - 2 * h:%d %b %Y} (two periods of "
+                f"{horizon_days} days before the analysis date), and the first purchase is on "
+                f"{first:%d %b %Y}."
+            )
+        else:
+            compare_error = None
+            if bgnbd is not None:
+                try:
+                    comparison = compare_on_holdout(
+                        orders,
+                        customers,
+                        interactions,
+                        analysis_date=ref,
+                        horizon_days=horizon_days,
+                    )
+                    holdout = comparison.holdout
+                except CLVError as e:
+                    compare_error = str(e)
+            if holdout is None:
+                try:
+                    holdout = temporal_holdout(
+                        orders,
+                        customers,
+                        interactions,
+                        analysis_date=ref,
+                        horizon_days=horizon_days,
+                    )
+                    if compare_error:
+                        holdout_note = (
+                            "BG/NBD is not compared with the propensity model on past data: "
+                            f"at {ref - h:%d %b %Y} {compare_error}"
+                        )
+                except CLVError as e:
+                    holdout_note = (
+                        "The propensity model and the check of the models on past data are left "
+                        f"out: {e}."
+                    )
+            if holdout is not None:
+                final = holdout.model
+
+    value = pd.DataFrame(index=clv_features.index)
+    if bgnbd is not None:
+        value["p_alive"] = bgnbd.p_alive(clv_features)
+        value[f"expected_purchases_{horizon_days}d"] = bgnbd.expected_purchases(
+            float(horizon_days), clv_features
+        )
+        if spend is not None:
+            value["expected_spend"] = spend.conditional_expected_average_profit(clv_features)
+            value[f"clv_{clv_months}m"] = customer_lifetime_value(
+                bgnbd,
+                spend,
+                clv_features,
+                horizon_months=clv_months,
+                discount_rate_monthly=discount_rate_monthly,
+            )
+    if final is not None:
+        X_now, _ = build_propensity_dataset(
+            orders, customers, interactions, cutoff=ref, horizon_days=horizon_days
+        )
+        value[f"propensity_{horizon_days}d"] = final.predict_proba(X_now).reindex(value.index)
+    table = rfm.customer_table(scored).join(value, how="outer")
+
+    breakdowns = [
+        c
+        for c in BREAKDOWN_COLUMNS
+        if profile is not None and c in profile and profile[c].reindex(scored.index).nunique() >= 2
+    ]
+    breakdown_note = (
+        None
+        if breakdowns
+        else "The segment mix by customer profile is left out: the customer data has no profile "
+        "column with at least two values among the scored customers (such as age, region, "
+        "industry or company size)."
+    )
+    return RfmClvResult(
+        scored=scored,
+        kpis=kpis,
+        coverage=coverage,
+        notes=notes,
+        migration=moves,
+        migration_note=migration_note,
+        clv_features=clv_features,
+        bgnbd=bgnbd,
+        spend=spend,
+        model_notes=model_notes,
+        comparison=comparison,
+        holdout=holdout,
+        holdout_note=holdout_note,
+        propensity_model=final,
+        table=table,
+        breakdowns=breakdowns,
+        breakdown_note=breakdown_note,
+        horizon_days=int(horizon_days),
+        clv_months=int(clv_months),
     )
