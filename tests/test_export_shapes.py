@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -608,3 +610,95 @@ def test_mapping_onto_a_column_the_file_already_has_is_an_error(tmp_path: Path) 
         SchemaError, match="maps both 'pre_revenue' and 'revenue' to the column 'visit'"
     ):
         load_tables(load_config(cfg))
+
+
+# --- values a parser accepts but a CRM cannot have ----------------------------------------------
+
+
+def _value_orders(folder: Path, amounts: list, dates: list[str]) -> None:
+    """Orders as Parquet written by pyarrow: NaN stays NaN (pandas would write a null)."""
+    table = pa.table(
+        {
+            "order_id": [f"O{i}" for i in range(len(amounts))],
+            "customer_id": ["1"] * len(amounts),
+            "order_date": dates,
+            "amount": pa.array(amounts, pa.float64(), from_pandas=False),
+        }
+    )
+    pq.write_table(table, folder / "orders.parquet")
+
+
+def test_nan_infinite_and_absurd_amounts_are_errors_or_counted_drops(tmp_path: Path) -> None:
+    amounts = [10.0, float("nan"), float("inf"), -float("inf"), 9.99e15, 20.5]
+    dates = ["2025-01-01"] * len(amounts)
+    _value_orders(tmp_path, amounts, dates)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.parquet"}})
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    msg = str(err.value)
+    assert "column 'amount': 3 value(s) cannot be read as numbers: " in msg
+    assert all(f"row {r}: {v}" in msg for r, v in [(2, "nan"), (3, "inf"), (4, "-inf")])
+    assert "column 'amount': 1 row(s) with amounts of 1,000,000,000,000 or more" in msg
+    assert "sources.orders.max_amount" in msg
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.parquet", "invalid_rows": "drop"}})
+    tables = load_tables(load_config(cfg))
+    total = tables.orders.amount.sum().to_pyarrow().as_py()
+    assert total == 30.5  # never NaN because one row was
+    stats = tables.report.tables["orders"]
+    assert (stats.rows_read, stats.rows_kept) == (6, 2)
+    # a higher limit keeps a real large amount
+    cfg = write_config(
+        tmp_path, {"orders": {"path": "orders.parquet", "invalid_rows": "drop", "max_amount": 1e16}}
+    )
+    assert load_tables(load_config(cfg)).report.tables["orders"].rows_kept == 3
+
+
+def test_dates_before_1900_and_after_the_analysis_date(tmp_path: Path) -> None:
+    dates = ["1899-12-30", "1900-01-01", "2025-06-30", "2025-07-01", "2031-01-01"]
+    _value_orders(tmp_path, [1.0] * len(dates), dates)
+    (tmp_path / "orders.csv").write_text(
+        pd.read_parquet(tmp_path / "orders.parquet").to_csv(index=False), encoding="utf-8"
+    )
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})  # analysis date 2025-06-30
+    with pytest.raises(SchemaError, match=r"1 value\(s\) cannot be read as dates: row 1: "):
+        load_tables(load_config(cfg))
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv", "invalid_rows": "drop"}})
+    tables = load_tables(load_config(cfg))
+    kept = sorted(tables.orders.to_pandas()["order_date"].dt.strftime("%Y-%m-%d"))
+    assert kept == dates[1:]
+    late = next(i for i in tables.report.issues if i.problem.startswith("after the analysis"))
+    assert (late.count, late.action, late.examples) == (2, "kept", "2025-07-01, 2031-01-01")
+
+
+def test_several_currencies_in_one_amount_column(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "order_id": ["1", "2", "3", "4"],
+            "customer_id": ["7", "7", "8", "8"],
+            "order_date": ["2025-01-01"] * 4,
+            "amount": [100.0, 20.0, 5.0, 7.0],
+            "currency": ["CZK", "EUR", "czk ", None],
+        }
+    ).to_csv(tmp_path / "orders.csv", index=False)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})  # currency: CZK (default)
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "2 row(s) with amounts not in the run's currency CZK: " in str(err.value)
+    assert "EUR (1 rows)" in str(err.value) and "(none) (1 rows)" in str(err.value)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv", "invalid_rows": "drop"}})
+    orders = load_tables(load_config(cfg)).orders.to_pandas()
+    assert sorted(orders["amount"]) == [5.0, 100.0]
+
+
+def test_uri_sources_refuse_options_only_local_files_have(tmp_path: Path) -> None:
+    from segwork.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="shape is not available for a 'uri' source"):
+        parse_config(
+            {
+                "analysis_date": "2025-01-01",
+                "engine": "pyspark",
+                "sources": {"orders": {"uri": "hdfs://x/orders", "shape": "lines"}},
+            },
+            base_dir=tmp_path,
+        )

@@ -166,6 +166,24 @@ class SourceConfig(_Strict):
             raise ValueError(
                 f"'table' must be a plain table name (letters, digits, _ and .), got {self.table!r}"
             )
+        if self.uri is not None:
+            local = [
+                k
+                for k, off in (
+                    ("shape", self.shape == "orders"),
+                    ("delimiter", self.delimiter != "whitespace"),
+                    ("header", self.header),
+                    ("skip_rows", self.skip_rows is None),
+                    ("thousands", self.thousands is None),
+                    ("cancel_prefix", self.cancel_prefix is None),
+                )
+                if not off
+            ]
+            if local:
+                raise ValueError(
+                    f"{', '.join(local)} {'is' if len(local) == 1 else 'are'} not available for "
+                    "a 'uri' source (Spark reads it as it is); give the file as 'path' instead"
+                )
         if self.decimal not in (".", ","):
             raise ValueError(f"'decimal' is '.' or ',', got {self.decimal!r}")
         if self.thousands is not None and self.thousands == self.decimal:

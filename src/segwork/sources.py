@@ -1013,6 +1013,8 @@ class _Reader:
             )
             if n_big:
                 keep.append(f"NOT ({cond})")
+            if "currency" in self._sql_columns(typed):
+                keep += self._one_currency(found, typed)
         no_order_id = table == "orders" and "order_id" not in required  # orders = customer x day
         key = () if lines or no_order_id else contract.key
         if key:
@@ -1057,6 +1059,28 @@ class _Reader:
                 keep.append("order_id NOT IN (SELECT order_id FROM mixed_orders)")
         found.raise_if_errors()
         return keep
+
+    def _sql_columns(self, relation: str) -> list[str]:
+        return [r[0] for r in self._sql(f"DESCRIBE {relation}")]
+
+    def _one_currency(self, found: _Findings, typed: str) -> list[str]:
+        """Amounts in a currency other than the run's cannot be summed with the rest."""
+        run = self.cfg.currency.strip().upper()
+        code = "upper(trim(CAST(currency AS VARCHAR)))"
+        other = self._sql(
+            f"SELECT COALESCE({code}, '(none)') AS c, count(*) FROM {typed} "
+            f"WHERE {code} IS DISTINCT FROM {_literal(run)} GROUP BY 1 ORDER BY 2 DESC"
+        )
+        n = sum(int(r[1]) for r in other)
+        found.bad(
+            "currency",
+            f"amounts not in the run's currency {run}",
+            n,
+            ", ".join(f"{c} ({k:,} rows)" for c, k in other[:_MAX_EXAMPLES]),
+            f"convert the amounts to {run} in the export; if all amounts are in another "
+            "currency, set currency: in the run config",
+        )
+        return [f"{code} = {_literal(run)}"] if n else []
 
     def _refuse_lines_as_orders(self, typed: str, extra: int, examples: list[Any]) -> None:
         """An orders file in which most rows share their order id is a file of order lines.
@@ -1125,16 +1149,13 @@ class _Reader:
         offset = 0
         try:
             pf = pq.ParquetFile(self.cfg.path(src.path))
-            series_iter = (
-                b.column(0).to_pandas().astype(str) for b in pf.iter_batches(columns=[column])
-            )
-            for s in series_iter:
-                hit = s.isin(list(wanted)).to_numpy().nonzero()[0]
-                for i in hit:
-                    v = s.iloc[i]
-                    if wanted.get(v) is None:
-                        wanted[v] = offset + int(i) + 1
-                offset += len(s)
+            for batch in pf.iter_batches(columns=[column]):
+                # str() of the Python values, as the examples were: 'nan', 'inf', '2025-01-01'
+                for i, value in enumerate(batch.column(0).to_pylist()):
+                    text = str(value)
+                    if text in wanted and wanted[text] is None:
+                        wanted[text] = offset + i + 1
+                offset += batch.num_rows
                 if all(r is not None for r in wanted.values()):
                     break
         except (ValueError, OSError):
