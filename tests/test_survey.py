@@ -543,3 +543,73 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     assert list(b.tests["column"]) == ["revenue_365d", "segment"]
     assert list(b.table.index) == ["P0", "P1", "P2", "all"]
     assert "The personas differ in revenue_365d" in b.text
+
+
+# --------------------------------------------------------------------------------------------
+# a Big-Five-shaped survey end to end: 1..6, reverse-keyed items, missing answers
+# --------------------------------------------------------------------------------------------
+
+
+def test_big_five_shaped_survey_is_scored_and_named_in_its_own_terms():
+    rng = np.random.default_rng(12)
+    n = 600
+    traits = {"Extraversion": rng.normal(size=n), "Neuroticism": rng.normal(size=n)}
+    cols, rows = {}, []
+    for con, t in traits.items():
+        for j in range(1, 6):
+            item, rev = f"{con[0]}{j}", j in (1, 2)
+            x = np.clip(np.round(3.5 + 1.1 * t + rng.normal(0, 0.9, n)), 1, 6)
+            x = 7 - x if rev else x  # stored as answered: a reverse-keyed item runs the other way
+            x[rng.random(n) < 0.03] = np.nan
+            cols[item] = x
+            rows.append(
+                {
+                    "item": item,
+                    "construct": con,
+                    "text": f"Statement {item}.",
+                    "reverse_coded": rev,
+                    "scale_min": 1,
+                    "scale_max": 6,
+                }
+            )
+    resp = pd.DataFrame({"customer_id": [str(61617 + i) for i in range(n)], **cols})
+    cat = pd.DataFrame(rows)
+    r = clusters.fit_personas(resp, cat, k=2, n_bootstrap=2)
+    assert (r.reliability["alpha"] > 0.8).all() and (r.reliability["suspect_items"] == "").all()
+    names = set(r.profiles["name"])
+    assert names <= {
+        f"{d} {c}{rest}"
+        for d in ("High", "Low")
+        for c in ("Extraversion", "Neuroticism")
+        for rest in (
+            "",
+            ", high Extraversion",
+            ", low Extraversion",
+            ", high Neuroticism",
+            ", low Neuroticism",
+        )
+    }, names
+    # construct scores equal the hand formula on the reverse-keyed 1..6 scale
+    s = r.model.spec
+    got = score_survey(resp, s, learn_medians=False).constructs
+    items = [f"E{j}" for j in range(1, 6)]
+    complete = resp[resp[items].notna().all(axis=1)]
+    for _, row in complete.head(20).iterrows():
+        vals = [7 - row[i] if i in ("E1", "E2") else row[i] for i in items]
+        assert got.loc[row["customer_id"], "Extraversion"] == pytest.approx(np.mean(vals))
+    assert len(complete) > 500
+
+
+def test_headline_says_when_groups_are_weakly_separated():
+    def fake(sil):
+        return SimpleNamespace(
+            profiles=pd.DataFrame({"name": ["A", "B"], "size": [60, 40], "share": [0.6, 0.4]}),
+            n_respondents=100,
+            k=2,
+            k_reason="k=2: stable.",
+            sweep=pd.DataFrame({"silhouette": [sil]}, index=pd.Index([2], name="k")),
+        )
+
+    weak = clusters.headline(fake(0.18))
+    assert "weakly separated (silhouette 0.18" in weak and "continuum" in weak
+    assert "weakly" not in clusters.headline(fake(0.41))
