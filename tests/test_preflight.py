@@ -497,3 +497,44 @@ def test_validate_names_config_problems_even_when_a_table_does_not_load(export: 
     result = _validate(export, ALL_SOURCES, {"02_rfm_clv": {"binz": 3}})
     assert result.exit_code == 2
     assert "notebooks.02_rfm_clv.binz" in result.output and "did you mean 'bins'?" in result.output
+
+
+def _rules_yaml(*rules: dict) -> str:
+    return yaml.safe_dump({"rules": list(rules)})
+
+
+def test_rules_of_later_notebooks_are_left_to_the_run_or_said_to_be_left_out() -> None:
+    spec = _spec("05_rule_segments")
+    schema = pd.DataFrame({"region": ["North"], "email": ["a@x.cz"]})
+    text = _rules_yaml({"name": "At risk", "rule": 'rfm_segment == "At Risk"'})
+    findings, notes = preflight.rule_findings(spec, "rules_file", text, schema, ["02_rfm_clv"])
+    assert findings == []
+    assert notes == [
+        "notebooks.05_rule_segments.rules_file: the rules of 'At risk' read columns that a "
+        "notebook of this run adds; they are checked when the run gets there (and by segwork "
+        "validate after a first run)"
+    ]
+    # 02 does not apply: the run leaves the segment out, and validate says so (a warning)
+    findings, notes = preflight.rule_findings(spec, "rules_file", text, schema, [])
+    assert notes == [] and [f.level for f in findings] == ["warning"]
+    assert "the segment 'At risk' will be left out of the run: rfm_segment comes from" in str(
+        findings[0]
+    )
+    assert "02_rfm_clv" in str(findings[0])
+
+
+def test_action_problems_are_errors_only_where_the_run_would_refuse_the_action() -> None:
+    spec = _spec("05_rule_segments")
+    schema = pd.DataFrame({"region": ["North"], "email": ["a@x.cz"], "email_opt_in": [True]})
+    task = {"type": "task", "template": "Call $customer_id", "due_in_days": 1}
+    call = {"type": "call", "template": "Call $customer_id", "due_in_days": 1}
+    text = _rules_yaml(
+        {"name": "Tasks", "rule": 'region == "North"', "action": task},
+        {"name": "Calls", "rule": 'region == "North"', "action": call},
+    )
+    findings, _ = preflight.rule_findings(spec, "rules_file", text, schema)
+    by_rule = {}
+    for f in findings:
+        by_rule.setdefault(re.search(r"rule '(\w+)'", f.message).group(1), set()).add(f.level)
+    assert by_rule == {"Tasks": {"warning"}, "Calls": {"error"}}
+    assert any("'phone'" in f.message for f in findings if "Calls" in f.message)

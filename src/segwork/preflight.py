@@ -550,66 +550,86 @@ def survey_findings(responses: Any, items: Any) -> list[Finding]:
     ]
 
 
-def customer_schema(c360: Any, later: Mapping[str, Any | None]) -> tuple[Any, list[str]]:
+def customer_schema(c360: Any, later: Mapping[str, Any | None]) -> Any:
     """The customer table a rules notebook will see, as far as it can be known before the run.
 
     ``c360`` is the customer 360 (a DataFrame indexed by customer_id); ``later`` maps each
     earlier notebook that adds customer columns (RFM, personas) to a frame with those columns
-    (e.g. from the last successful run) or None when they cannot be known yet. Returns the
-    joined table and the notebooks whose columns are unknown.
+    (from an earlier run of this reports folder) or None when they are not known yet.
     """
     base = c360
-    unknown = []
-    for stem, frame in later.items():
+    for frame in later.values():
         if frame is None:
-            unknown.append(stem)
             continue
         extra = frame.set_index("customer_id") if "customer_id" in frame.columns else frame
         new = [c for c in extra.columns if c not in base.columns]
         base = base.join(extra[new], how="left")
-    return base, unknown
+    return base
 
 
 def rule_findings(
-    spec: NotebookSpec, parameter: str, text: str, schema: Any, unknown_from: Sequence[str] = ()
+    spec: NotebookSpec,
+    parameter: str,
+    text: str,
+    schema: Any,
+    applying: Collection[str] = (),
 ) -> tuple[list[Finding], list[str]]:
     """Rules and actions of a rules file against the customer table the run will have.
 
-    ``schema`` is that table as far as it is known (see :func:`customer_schema`). An unknown
-    column is an error that lists the columns the table will have. When ``unknown_from`` names
-    notebooks whose columns cannot be known before the run, an unknown column that is not close
-    to a known one is left for the run to check (a note says so), and action problems are
-    warnings.
+    The run's own checks decide: ``segments.check_rules`` (a typo or a type mismatch stops the
+    run and is an error listing the columns that exist; a rule reading columns of a source the
+    run lacks is left out, said as a warning) and ``actions.validate_actions`` (an action the run
+    would refuse makes that rule's ``actions.action_problems`` errors, else they are warnings).
+    ``schema`` is the customer table as far as it is known (:func:`customer_schema`);
+    ``applying`` names the notebooks that apply to this run: a rule left out only because its
+    columns come from one of them (not known before its first run) is checked by the run.
     """
-    from segwork import actions, rules
+    from segwork import actions, rules, segments
 
     key = f"notebooks.{spec.stem}.{parameter}"
     try:
         ruleset = rules.load_rules(text)
+        check = segments.check_rules(ruleset, schema)
     except rules.RuleSetError as e:
         return [Finding(key, p) for p in e.errors], []
-    columns = [str(c) for c in schema.columns]
+    findings: list[Finding] = []
     notes: list[str] = []
-    problems: list[str] = []
-    unchecked: set[str] = set()
-    for r in ruleset:
-        for e in r.rule.problems(schema):
-            unknown = e.column is not None and e.column not in columns
-            if unknown and unknown_from and not difflib.get_close_matches(e.column, columns, n=1):
-                unchecked.add(e.column)  # may come from a later notebook: the run checks it
-            else:  # the rules module's words; an unknown column lists the columns that exist
-                problems.append(f"rule '{r.name}': {e}")
-    if unchecked:
+    later: list[str] = []
+    for row in check.left_out.itertuples():
+        origins = [segments.column_origin(c.strip()) for c in str(row.columns).split(",")]
+        if all(o is not None and any(stem in o[0] for stem in applying) for o in origins):
+            later.append(str(row.segment))
+        else:
+            findings.append(
+                Finding(
+                    key,
+                    f"the segment '{row.segment}' will be left out of the run: {row.reason}",
+                    "warning",
+                )
+            )
+    if later:
         notes.append(
-            f"{key}: rules reading {', '.join(sorted(unchecked))} are checked when the run "
-            f"gets there: those columns are not in the customer 360, and the columns that "
-            f"{' and '.join(unknown_from)} add{'s' if len(unknown_from) == 1 else ''} are "
-            "known only after a first run"
+            f"{key}: the rules of {', '.join(repr(s) for s in later)} read columns that a "
+            "notebook of this run adds; they are checked when the run gets there (and by "
+            "segwork validate after a first run)"
         )
-    out = [Finding(key, p) for p in problems]
-    level = "warning" if unknown_from else "error"
-    out += [Finding(key, p, level) for p in actions.action_problems(ruleset, columns)]
-    return out, notes
+    columns = [str(c) for c in schema.columns]
+    for rule in ruleset:
+        if rule.name in later or rule.name not in check.runnable.names or rule.action is None:
+            continue
+        try:
+            actions.validate_actions({rule.name: rule.action}, columns)
+            level = "warning"
+        except actions.ActionError:
+            level = "error"
+        found = actions.action_problems([rule], columns)
+        if level == "error" and not found:  # the run's own words, when the listing has none
+            try:
+                actions.validate_actions({rule.name: rule.action}, columns)
+            except actions.ActionError as e:
+                found = [str(e)]
+        findings += [Finding(key, p, level) for p in found]
+    return findings, notes
 
 
 RULES_PARAMETER = "rules_file"
@@ -620,12 +640,16 @@ def _provider(specs: Sequence[NotebookSpec], artifact: str) -> NotebookSpec | No
 
 
 def _last_artifact(cfg: RunConfig, name: str) -> Any | None:
-    """The artifact as the newest successful run in the reports folder wrote it, or None."""
+    """The artifact as the newest run in the reports folder wrote it, or None.
+
+    Any run counts, also one that failed later: artifacts are written whole (atomically), and
+    a run that failed in the rules notebook is the one whose columns the user needs checked.
+    """
     import pandas as pd
 
     from segwork.pipeline import load_run_records
 
-    runs = [r for r in load_run_records(cfg.reports_path) if r.get("status") == "succeeded"]
+    runs = load_run_records(cfg.reports_path)
     for run in sorted(runs, key=lambda r: str(r.get("started", "")), reverse=True):
         path = cfg.reports_path / "runs" / run["run_id"] / "artifacts" / f"{name}.parquet"
         if path.is_file():
@@ -668,7 +692,8 @@ def check_data(
     notes: list[str] = []
     c360_cache: list[Any] = []
 
-    def customer_table(before: int) -> tuple[Any, list[str]]:
+    def customer_table(before: int) -> tuple[Any, bool]:
+        """The customer table at notebook ``before``; whether all its columns are known."""
         if not c360_cache:
             try:
                 c360_cache.append(_customer360(cfg, specs, tables))
@@ -684,7 +709,7 @@ def check_data(
             provider = _provider(specs[:before], artifact)
             if provider is not None and applies.get(provider.stem, True):
                 later[provider.stem] = _last_artifact(cfg, artifact)
-        return customer_schema(c360_cache[0], later)
+        return customer_schema(c360_cache[0], later), all(v is not None for v in later.values())
 
     if tables.survey_responses is not None and tables.survey_items is not None:
         findings += survey_findings(tables.survey_responses, tables.survey_items)
@@ -698,8 +723,8 @@ def check_data(
         ):
             columns = None
             if "segment_columns" in spec.settings:
-                schema, unknown = customer_table(i)
-                columns = None if unknown else [str(c) for c in schema.columns]
+                schema, complete = customer_table(i)
+                columns = [str(c) for c in schema.columns] if complete else None
             findings += campaign_findings(spec, tables.campaign_exposures, columns)
         for f in spec.files:
             if f.parameter != RULES_PARAMETER or not f.exists or f.path is None:
@@ -711,8 +736,9 @@ def check_data(
                     Finding(f"notebooks.{spec.stem}.{f.parameter}", f"cannot read {f.path}: {e}")
                 )
                 continue
-            schema, unknown = customer_table(i)
-            found, said = rule_findings(spec, f.parameter, text, schema, unknown)
+            schema, _ = customer_table(i)
+            applying = [s.stem for s in specs[:i] if applies.get(s.stem, True)]
+            found, said = rule_findings(spec, f.parameter, text, schema, applying)
             findings += found
             notes += said
     return findings, notes
