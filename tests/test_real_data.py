@@ -165,11 +165,12 @@ def test_cdnow_customer360_matches_the_raw_file(cdnow_run, cdnow_raw) -> None:
     np.testing.assert_allclose(
         c360["revenue_total"].reindex(per_customer.index), per_customer, rtol=1e-9
     )
-    # A purchase is a customer and a day (CDNOW has no order id); free purchases ($0) count.
-    days = cdnow_raw.groupby("customer_id")["date"].nunique()
+    # CDNOW has no order id: each row is one order (as tests/test_cdnow.py reads it); the 80
+    # free purchases ($0) count as orders.
+    rows = cdnow_raw.groupby("customer_id").size()
     pd.testing.assert_series_equal(
-        c360["orders_total"].reindex(days.index).astype("int64"),
-        days.astype("int64"),
+        c360["orders_total"].reindex(rows.index).astype("int64"),
+        rows.astype("int64"),
         check_names=False,
     )
     first = cdnow_raw.groupby("customer_id")["date"].min()
@@ -188,8 +189,8 @@ def test_cdnow_rfm_artifact_matches_the_raw_file(cdnow_run, cdnow_raw) -> None:
     np.testing.assert_array_equal(scored["rfm_recency"].reindex(recency.index), recency)
     spend = window.groupby("customer_id")["dollar_value"].sum()
     np.testing.assert_allclose(scored["rfm_monetary"].reindex(spend.index), spend, rtol=1e-9)
-    days = window.groupby("customer_id")["date"].nunique()
-    np.testing.assert_array_equal(scored["rfm_frequency"].reindex(days.index), days)
+    rows = window.groupby("customer_id").size()  # one order per row (no order id)
+    np.testing.assert_array_equal(scored["rfm_frequency"].reindex(rows.index), rows)
     # every customer with a purchase has a lifetime value row (BG/NBD uses all history)
     assert len(rfm) == 23_570
 
@@ -375,10 +376,15 @@ def campaign_run(campaign_export) -> pipeline.RunRecord:
         "sources": {
             "campaign_exposures": {
                 "path": "email_test.csv",
-                "columns": {"variant": "segment", "converted": "conversion", "revenue": "spend"},
+                "columns": {"variant": "segment"},
             }
         },
-        "notebooks": {"04_campaign_ab": {"control": "No E-Mail"}},
+        "notebooks": {
+            "04_campaign_ab": {
+                "control": "No E-Mail",
+                "metrics": {"visit": "binary", "conversion": "binary", "spend": "money"},
+            }
+        },
     }
     return run_config(base, cfg)
 
@@ -393,9 +399,9 @@ def test_campaign_effects_match_the_raw_file(campaign_run, campaign_export) -> N
     control = data[data["segment"] == "No E-Mail"]
     for variant in ("Mens E-Mail", "Womens E-Mail"):
         treated = data[data["segment"] == variant]
-        for metric, column in (("conversion", "conversion"), ("revenue", "spend")):
-            row = overall[(overall["variant"] == variant) & (overall["metric"] == metric)]
-            assert len(row) == 1, (variant, metric)
+        for column in ("visit", "conversion", "spend"):
+            row = overall[(overall["variant"] == variant) & (overall["metric"] == column)]
+            assert len(row) == 1, (variant, column)
             row = row.iloc[0]
             assert row["n_control"] == len(control) and row["n_variant"] == len(treated)
             assert row["control_mean"] == pytest.approx(control[column].mean(), rel=1e-12)
