@@ -543,6 +543,12 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     assert list(b.tests["column"]) == ["revenue_365d", "segment"]
     assert list(b.table.index) == ["P0", "P1", "P2", "all"]
     assert "The personas differ in revenue_365d" in b.text
+    # the default columns follow the windows the customer 360 has
+    c360w = c360.rename(columns={"revenue_365d": "revenue_180d", "orders": "orders_180d"})
+    c360w = c360w.assign(revenue_30d=1.0, orders_30d=1, rfm_segment=c360w["segment"])
+    assert clusters.behaviour_columns(c360w) == ["revenue_180d", "orders_180d", "rfm_segment"]
+    b = clusters.persona_behaviour(res, c360w)
+    assert list(b.tests["column"]) == ["revenue_180d", "orders_180d", "rfm_segment"]
 
 
 # --------------------------------------------------------------------------------------------

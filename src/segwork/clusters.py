@@ -1238,8 +1238,24 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
-# behaviour columns of the customer 360 (written by notebooks 01 and 02) compared across personas
-BEHAVIOUR_COLUMNS = ("revenue_365d", "orders_365d", "aov", "rfm_segment", "clv_12m")
+# behaviour columns of the customer 360 (notebooks 01 and 02) compared across personas, besides
+# revenue and orders of the longest window (see behaviour_columns)
+BEHAVIOUR_COLUMNS = ("aov", "rfm_segment", "clv_12m")
+
+
+def behaviour_columns(customers: pd.DataFrame) -> list[str]:
+    """The behaviour columns to compare: revenue and orders of the longest window the customer
+    360 has (``revenue_<w>d``, ``orders_<w>d``, windows set by notebook 01), then
+    :data:`BEHAVIOUR_COLUMNS` that exist."""
+    import re
+
+    windows = [
+        int(m.group(1))
+        for c in customers.columns
+        if (m := re.fullmatch(r"revenue_(\d+)d", str(c))) and f"orders_{m.group(1)}d" in customers
+    ]
+    out = [f"revenue_{max(windows)}d", f"orders_{max(windows)}d"] if windows else []
+    return out + [c for c in BEHAVIOUR_COLUMNS if c in customers.columns]
 
 
 @dataclass
@@ -1260,15 +1276,15 @@ class PersonaBehaviour:
 def persona_behaviour(
     result: PersonaResult,
     customers: pd.DataFrame,
-    columns: Sequence[str] = BEHAVIOUR_COLUMNS,
+    columns: Sequence[str] | None = None,
     *,
     alpha: float = BEHAVIOUR_ALPHA,
 ) -> PersonaBehaviour:
     """Behaviour per persona from the customer 360 (indexed by customer_id), tested.
 
-    Not shown, with one sentence saying why, when the run has no order history, when none of
-    the clustered respondents has an order (survey-only respondents), or when none of
-    ``columns`` is in the table.
+    ``columns`` defaults to :func:`behaviour_columns`. Not shown, with one sentence saying
+    why, when the run has no order history, when none of the clustered respondents has an
+    order (survey-only respondents), or when none of ``columns`` is in the table.
     """
     n = result.n_respondents
     if "orders_total" not in customers.columns:
@@ -1285,11 +1301,13 @@ def persona_behaviour(
             f"None of the {n:,} respondents has an order in the order history (the respondents "
             "are not customers with orders), so how the personas buy is not shown."
         )
-    cols = [c for c in columns if c in customers.columns]
+    wanted = list(columns) if columns is not None else behaviour_columns(customers)
+    cols = [c for c in wanted if c in customers.columns]
     if not cols:
         return PersonaBehaviour(
             "The customer data has none of the behaviour columns "
-            f"({', '.join(columns)}), so how the personas buy is not shown.",
+            f"({', '.join(wanted) or 'revenue and orders per window'}), so how the personas "
+            "buy is not shown.",
             n_buyers=buyers,
         )
     data = customers[cols].reset_index()
