@@ -1984,6 +1984,7 @@ def recommend(
     currency: str = "",
     segment_column: str | None = None,
     segment_sizes: Mapping[str, float] | pd.Series | None = None,
+    population: float | None = None,
 ) -> pd.DataFrame:
     """What to do with each campaign, following the evidence.
 
@@ -1994,7 +1995,11 @@ def recommend(
     decision for the whole campaign; if it does, each segment gets its own decision. Customers
     with no value of the segment column are named in words and are never the only target of a
     roll-out. One variant is named per target (:data:`VARIANT_RULE`), and the revenue-like
-    metric's effect (``value_*``) stands next to the decision metric's (``effect``)."""
+    metric's effect (``value_*``) stands next to the decision metric's (``effect``).
+
+    Expected increments are customers x difference: ``population`` customers for a whole-campaign
+    roll-out (default: those exposed in the campaign), ``segment_sizes`` per segment (default:
+    those exposed in the segment)."""
     metric = metric or overall.primary_metric
     value = overall.value_metric if overall.value_metric != metric else None
     col = segment_column or (segmented.settings["segment"] if segmented is not None else None)
@@ -2056,7 +2061,12 @@ def recommend(
                 row[f"incremental_{vlabel}{k}"] = dec_row[f"incremental_{vlabel}{k}"]
         rows.append(row)
 
-    whole = decide(overall, metric=metric, min_lift=min_lift)
+    whole = decide(
+        overall,
+        metric=metric,
+        min_lift=min_lift,
+        segment_sizes=None if population is None else {"all": float(population)},
+    )
     seg_dec = (
         decide(segmented, metric=metric, min_lift=min_lift, segment_sizes=segment_sizes)
         if segmented is not None
