@@ -223,11 +223,12 @@ def test_breakdown_top_n_lumps_the_rest_into_other_exactly() -> None:
     key = c360["country"].astype("string")
     sizes = key.value_counts()
     top5 = list(sizes.index[:5])
-    assert list(b.index) == [*top5, "other", "(unknown)"]
+    other = "other (12 more)"
+    assert list(b.index) == [*top5, other, "(unknown)"]
     rest = c360[key.notna() & ~key.isin(top5)]
-    assert b.loc["other", "customers"] == len(rest)
-    assert b.loc["other", "revenue"] == pytest.approx(rest["revenue_365d"].sum())
-    assert b.loc["other", "active_share"] == pytest.approx(rest["active_365d"].mean())
+    assert b.loc[other, "customers"] == len(rest)
+    assert b.loc[other, "revenue"] == pytest.approx(rest["revenue_365d"].sum())
+    assert b.loc[other, "active_share"] == pytest.approx(rest["active_365d"].mean())
     assert b.loc["(unknown)", "customers"] == 4
     assert b.attrs["other_values"] == 17 - 5
     assert b["customers"].sum() == len(c360)
@@ -249,6 +250,12 @@ def test_breakdown_columns_come_from_the_data() -> None:
 
     cols = breakdown_columns(c360, list(c360.columns), exclude=["email_opt_in"])
     assert cols == ["segment_code"]
+    c360["band"] = ["x", "y", "z", "w"] * 25
+    c360["code3"] = ["p", "q", "r"] * 33 + ["p"]
+    assert breakdown_columns(c360, list(c360.columns), exclude=["email_opt_in"], limit=2) == [
+        "segment_code",
+        "code3",
+    ]  # the one with most distinct values (band, 4) is dropped first
 
 
 def test_monthly_orders_marks_partial_first_and_last_months() -> None:
@@ -319,4 +326,13 @@ def test_top_n_helper_and_bars() -> None:
     monthly_line(monthly, x="month", y="revenue", partial="partial", ax=ax)
     assert [t.get_text() for t in ax.texts] == ["partial", "partial"]
     assert ax.yaxis.get_major_formatter()(1.5, 0) == "1.50"  # cents on a small-amount axis
+
+    from segwork.plots import share_bars
+
+    fig, ax = plt.subplots()
+    bands = pd.DataFrame({"band": ["1) $0 - $100", "7) $1,000 +"], "share": [0.9, 0.1]})
+    share_bars(bands, category="band", value="share", ax=ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [r"1) \$0 - \$100", r"7) \$1,000 +"]  # printed as text, not as math
     plt.close("all")

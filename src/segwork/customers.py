@@ -180,14 +180,20 @@ _RAW_BANDED = ("birth_date", "employees")
 
 
 def breakdown_columns(
-    c360: pd.DataFrame, profile: Sequence[str], *, exclude: Sequence[str] = ()
+    c360: pd.DataFrame,
+    profile: Sequence[str],
+    *,
+    exclude: Sequence[str] = (),
+    limit: int | None = None,
 ) -> list[str]:
     """The profile attributes worth a breakdown, read from the data rather than from a list.
 
     A column qualifies when it holds categories (text, category or true/false) with at least two
     distinct values and is not nearly unique per customer (an identifier, a name, an e-mail);
     ``age_band`` and ``company_size`` stand in for birth dates and employee counts. Columns in
-    ``exclude`` (e.g. consent flags shown elsewhere) are left out.
+    ``exclude`` (e.g. consent flags shown elsewhere) are left out. With ``limit``, the ``limit``
+    columns with the fewest distinct values are kept (in their table order): a postal code is
+    dropped before a region.
     """
     out: list[str] = []
     skip = set(exclude) | set(IDENTIFYING) | set(_RAW_BANDED) | {"customer_id"}
@@ -207,6 +213,9 @@ def breakdown_columns(
         if distinct < 2 or (col not in _DERIVED_PROFILE and distinct > 0.5 * len(known)):
             continue
         out.append(col)
+    if limit is not None and len(out) > limit:
+        keep = set(sorted(out, key=lambda c: c360[c].nunique())[:limit])
+        out = [c for c in out if c in keep]
     return out
 
 
@@ -223,7 +232,8 @@ def breakdown(
     """Customers, share, revenue and activity per value of a profile attribute.
 
     ``top`` keeps the ``top`` largest groups (by customers) and gathers the rest in one
-    ``other_label`` row, computed from the customers themselves so every ratio stays exact.
+    "other (k more)" row (``other_label``), computed from the customers themselves so every
+    ratio stays exact; "(unknown)" is never lumped.
     Revenue and activity columns are left out when the customer 360 has no order behaviour.
     """
     if by not in c360:
@@ -237,6 +247,7 @@ def breakdown(
         sizes = key[key != missing_label].value_counts()  # "(unknown)" is never lumped
         keep = set(sizes.index[:top]) | {missing_label}
         lumped = [v for v in sizes.index if v not in keep]
+        other_label = f"{other_label} ({len(lumped)} more)"
         key = key.where(key.isin(keep), other_label)
     with_money = revenue in c360 and active in c360
     g = c360.groupby(key, observed=True, sort=False)

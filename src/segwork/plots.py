@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import PercentFormatter
 
 PALETTE = "crest"
 
@@ -29,12 +30,21 @@ def _ax(ax):
     return ax if ax is not None else plt.subplots()[1]
 
 
+def plain_labels(values: pd.Series) -> pd.Series:
+    """Category labels as text matplotlib prints as they are ('$1,000 +' is not math)."""
+    return values.astype("string").fillna("(unknown)").str.replace("$", r"\$", regex=False)
+
+
 def share_bars(
     df: pd.DataFrame, *, category: str, value: str, title: str = "", ax=None, fmt: str = "{:.0%}"
 ):
     """Horizontal bars of ``value`` per ``category`` with the value printed at each bar."""
     ax = _ax(ax)
+    df = df.assign(**{category: plain_labels(df[category])})
     sns.barplot(data=df, y=category, x=value, ax=ax, color=sns.color_palette()[0], orient="h")
+    if "%" in fmt:
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    ax.set_xlabel(value.replace("_", " "))
     for patch, v in zip(ax.patches, df[value], strict=False):
         ax.text(
             patch.get_width(),
@@ -208,9 +218,9 @@ def share_comparison(
         id_vars=category, value_vars=list(shares), var_name="measure", value_name="share"
     )
     long["measure"] = long["measure"].map(dict(zip(shares, labels, strict=True)))
-    long[category] = long[category].astype(str)
+    long[category] = plain_labels(long[category])
     sns.barplot(data=long, y=category, x="share", hue="measure", orient="h", ax=ax)
-    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
     ax.set_title(title)
     ax.set_ylabel("")
     ax.set_xlabel("share")

@@ -224,9 +224,10 @@ def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
     )
     full = missing.loc[missing["share"] >= 0.5]
     if len(full):
+        many = len(full) > 1
         text += (
-            f" {len(full)} column{'s are' if len(full) > 1 else ' is'} missing in at least half "
-            "of the rows and cannot carry a breakdown on its own."
+            f" {len(full)} column{'s are' if many else ' is'} missing in at least half of the "
+            f"rows and cannot carry a breakdown on {'their' if many else 'its'} own."
         )
     if len(missing) > shown:
         text += f" The {shown} columns with most gaps are shown, of {len(missing)} with any."
