@@ -17,7 +17,9 @@ The flow of :func:`fit_personas`:
 4. **Choosing k** by :func:`k_sweep` (internal indices and bootstrap stability per k) and
    :func:`choose_k` (the rule is in its docstring and the reason is returned in words).
 5. **Profiles and personas**: construct and item z-scores per cluster, the items that set a
-   cluster apart, behaviour per cluster, a generated name and description (overridable).
+   cluster apart (with their catalogue text), a name and description in the catalogue's
+   construct names (:func:`persona_names`, overridable), and behaviour per persona from the
+   customer data with a test of difference per column (:func:`persona_behaviour`).
 6. **Saving** with skops (never pickle) plus a sidecar JSON with the file's sha256 and the
    metadata that :meth:`PersonaModel.assign` uses to refuse incompatible input.
 """
