@@ -118,6 +118,7 @@ class Issue:
     count: int
     examples: str = ""
     action: Literal["dropped", "repaired", "kept", "error"] = "kept"
+    unit: str = "rows"  # what count counts: rows of the source, "order lines", "orders"
 
 
 @dataclass
@@ -190,7 +191,7 @@ class ValidationReport:
         )
 
     def issues_frame(self) -> pd.DataFrame:
-        cols = ["table", "column", "problem", "count", "action", "examples"]
+        cols = ["table", "column", "problem", "count", "unit", "action", "examples"]
         return pd.DataFrame([{c: getattr(i, c) for c in cols} for i in self.issues], columns=cols)
 
     @property
@@ -209,7 +210,7 @@ class ValidationReport:
             lines.append("")
             for i in self.issues:
                 lines.append(
-                    f"- {i.table}.{i.column}: {i.problem}: {i.count:,} rows, {i.action}"
+                    f"- {i.table}.{i.column}: {i.problem}: {i.count:,} {i.unit}, {i.action}"
                     + (f" (e.g. {i.examples})" if i.examples else "")
                 )
         else:

@@ -180,6 +180,7 @@ class _Findings:
     src: SourceConfig
     report: ValidationReport
     errors: list[str] = field(default_factory=list)
+    unit: str = "rows"  # "order lines" when the source's rows are order lines
 
     @property
     def action(self) -> Literal["dropped", "error"]:
@@ -199,11 +200,20 @@ class _Findings:
                     n,
                     examples,
                     "repaired",
+                    unit=self.unit,
                 )
             )
             return
         self.report.add(
-            Issue(self.table, target, f"cannot be read as {words}", n, examples, self.action)
+            Issue(
+                self.table,
+                target,
+                f"cannot be read as {words}",
+                n,
+                examples,
+                self.action,
+                unit=self.unit,
+            )
         )
         fix = {
             "date": "correct these rows (dates before 1900 are placeholders, not dates); if the "
@@ -223,7 +233,15 @@ class _Findings:
         if not n:
             return
         self.report.add(
-            Issue(self.table, target, "missing value in a required column", n, "", self.action)
+            Issue(
+                self.table,
+                target,
+                "missing value in a required column",
+                n,
+                "",
+                self.action,
+                unit=self.unit,
+            )
         )
         self.errors.append(
             f"column '{target}': {n:,} row(s) have no value. Fix: fill them, or set "
@@ -236,7 +254,9 @@ class _Findings:
             return
         shown = ", ".join(map(repr, examples))
         name = "+".join(key)
-        self.report.add(Issue(self.table, name, "duplicate key", n, shown, self.action))
+        self.report.add(
+            Issue(self.table, name, "duplicate key", n, shown, self.action, unit=self.unit)
+        )
         self.errors.append(
             f"key {name} is not unique: {n:,} extra row(s), e.g. {shown}. Fix: remove the "
             f"duplicates, or set sources.{self.table}.invalid_rows: drop to keep the first row "
@@ -256,6 +276,7 @@ class _Findings:
                 n,
                 shown,
                 self.action,
+                unit=self.unit,
             )
         )
         self.errors.append(
@@ -269,7 +290,9 @@ class _Findings:
         """Rows that can be read but break a rule of the contract."""
         if not n:
             return
-        self.report.add(Issue(self.table, target, problem, n, examples, self.action))
+        self.report.add(
+            Issue(self.table, target, problem, n, examples, self.action, unit=self.unit)
+        )
         self.errors.append(
             f"column '{target}': {n:,} row(s) with {problem}: {examples}. Fix: {fix}, or set "
             f"sources.{self.table}.invalid_rows: drop to drop and count them."
@@ -791,6 +814,7 @@ class _Reader:
                         self._one("SELECT count(*) FROM orders"),
                         "",
                         "kept",
+                        unit="orders",
                     )
                 )
         else:
@@ -851,11 +875,12 @@ class _Reader:
                         Issue(
                             "orders",
                             c,
-                            "differs between the lines of an order: left out of the orders "
-                            "table (kept on the lines only)",
+                            "differs between the lines of an order (one value per line, like a "
+                            "product): left out of the orders table",
                             int(n_orders),
                             "",
                             "kept",
+                            unit="orders",
                         )
                     )
                 else:
@@ -886,6 +911,7 @@ class _Reader:
                     n,
                     ", ".join(map(repr, shown)),
                     "kept",
+                    unit="orders",
                 )
             )
         if "quantity" in mapped:
@@ -898,6 +924,7 @@ class _Reader:
                     n,
                     "",
                     "kept",
+                    unit="order lines",
                 )
             )
         columns = ["order_id", "customer_id", "order_date", "amount"]
@@ -981,7 +1008,7 @@ class _Reader:
         lines: bool,
     ) -> list[str]:
         """Count every kind of bad row; raise or return the conditions that keep the good ones."""
-        found = _Findings(table, src, self.report)
+        found = _Findings(table, src, self.report, unit="order lines" if lines else "rows")
         keep: list[str] = []
         for target, source, kind in checks:
             raw = _ident("__raw_" + target)
@@ -1182,6 +1209,7 @@ class _Reader:
                 n_late,
                 ", ".join(str(v)[:10] for v in late),
                 "kept",
+                unit="orders",
             )
         )
 
@@ -1197,10 +1225,11 @@ def _report_returns(report: ValidationReport, n: int, total: float, zero: int) -
                 n,
                 "",
                 "kept",
+                unit="orders",
             )
         )
     if zero:
-        report.add(Issue("orders", "amount", "zero amounts", zero, "", "kept"))
+        report.add(Issue("orders", "amount", "zero amounts", zero, "", "kept", unit="orders"))
 
 
 # -- engine pyspark -----------------------------------------------------------------------------
