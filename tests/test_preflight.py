@@ -538,3 +538,21 @@ def test_action_problems_are_errors_only_where_the_run_would_refuse_the_action()
         by_rule.setdefault(re.search(r"rule '(\w+)'", f.message).group(1), set()).add(f.level)
     assert by_rule == {"Tasks": {"warning"}, "Calls": {"error"}}
     assert any("'phone'" in f.message for f in findings if "Calls" in f.message)
+
+
+def test_run_context_says_which_tables_the_run_has_without_reading_them(tmp_path: Path) -> None:
+    from segwork.context import RunContext
+
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-06-30",
+            "sources": {"campaign_exposures": {"path": "never_read.csv"}},
+        },
+        base_dir=tmp_path,
+        check_files=False,
+    )
+    ctx = RunContext(config=cfg, artifacts_dir=tmp_path)
+    assert ctx.has_table("campaign_exposures") and ctx.has_table("customers")
+    assert not ctx.has_table("orders") and not ctx.has_table("survey_responses")
+    with pytest.raises(ValueError, match="no table named 'order'; the tables are: customers"):
+        ctx.has_table("order")
