@@ -1078,3 +1078,39 @@ def test_segments_come_from_exposure_columns_and_many_values_are_grouped(email_t
     )
     nothing = abtest.attach_segments(df, customers, ["persona"])
     assert nothing.columns == [] and "whole campaigns only" in nothing.note()
+
+
+def test_setup_problems_checks_the_other_settings_when_given(email_test):
+    probs = abtest.setup_problems(
+        email_test,
+        control="No E-Mail",
+        metrics=["visit"],
+        expected_shares={"email_2008": {"No E-Mail": 0.34, "Mens E-Mail": 0.33, "Kids": 0.33}},
+        correction="bonferroni",
+        alpha=5,
+        winsorize=99,
+    )
+    assert probs == [
+        "notebooks.04_campaign_ab.expected_shares: campaign 'email_2008' has no variant(s) 'Kids' "
+        "and needs a share for 'Womens E-Mail'; its variants are 'Mens E-Mail', 'No E-Mail', "
+        "'Womens E-Mail'",
+        "notebooks.04_campaign_ab.correction: 'bonferroni' is not a correction. Fix: use holm, "
+        "fdr_bh or none",
+        "notebooks.04_campaign_ab.alpha: 5 must be between 0 and 1 (e.g. 0.05)",
+        "notebooks.04_campaign_ab.winsorize: 99 is not a quantile to cap amounts at. Fix: give one "
+        "between 0.5 and 1 (e.g. 0.99), or leave it unset",
+    ]
+    other = abtest.setup_problems(
+        email_test, control="No E-Mail", metrics=["visit"], expected_shares={"spring": {"a": 1}}
+    )
+    assert other == [
+        "notebooks.04_campaign_ab.expected_shares: campaign 'spring' is not in campaign_exposures; "
+        "its campaigns are 'email_2008'"
+    ]
+    fine = {"No E-Mail": 1, "Mens E-Mail": 1, "Womens E-Mail": 1}
+    assert (
+        abtest.setup_problems(
+            email_test, control="No E-Mail", metrics=["visit"], expected_shares=fine
+        )
+        == []
+    )

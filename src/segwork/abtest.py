@@ -675,7 +675,10 @@ def _srm_p(obs: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
         return np.full(obs.shape[0], np.nan)
     shares = np.full(k, 1.0 / k) if shares is None else shares / shares.sum()
     if np.any(shares <= 0) or len(shares) != k:
-        raise ABTestError(f"expected shares must be {k} positive numbers, got {shares.tolist()}")
+        raise ABTestError(
+            f"{PARAMS}.expected_shares: give {k} positive shares, one per variant; got "
+            f"{', '.join(f'{x:g}' for x in np.ravel(shares))}"
+        )
     total = obs.sum(1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         exp = total * shares
@@ -1676,7 +1679,9 @@ def forest_plot(
 
 def _k(power: float, alpha: float) -> float:
     if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ABTestError(f"power={power} and alpha={alpha} must both be between 0 and 1")
+        raise ABTestError(
+            f"{PARAMS}.power ({power}) and {PARAMS}.alpha ({alpha}) must both be between 0 and 1"
+        )
     return float(stats.norm.isf(alpha / 2) + stats.norm.ppf(power))
 
 
@@ -2442,13 +2447,18 @@ def setup_problems(
     customer_columns: Sequence[str] | None = None,
     pre_metric: str | None = None,
     decide_on: str | None = None,
+    expected_shares: Mapping[str, Any] | None = None,
+    correction: str | None = None,
+    alpha: float | None = None,
+    winsorize: float | None = None,
 ) -> list[str]:
     """What notebook 04 would trip on with these settings, as plain messages in the config's words
     (for ``segwork validate``): a control that is not a variant of a campaign, a campaign with
     nothing to compare, a metric column that is missing, not numeric, not 0/1 when declared binary
     or has missing values, a pre-period column that is missing, ``decide_on`` not among the metrics,
-    and a segment column that is neither in the exposures nor in ``customer_columns`` (the columns
-    the customer table will have; the segment check is skipped when that is None)."""
+    a segment column that is neither in the exposures nor in ``customer_columns`` (the columns
+    the customer table will have; the segment check is skipped when that is None), and
+    ``expected_shares``, ``correction``, ``alpha`` and ``winsorize`` when they are given."""
     problems: list[str] = []
     cols = [str(c) for c in exposures.columns]
     lacking = [c for c in ("campaign_id", "variant") if c not in cols]
@@ -2502,6 +2512,19 @@ def setup_problems(
             f"{PARAMS}.pre_metric: '{pre_metric}' is not a column of {TABLE}; its columns are "
             f"{', '.join(cols)}. Fix: name the pre-period column, or leave it unset"
         )
+    variants = {str(k): g["variant"].tolist() for k, g in pairs.groupby("campaign_id")}
+    problems += _shares_problems(expected_shares, variants)
+    if correction is not None and correction not in CORRECTION_NAME:
+        problems.append(
+            f"{PARAMS}.correction: '{correction}' is not a correction. Fix: use holm, fdr_bh or none"
+        )
+    if alpha is not None and not 0 < float(alpha) < 1:
+        problems.append(f"{PARAMS}.alpha: {alpha} must be between 0 and 1 (e.g. 0.05)")
+    if winsorize is not None and not 0.5 < float(winsorize) < 1:
+        problems.append(
+            f"{PARAMS}.winsorize: {winsorize} is not a quantile to cap amounts at. Fix: give one "
+            "between 0.5 and 1 (e.g. 0.99), or leave it unset"
+        )
     if segment_columns and customer_columns is not None:
         have = set(cols) | {str(c) for c in customer_columns}
         for col in segment_columns:
@@ -2513,6 +2536,55 @@ def setup_problems(
                     "remove it or name one of those"
                 )
     return problems
+
+
+def _shares_problems(expected_shares, variants: Mapping[str, list[str]]) -> list[str]:
+    """expected_shares naming campaigns or variants the exposures do not have, or missing some."""
+    if not expected_shares:
+        return []
+    out = []
+    per_campaign = isinstance(expected_shares, Mapping) and all(
+        isinstance(v, Mapping) for v in expected_shares.values()
+    )
+    plans = (
+        {str(k): v for k, v in expected_shares.items()}
+        if per_campaign
+        else dict.fromkeys(variants, expected_shares)
+    )
+    for camp, shares in plans.items():
+        if camp not in variants:
+            out.append(
+                f"{PARAMS}.expected_shares: campaign '{camp}' is not in {TABLE}; its campaigns are "
+                f"{', '.join(map(repr, variants))}"
+            )
+            continue
+        if not isinstance(shares, Mapping):
+            continue
+        names = variants[camp]
+        unknown = [str(v) for v in shares if str(v) not in names]
+        missing = [v for v in names if v not in {str(k) for k in shares}]
+        bad = [str(k) for k, v in shares.items() if not _positive(v)]
+        if unknown or missing or bad:
+            parts = []
+            if unknown:
+                parts.append(f"has no variant(s) {', '.join(map(repr, unknown))}")
+            if missing:
+                parts.append(f"needs a share for {', '.join(map(repr, missing))}")
+            if bad:
+                parts.append(f"needs positive numbers for {', '.join(map(repr, bad))}")
+            out.append(
+                f"{PARAMS}.expected_shares: campaign '{camp}' "
+                + " and ".join(parts)
+                + f"; its variants are {', '.join(map(repr, names))}"
+            )
+    return out
+
+
+def _positive(v) -> bool:
+    try:
+        return float(v) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _config_words(message: str) -> str:
