@@ -270,8 +270,9 @@ def c360_contents(c360: pd.DataFrame, profile: list[str]) -> str:
     text = "One row per customer, combining " + (
         ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
     )
-    return (
-        text + f": {len(c360):,} rows and {c360.shape[1]} columns. Later reports read this table."
+    k = c360.shape[1]
+    return text + (
+        f": {len(c360):,} rows and {k} column{'s' if k != 1 else ''}. Later reports read this table."
     )
 
 
