@@ -336,3 +336,44 @@ def test_top_n_helper_and_bars() -> None:
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [r"1) \$0 - \$100", r"7) \$1,000 +"]  # printed as text, not as math
     plt.close("all")
+
+
+def test_page_text_of_a_campaign_only_run_comes_from_its_tables() -> None:
+    from types import SimpleNamespace
+
+    from segwork.quality import absent_sections, c360_contents, headline, table_overview
+    from segwork.schema import TableStats, ValidationReport
+
+    exposures = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "campaign_id": "x",
+            "variant": ["A", "B", "A"],
+            "assigned_at": pd.to_datetime(["2024-03-01"] * 3),
+        }
+    )
+    report = ValidationReport()
+    report.tables["campaign_exposures"] = TableStats(
+        "campaign_exposures", "exposures.csv", 3, 3, list(exposures.columns)
+    )
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"]})
+    tables = SimpleNamespace(
+        customers=customers,
+        orders=None,
+        interactions=None,
+        survey_responses=None,
+        survey_items=None,
+        campaign_exposures=exposures,
+        report=report,
+    )
+    c360 = build_customer360(customers, None, analysis_date=REF)
+    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    assert "no customer table" in text and "campaign exposures: 3 customers" in text
+    assert "no order history" in text and "bought" not in text and "revenue" not in text
+    assert absent_sections(tables, c360)[0].startswith("There is no order table in this run")
+    assert c360_contents(c360, []).startswith("The customer 360 holds only the 3 customer ids")
+    overview = table_overview(tables)
+    assert overview.loc[overview["table"] == "customers", ["from", "to"]].values.tolist() == [
+        ["–", "–"]
+    ]  # no NaT on the page
+    assert overview.loc[overview["table"] == "campaign_exposures", "from"].item() == "2024-03-01"
