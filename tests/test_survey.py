@@ -619,3 +619,56 @@ def test_headline_says_when_groups_are_weakly_separated():
     weak = clusters.headline(fake(0.18))
     assert "weakly separated (silhouette 0.18" in weak and "continuum" in weak
     assert "weakly" not in clusters.headline(fake(0.41))
+
+
+# --------------------------------------------------------------------------------------------
+# numbers that mean "no answer" (IPIP-FFM exports store 0)
+# --------------------------------------------------------------------------------------------
+
+
+def _ipip_like(n=50, seed=5):
+    answers, catalogue = _random_survey(1, 5, n=n, seed=seed, constructs=("EXT", "AGR"))
+    resp, cat = _frames(answers, catalogue, declare=False)
+    coded = resp.copy()
+    items = list(cat["item"])
+    coded[items] = coded[items].fillna(0)  # the export writes 0 for a skipped question
+    for i in items:
+        coded[f"{i}_E"] = np.arange(n) * 100 + 1500  # response times in ms: not answers
+    return answers, catalogue, coded, cat
+
+
+def test_a_missing_code_must_be_declared_and_then_counts_as_missing():
+    answers, catalogue, coded, cat = _ipip_like()
+    with pytest.raises(SurveyError) as e:
+        score_survey(coded, SurveySpec.from_catalogue(cat))
+    msg = str(e.value)
+    assert "(8 items)" in msg and "If 0 means 'no answer' in this export" in msg
+    assert "survey_items column missing_code = 0 for these items" in msg
+    spec = SurveySpec.from_catalogue(cat.assign(missing_code=0))
+    assert spec.missing_codes == dict.fromkeys(cat["item"], 0.0)
+    s = score_survey(coded, spec)
+    expected = score_by_hand(answers, catalogue)
+    for cid, row in expected.items():
+        for con, val in row.items():
+            assert s.constructs.loc[cid, con] == pytest.approx(val, abs=1e-12)
+    # every 0 of a kept respondent was imputed like a blank
+    assert s.n_imputed == sum(v is None for cid in expected for v in answers[cid].values())
+    assert s.unused_columns == [f"{i}_E" for i in cat["item"]]
+    assert SurveySpec.from_dict(spec.to_dict()).missing_codes == spec.missing_codes
+    with pytest.raises(
+        SurveyError, match="column 'missing_code': not a number for item E1: 'none'"
+    ):
+        SurveySpec.from_catalogue(cat.assign(missing_code=["none"] + [0] * 7))
+
+
+def test_code_hint_only_for_numbers_that_look_like_codes():
+    resp, cat = _bfi_like()
+    msg = scale_problems(resp, cat)[0]  # 6 on the default 1..5: a scale, not a code
+    assert "no answer' in this export" not in msg
+    declared = cat.assign(scale_min=1, scale_max=6)
+    odd = resp.copy()
+    odd.loc[[2, 9], "C3"] = 99
+    (msg,) = scale_problems(odd, declared)
+    assert (
+        "If 99 means 'no answer' in this export" in msg and "missing_code = 99 for item C3" in msg
+    )

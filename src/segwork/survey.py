@@ -11,6 +11,9 @@ assigned, see :class:`SurveySpec`):
   answer off its item's scale (7 on 1..6, 3.5, "agree") is an error naming the table, the item
   column, example rows and the fix: correct the data, or declare the item's scale in the catalogue.
   :func:`scale_problems` lists every such problem without raising (for ``segwork validate``).
+- **Missing-answer codes.** Exports that store "no answer" as a number (0 in IPIP-FFM data,
+  99, -9) declare it per item in the optional catalogue column **``missing_code``**; such
+  answers are read as missing (and imputed like blanks). Undeclared, they are off the scale.
 - **Reverse coding.** A reverse-coded item is flipped as ``scale_min + scale_max - x``, so a
   high score always means "more of the construct".
 - **Too few answers.** A respondent who answered less than ``min_answered`` (share of the
@@ -40,6 +43,7 @@ ALPHA_THRESHOLD = 0.7
 _MAX_EXAMPLES = 5
 CONSENT_COLUMN = "profiling_consent"
 SCALE_COLUMNS = ("scale_min", "scale_max")  # optional item-catalogue columns: each item's scale
+MISSING_CODE_COLUMN = "missing_code"  # optional item-catalogue column: the answer meaning "none"
 # columns of survey_responses that are not answers (everything else should be a catalogue item)
 META_COLUMNS = ("customer_id", "answered_at", CONSENT_COLUMN)
 _TRUE = {"true", "t", "yes", "y", "1", "ano"}
@@ -171,6 +175,25 @@ def _reverse_flags(values: pd.Series, items: list[str]) -> pd.Series:
     return text.isin(_TRUE).astype(bool)
 
 
+def _missing_codes(cat: pd.DataFrame, items: list[str]) -> dict[str, float]:
+    """Item -> the number that means "no answer", from the optional missing_code column."""
+    if MISSING_CODE_COLUMN not in cat.columns:
+        return {}
+    raw = cat[MISSING_CODE_COLUMN]
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = raw.notna() & num.isna()
+    if bad.any():
+        ex = ", ".join(
+            f"item {items[r]}: {_show(raw.iloc[r])}" for r in np.flatnonzero(bad)[:_MAX_EXAMPLES]
+        )
+        raise SurveyError(
+            f"table 'survey_items', column '{MISSING_CODE_COLUMN}': not a number for {ex}.\n"
+            "Fix: missing_code is the number an export uses for 'no answer' (e.g. 0 or 99); "
+            "leave it empty for items without one."
+        )
+    return {items[r]: float(num.iloc[r]) for r in np.flatnonzero(num.notna().to_numpy())}
+
+
 @dataclass(frozen=True)
 class SurveySpec:
     """Everything needed to score answers the same way at fit and at assignment time.
@@ -188,6 +211,7 @@ class SurveySpec:
     min_answered: float = 0.7
     item_medians: dict[str, float] = field(default_factory=dict)
     declared: tuple[str, ...] = ()  # items whose scale the catalogue declares (others: default)
+    missing_codes: dict[str, float] = field(default_factory=dict)  # item -> code meaning "none"
 
     @classmethod
     def from_catalogue(
@@ -242,6 +266,7 @@ class SurveySpec:
             text=_item_texts(cat, items),
             min_answered=float(min_answered),
             declared=declared,
+            missing_codes=_missing_codes(cat, items),
         )
 
     @property
@@ -265,6 +290,7 @@ class SurveySpec:
             self.min_answered,
             med,
             self.declared,
+            self.missing_codes,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -277,6 +303,7 @@ class SurveySpec:
             "min_answered": self.min_answered,
             "item_medians": dict(self.item_medians),
             "declared": list(self.declared),
+            "missing_codes": dict(self.missing_codes),
         }
 
     @classmethod
@@ -290,6 +317,7 @@ class SurveySpec:
             min_answered=float(d["min_answered"]),
             item_medians={k: float(v) for k, v in d["item_medians"].items()},
             declared=tuple(d.get("declared", ())),
+            missing_codes={k: float(v) for k, v in d.get("missing_codes", {}).items()},
         )
 
     def scale_text(self, item: str) -> str:
@@ -374,6 +402,20 @@ class _Offscale:
     example: str  # "data row 22 (customer 61659): 6"
     seen: tuple[float, float] | None  # lowest and highest number in the column
     has_text: bool
+    bad_values: tuple[float, ...] = ()  # the distinct numbers off the scale
+
+
+def _code_hint(bad_values: set[float], lo: int, hi: int, items: str) -> str:
+    """A hint that one odd number (0 or -9 below the scale, 99 far above it) may mean 'no answer'."""
+    if len(bad_values) != 1:
+        return ""
+    (v,) = bad_values
+    if v < lo or v >= 2 * max(hi, 1) + 1:
+        return (
+            f" If {v:g} means 'no answer' in this export, declare it instead: survey_items "
+            f"column {MISSING_CODE_COLUMN} = {v:g} for {items}."
+        )
+    return ""
 
 
 def _check_all(
@@ -419,6 +461,7 @@ def _check_all(
             else ""
         )
         examples = "; ".join(f"{i.item}: {i.example}" for i in infos[:3])
+        hint = _code_hint({v for i in infos for v in i.bad_values}, lo, hi, "these items")
         guess = (
             f"scale_min {min(lo, int(min(a for a, _ in seen)))} and scale_max "
             f"{int(max(b for _, b in seen))} on every row, if that is the questionnaire's scale"
@@ -433,7 +476,7 @@ def _check_all(
             "answered on another scale (1..6, 1..7, 0..10, ...), declare it in the item "
             f"catalogue: add columns scale_min and scale_max to survey_items (here: {guess}); "
             "otherwise correct these answers in the data, or leave them empty if they mean "
-            "'no answer'."
+            "'no answer'." + hint
         )
         problems.insert(0, (cols[0], message))
     return values, problems
@@ -452,6 +495,8 @@ def _check_answers(
     num = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
     lo, hi = spec.scale[item]
     not_number = raw.notna().to_numpy() & np.isnan(num)
+    if item in spec.missing_codes:
+        num = np.where(num == spec.missing_codes[item], np.nan, num)
     with np.errstate(invalid="ignore"):
         off_scale = ~np.isnan(num) & ((num < lo) | (num > hi) | (num != np.round(num)))
     bad = not_number | off_scale
@@ -478,8 +523,9 @@ def _check_answers(
     elif item in spec.declared:
         fix = (
             "correct these answers in the data, or leave them empty if they mean 'no answer' "
-            "(a code for a missing answer, such as 0 or 99, must be blank); if the item's "
-            "scale is wider, correct its scale_min/scale_max in survey_items."
+            "(or declare the number an export uses for 'no answer', such as 0 or 99, in "
+            f"survey_items column {MISSING_CODE_COLUMN}); if the item's scale is wider, correct "
+            "its scale_min/scale_max in survey_items."
         )
     else:
         fix = (
@@ -488,6 +534,9 @@ def _check_answers(
             "otherwise correct these answers in the data, or leave them empty if they mean "
             "'no answer'."
         )
+    bad_values = tuple(sorted({float(v) for v in num[off_scale]}))[:_MAX_EXAMPLES]
+    if not assigning:
+        fix += _code_hint(set(bad_values), lo, hi, f"item {item}")
     text_note = (
         " (text is not an answer: map labels such as 'agree' to numbers)"
         if (not_number.any())
@@ -500,6 +549,7 @@ def _check_answers(
         f"{who(int(where[0]))}: {_show(raw.iloc[int(where[0])])}",
         (float(known.min()), float(known.max())) if len(known) else None,
         bool(not_number.any()),
+        bad_values,
     )
     return (
         num,
