@@ -556,3 +556,18 @@ def test_run_context_says_which_tables_the_run_has_without_reading_them(tmp_path
     assert not ctx.has_table("orders") and not ctx.has_table("survey_responses")
     with pytest.raises(ValueError, match="no table named 'order'; the tables are: customers"):
         ctx.has_table("order")
+
+
+def test_reports_dir_that_is_a_file_is_named_by_validate_and_refused_by_run(export: Path) -> None:
+    from segwork import pipeline
+
+    (export / "reports").write_text("not a folder")
+    result = _validate(export, ALL_SOURCES)
+    assert result.exit_code == 2
+    assert "reports_dir: the reports folder" in result.output and "is a file" in result.output
+    with pytest.raises(
+        pipeline.PipelineError, match=r"reports_dir: the reports folder .* is a file"
+    ):
+        pipeline.run(export / "config.yaml", progress=False)
+    nested = preflight.reports_dir_findings(export / "reports" / "deeper")
+    assert "is inside" in str(nested[0]) and preflight.reports_dir_findings(export / "new") == []

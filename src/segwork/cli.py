@@ -65,6 +65,7 @@ def validate(
         specs, findings = preflight.read_specs(cfg, pipeline.find_notebooks(cfg.notebooks_path))
     except (ConfigError, pipeline.PipelineError) as e:
         _fail(str(e))
+    findings += preflight.reports_dir_findings(cfg.reports_path)
     decisions = preflight.decide(specs, preflight.configured_tables(cfg))
     try:
         tables = load_tables(cfg)

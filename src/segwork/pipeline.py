@@ -263,11 +263,13 @@ def check_notebook_parameters(
     return {s.stem: dict(s.parameters) for s in specs}
 
 
-def _raise_config_findings(findings: Sequence[preflight.Finding]) -> None:
+def _raise_config_findings(
+    findings: Sequence[preflight.Finding], what: str = "does not fit the notebooks"
+) -> None:
     errors = [f for f in findings if f.level == "error"]
     if errors:
         raise PipelineError(
-            "the run config does not fit the notebooks:\n"
+            f"the run config {what}:\n"
             + "\n".join(f"  - {str(f).replace(chr(10), chr(10) + '    ')}" for f in errors)
         )
 
@@ -583,6 +585,7 @@ def run(
     decisions = preflight.decide(specs, preflight.configured_tables(cfg))
 
     reports = Path(reports_dir).resolve() if reports_dir is not None else cfg.reports_path
+    _raise_config_findings(preflight.reports_dir_findings(reports), "cannot write its reports")
     latest = reports / "latest"
     if latest.exists() and not latest.is_symlink():
         raise PipelineError(

@@ -403,6 +403,23 @@ def notebook_section_findings(
     return out
 
 
+def reports_dir_findings(reports: Path, key: str = "reports_dir") -> list[Finding]:
+    """A reports folder that cannot be created or written to: it, or a folder above it, is a file."""
+    for p in (reports, *reports.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == reports else f"is inside {p}, which is a file"
+                return [
+                    Finding(
+                        key,
+                        f"the reports folder {reports} {what}, not a folder. Fix: set {key} "
+                        "to a folder (it is created if missing)",
+                    )
+                ]
+            return []
+    return []
+
+
 def config_findings(
     specs: Sequence[NotebookSpec], cfg_notebooks: Mapping[str, Any]
 ) -> list[Finding]:
