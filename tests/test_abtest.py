@@ -959,7 +959,10 @@ def test_winsorizing_and_cuped_apply_to_any_numeric_metric(email_test):
     assert spend["method"].str.contains("winsorized at the 0.999 quantile").all()
     assert res.table.loc[res.table["metric"] == "visit", "winsorized_at"].isna().all()
     assert "spend winsorized at the 0.999 quantile" in res.summary()
-    assert abtest.cuped_text(res).startswith("Adjusting for the pre-period column 'history'")
+    assert abtest.cuped_text(res).startswith(
+        "Adjusting for the pre-period column 'history' (CUPED, regression adjustment) barely "
+        "changes the intervals"  # history is independent of the outcomes in this simulation
+    )
     plain = abtest.evaluate(email_test, control="No E-Mail", metrics=["visit"])
     assert abtest.cuped_text(plain) == ""  # no pre-period column: no CUPED sentence
 
@@ -1114,3 +1117,11 @@ def test_setup_problems_checks_the_other_settings_when_given(email_test):
         )
         == []
     )
+
+
+def test_cuped_sentence_states_the_measured_narrowing(cuped_data):
+    res = abtest.evaluate(cuped_data, pre_metric="pre_revenue")
+    text = abtest.cuped_text(res)
+    rev = res.table.loc[res.table["metric"] == "revenue", "ci_width_reduction"]
+    assert rev.median() > 0.05 and "makes the intervals narrower" in text
+    assert f"revenue {rev.median():.0%}" in text

@@ -2643,18 +2643,24 @@ def cuped_text(result: ABResult) -> str:
     if not pre:
         return ""
     tab = result.table
-    parts = []
+    parts, meds = [], []
     for m, rows in tab.groupby("metric", sort=False):
         red = rows["ci_width_reduction"].to_numpy(dtype=float)
         red = red[np.isfinite(red)]
         if red.size:
-            parts.append(f"{m} {np.median(red):.0%}")
+            meds.append(float(np.median(red)))
+            parts.append(f"{m} {meds[-1]:.0%}")
     if not parts:
         return ""
+    effect = (
+        "barely changes the intervals, because it hardly predicts the outcomes"
+        if max(meds) < 0.01
+        else "makes the intervals narrower"
+    )
     return (
-        f"Adjusting for the pre-period column '{pre}' (CUPED, regression adjustment) makes the "
-        f"intervals narrower by (median over rows): {', '.join(parts)}. The decisions use the "
-        "unadjusted intervals; the adjusted ones are in the columns cuped_* of ab_results."
+        f"Adjusting for the pre-period column '{pre}' (CUPED, regression adjustment) {effect} "
+        f"(median narrowing over rows: {', '.join(parts)}). The decisions use the unadjusted "
+        "intervals; the adjusted ones are in the columns cuped_* of ab_results."
     )
 
 
