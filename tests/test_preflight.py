@@ -571,3 +571,21 @@ def test_reports_dir_that_is_a_file_is_named_by_validate_and_refused_by_run(expo
         pipeline.run(export / "config.yaml", progress=False)
     nested = preflight.reports_dir_findings(export / "reports" / "deeper")
     assert "is inside" in str(nested[0]) and preflight.reports_dir_findings(export / "new") == []
+
+
+def test_huge_values_and_keys_are_cut_without_being_rendered_whole() -> None:
+    import time
+
+    bomb: list = ["lol"] * 10
+    for _ in range(8):  # 10**9 leaves when expanded, as a YAML alias bomb would be
+        bomb = [bomb] * 10
+    start = time.perf_counter()
+    [msg] = _messages(preflight.parameter_findings(_param_spec({"bins": bomb})))
+    assert time.perf_counter() - start < 1.0
+    assert msg.startswith(
+        "notebooks.04_campaign_ab.bins: expected a whole number (the default is 5), got a list [[[["
+    )
+    assert len(msg) < 200 and msg.endswith("…")
+    [long_key] = _messages(preflight.parameter_findings(_param_spec({"b" * 5000: 1})))
+    assert len(long_key) < 400
+    assert preflight.quote({"a": [1, 2.5, None, True, "é"]}) == '{"a": [1, 2.5, null, true, "é"]}'

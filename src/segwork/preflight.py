@@ -301,11 +301,58 @@ def type_name(value: Any) -> str:
 
 
 def quote(value: Any, limit: int = _MAX_QUOTE) -> str:
-    """A value as the config would write it, cut to ``limit`` characters."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
+    """A value as the config would write it (JSON), cut to ``limit`` characters.
+
+    Rendered piece by piece and stopped at the limit, so a huge value (a YAML alias bomb
+    expands to billions of items) costs no more than ``limit`` characters of work.
+    """
+    parts: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+
+    def walk(v: Any) -> None:
+        if size > limit:
+            return
+        if isinstance(v, Mapping):
+            emit("{")
+            for i, (k, item) in enumerate(v.items()):
+                if size > limit:
+                    return
+                emit(
+                    (", " if i else "") + json.dumps(str(k), ensure_ascii=False)[: limit + 2] + ": "
+                )
+                walk(item)
+            emit("}")
+        elif isinstance(v, list | tuple):
+            emit("[")
+            for i, item in enumerate(v):
+                if size > limit:
+                    return
+                if i:
+                    emit(", ")
+                walk(item)
+            emit("]")
+        elif isinstance(v, str):
+            emit(
+                json.dumps(v[: limit + 1], ensure_ascii=False)
+                if len(v) <= limit
+                else '"' + v[: limit + 1]
+            )
+        elif v is None or isinstance(v, bool | int | float):
+            emit(json.dumps(v))
+        else:
+            emit(str(v)[: limit + 1])
+
+    walk(value)
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut(text: str, limit: int = _MAX_QUOTE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -339,18 +386,18 @@ def parameter_findings(spec: NotebookSpec) -> list[Finding]:
     own = [p for p in spec.parameters if p not in RESERVED_PARAMETERS]
     out = []
     for key, value in spec.settings.items():
-        where = f"notebooks.{spec.stem}.{key}"
+        where = f"notebooks.{spec.stem}.{_cut(str(key))}"
         if key in RESERVED_PARAMETERS:
             out.append(Finding(where, f"'{key}' is set by segwork run; remove it from the config"))
             continue
         if key not in spec.parameters:
             listing = ", ".join(own) if own else "none (it has no parameters of its own)"
-            close = difflib.get_close_matches(str(key), own, n=1)
+            close = difflib.get_close_matches(str(key)[:200], own, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             out.append(
                 Finding(
                     where,
-                    f"notebook {spec.stem} has no parameter '{key}'{hint}; "
+                    f"notebook {spec.stem} has no parameter '{_cut(str(key))}'{hint}; "
                     f"its parameters are: {listing}",
                 )
             )
@@ -391,12 +438,12 @@ def notebook_section_findings(
     out = []
     for stem in cfg_notebooks:
         if stem not in stems:
-            close = difflib.get_close_matches(str(stem), list(stems), n=1)
+            close = difflib.get_close_matches(str(stem)[:200], list(stems), n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             out.append(
                 Finding(
-                    f"notebooks.{stem}",
-                    f"there is no notebook {stem}.ipynb; the notebooks are: "
+                    f"notebooks.{_cut(str(stem))}",
+                    f"there is no notebook {_cut(str(stem))}.ipynb; the notebooks are: "
                     f"{', '.join(stems)}.{hint}",
                 )
             )
