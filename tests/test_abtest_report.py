@@ -283,3 +283,17 @@ def test_readable_names_unknown_customers_in_words() -> None:
     r = abtest.readable(res.table, segment_column="seg")
     assert "customers with no seg" in set(r["segment"]) and "(unknown)" not in set(r["segment"])
     assert not r.map(lambda v: "nan" in str(v).lower()).any().any()
+
+
+def test_deciding_on_revenue_shows_the_rate_next_to_it_in_one_format() -> None:
+    df = _campaign({"A": 0.04, "B": 0.04}, n=3000, seed=15)
+    overall, seg = abtest.evaluate(df), abtest.evaluate(df, segment="seg")
+    rec = abtest.recommend(overall, seg, metric="revenue", segment_column="seg", currency="EUR")
+    assert rec["metric"].iat[0] == "revenue" and rec["value_metric"].iat[0] == "conversion"
+    conv = overall.table[overall.table["metric"] == "conversion"].iloc[0]
+    f = abtest.metric_formats(pd.concat([overall.table, seg.table]))["conversion"]
+    assert rec["value_effect"].iat[0] == (
+        f"conversion {f.value(conv['control_mean'])} → {f.value(conv['variant_mean'])} "
+        f"({f.diff(conv['diff'], conv['diff_ci_low'], conv['diff_ci_high'])})"
+    )
+    assert rec["effect"].iat[0].startswith("revenue ") and rec["effect"].iat[0].endswith("EUR)")

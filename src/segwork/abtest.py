@@ -2006,12 +2006,16 @@ def recommend(
     roll-out (default: those exposed in the campaign), ``segment_sizes`` per segment (default:
     those exposed in the segment)."""
     metric = metric or overall.primary_metric
-    value = overall.value_metric if overall.value_metric != metric else None
+    value = overall.value_metric
+    if (
+        value is None or value == metric
+    ):  # deciding on the revenue-like metric: show a rate next to it
+        kinds = overall.settings["metric_kinds"]
+        value = next((m for m, k in kinds.items() if m != metric and k == "binary"), None)
     col = segment_column or (segmented.settings["segment"] if segmented is not None else None)
     alpha = overall.settings["alpha"]
-    fmts = metric_formats(overall.table, currency=currency)
-    if segmented is not None:
-        fmts_seg = metric_formats(segmented.table, currency=currency)
+    both = [overall.table] + ([segmented.table] if segmented is not None else [])
+    fmts = metric_formats(pd.concat(both, ignore_index=True), currency=currency)
     rows = []
 
     def emit(dec_row, res: ABResult, scope: str, target: str, reason: str, interaction: float):
@@ -2021,7 +2025,7 @@ def recommend(
             & (tab["segment"] == dec_row["segment"])
             & (tab["variant"] == dec_row["variant"])
         )
-        f = fmts if res is overall else fmts_seg
+        f = fmts
         main = tab[key & (tab["metric"] == metric)].iloc[0]
         row = {
             "campaign_id": dec_row["campaign_id"],
