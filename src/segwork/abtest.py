@@ -5,6 +5,15 @@ and cross-products per campaign x segment x variant), aggregated once - in panda
 ``np.bincount`` or in the Ibis backend (DuckDB) for an Ibis table - and then evaluated with
 vectorised formulas, so thousands of cells take well under a second.
 
+Metrics are outcome columns of the exposures (:func:`resolve_metrics`): ``binary`` (0/1 per
+customer, tested as "conversion" below), ``numeric`` or ``money`` (a mean per customer, tested as
+"revenue" below); the contract's ``converted`` and ``revenue`` are the default.
+
+Decisions (:func:`recommend`) follow the evidence: one decision per campaign unless the
+interaction test finds that the effect differs between segments; then one per segment. Customers
+with no segment value are never the only target of a roll-out. Numbers are written with the
+decimals their intervals need (:func:`metric_formats`).
+
 Conventions (also printed by :meth:`ABResult.summary` and in the ``method`` column):
 
 * **Comparison**: each variant against the control of the same campaign and segment;
@@ -72,17 +81,36 @@ from segwork.sources import require_columns
 __all__ = [
     "ABResult",
     "ABTestError",
+    "Metric",
+    "MetricFormat",
     "SRM_THRESHOLD",
+    "Segments",
+    "UNKNOWN",
+    "VARIANT_RULE",
+    "attach_segments",
+    "control_message",
+    "cuped_text",
     "decide",
+    "default_metrics",
     "evaluate",
     "forest_plot",
+    "headline",
     "heterogeneity",
     "mde",
+    "metric_formats",
+    "metrics_text",
     "plan",
     "planner",
     "planner_text",
+    "readable",
+    "readable_heterogeneity",
+    "readable_plan",
+    "recommend",
+    "resolve_metrics",
     "sample_size",
     "sample_size_planner",
+    "segment_name",
+    "setup_problems",
     "srm",
     "sufficient_stats",
 ]
