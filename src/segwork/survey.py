@@ -14,8 +14,9 @@ assigned, see :class:`SurveySpec`):
 - **Missing-answer codes.** Exports that store "no answer" as a number (0 in IPIP-FFM data,
   99, -9) declare it per item in the optional catalogue column **``missing_code``**; such
   answers are read as missing (and imputed like blanks). Undeclared, they are off the scale.
-- **Reverse coding.** A reverse-coded item is flipped as ``scale_min + scale_max - x``, so a
-  high score always means "more of the construct".
+- **Reverse coding.** A reverse-coded item (``reverse_coded`` true; the column must hold
+  true/false, yes/no or 1/0, so a -1/1 keying column is refused rather than misread) is flipped
+  as ``scale_min + scale_max - x``, so a high score always means "more of the construct".
 - **Too few answers.** A respondent who answered less than ``min_answered`` (share of the
   catalogue's items, default 0.7) is excluded from clustering and counted.
 - **Imputation** (for everyone else). A missing item takes the mean of the respondent's own
@@ -27,7 +28,9 @@ assigned, see :class:`SurveySpec`):
   (listwise, before imputation, so imputation cannot inflate it), from the variance formula
   ``alpha = k/(k-1) * (1 - sum(var(item)) / var(sum of items))`` with sample variances
   (ddof=1). A construct with alpha below ``alpha_threshold`` (0.7, Nunnally's usual cut-off)
-  is flagged weak; a one-item construct has no alpha (NaN).
+  is flagged weak; a one-item construct has no alpha (NaN). An item that correlates
+  negatively with the rest of its construct after reverse coding is listed as suspect: its
+  reverse_coded flag is probably wrong (or the export was already reverse-coded).
 """
 
 from __future__ import annotations
