@@ -159,18 +159,23 @@ def test_cdnow_orders_only_runs_01_and_02_others_not_applicable(cdnow_run) -> No
 def test_cdnow_customer360_matches_the_raw_file(cdnow_run, cdnow_raw) -> None:
     c360 = artifact(cdnow_run, "customer360").set_index("customer_id")
     assert len(c360) == 23_570 == cdnow_raw["customer_id"].nunique()
+    assert (
+        c360["orders_total"].sum()
+        == 67_591
+        == len(cdnow_raw[["customer_id", "date"]].drop_duplicates())
+    )
     assert set(c360.index) == set(cdnow_raw["customer_id"])
     assert c360["revenue_total"].sum() == pytest.approx(cdnow_raw["dollar_value"].sum(), rel=1e-12)
     per_customer = cdnow_raw.groupby("customer_id")["dollar_value"].sum()
     np.testing.assert_allclose(
         c360["revenue_total"].reindex(per_customer.index), per_customer, rtol=1e-9
     )
-    # CDNOW has no order id: each row is one order (as tests/test_cdnow.py reads it); the 80
-    # free purchases ($0) count as orders.
-    rows = cdnow_raw.groupby("customer_id").size()
+    # A purchase is a customer and a day (CDNOW has no order id; segwork then makes one order of
+    # the rows of one customer on one day, as validate says); free purchases ($0) count.
+    days = cdnow_raw.groupby("customer_id")["date"].nunique()
     pd.testing.assert_series_equal(
-        c360["orders_total"].reindex(rows.index).astype("int64"),
-        rows.astype("int64"),
+        c360["orders_total"].reindex(days.index).astype("int64"),
+        days.astype("int64"),
         check_names=False,
     )
     first = cdnow_raw.groupby("customer_id")["date"].min()
@@ -189,8 +194,8 @@ def test_cdnow_rfm_artifact_matches_the_raw_file(cdnow_run, cdnow_raw) -> None:
     np.testing.assert_array_equal(scored["rfm_recency"].reindex(recency.index), recency)
     spend = window.groupby("customer_id")["dollar_value"].sum()
     np.testing.assert_allclose(scored["rfm_monetary"].reindex(spend.index), spend, rtol=1e-9)
-    rows = window.groupby("customer_id").size()  # one order per row (no order id)
-    np.testing.assert_array_equal(scored["rfm_frequency"].reindex(rows.index), rows)
+    days = window.groupby("customer_id")["date"].nunique()  # one order per customer and day
+    np.testing.assert_array_equal(scored["rfm_frequency"].reindex(days.index), days)
     # every customer with a purchase has a lifetime value row (BG/NBD uses all history)
     assert len(rfm) == 23_570
 
