@@ -1125,3 +1125,21 @@ def test_cuped_sentence_states_the_measured_narrowing(cuped_data):
     rev = res.table.loc[res.table["metric"] == "revenue", "ci_width_reduction"]
     assert rev.median() > 0.05 and "makes the intervals narrower" in text
     assert f"revenue {rev.median():.0%}" in text
+
+
+def test_numeric_customer_columns_are_grouped_into_quartiles_of_the_customer_table(email_test):
+    ids = email_test["customer_id"]
+    rng = np.random.default_rng(7)
+    customers = pd.DataFrame(
+        {"clv": rng.gamma(2.0, 100.0, len(ids)), "tier": rng.integers(1, 4, len(ids))},
+        index=pd.Index(ids, name="customer_id"),
+    )
+    customers.loc[customers.index[:30], "clv"] = np.nan
+    seg = abtest.attach_segments(email_test, customers, ["clv", "tier"])
+    assert seg.sources == {"clv": "customers", "tier": "customers"} and list(seg.grouped) == ["clv"]
+    out = seg.exposures.set_index("customer_id")
+    q = np.nanquantile(customers["clv"], [0.25, 0.5, 0.75])
+    first = out["clv"].str.startswith("Q1: clv")
+    assert first.sum() == (customers["clv"] < q[0]).sum()
+    assert (out["clv"] == "(unknown)").sum() == 30
+    assert set(out["tier"]) == {"1", "2", "3"}  # few values: kept as they are

@@ -2369,9 +2369,21 @@ def attach_segments(
             missing.append(col)
     from_customers = [c for c, s in sources.items() if s == "customers"]
     t = exposures
-    if from_customers:
-        t = with_segments(t, customers, from_customers, missing_label=missing_label)
     grouped: dict[str, str] = {}
+    if from_customers:
+        labels = customers[from_customers]
+        for col in from_customers:  # numbers with many values: quartiles of the customer table
+            if pd.api.types.is_numeric_dtype(labels[col]) and not pd.api.types.is_bool_dtype(
+                labels[col]
+            ):
+                labels, text = _group_values(
+                    labels, col, max_segments, missing_label, relabel=True, name=col
+                )
+                if text:
+                    grouped[col] = text.replace(
+                        "different values", "different values among customers"
+                    )
+        t = with_segments(t, labels, from_customers, missing_label=missing_label)
     key: dict[str, str] = {}
     for col, src in sources.items():
         key[col] = col if src == "customers" else f"_segment_{col}"
