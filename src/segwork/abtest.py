@@ -1245,6 +1245,7 @@ def evaluate(
             f"exposures: expected a pandas DataFrame or an Ibis table, got {type(exposures).__name__}"
         )
     require_columns(exposures.columns, ["campaign_id", "variant"], TABLE)
+    control = str(control)  # variants are compared as text (a YAML 0 is the variant '0')
     spec = resolve_metrics(metrics, exposures)
     metrics = tuple(m.name for m in spec)
     kinds = {m.name: m.kind for m in spec}
@@ -2504,6 +2505,7 @@ def setup_problems(
     the customer table will have; the segment check is skipped when that is None), and
     ``expected_shares``, ``correction``, ``alpha`` and ``winsorize`` when they are given."""
     problems: list[str] = []
+    control = str(control)
     cols = [str(c) for c in exposures.columns]
     lacking = [c for c in ("campaign_id", "variant") if c not in cols]
     if lacking:
