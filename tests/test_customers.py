@@ -377,3 +377,24 @@ def test_page_text_of_a_campaign_only_run_comes_from_its_tables() -> None:
         ["–", "–"]
     ]  # no NaT on the page
     assert overview.loc[overview["table"] == "campaign_exposures", "from"].item() == "2024-03-01"
+
+
+def test_texts_and_breakdowns_follow_the_configured_windows() -> None:
+    from segwork.customers import longest_window
+
+    customers, orders, _ = _random_history()
+    c360 = build_customer360(customers, orders, analysis_date=REF, windows=(30, 180))
+    assert longest_window(c360) == 180 and "revenue_365d" not in c360
+    b = breakdown(c360, "company_size")
+    assert b["revenue"].sum() == pytest.approx(c360["revenue_180d"].sum())
+    assert b["active_share"].iloc[0] == pytest.approx(
+        c360.loc[
+            c360["company_size"].astype("string") == b["company_size"].iloc[0], "active_180d"
+        ].mean()
+    )
+    assert longest_window(build_customer360(customers, None, analysis_date=REF)) is None
+    from segwork.segments import segment_kpis
+
+    members = pd.DataFrame({"s": c360["orders_total"] > 3}, index=c360.index)
+    kpis = segment_kpis(members, c360)
+    assert kpis["revenue"].item() == pytest.approx(c360.loc[members["s"], "revenue_180d"].sum())

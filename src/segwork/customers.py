@@ -14,6 +14,7 @@ mean amount of purchase orders.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import ibis
@@ -169,6 +170,13 @@ def build_customer360(
     return c360
 
 
+def longest_window(c360: pd.DataFrame) -> int | None:
+    """The longest behaviour window of a customer 360 in days (365 by default), or None when it
+    has no order behaviour. Texts and KPIs use it rather than assuming 365."""
+    days = [int(m.group(1)) for c in c360.columns if (m := re.fullmatch(r"active_(\d+)d", str(c)))]
+    return max(days) if days else None
+
+
 def has_orders(c360: pd.DataFrame) -> bool:
     """Whether the customer 360 carries order behaviour (False when the run has no orders)."""
     return "orders_total" in c360
@@ -223,8 +231,8 @@ def breakdown(
     c360: pd.DataFrame,
     by: str,
     *,
-    revenue: str = "revenue_365d",
-    active: str = "active_365d",
+    revenue: str | None = None,
+    active: str | None = None,
     missing_label: str = "(unknown)",
     top: int | None = None,
     other_label: str = "other",
@@ -234,8 +242,12 @@ def breakdown(
     ``top`` keeps the ``top`` largest groups (by customers) and gathers the rest in one
     "other (k more)" row (``other_label``), computed from the customers themselves so every
     ratio stays exact; "(unknown)" is never lumped.
-    Revenue and activity columns are left out when the customer 360 has no order behaviour.
+    Revenue and activity columns are left out when the customer 360 has no order behaviour;
+    by default they are those of the longest window (``revenue_365d``, ``active_365d``).
     """
+    days = longest_window(c360)
+    revenue = revenue or (f"revenue_{days}d" if days else "revenue_365d")
+    active = active or (f"active_{days}d" if days else "active_365d")
     if by not in c360:
         raise KeyError(
             f"customer 360 has no column '{by}'; columns: {', '.join(map(str, c360.columns))}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
+from segwork.customers import longest_window
 from segwork.sources import Tables, as_ibis
 
 DATE_COLUMNS = {
@@ -187,11 +188,12 @@ def headline(
         text += f" and {rows:,} order rows" if rows is not None else ""
         if pd.notna(first):
             text += f", from {first:%d %b %Y} to the analysis date {ref:%d %b %Y}"
-        active = int(c360["active_365d"].sum())
-        revenue = float(c360["revenue_365d"].sum())
+        days = longest_window(c360)
+        active = int(c360[f"active_{days}d"].sum())
+        revenue = float(c360[f"revenue_{days}d"].sum())
         text += (
-            f". {active:,} customers ({pct(active / max(len(c360), 1))}) bought in the last "
-            f"12 months before the analysis date, bringing {money(revenue, currency)} of net revenue."
+            f". {active:,} customers ({pct(active / max(len(c360), 1))}) bought in the {days} "
+            f"days up to the analysis date, bringing {money(revenue, currency)} of net revenue."
         )
     else:
         others = ", ".join(n.replace("_", " ") for n in present)
@@ -307,12 +309,13 @@ def value_spread(values: pd.Series) -> ValueSpread:
     return ValueSpread(low, median, high, high > 50 * low)
 
 
-def breakdown_text(*, with_orders: bool) -> str:
-    """How to read the breakdown charts of notebook 01."""
+def breakdown_text(*, with_orders: bool, days: int | None = None) -> str:
+    """How to read the breakdown charts of notebook 01 (``days``: the revenue window)."""
     if with_orders:
         return (
-            "Blue bars: share of customers in the group. Orange bars: share of the last 12 months' "
-            "net revenue. '(unknown)' gathers customers for whom the attribute is missing."
+            "Blue bars: share of customers in the group. Orange bars: share of the net revenue of "
+            f"the {days or 365} days up to the analysis date. '(unknown)' gathers customers for "
+            "whom the attribute is missing."
         )
     return (
         "Share of customers in each group ('(unknown)': the attribute is missing). This run has "

@@ -144,12 +144,17 @@ def segment_kpis(
     customers: pd.DataFrame,
     moved: pd.DataFrame | None = None,
     *,
-    revenue: str = "revenue_365d",
+    revenue: str | None = None,
 ) -> pd.DataFrame:
     """Members, share of customers, revenue and movements per segment (customers indexed alike).
 
-    The revenue columns are present only when the customer table has the ``revenue`` column.
+    The revenue columns are present only when the customer table has the ``revenue`` column
+    (by default the net revenue of the customer 360's longest window, ``revenue_365d``).
     """
+    from segwork.customers import longest_window
+
+    days = longest_window(customers)
+    revenue = revenue or (f"revenue_{days}d" if days else "revenue_365d")
     rows = []
     n = len(memberships)
     for seg in memberships.columns:
