@@ -714,6 +714,25 @@ def test_weak_identification_is_flagged_not_hidden() -> None:
     assert "cannot be trusted" in caveat and "100% of repeat buyers" in caveat
 
 
+def test_a_fit_that_sees_nobody_leave_is_said_in_words(simulated) -> None:
+    """Well-identified parameters can still say that nobody drops out; the page then says what
+    that does to p_alive. The same histories under the paper's parameters give no caveat."""
+    x, tx, T = (simulated[c].to_numpy() for c in ("frequency", "recency", "T"))
+    rep = x > 0
+    gap = T - tx
+    longest = rep & (gap >= np.quantile(gap[rep], 0.75))
+    for params, says in ((TRUE, False), ({**TRUE, "a": 0.002, "b": 8.0}, True)):
+        bg = model(params)
+        bg._data, bg.weak_parameters_, bg.converged_ = (x, tx, T), [], True
+        share = (bg.p_alive() >= 0.99)[longest].mean()
+        assert (share >= 0.5) == says
+        caveats = bg.caveats()
+        assert bool(caveats) == says
+        if says:
+            assert f"{share:.0%} of the quarter who have gone longest" in caveats[0]
+            assert "sees almost nobody stop buying" in caveats[0]
+
+
 @pytest.mark.parametrize(
     "form",
     ["singular", "indefinite", "nan", "edge"],
@@ -909,3 +928,18 @@ def test_notebook_02_goes_on_when_no_model_can_be_fitted() -> None:
     assert res.models()["bgnbd"] is None
     text = _page_text(res)
     assert "nan" not in text.replace("cannot", "") and "NaT" not in text
+
+
+def test_too_few_buyers_in_the_holdout_is_said_in_words() -> None:
+    """Forty customers, a handful buying in the last 90 days: the comparison is left out with
+    the counts, and the BG/NBD fit and the scores are still there."""
+    orders = _cohort_orders(40, days=400, seed=13)
+    ref = pd.Timestamp("2021-02-04")
+    res = clv.analyse_rfm_clv(orders, analysis_date=ref, window_days=365)
+    last = orders[
+        (orders["order_date"] > ref - pd.Timedelta(days=90)) & (orders["order_date"] <= ref)
+    ]
+    assert last["customer_id"].nunique() < clv.MIN_CLASS
+    assert res.comparison is None and res.holdout is None
+    assert "too few customers" in res.holdout_note and "at least 10 of each" in res.holdout_note
+    assert res.bgnbd is not None and len(res.scored) > 0
