@@ -8,6 +8,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.multitest import multipletests
 
 from segwork import abtest
 
@@ -297,3 +298,16 @@ def test_deciding_on_revenue_shows_the_rate_next_to_it_in_one_format() -> None:
         f"({f.diff(conv['diff'], conv['diff_ci_low'], conv['diff_ci_high'])})"
     )
     assert rec["effect"].iat[0].startswith("revenue ") and rec["effect"].iat[0].endswith("EUR)")
+
+
+def test_interaction_table_uses_the_same_adjusted_p_as_the_decision() -> None:
+    df = _campaign({"A": {"a": 0.03, "b": 0.0}, "B": {"a": 0.03, "b": 0.05}}, n=2500, seed=16)
+    overall, seg = abtest.evaluate(df), abtest.evaluate(df, segment="seg")
+    het = seg.heterogeneity("conversion")
+    shown = abtest.readable_heterogeneity(het, segment_column="seg")
+    holm = multipletests(het["p_value"], method="holm")[1]
+    assert shown["p-value, Holm over variants"].tolist() == [abtest._p_text(p) for p in holm]
+    assert shown["differs?"].tolist() == ["yes" if p < 0.05 else "not detectably" for p in holm]
+    rec = abtest.recommend(overall, seg, segment_column="seg")
+    assert rec["interaction_p"].iat[0] == pytest.approx(holm.min())
+    assert (rec["scope"] == "segment").all() == (holm.min() < 0.05)

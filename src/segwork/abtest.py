@@ -2713,25 +2713,31 @@ def cuped_text(result: ABResult) -> str:
 def readable_heterogeneity(
     het: pd.DataFrame, *, segment_column: str, alpha: float = 0.05
 ) -> pd.DataFrame:
-    """The interaction tests for people: p-values and the segments left out, in words."""
+    """The interaction tests for people: the p-value, the p-value Holm-adjusted over the variants
+    of the campaign (what :func:`recommend` uses), and the segments left out, in words."""
+    adj = np.full(len(het), np.nan)
+    pos = np.arange(len(het))
+    for _, idx in het.groupby(["campaign_id", "metric"], sort=False).indices.items():
+        adj[pos[idx]] = _adjust(het["p_value"].to_numpy(dtype=float)[idx], "holm")
     return pd.DataFrame(
         {
-            "campaign": het["campaign_id"].astype(str),
-            "variant": het["variant"].astype(str),
-            "metric": het["metric"].astype(str),
-            f"{segment_column} segments tested": het["n_segments"].astype(int),
+            "campaign": het["campaign_id"].astype(str).to_numpy(),
+            "variant": het["variant"].astype(str).to_numpy(),
+            "metric": het["metric"].astype(str).to_numpy(),
+            f"{segment_column} segments tested": het["n_segments"].astype(int).to_numpy(),
             "p-value (chi-square)": [_p_text(p) for p in het["p_value"]],
+            "p-value, Holm over variants": [_p_text(p) for p in adj],
             "differs?": [
                 "" if not np.isfinite(p) else ("yes" if p < alpha else "not detectably")
-                for p in het["p_value"]
+                for p in adj
             ],
             "left out": [
                 "; ".join(segment_name(x, segment_column) for x in str(e).split("; ") if x)
                 for e in het["excluded"]
             ],
-            "note": het["note"].astype(str),
+            "note": het["note"].astype(str).to_numpy(),
         }
-    ).reset_index(drop=True)
+    )
 
 
 def readable_plan(
