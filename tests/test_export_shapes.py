@@ -710,3 +710,62 @@ def test_uri_sources_refuse_options_only_local_files_have(tmp_path: Path) -> Non
             },
             base_dir=tmp_path,
         )
+
+
+def test_title_rows_above_a_text_header_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "zakaznici.csv").write_bytes(
+        "Export zákazníků;;\r\nDatum exportu: 1. 4. 2025;;\r\nČíslo;Jméno;Obrat\r\n"
+        "0001;Jana;1 234,50\r\n0002;Petr;12,00\r\n".encode("cp1250")
+    )
+    columns = {"customer_id": "Číslo", "annual_revenue": "Obrat"}
+    for options in ({}, {"skip_rows": 2}):
+        cfg = write_config(
+            tmp_path,
+            {
+                "customers": {
+                    "path": "zakaznici.csv",
+                    "encoding": "cp1250",
+                    "decimal": ",",
+                    "columns": columns,
+                    **options,
+                }
+            },
+        )
+        customers = load_tables(load_config(cfg)).customers.sort_values("customer_id")
+        assert customers["customer_id"].tolist() == ["0001", "0002"]
+        assert customers["Jméno"].tolist() == ["Jana", "Petr"]
+        assert customers["annual_revenue"].tolist() == [1234.5, 12.0]
+
+
+def test_whitespace_file_with_a_header_as_lifetimes_ships_cdnow(tmp_path: Path) -> None:
+    text = " customer_id  date number_of_cds  dollar_value\r\n" + "\r\n".join(CDNOW_LINES) + "\r\n"
+    (tmp_path / "CDNOW_master.txt").write_bytes(text.encode())
+    cfg = write_config(
+        tmp_path,
+        {
+            "orders": {
+                "path": "CDNOW_master.txt",
+                "delimiter": "whitespace",
+                "columns": {
+                    "order_date": "date",
+                    "quantity": "number_of_cds",
+                    "amount": "dollar_value",
+                },
+                "date_format": "%Y%m%d",
+            }
+        },
+    )
+    orders = load_tables(load_config(cfg)).orders.to_pandas()
+    fields = [line.split() for line in CDNOW_LINES]
+    assert len(orders) == 7  # 00002 bought twice on 1997-01-12: one order
+    assert orders["amount"].sum() == pytest.approx(sum(float(f[3]) for f in fields), abs=1e-9)
+    assert orders["quantity"].sum() == sum(int(f[2]) for f in fields) == 15
+
+
+def test_excel_duplicate_headers_are_named(tmp_path: Path) -> None:
+    pd.DataFrame([["1", "2025-01-01", 5, 6]], columns=["customer_id", "x", "y", "z"]).set_axis(
+        ["customer_id", "Obrat", "obrat", "poznámka"], axis=1
+    ).to_excel(tmp_path / "c.xlsx", index=False)
+    cfg = write_config(tmp_path, {"customers": {"path": "c.xlsx"}})
+    with pytest.raises(SchemaError, match=r"two columns named 'obrat' \(columns 2 and 3"):
+        load_tables(load_config(cfg))

@@ -433,21 +433,50 @@ def _explain_text_error(
             "(windows-1250) for Czech and other Central European Windows exports, latin-2 "
             "(iso8859-2), utf-16; any Python codec name works.",
         ) from None
-    ragged = _ragged_line(table, readable, src, delim)
+    ragged = _ragged_line(
+        table, readable, src, delim, _text_header_row(table, src, readable, delim)
+    )
     if ragged:
         raise SchemaError(table, ragged[0], fix=ragged[1]) from None
 
 
+def _header_names(table: str, src: SourceConfig) -> set[str]:
+    """Column names the header row must hold: the customer id, and the required columns the
+    config maps (a title row above the header holds none of them)."""
+    contract = CONTRACTS[table]
+    names = {src.columns[c] for c in contract.required if c in src.columns}
+    if "customer_id" in contract.required:
+        names.add(src.columns.get("customer_id", "customer_id"))
+    else:
+        names |= {src.columns.get(c, c) for c in contract.required}
+    return names
+
+
+def _text_header_row(table: str, src: SourceConfig, path: Path, delim: str | None) -> int:
+    """Rows above the header of a text file: ``skip_rows``, or found among the first lines."""
+    if src.skip_rows is not None or not src.header:
+        return src.skip_rows or 0
+    needed = _header_names(table, src)
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
+        head = [line for _, line in zip(range(_HEADER_SEARCH_ROWS), f, strict=False)]
+    sep = delim or max(",;\t|", key=lambda c: sum(line.count(c) for line in head))
+    for i, line in enumerate(head):
+        fields = next(csv.reader([line], delimiter=sep), [])
+        if needed <= {v.strip() for v in fields}:
+            return i
+    return 0
+
+
 def _ragged_line(
-    table: str, path: Path, src: SourceConfig, delim: str | None
+    table: str, path: Path, src: SourceConfig, delim: str | None, skip: int
 ) -> tuple[str, str] | None:
     """The first line whose number of fields differs from the header's, as (message, fix).
 
     Read with Python's csv module (quotes, and line breaks inside quotes, as in any CSV), with
     the configured delimiter or else the one most frequent on the first line.
     """
-    with path.open("r", encoding="utf-8-sig", newline="") as f:
-        for _ in range(src.skip_rows or 0):
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as f:
+        for _ in range(skip):
             f.readline()
         start = f.tell()
         first = f.readline()
@@ -462,7 +491,7 @@ def _ragged_line(
                 expected = len(row)
                 continue
             if len(row) != expected:
-                line = reader.line_num + (src.skip_rows or 0)
+                line = reader.line_num + skip
                 shown = "tab" if sep == "\t" else repr(sep)
                 return (
                     f"{src.describe()}: line {line} has {len(row)} fields, the header has "
@@ -597,8 +626,9 @@ class _Reader:
             opts.append("quote=''")  # split on whitespace only, as the exporting program did
         if src.decimal != ".":
             opts.append(f"decimal_separator={_literal(src.decimal)}")
-        if src.skip_rows:
-            opts.append(f"skip={int(src.skip_rows)}")
+        skip = _text_header_row(table, src, path, delim)
+        if skip:
+            opts.append(f"skip={skip}")
         first = self._sql(
             f"SELECT * FROM read_csv({file}, {', '.join([*opts[1:], 'header=false'])}, "
             "all_varchar=true) LIMIT 1"
@@ -627,7 +657,7 @@ class _Reader:
         ]
         if len(header) == 1 and delim is None and any(c in header[0] for c in ",;\t|"):
             # The sniffer found no delimiter that gives every line the same number of fields.
-            ragged = _ragged_line(table, path, src, None)
+            ragged = _ragged_line(table, path, src, None, skip)
             if ragged:
                 raise SchemaError(table, ragged[0], fix=ragged[1])
         # Ids, dates (and numbers in a local format) are read as text: leading zeros survive,
@@ -720,13 +750,7 @@ class _Reader:
 
     def _header_row(self, table: str, src: SourceConfig, head: pd.DataFrame) -> int:
         """The first row holding the names of the required columns (title rows are above it)."""
-        needed = {
-            self._source_name(src, c)
-            for c in CONTRACTS[table].required
-            if not (table == "orders" and src.shape == "lines" and c == "amount")
-        }
-        if table == "survey_responses":
-            needed = {self._source_name(src, "customer_id")}
+        needed = _header_names(table, src)
         for i, values in enumerate(head.itertuples(index=False)):
             if needed <= {str(v).strip() for v in values if not pd.isna(v)}:
                 return i
