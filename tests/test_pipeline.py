@@ -652,8 +652,13 @@ def test_a_run_killed_with_kill_9_is_marked_interrupted_by_the_next_run(adaptive
     assert after["status"] == "interrupted"
     assert after["interrupted"]["noticed_by"] == "adaptive-run"
     assert after["finished"] is None
+    assert [(n["stem"], n["status"]) for n in after["notebooks"]][:2] == [
+        ("01_first", "interrupted"),  # the notebook it was in (its partial copy is linked)
+        ("02_survey", "not applicable"),
+    ]
+    assert after["notebooks"][0]["ipynb"] == "notebooks/01_first.ipynb"
     page = (adaptive["reports"] / "runs" / "killed-run" / "index.html").read_text(encoding="utf-8")
-    assert "was interrupted" in page and "Run adaptive-run found it so" in page
+    assert "was interrupted during “First”" in page and "Run adaptive-run found it so" in page
     all_runs = (adaptive["reports"] / "index.html").read_text(encoding="utf-8")
     assert "2 runs so far: 1 succeeded, 0 failed, 1 interrupted." in all_runs
     table = all_runs[all_runs.index("All runs, newest first") :]

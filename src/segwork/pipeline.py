@@ -111,7 +111,7 @@ class NotebookRecord:
 
     stem: str
     title: str
-    status: str = "not run"  # "succeeded", "failed", "not run", "not applicable"
+    status: str = "not run"  # "succeeded", "failed", "not run", "not applicable", "interrupted"
     duration_s: float | None = None
     html: Path | None = None
     ipynb: Path | None = None
@@ -802,6 +802,10 @@ def mark_interrupted_runs(reports_dir: Path, *, by_run_id: str) -> list[str]:
         except (KeyError, TypeError, ValueError):
             continue  # not a record segwork can read back; listed as it is
         record.status = "interrupted"
+        for nb in record.notebooks:  # the one it was in has a partial executed copy
+            partial = run_dir / "notebooks" / f"{nb.stem}.ipynb"
+            if nb.status == "not run" and partial.is_file():
+                nb.status, nb.ipynb = "interrupted", partial
         record.interrupted = {
             "noticed_by": by_run_id,
             "noticed_at": datetime.now(UTC).isoformat(timespec="seconds"),

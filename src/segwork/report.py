@@ -326,10 +326,12 @@ def _summary(run: dict[str, Any]) -> str:
                 f" Run {seen['noticed_by']} found it so on "
                 f"{format_when(seen.get('noticed_at')) if seen.get('noticed_at') else 'its start'}."
             )
+        where = next((nb for nb in run["notebooks"] if nb["status"] == "interrupted"), None)
+        during = f" during “{where['title']}”" if where else ""
         return (
-            f"This run started on {when} and was interrupted: its process stopped before the run "
-            f"finished (it was killed, or the machine went down), so its reports are incomplete."
-            f"{noticed} The reports published as “latest” are unchanged."
+            f"This run started on {when} and was interrupted{during}: its process stopped before "
+            f"the run finished (it was killed, or the machine went down), so its reports are "
+            f"incomplete.{noticed} The reports published as “latest” are unchanged."
         )
     if run["status"] == "running":
         return f"This run started on {when} and has not finished (it is running, or it was interrupted)."
