@@ -58,7 +58,7 @@ class RunContext:
         """Whether this run has the table ``name``, without reading any data.
 
         True when the config has a source for it; for ``customers`` also when they are derived
-        from the ids of orders, campaign exposures or survey responses. ``ctx.tables.<name>`` is
+        from the ids of another table (always, in a valid config). ``ctx.tables.<name>`` is
         None exactly when this is False (``customers`` is always a DataFrame when it is True).
         """
         from segwork.config import TABLES

@@ -8,14 +8,15 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
       "parameter_types": {"k": ["str", "int"]}
     }
 
-- ``tables``: sources that must be configured. ``customers`` counts as available when any of
-  orders, campaign_exposures or survey_responses is configured (customers are then derived from
-  their ids).
+- ``tables``: sources that must be configured. ``customers`` counts as available when any table
+  with customer ids is configured (``config.ID_TABLES``: customers are then derived from their
+  ids, as ``sources.load_tables`` does).
 - ``artifacts``: written by an earlier notebook of the same run (one that ``provides`` it).
 - ``files``: parameters naming a file relative to the config's folder, which must exist. A file
   the user named in the config (``notebooks.<stem>.<param>``) that is missing is an **error**
   (a typo must not silently skip an analysis); the default of the parameters cell missing means
-  the notebook is **not applicable** (a user without saved rules simply has no rule segments).
+  the notebook is **not applicable** (a user without saved rules simply has no rule segments);
+  so is an empty value, which is how a config switches such a notebook off.
 - ``parameter_types`` (optional): the types a parameter accepts when it is more than the type of
   its default (``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``, ``null``). Otherwise a
   value must have the type of the default in the parameters cell (a whole number is accepted
@@ -37,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segwork.config import TABLES, RunConfig
+from segwork.config import ID_TABLES, TABLES, RunConfig
 
 RESERVED_PARAMETERS = ("config_path", "run_dir")
-#: Tables whose customer ids make a customers table when none is configured.
-CUSTOMER_ID_TABLES = ("orders", "campaign_exposures", "survey_responses")
+#: Tables whose customer ids make a customers table when none is configured (as sources does).
+CUSTOMER_ID_TABLES = tuple(t for t in ID_TABLES if t != "customers")
 #: Artifacts that ``RunContext.customer_table`` joins onto the customer 360 (rules read them).
 CUSTOMER_TABLE_ARTIFACTS = ("customer360", "rfm", "personas")
 _TYPE_WORDS = {
@@ -189,9 +190,10 @@ def available_tables(configured: Collection[str]) -> frozenset[str]:
 
 def _missing_table_reason(table: str) -> str:
     if table == "customers":
+        others = ", ".join(CUSTOMER_ID_TABLES[:-1]) + " or " + CUSTOMER_ID_TABLES[-1]
         return (
-            "no customers table in the config (sources.customers), and no orders, "
-            "campaign_exposures or survey_responses to take the customers from"
+            f"no customers table in the config (sources.customers), and no {others} "
+            "to take the customers from"
         )
     return f"no {table} table in the config (sources.{table})"
 
