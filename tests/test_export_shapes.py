@@ -769,3 +769,20 @@ def test_excel_duplicate_headers_are_named(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, {"customers": {"path": "c.xlsx"}})
     with pytest.raises(SchemaError, match=r"two columns named 'obrat' \(columns 2 and 3"):
         load_tables(load_config(cfg))
+
+
+def test_birth_dates_in_the_future_are_set_to_missing_and_counted(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3"],
+            "birth_date": ["1980-02-03", "2026-05-01", "2025-06-30"],  # analysis date 2025-06-30
+        }
+    ).to_csv(tmp_path / "customers.csv", index=False)
+    tables = load_tables(
+        load_config(write_config(tmp_path, {"customers": {"path": "customers.csv"}}))
+    )
+    born = tables.customers.set_index("customer_id")["birth_date"]
+    assert born["1"] == pd.Timestamp("1980-02-03") and born["3"] == pd.Timestamp("2025-06-30")
+    assert pd.isna(born["2"])
+    issue = next(i for i in tables.report.issues if i.column == "birth_date")
+    assert (issue.count, issue.action, issue.examples) == (1, "repaired", "2026-05-01")

@@ -817,7 +817,9 @@ class _Reader:
             table, src, contract, typed, checks, raw, required, lines and not by_day
         )
         keep = " AND ".join(invalid) if invalid else "TRUE"
-        final_cols = ", ".join(_ident(rename.get(c, c)) for c in present)
+        final_cols = ", ".join(
+            self._not_after_analysis_date(table, typed, rename.get(c, c)) for c in present
+        )
         kind = "VIEW" if src.kind == "parquet" and not lines else "TABLE"
         if lines:
             order_id = (
@@ -870,6 +872,25 @@ class _Reader:
             self._sql(f"DROP TABLE {raw}")
         result = self.con.table(table)
         return result if contract.history else result.to_pandas()
+
+    def _not_after_analysis_date(self, table: str, typed: str, column: str) -> str:
+        """A customer's birth or sign-up date after the analysis date is set to missing, counted."""
+        name = _ident(column)
+        if table != "customers" or column not in ("birth_date", "created_at"):
+            return name
+        cond = f"{name} >= DATE {_literal(str(self.cfg.analysis_date))} + INTERVAL 1 DAY"
+        n, shown = self._examples(typed, cond, f"CAST({name} AS DATE)")
+        self.report.add(
+            Issue(
+                table,
+                column,
+                f"after the analysis date {self.cfg.analysis_date}: set to missing",
+                n,
+                ", ".join(str(v) for v in shown),
+                "repaired",
+            )
+        )
+        return f"CASE WHEN {cond} THEN NULL ELSE {name} END AS {name}" if n else name
 
     def _sum_lines(self, src: SourceConfig, lines: str, mapped: list[str]) -> list[str]:
         """Sum validated order lines into the orders table, in DuckDB; return its columns.
