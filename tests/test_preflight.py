@@ -590,3 +590,11 @@ def test_huge_values_and_keys_are_cut_without_being_rendered_whole() -> None:
     [long_key] = _messages(preflight.parameter_findings(_param_spec({"b" * 5000: 1})))
     assert len(long_key) < 400
     assert preflight.quote({"a": [1, 2.5, None, True, "é"]}) == '{"a": [1, 2.5, null, true, "é"]}'
+
+
+def test_an_empty_file_parameter_switches_the_notebook_off() -> None:
+    off = FileParameter("rules_file", "", None, False, True)
+    spec = _spec("05_rule_segments", files=[off])
+    assert preflight.file_findings(spec) == []
+    [decision] = preflight.decide([spec], ["orders"])
+    assert decision.reason == "no rules file set (notebooks.05_rule_segments.rules_file)"
