@@ -398,3 +398,30 @@ def test_texts_and_breakdowns_follow_the_configured_windows() -> None:
     members = pd.DataFrame({"s": c360["orders_total"] > 3}, index=c360.index)
     kpis = segment_kpis(members, c360)
     assert kpis["revenue"].item() == pytest.approx(c360.loc[members["s"], "revenue_180d"].sum())
+
+
+def test_order_breakdown_by_a_text_column_of_the_orders() -> None:
+    from segwork.quality import order_breakdown, order_breakdown_text, order_categories
+
+    orders = _order_lines_export()
+    rng = np.random.default_rng(5)
+    orders["country"] = rng.choice([f"K{i}" for i in range(25)], len(orders))
+    orders.loc[:9, "country"] = None
+    orders["channel"] = rng.choice(["web", "shop"], len(orders))
+    orders["currency"] = "GBP"  # one value: nothing to break down
+    orders["original_order_id"] = orders["order_id"]  # an id, not a category
+    assert order_categories(orders) == ["country", "channel"]
+    assert order_categories(orders, limit=1) == ["channel"]
+    got = order_breakdown(orders, "country", analysis_date=REF).set_index("country")
+    seen = orders[orders["order_date"] < REF + pd.Timedelta(days=1)]
+    exp = seen.assign(country=seen["country"].fillna("(unknown)")).groupby("country")
+    np.testing.assert_allclose(
+        got["revenue"].sort_index(), exp["amount"].sum().sort_index(), rtol=1e-12
+    )
+    assert (got["orders"].sort_index() == exp["order_id"].nunique().sort_index()).all()
+    assert got["revenue"].is_monotonic_decreasing
+    text = order_breakdown_text(got.reset_index(), "country", shown=10)
+    top = got.index[0]
+    share = got["revenue"].iloc[0] / got["revenue"].sum()
+    assert text.startswith(f"Net revenue of the orders by country: {top} leads with {share:.0%}")
+    assert f"({len(got)} values in all; the other {len(got) - 10} are one grey bar)" in text

@@ -150,6 +150,60 @@ def strongest_month(monthly: pd.DataFrame, *, currency: str) -> str:
     )
 
 
+def order_categories(orders: pd.DataFrame | ibis.Table, *, limit: int = 3) -> list[str]:
+    """Text columns of the orders table worth a revenue breakdown (country, category, channel).
+
+    Ids (``*_id``) are left out, and so are columns with fewer than two values; of the rest the
+    ``limit`` with the fewest distinct values are kept, in table order. One query in the backend.
+    """
+    t = as_ibis(orders)
+    cols = [
+        c
+        for c, dtype in t.schema().items()
+        if dtype.is_string() and not c.endswith("_id") and c not in ("order_id", "customer_id")
+    ]
+    if not cols:
+        return []
+    counts = t.aggregate(**{c: t[c].nunique() for c in cols}).to_pandas().iloc[0]
+    ok = [c for c in cols if int(counts[c]) >= 2]
+    keep = set(sorted(ok, key=lambda c: int(counts[c]))[:limit])
+    return [c for c in ok if c in keep]
+
+
+def order_breakdown(
+    orders: pd.DataFrame | ibis.Table, by: str, *, analysis_date: pd.Timestamp | str
+) -> pd.DataFrame:
+    """Orders and net revenue per value of an orders column, up to the analysis date.
+
+    Aggregated in the backend; a missing value is its own group, "(unknown)". Largest revenue
+    first. Feed it to :func:`segwork.plots.top_n_bars` for many values.
+    """
+    t = as_ibis(orders)
+    t = t.filter(t.order_date < pd.Timestamp(analysis_date) + pd.Timedelta(days=1))
+    key = t[by].cast("string").fill_null("(unknown)").name(by)
+    out = (
+        t.group_by(key)
+        .aggregate(orders=t.order_id.nunique(), revenue=t.amount.sum())
+        .order_by(ibis.desc("revenue"))
+        .to_pandas()
+    )
+    out["revenue"] = out["revenue"].astype("float64")
+    return out
+
+
+def order_breakdown_text(by_value: pd.DataFrame, column: str, *, shown: int) -> str:
+    """What a revenue-by-value chart shows, in words from the data."""
+    total = float(by_value["revenue"].sum())
+    top = by_value.iloc[0]
+    name = column.replace("_", " ")
+    text = f"Net revenue of the orders by {name}: {top[column]} leads"
+    if total > 0:
+        text += f" with {float(top['revenue']) / total:.0%} of net revenue"
+    text += f" ({len(by_value):,} values in all"
+    rest = len(by_value) - shown
+    return text + (f"; the other {rest:,} are one grey bar)." if rest > 1 else ").")
+
+
 def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str) -> int:
     """How many orders are dated after the analysis date (they are left out of every analysis)."""
     t = as_ibis(orders)
