@@ -17,6 +17,7 @@ import pandas as pd
 
 from segwork.config import RunConfig, load_config
 from segwork.files import atomic_write_bytes
+from segwork.preflight import CUSTOMER_TABLE_ARTIFACTS
 from segwork.sources import Tables, load_tables
 
 
@@ -124,9 +125,7 @@ class RunContext:
         history = self.artifact_history(name)
         return history[-1][1] if history else None
 
-    def customer_table(
-        self, artifacts: tuple[str, ...] = ("customer360", "rfm", "personas")
-    ) -> pd.DataFrame:
+    def customer_table(self, artifacts: tuple[str, ...] = CUSTOMER_TABLE_ARTIFACTS) -> pd.DataFrame:
         """The customer 360 joined with the per-customer results of earlier notebooks.
 
         One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM

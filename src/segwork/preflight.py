@@ -25,7 +25,7 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
 
 A notebook without ``segwork`` metadata always applies. The functions here are pure (findings and
 decisions from specs, tables and config values); reading notebooks, files and data is done at the
-edges (:func:`read_specs`, :func:`check_config`, :func:`check_data`).
+edges (:func:`read_specs`, :func:`reports_dir_findings`, :func:`check_data`).
 """
 
 from __future__ import annotations
