@@ -311,3 +311,25 @@ def test_interaction_table_uses_the_same_adjusted_p_as_the_decision() -> None:
     rec = abtest.recommend(overall, seg, segment_column="seg")
     assert rec["interaction_p"].iat[0] == pytest.approx(holm.min())
     assert (rec["scope"] == "segment").all() == (holm.min() < 0.05)
+
+
+def test_readable_decisions_shows_increments_with_their_intervals() -> None:
+    df = _campaign({"A": 0.04, "B": 0.04}, n=3000, seed=17)
+    overall, seg = abtest.evaluate(df, alpha=0.1), abtest.evaluate(df, segment="seg", alpha=0.1)
+    rec = abtest.recommend(overall, seg, segment_column="seg", population=50_000)
+    shown = abtest.readable_decisions(rec, currency="EUR", level=0.9)
+    r = overall.table.set_index("metric")
+    conv = 50_000 * r.loc["conversion", ["diff", "diff_ci_low", "diff_ci_high"]].to_numpy(float)
+    rev = 50_000 * r.loc["revenue", ["diff", "diff_ci_low", "diff_ci_high"]].to_numpy(float)
+    np.testing.assert_allclose(
+        rec[["incremental_conversions", "incremental_conversions_ci_low"]].iloc[0], conv[:2]
+    )
+    assert shown["customers"].iat[0] == "50,000"
+    # half-widths in the hundreds (conversions) and tens of thousands (EUR): whole numbers
+    assert shown["expected extra conversion [90% CI]"].iat[0] == (
+        f"{conv[0]:+,.0f} [{conv[1]:+,.0f}, {conv[2]:+,.0f}]"
+    )
+    assert shown["expected extra revenue [90% CI]"].iat[0] == (
+        f"{rev[0]:+,.0f} [{rev[1]:+,.0f}, {rev[2]:+,.0f}] EUR"
+    )
+    assert shown["next to it"].iat[0].startswith("revenue ")

@@ -2068,6 +2068,7 @@ def recommend(
             "rule": VARIANT_RULE,
             "customers": float(dec_row["segment_size"]),
             "metric": metric,
+            "metric_kind": overall.settings["metric_kinds"][metric],
             "control_mean": main["control_mean"],
             "variant_mean": main["variant_mean"],
             "diff": main["diff"],
@@ -2086,6 +2087,7 @@ def recommend(
             row.update(
                 {
                     "value_metric": value,
+                    "value_metric_kind": overall.settings["metric_kinds"][value],
                     "value_control_mean": other["control_mean"],
                     "value_variant_mean": other["variant_mean"],
                     "value_diff": other["diff"],
@@ -2246,8 +2248,53 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
+def readable_decisions(
+    decisions: pd.DataFrame, *, currency: str = "", level: float = 0.95
+) -> pd.DataFrame:
+    """:func:`recommend`'s table for people: target, variant, decision, the effects, the expected
+    increments with their intervals (decimals as the intervals need; money in the currency)."""
+    out = pd.DataFrame(
+        {
+            "campaign": decisions["campaign_id"].astype(str).to_numpy(),
+            "target": decisions["target"].astype(str).to_numpy(),
+            "variant": decisions["variant"].astype(str).to_numpy(),
+            "decision": decisions["decision"].astype(str).to_numpy(),
+            "customers": [f"{x:,.0f}" for x in decisions["customers"]],
+            "effect": decisions["effect"].astype(str).to_numpy(),
+        }
+    )
+    if "value_effect" in decisions:
+        out["next to it"] = decisions["value_effect"].fillna("").astype(str).to_numpy()
+    kinds = {}
+    if len(decisions):
+        kinds[decisions["metric"].iat[0]] = decisions["metric_kind"].iat[0]
+        if "value_metric" in decisions:
+            kinds[decisions["value_metric"].iat[0]] = decisions["value_metric_kind"].iat[0]
+    for m, kind in kinds.items():
+        stem = f"incremental_{_increment_label(m)}"
+        if stem not in decisions:
+            continue
+        d, lo, hi = (decisions[stem + k].to_numpy(dtype=float) for k in ("", "_ci_low", "_ci_high"))
+        money = kind == "money"
+        k = decimals_for((hi - lo) / 2, money=money)
+        unit = currency if money else ""
+        out[f"expected extra {m} [{level:.0%} CI]"] = [
+            ""
+            if not np.isfinite(x)
+            else f"{number(x, k, sign=True)} [{number(a, k, sign=True)}, {number(b, k, sign=True)}]"
+            + (f" {unit}" if unit else "")
+            for x, a, b in zip(d, lo, hi, strict=True)
+        ]
+    out["reason"] = decisions["reason"].astype(str).to_numpy()
+    return out
+
+
 def readable(
-    table: pd.DataFrame, *, currency: str = "", segment_column: str | None = None
+    table: pd.DataFrame,
+    *,
+    currency: str = "",
+    segment_column: str | None = None,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """Result rows formatted for people (:func:`metric_formats`): rates in %, differences in
     percentage points with their interval, amounts with the decimals the data needs."""
@@ -2269,7 +2316,7 @@ def readable(
             "variant value": [
                 fmts[m].value(x) for m, x in zip(metric, table["variant_mean"], strict=True)
             ],
-            "difference [95% CI]": [
+            f"difference [{level:.0%} CI]": [
                 fmts[m].diff(d, lo, hi)
                 for m, d, lo, hi in zip(
                     metric,
