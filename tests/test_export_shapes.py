@@ -786,3 +786,24 @@ def test_birth_dates_in_the_future_are_set_to_missing_and_counted(tmp_path: Path
     assert pd.isna(born["2"])
     issue = next(i for i in tables.report.issues if i.column == "birth_date")
     assert (issue.count, issue.action, issue.examples) == (1, "repaired", "2026-05-01")
+
+
+def test_missing_values_as_r_writes_them(tmp_path: Path) -> None:
+    (tmp_path / "bfi.csv").write_text(
+        '"","A1","A2","gender"\n"61617",2,4,1\n"61618",NA,4,2\n"61620",5,NA,NA\n',
+        encoding="utf-8",
+    )
+    cfg = write_config(
+        tmp_path,
+        {
+            "survey_responses": {
+                "path": "bfi.csv",
+                "missing_values": ["NA"],
+                "columns": {"customer_id": "column0"},  # R's unnamed row-name column
+            }
+        },
+    )
+    answers = load_tables(load_config(cfg)).survey_responses.set_index("customer_id")
+    assert answers.loc["61617", "A1"] == 2 and pd.isna(answers.loc["61618", "A1"])
+    assert pd.isna(answers.loc["61620", "A2"]) and pd.isna(answers.loc["61620", "gender"])
+    assert pd.api.types.is_numeric_dtype(answers["A1"])

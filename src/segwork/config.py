@@ -87,6 +87,11 @@ class SourceConfig(_Strict):
         description="Thousands separator of numbers ('.', ',', ' ' or \"'\"); spaces and "
         "non-breaking spaces are always ignored inside numbers.",
     )
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="Texts that mean 'no value' besides an empty cell, e.g. [NA, 'N/A', NULL] "
+        "(R and some databases write NA). Default: only empty cells.",
+    )
     header: bool = Field(True, description="false: the file has no header row (set column_names).")
     column_names: list[str] | None = Field(
         None, description="The names of the columns, in file order, of a file without a header row."

@@ -626,6 +626,9 @@ class _Reader:
             opts.append("quote=''")  # split on whitespace only, as the exporting program did
         if src.decimal != ".":
             opts.append(f"decimal_separator={_literal(src.decimal)}")
+        if src.missing_values:
+            nulls = ["", *src.missing_values]
+            opts.append(f"nullstr=[{', '.join(map(_literal, nulls))}]")
         skip = _text_header_row(table, src, path, delim)
         if skip:
             opts.append(f"skip={skip}")
@@ -717,6 +720,7 @@ class _Reader:
                     header=None,
                     skiprows=skip,
                     dtype={i: str for i, c in enumerate(names) if c in ids},
+                    na_values=src.missing_values or None,
                 )
                 if frame.shape[1] != len(names):
                     raise SchemaError(
@@ -742,7 +746,11 @@ class _Reader:
                     [] if row >= len(head) else [str(v) for v in head.iloc[row] if not pd.isna(v)]
                 )
                 frame = pd.read_excel(
-                    book, sheet_name=sheet, header=row, dtype={c: str for c in ids if c in labels}
+                    book,
+                    sheet_name=sheet,
+                    header=row,
+                    dtype={c: str for c in ids if c in labels},
+                    na_values=src.missing_values or None,
                 )
         self.duck.register(f"{name}_df", frame)
         self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
