@@ -17,7 +17,10 @@ lifetimes and PyMC-Marketing do. Times are in the unit of the features (days by 
 * :func:`build_propensity_dataset`, :class:`PropensityModel`, :func:`temporal_holdout` - a
   scikit-learn classifier on features at a cutoff date predicting a purchase in the next
   horizon, evaluated on the last horizon before the analysis date.
-* :func:`compare_on_holdout` - BG/NBD and the propensity model predicting the same holdout.
+* :func:`compare_on_holdout` - BG/NBD and the propensity model predicting the same holdout,
+  with the confidence interval of their AUC difference (:func:`auc_difference`, DeLong).
+* :func:`analyse_rfm_clv` - the computation behind notebook 02: RFM, migration, the models and
+  their comparison, with every section the data cannot support left out in one plain sentence.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ __all__ = [
     "HoldoutComparison",
     "HoldoutResult",
     "PropensityModel",
+    "RfmClvResult",
+    "analyse_rfm_clv",
+    "auc_difference",
     "bgnbd_log_likelihood",
     "build_propensity_dataset",
     "calibration_plot",
@@ -55,6 +61,7 @@ __all__ = [
     "customer_table",
     "gamma_gamma_log_likelihood",
     "groups_plot",
+    "propensity_inputs_text",
     "temporal_holdout",
     "value_by_segment",
 ]
