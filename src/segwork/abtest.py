@@ -1633,7 +1633,7 @@ def decide(
 
 def forest_plot(
     table: pd.DataFrame | ABResult,
-    metric: str = "conversion",
+    metric: str | None = None,
     ax=None,
     *,
     campaign: str | None = None,
@@ -1641,12 +1641,15 @@ def forest_plot(
     segment_column: str | None = None,
 ):
     """Relative lifts with their intervals by segment (and variant): green = significantly positive
-    after correction, red = significantly negative, grey = not significant. Returns the Axes."""
+    after correction, red = significantly negative, grey = not significant. ``metric``: the
+    result's primary metric (or the table's first) by default. Returns the Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import PercentFormatter
 
     if isinstance(table, ABResult):
+        metric = metric or table.primary_metric
         table = table.table
+    metric = metric or str(table["metric"].iat[0])
     t = table[table["metric"] == metric]
     if campaign is not None:
         t = t[t["campaign_id"] == campaign]
