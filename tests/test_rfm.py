@@ -888,3 +888,23 @@ def test_money_format_shows_cents_for_small_amounts():
     assert rfm.money_format([0.4, 1.2, 0.0, np.nan]) == "{:,.2f}"
     assert rfm.money_format([1234.0, 56789.0]) == "{:,.0f}"
     assert rfm.money_format([]) == "{:,.2f}"
+
+
+def test_breakdown_keeps_the_top_groups_and_pools_the_rest():
+    df = make_orders(11)
+    scored = rfm.score(rfm.features(df, analysis_date="2024-12-31"))
+    ids = list(scored.index)
+    country = [f"country {i % 9}" if i % 3 else "country 0" for i in range(len(ids))]
+    customers = pd.DataFrame({"customer_id": ids, "country": country})
+    full = rfm.breakdown(scored, customers, "country")
+    top = rfm.breakdown(scored, customers, "country", top=3)
+    sizes = full.groupby("country", sort=False)["group_customers"].first()
+    kept = list(sizes.index[:3])
+    assert list(top["country"].drop_duplicates()) == [*kept, "other"]
+    other = top[top["country"] == "other"]
+    assert other["group_customers"].iloc[0] == sizes.iloc[3:].sum()
+    pooled = full[~full["country"].isin(kept)].groupby("segment", sort=False)["customers"].sum()
+    assert other.set_index("segment")["customers"].to_dict() == pooled.to_dict()
+    np.testing.assert_allclose(other.groupby("country")["share"].sum(), 1.0)
+    # lift is relative to all customers, which pooling does not change
+    pd.testing.assert_frame_equal(top[top["country"].isin(kept)], full[full["country"].isin(kept)])

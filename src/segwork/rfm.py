@@ -1097,7 +1097,13 @@ def _first_purchases(t: ibis.Table, ref: pd.Timestamp) -> pd.Series:
 
 
 def breakdown(
-    scored: pd.DataFrame, customers: pd.DataFrame, by: str, *, missing_label: str = UNKNOWN
+    scored: pd.DataFrame,
+    customers: pd.DataFrame,
+    by: str,
+    *,
+    missing_label: str = UNKNOWN,
+    top: int | None = None,
+    other_label: str = "other",
 ) -> pd.DataFrame:
     """Segment shares by a profile attribute (age band, region, industry, company size band, ...).
 
@@ -1106,7 +1112,9 @@ def breakdown(
     frame with one row per (``by`` value, segment): customers, group_customers, share (of the
     group's customers in the segment; sums to 1 per group) and lift (share / the segment's share
     of all customers; > 1 = over-represented). Scored customers without a profile row or value are
-    counted under ``missing_label``.
+    counted under ``missing_label``. With ``top=n`` an unordered attribute keeps its n largest
+    groups and pools the rest under ``other_label`` (shown last), so a chart of 40 countries stays
+    readable.
     """
     _check_scored(scored)
     prof = customers.set_index("customer_id") if "customer_id" in customers.columns else customers
@@ -1139,6 +1147,9 @@ def breakdown(
         counts = counts.reindex([o for o in order if o in counts.index])
     else:
         counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False, kind="stable").index]
+        if top is not None and len(counts) > top + 1:
+            rest = counts.iloc[top:].sum(axis=0).rename(other_label)
+            counts = pd.concat([counts.iloc[:top], rest.to_frame().T])
     overall = counts.sum(axis=0) / counts.to_numpy().sum()
     long = counts.stack().rename("customers").reset_index()
     long.columns = [by, "segment", "customers"]
