@@ -807,3 +807,28 @@ def test_missing_values_as_r_writes_them(tmp_path: Path) -> None:
     assert answers.loc["61617", "A1"] == 2 and pd.isna(answers.loc["61618", "A1"])
     assert pd.isna(answers.loc["61620", "A2"]) and pd.isna(answers.loc["61620", "gender"])
     assert pd.api.types.is_numeric_dtype(answers["A1"])
+
+
+def test_an_analysis_date_before_every_order_names_the_key(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["7", "8"],
+            "order_date": ["2026-03-01", "2026-02-01"],
+            "amount": [10.0, -2.0],
+            "quantity": [1, -1],
+        }
+    ).to_csv(tmp_path / "orders.csv", index=False)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})  # analysis date 2025-06-30
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "every order is after the analysis date 2025-06-30 (the first is on 2026-02-01)" in str(
+        err.value
+    )
+    assert "Fix: set analysis_date in the run config" in str(err.value)
+    data = yaml.safe_load((tmp_path / "config.yaml").read_text(encoding="utf-8"))
+    data["analysis_date"] = "2026-03-31"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    tables = load_tables(load_config(tmp_path / "config.yaml"))
+    negative = next(i for i in tables.report.issues if i.column == "quantity")
+    assert (negative.count, negative.action) == (1, "kept")

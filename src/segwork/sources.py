@@ -1272,6 +1272,29 @@ class _Reader:
                 unit="orders",
             )
         )
+        total_orders, first = self._sql("SELECT count(*), min(order_date) FROM orders")[0]
+        if total_orders and n_late == total_orders:
+            raise SchemaError(
+                "orders",
+                f"every order is after the analysis date {self.cfg.analysis_date} (the first is "
+                f"on {str(first)[:10]}), so there is no history to analyse as of that date",
+                column="order_date",
+                fix="set analysis_date in the run config to a day on or after the first order "
+                "(usually the last day of the export).",
+            )
+        if src.shape == "orders" and "quantity" in self._sql_columns("orders"):
+            n_neg = self._one("SELECT count(*) FROM orders WHERE quantity < 0")
+            self.report.add(
+                Issue(
+                    "orders",
+                    "quantity",
+                    "negative quantities (returned goods)",
+                    n_neg,
+                    "",
+                    "kept",
+                    unit="orders",
+                )
+            )
 
 
 def _report_returns(report: ValidationReport, n: int, total: float, zero: int) -> None:
