@@ -9,6 +9,7 @@ Kruskal-Wallis and chi-square tests, and a hand Holm step-down for the adjustmen
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -672,3 +673,80 @@ def test_code_hint_only_for_numbers_that_look_like_codes():
     assert (
         "If 99 means 'no answer' in this export" in msg and "missing_code = 99 for item C3" in msg
     )
+
+
+# --------------------------------------------------------------------------------------------
+# a survey-only export through `segwork run` (respondents are not customers with orders)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_survey_only_run_on_a_big_five_shaped_export(tmp_path):
+    import re
+
+    import yaml
+
+    from segwork import pipeline
+
+    rng = np.random.default_rng(21)
+    n = 400
+    traits = {"Extraversion": rng.normal(size=n), "Neuroticism": rng.normal(size=n)}
+    cols, rows = {}, []
+    for con, t in traits.items():
+        for j in range(1, 6):
+            item, rev = f"{con[0]}{j}", j in (1, 2)
+            x = np.clip(np.round(3.5 + 1.1 * t + rng.normal(0, 0.9, n)), 1, 6)
+            x = 7 - x if rev else x
+            x[rng.random(n) < 0.03] = np.nan
+            cols[item] = x
+            rows.append(
+                {
+                    "item": item,
+                    "construct": con,
+                    "text": f"Statement {item}.",
+                    "reverse_coded": rev,
+                    "scale_min": 1,
+                    "scale_max": 6,
+                }
+            )
+    resp = pd.DataFrame(
+        {
+            "customer_id": [str(61617 + i) for i in range(n)],
+            **cols,
+            "gender": rng.choice([1, 2], n),
+            "age": rng.integers(18, 70, n),
+        }
+    )
+    resp.to_csv(tmp_path / "bfi.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "bfi_items.csv", index=False)
+    root = Path(__file__).parents[1]
+    cfg = {
+        "name": "Big Five survey only",
+        "analysis_date": "2024-01-01",
+        "sources": {
+            "survey_responses": {"path": "bfi.csv"},
+            "survey_items": {"path": "bfi_items.csv"},
+        },
+        "notebooks_dir": str(root / "notebooks"),
+        "reports_dir": str(tmp_path / "reports"),
+    }
+    config = tmp_path / "bfi.yaml"
+    config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    record = pipeline.run(config, progress=False)
+    assert record.status == "succeeded", [nb.error for nb in record.notebooks if nb.error]
+    status = {nb.stem: nb.status for nb in record.notebooks}
+    assert status["03_personas"] == "succeeded" and status["02_rfm_clv"] == "not applicable"
+    personas = pd.read_parquet(record.run_dir / "artifacts" / "personas.parquet")
+    too_few = int((resp[list(cols)].notna().mean(axis=1) < 0.7).sum())
+    assert len(personas) == n - too_few and personas["persona"].notna().all()
+    page = (record.run_dir / "03_personas.html").read_text(encoding="utf-8")
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert (
+        "The survey has 10 items measuring 2 constructs: Extraversion (5 items, 2 reverse" in text
+    )
+    assert "1..6 scale (as declared in the item catalogue)" in text
+    assert "This run has no order history" in text and "differ in" not in text
+    assert "gender, age are not items of the catalogue" in text
+    for demo_word in ("price", "sustainab", "shop", "deal", "discount", "brand"):
+        assert demo_word not in text.lower(), demo_word
