@@ -832,3 +832,19 @@ def test_an_analysis_date_before_every_order_names_the_key(tmp_path: Path) -> No
     tables = load_tables(load_config(tmp_path / "config.yaml"))
     negative = next(i for i in tables.report.issues if i.column == "quantity")
     assert (negative.count, negative.action) == (1, "kept")
+
+
+def test_an_unmapped_order_number_is_not_taken_for_a_missing_order_id(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "InvoiceNo": ["F1", "F2"],
+            "customer_id": ["7", "7"],
+            "order_date": ["2025-01-01", "2025-01-01"],
+            "amount": [1.0, 2.0],
+        }
+    ).to_csv(tmp_path / "orders.csv", index=False)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "no column is mapped to order_id, but orders.csv has 'InvoiceNo'" in str(err.value)
+    assert "sources.orders.columns.order_id: InvoiceNo" in str(err.value)

@@ -58,6 +58,8 @@ _FALSE = ("false", "f", "no", "n", "0", "ne")
 _MAX_EXAMPLES = 5
 _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so leading zeros survive
 _FIRST_DATE = "1900-01-01"
+# Words in the name of a column that is probably an order id (English, Czech, German).
+_ORDER_ID_WORDS = ("order", "invoice", "receipt", "doklad", "faktur", "objedn", "beleg", "rechnung")
 
 
 @dataclass
@@ -528,6 +530,25 @@ def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
     required = list(CONTRACTS[table].required)
     if table == "orders" and "order_id" not in mapped and src.shape == "orders":
         # No order id (CDNOW and other purchase logs): a purchase is a customer and a day.
+        # Unless a column looks like one that the config forgot to map.
+        looks = [
+            c
+            for c in mapped
+            if c not in CONTRACTS[table].required
+            and (
+                difflib.get_close_matches("order_id", [c.lower()], cutoff=0.7)
+                or any(w in c.lower() for w in _ORDER_ID_WORDS)
+            )
+        ]
+        if looks:
+            raise SchemaError(
+                table,
+                f"no column is mapped to order_id, but {src.describe()} has "
+                f"{', '.join(map(repr, looks))}",
+                column="order_id",
+                fix=f"map it: sources.orders.columns.order_id: {looks[0]} (without an order id, "
+                "the rows of one customer on one day would be taken as one order).",
+            )
         return [c for c in required if c != "order_id"]
     if table == "orders" and src.shape == "lines" and "amount" not in mapped:
         if not {"quantity", "unit_price"} <= set(mapped):
@@ -1203,7 +1224,7 @@ class _Reader:
         vals = [
             r[0]
             for r in self._sql(
-                f"SELECT DISTINCT {value} FROM {relation} WHERE {where} LIMIT {_MAX_EXAMPLES}"
+                f"SELECT DISTINCT {value} FROM {relation} WHERE {where} ORDER BY 1 LIMIT {_MAX_EXAMPLES}"
             )
         ]
         return int(n), vals
