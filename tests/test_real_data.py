@@ -11,7 +11,7 @@ against the raw file, computed here with pandas and nothing from segwork.
   Czech Excel user's CSV: cp1250, semicolons, decimal commas. Orders only.
 * A campaign-only export shaped as Hillstrom's e-mail test: three variants, 0/1 visit and
   conversion, small spend, no orders and no customer table.
-* A survey only: Likert answers on 1..6 with reverse-keyed items, no orders.
+* A survey only: Likert answers on 1..6 with reverse-keyed items, no orders, UTF-8 with a BOM.
 """
 
 from __future__ import annotations
@@ -459,7 +459,7 @@ def _survey(seed: int = 3, n: int = 900) -> pd.DataFrame:
 def survey_export(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     base = tmp_path_factory.mktemp("survey")
     answers = _survey()
-    answers.to_csv(base / "answers.csv", index=False)
+    answers.to_csv(base / "answers.csv", index=False, encoding="utf-8-sig")  # with a BOM, as Excel
     pd.DataFrame(
         {
             "item": list(ITEMS),
