@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import time
 from datetime import date
 from pathlib import Path
 
@@ -229,3 +230,52 @@ def test_reading_options_are_checked(tiny_crm: Path) -> None:
         check_files=False,
     )
     assert cfg.sources.orders.delimiter == "\t"
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tiny_crm: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "\n".join(levels) + "\nanalysis_date: 2025-01-01\nsources: {orders: {path: o.csv}}\n"
+    (tiny_crm / "bomb.yaml").write_text(text, encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny_crm / "bomb.yaml")
+    assert time.perf_counter() - started < 5
+    sizes = [11]  # a0: the list and its 10 items; each level: a list of 10 of the one below
+    for _ in range(8):
+        sizes.append(1 + 10 * sizes[-1])
+    # the top mapping, 9 anchors' keys, analysis_date (key, value), sources (6 nodes)
+    expected = 1 + sum(sizes) + 9 + 2 + 6
+    assert f"expands to {expected:,} values through YAML aliases" in str(err.value)
+
+
+def test_values_quoted_in_messages_are_cut(tiny_crm: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {"analysis_date": "x" * 100_000, "sources": {"orders": {"path": "o.csv"}}},
+            base_dir=tiny_crm,
+            check_files=False,
+        )
+    assert len(str(err.value)) < 1000 and "(100,002 characters)" in str(err.value)
+
+
+def test_passwords_from_the_environment_are_encoded_into_urls(monkeypatch, tiny_crm: Path) -> None:
+    monkeypatch.setenv("PGPASS", "p@ss:w/rd#1")
+    monkeypatch.setenv("PGHOST", "db.example.com")
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-01-01",
+            "sources": {
+                "customers": {
+                    "url": "postgresql://crm:${PGPASS}@${PGHOST}:5432/crm",
+                    "table": "customers",
+                },
+            },
+        },
+        base_dir=tiny_crm,
+    )
+    url = cfg.sources.customers.resolved_url()
+    assert url == "postgresql://crm:p%40ss%3Aw%2Frd%231@db.example.com:5432/crm"
+    assert "p@ss" not in redact_url(url) and "p%40ss" not in redact_url(url)
+    assert redact_url("postgresql://u:p@ss@h/db failed") == "postgresql://u:***@h/db failed"
+    assert cfg.secrets() == ["p%40ss%3Aw%2Frd%231", "db.example.com", "p@ss:w/rd#1"]

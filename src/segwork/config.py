@@ -12,6 +12,7 @@ import codecs
 import difflib
 import os
 import re
+import urllib.parse
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -230,7 +231,7 @@ class SourceConfig(_Strict):
     def resolved_url(self) -> str:
         """The database URL with ${VAR} replaced from the environment."""
         assert self.url is not None
-        return resolve_env(self.url)
+        return resolve_env(self.url, url=True)
 
     def describe(self) -> str:
         """A description that is safe to show in a report (no credentials)."""
@@ -252,8 +253,16 @@ def codec_name(encoding: str) -> str:
         return codecs.lookup(re.sub(r"[-_ ]", "", encoding)).name  # latin-2 -> latin2
 
 
-def resolve_env(text: str) -> str:
-    """Replace each ${VAR} in ``text`` from the environment (how credentials get into URLs)."""
+_ENV_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def resolve_env(text: str, *, url: bool = False) -> str:
+    """Replace each ${VAR} in ``text`` from the environment (how credentials get into URLs).
+
+    With ``url=True``, values that stand in the user:password part of a URL are percent-encoded,
+    so a password with ``@ # / :`` neither breaks the URL nor escapes its redaction.
+    """
+    userinfo = _userinfo_span(text) if url else (0, 0)
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -261,14 +270,41 @@ def resolve_env(text: str) -> str:
             raise ConfigError(
                 f"the config refers to ${{{name}}}, which is not set in the environment"
             )
-        return os.environ[name]
+        value = os.environ[name]
+        if userinfo[0] <= m.start() < userinfo[1]:
+            return urllib.parse.quote(value, safe="")
+        return value
 
-    return re.sub(r"\$\{(\w+)\}", sub, text)
+    return _ENV_VAR.sub(sub, text)
+
+
+def _userinfo_span(template: str) -> tuple[int, int]:
+    """Where the user:password part of a URL template lies (empty span if it has none)."""
+    start = template.find("://")
+    if start < 0:
+        return (0, 0)
+    start += 3
+    slash = template.find("/", start)
+    authority = template[start : slash if slash >= 0 else len(template)]
+    at = authority.rfind("@")
+    return (start, start + at) if at >= 0 else (0, 0)
+
+
+def env_secrets(templates: list[str]) -> list[str]:
+    """The values (as given and percent-encoded) of the ${VARS} in ``templates`` that are set:
+    what to redact by value from every message, record and page."""
+    found: set[str] = set()
+    for text in templates:
+        for name in _ENV_VAR.findall(text or ""):
+            value = os.environ.get(name)
+            if value:
+                found |= {value, urllib.parse.quote(value, safe="")}
+    return sorted(found, key=len, reverse=True)
 
 
 def redact_url(url: str) -> str:
     """Hide the password of a database URL: postgresql://user:secret@host -> postgresql://user:***@host."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@\s]+:)[^/\s]*@", r"\1***@", url)
 
 
 class TableSink(_Strict):
@@ -295,7 +331,7 @@ class TableSink(_Strict):
 
     def resolved_url(self) -> str:
         """The database URL with ${VAR} replaced from the environment."""
-        return resolve_env(self.url)
+        return resolve_env(self.url, url=True)
 
     def describe(self) -> str:
         return redact_url(self.url) + f" (table {self.table})"
@@ -403,6 +439,14 @@ class RunConfig(_Strict):
                 raise ValueError(f"not a date in YYYY-MM-DD form: {v!r}") from None
         return v
 
+    def secrets(self) -> list[str]:
+        """Values of the environment variables the config's URLs name (longest first), to be
+        redacted by value wherever text is written."""
+        urls = [src.url or src.uri or "" for _, src in self.sources.items()]
+        if self.outputs.memberships is not None:
+            urls.append(self.outputs.memberships.url)
+        return env_secrets(urls)
+
     def path(self, p: Path) -> Path:
         """Resolve a path from the config against the config file's folder."""
         return p if p.is_absolute() else (self.base_dir / p).resolve()
@@ -441,9 +485,9 @@ def _format_errors(err: ValidationError, path: Path) -> str:
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(
-                f"  - {key}: {msg} (got {e.get('input')!r})"
+                f"  - {key}: {_cut(msg)} (got {_cut(repr(e.get('input')))})"
                 if "input" in e and not isinstance(e.get("input"), dict)
-                else f"  - {key}: {msg}"
+                else f"  - {key}: {_cut(msg)}"
             )
     return "\n".join(lines)
 
@@ -524,6 +568,58 @@ def _config_text(path: Path) -> str:
         ) from None
 
 
+_MAX_CONFIG_VALUES = 100_000  # a real config has hundreds; aliases could expand to billions
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """Parse YAML safely: no Python objects, and no aliases (&a / *a) that expand without end.
+
+    An alias repeats a value without copying it, so ten lines can stand for billions of values;
+    anything that walks the expanded value (validation, an error message) would never finish.
+    The expanded size is counted on the node graph before anything is built.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            size = _expanded_size(node, {})
+            if size > _MAX_CONFIG_VALUES:
+                raise ConfigError(
+                    f"the run config {path} expands to {size:,} values through YAML aliases "
+                    f"(&name / *name); at most {_MAX_CONFIG_VALUES:,} are allowed. Fix: write "
+                    "the values out instead of repeating aliases."
+                )
+        return loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"the run config {path} is not valid YAML: {_cut(str(e), 500)}") from None
+    except RecursionError:
+        raise ConfigError(f"the run config {path} is nested too deeply to be a config") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias is expanded (shared nodes counted
+    each time they are used, computed once each)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once; pydantic refuses the cycle later
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(n, memo) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """A value quoted in a message, cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
 def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> RunConfig:
     """Read and validate a YAML run config."""
     path = Path(path)
@@ -532,10 +628,7 @@ def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Ru
             f"run config not found: {path}. Fix: pass --config with the path of a YAML file "
             "(configs/demo.yaml is an example)."
         )
-    try:
-        data = yaml.safe_load(_config_text(path))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"the run config {path} is not valid YAML: {e}") from None
+    data = _load_yaml(_config_text(path), path)
     return parse_config(
         data or {}, base_dir=path.resolve().parent, origin=path, check_files=check_files
     )
