@@ -848,3 +848,17 @@ def test_an_unmapped_order_number_is_not_taken_for_a_missing_order_id(tmp_path: 
         load_tables(load_config(cfg))
     assert "no column is mapped to order_id, but orders.csv has 'InvoiceNo'" in str(err.value)
     assert "sources.orders.columns.order_id: InvoiceNo" in str(err.value)
+
+
+def test_a_workbook_saved_as_csv_is_named(tmp_path: Path) -> None:
+    pd.DataFrame({"customer_id": ["1"]}).to_excel(tmp_path / "book.xlsx", index=False)
+    (tmp_path / "customers.csv").write_bytes((tmp_path / "book.xlsx").read_bytes())
+    cfg = write_config(tmp_path, {"customers": {"path": "customers.csv"}})
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "customers.csv is not a text file: it is a zip file (an .xlsx workbook?)" in str(
+        err.value
+    )
+    assert "sources.customers.format: excel" in str(err.value)
+    cfg = write_config(tmp_path, {"customers": {"path": "customers.csv", "format": "excel"}})
+    assert load_tables(load_config(cfg)).customers["customer_id"].tolist() == ["1"]

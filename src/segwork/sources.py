@@ -349,6 +349,21 @@ def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[st
 
 
 _HEADER_SEARCH_ROWS = 30
+# Files that end in .csv/.txt but are not text, by their first bytes.
+_NOT_TEXT = (
+    (
+        b"PK\x03\x04",
+        "a zip file (an .xlsx workbook?)",
+        "set sources.{table}.format: excel if it is a workbook, or unpack it",
+    ),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "set sources.{table}.format: excel"),
+    (b"PAR1", "a Parquet file", "set sources.{table}.format: parquet"),
+    (
+        b"\x1f\x8b",
+        "compressed with gzip",
+        "unpack it (gunzip) and point sources.{table}.path at the unpacked file",
+    ),
+)
 _CHUNK_CHARS = 1 << 20
 
 
@@ -629,6 +644,15 @@ class _Reader:
         path = self.cfg.path(src.path)  # type: ignore[arg-type]
         if path.stat().st_size == 0:
             raise ValueError("the file is empty (0 bytes)")
+        with path.open("rb") as f:
+            magic = f.read(8)
+        for start, what, fix in _NOT_TEXT:
+            if magic.startswith(start):
+                raise SchemaError(
+                    table,
+                    f"{src.describe()} is not a text file: it is {what}",
+                    fix=fix.format(table=table),
+                )
         with _utf8_copy(table, src, path) as (readable, delim):
             try:
                 self._read_text(table, name, src, readable, delim)
