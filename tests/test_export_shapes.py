@@ -862,3 +862,41 @@ def test_a_workbook_saved_as_csv_is_named(tmp_path: Path) -> None:
     assert "sources.customers.format: excel" in str(err.value)
     cfg = write_config(tmp_path, {"customers": {"path": "customers.csv", "format": "excel"}})
     assert load_tables(load_config(cfg)).customers["customer_id"].tolist() == ["1"]
+
+
+def test_utf16_without_a_bom_is_named(tmp_path: Path) -> None:
+    (tmp_path / "zakaznici.txt").write_bytes(_czech_csv("utf-16-le", sep="\t"))
+    cfg = _czech_config(tmp_path, "zakaznici.txt", decimal=",")
+    with pytest.raises(SchemaError, match=r"UTF-16 text without a byte-order mark"):
+        load_tables(load_config(cfg))
+    with pytest.raises(SchemaError, match=r"Fix: set sources.customers.encoding: utf-16-le"):
+        load_tables(load_config(cfg))
+
+
+def test_mixed_line_endings_are_read(tmp_path: Path) -> None:
+    # two exports glued together: a Windows part (\r\n) and a Unix part (\n)
+    (tmp_path / "customers.csv").write_bytes(
+        b"customer_id,name\r\n1,Jana\r\n2,Petr\r\n3,Eva\n4,Karel\n"
+    )
+    customers = load_tables(
+        load_config(write_config(tmp_path, {"customers": {"path": "customers.csv"}}))
+    ).customers.sort_values("customer_id")
+    assert customers["name"].tolist() == ["Jana", "Petr", "Eva", "Karel"]
+
+
+def test_missing_ids_are_not_also_reported_as_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_bytes(b"customer_id,name\n,a\n,b\n3,c\n")
+    cfg = write_config(tmp_path, {"customers": {"path": "customers.csv"}})
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert "column 'customer_id': 2 row(s) have no value" in str(err.value)
+    assert "not unique" not in str(err.value)
+
+
+def test_an_empty_sheet_is_named(tmp_path: Path) -> None:
+    with pd.ExcelWriter(tmp_path / "c.xlsx") as xl:
+        pd.DataFrame().to_excel(xl, sheet_name="Prázdný")
+        pd.DataFrame({"customer_id": ["1"]}).to_excel(xl, sheet_name="Data", index=False)
+    cfg = write_config(tmp_path, {"customers": {"path": "c.xlsx"}})
+    with pytest.raises(SchemaError, match=r"sheet 0 of c.xlsx is empty.*\n.*'Prázdný', 'Data'"):
+        load_tables(load_config(cfg))

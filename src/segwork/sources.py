@@ -380,17 +380,20 @@ def _codec(src: SourceConfig, path: Path) -> str:
 
 
 @contextmanager
-def _utf8_copy(table: str, src: SourceConfig, path: Path) -> Iterator[tuple[Path, str | None]]:
+def _utf8_copy(
+    table: str, src: SourceConfig, path: Path, *, newlines: bool = False
+) -> Iterator[tuple[Path, str | None]]:
     """The file as UTF-8 that DuckDB can read, and the delimiter to read it with.
 
     UTF-8 files (with or without a BOM) are read where they are. Any other encoding, and
     whitespace-separated columns, are converted in Python, streaming in chunks (files larger
     than memory are fine), into a temporary file that is removed when the block ends: DuckDB
-    reads other encodings only through an extension it downloads at run time.
+    reads other encodings only through an extension it downloads at run time. ``newlines``
+    also turns every line ending into "\\n" (files glued together from Windows and Unix parts).
     """
     codec = _codec(src, path)
     whitespace = src.delimiter == "whitespace"
-    if codec in ("utf-8", "utf-8-sig") and not whitespace:
+    if codec in ("utf-8", "utf-8-sig") and not whitespace and not newlines:
         yield path, src.delimiter
         return
     fd, name = tempfile.mkstemp(prefix="segwork-utf8-", suffix=".csv")
@@ -399,7 +402,7 @@ def _utf8_copy(table: str, src: SourceConfig, path: Path) -> Iterator[tuple[Path
     try:
         try:
             with (
-                path.open("r", encoding=codec, newline="") as text,
+                path.open("r", encoding=codec, newline=None if newlines else "") as text,
                 copy.open("w", encoding="utf-8", newline="") as out,
             ):
                 if whitespace:
@@ -420,6 +423,20 @@ def _utf8_copy(table: str, src: SourceConfig, path: Path) -> Iterator[tuple[Path
         yield copy, "\t" if whitespace else src.delimiter
     finally:
         copy.unlink(missing_ok=True)
+
+
+def _mixed_line_endings(path: Path) -> bool:
+    """True if the file ends some lines with \\r\\n and others with a bare \\n."""
+    crlf = lf = 0
+    with path.open("rb") as f:
+        for line in f:
+            if line.endswith(b"\r\n"):
+                crlf += 1
+            elif line.endswith(b"\n"):
+                lf += 1
+            if crlf and lf:
+                return True
+    return False
 
 
 def _undecodable(path: Path, codec: str) -> str:
@@ -645,7 +662,15 @@ class _Reader:
         if path.stat().st_size == 0:
             raise ValueError("the file is empty (0 bytes)")
         with path.open("rb") as f:
-            magic = f.read(8)
+            magic = f.read(4096)
+        if magic.count(0) > len(magic) // 4 and _codec(src, path) in ("utf-8", "utf-8-sig"):
+            odd = magic[1::2].count(0) > magic[0::2].count(0)  # "a\0b\0": little-endian
+            raise SchemaError(
+                table,
+                f"{src.describe()} has zero bytes between its letters: it is UTF-16 text "
+                "without a byte-order mark, not UTF-8",
+                fix=f"set sources.{table}.encoding: utf-16-{'le' if odd else 'be'}",
+            )
         for start, what, fix in _NOT_TEXT:
             if magic.startswith(start):
                 raise SchemaError(
@@ -656,9 +681,14 @@ class _Reader:
         with _utf8_copy(table, src, path) as (readable, delim):
             try:
                 self._read_text(table, name, src, readable, delim)
+                return
             except duckdb.Error as e:
                 _explain_text_error(table, src, path, readable, delim, e)
-                raise
+                if not _mixed_line_endings(path):
+                    raise
+        # \r\n and \n in one file confuse DuckDB's sniffer: read a copy with one kind.
+        with _utf8_copy(table, src, path, newlines=True) as (readable, delim):
+            self._read_text(table, name, src, readable, delim)
 
     def _read_text(
         self, table: str, name: str, src: SourceConfig, path: Path, delim: str | None
@@ -797,6 +827,13 @@ class _Reader:
                     dtype={c: str for c in ids if c in labels},
                     na_values=src.missing_values or None,
                 )
+        if frame.shape[1] == 0:
+            raise SchemaError(
+                table,
+                f"sheet {sheet!r} of {src.describe()} is empty",
+                fix=f"export the table again, or set sources.{table}.sheet to the sheet that "
+                f"holds it (sheets: {', '.join(map(repr, sheets))}).",
+            )
         self.duck.register(f"{name}_df", frame)
         self._sql(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
         self.duck.unregister(f"{name}_df")
@@ -1152,7 +1189,9 @@ class _Reader:
         if key:
             key_sql = ", ".join(map(_ident, key))
             dup_n, dups = self._examples(
-                f"(SELECT {key_sql}, count(*) AS n FROM {typed} GROUP BY ALL HAVING count(*) > 1)",
+                f"(SELECT {key_sql}, count(*) AS n FROM {typed} WHERE "
+                + " AND ".join(f"{_ident(k)} IS NOT NULL" for k in key)
+                + " GROUP BY ALL HAVING count(*) > 1)",
                 "TRUE",
                 f"CAST(({key_sql}) AS VARCHAR)" if len(key) > 1 else key_sql,
                 total="sum(n - 1)",
