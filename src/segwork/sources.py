@@ -1494,13 +1494,21 @@ def _ibis_typed(col: ibis.Value, kind: str, src: SourceConfig, table: str, name:
     if kind in ("number", "int"):
         target = "float64" if kind == "number" else "int64"
         if dt.is_string():
-            text = col.strip().replace(" ", "")
+            text = col.strip()
+            for sep in (" ", "\u00a0", "\u202f") + ((src.thousands,) if src.thousands else ()):
+                text = text.replace(sep, "")
             if src.decimal != ".":
-                text = text.replace(".", "").replace(src.decimal, ".")
-            return text.try_cast(target)
-        if dt.is_boolean():
-            return col.cast(target)
-        return col.try_cast(target)
+                if src.thousands is None:
+                    text = text.replace(".", "")
+                text = text.replace(src.decimal, ".")
+            value = text.try_cast(target)
+        elif dt.is_boolean():
+            value = col.cast(target)
+        else:
+            value = col.try_cast(target)
+        if kind == "number":  # as in DuckDB: NaN and infinity are not amounts
+            return ibis.ifelse(value.isnan() | value.isinf(), ibis.null("float64"), value)
+        return value
     if kind == "bool":
         if dt.is_boolean():
             return col
