@@ -128,7 +128,7 @@ class SourceConfig(_Strict):
         "key, unknown customer): stop with an error naming them, or drop them and count them in the report.",
     )
 
-    @field_validator("path", mode="before")
+    @field_validator("path", "uri", mode="before")
     @classmethod
     def _path_env(cls, v: Any) -> Any:
         return resolve_env(v) if isinstance(v, str) else v

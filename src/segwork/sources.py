@@ -770,6 +770,17 @@ class _Reader:
     def _raw_excel(self, table: str, name: str, src: SourceConfig) -> None:
         """Read one sheet; find the header row below title rows; ids as text."""
         path = self.cfg.path(src.path)  # type: ignore[arg-type]
+        if path.suffix.lower() == ".xls":
+            try:
+                import xlrd  # noqa: F401
+            except ImportError:
+                raise SchemaError(
+                    table,
+                    f"{src.describe()} is an Excel 97-2003 workbook (.xls), which segwork "
+                    "does not read",
+                    fix="open it in Excel or LibreOffice and save it as .xlsx (or CSV), then "
+                    f"point sources.{table}.path at the new file.",
+                ) from None
         with pd.ExcelFile(path) as book:
             sheets = [str(s) for s in book.sheet_names]
             sheet = src.sheet if src.sheet is not None else 0
