@@ -19,7 +19,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier  # loads OpenMP, so 
 from statsmodels.tools.numdiff import approx_hess
 from threadpoolctl import threadpool_limits
 
-from segwork import clv, demo, rfm
+from segwork import clv, demo, display, rfm
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -907,7 +907,7 @@ def test_notebook_02_on_a_closed_cohort_with_orders_only() -> None:
     assert len(res.clv_features) == orders["customer_id"].nunique()
     assert set(res.table.index) == set(orders["customer_id"])
     assert res.comparison is not None and "AUC" in clv.comparison_text(res.comparison)
-    assert rfm.money_format(orders["amount"]) == "{:,.2f}"  # cents for small amounts
+    assert display.money_format(orders["amount"]) == "{:,.2f}"  # cents for small amounts
     models = res.models()
     assert set(models["auc_difference"]) >= {"difference", "low", "high"}
 

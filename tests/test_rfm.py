@@ -885,9 +885,16 @@ def test_coverage_says_who_was_scored_and_why_others_were_left_out():
 
 
 def test_money_format_shows_cents_for_small_amounts():
-    assert rfm.money_format([0.4, 1.2, 0.0, np.nan]) == "{:,.2f}"
-    assert rfm.money_format([1234.0, 56789.0]) == "{:,.0f}"
-    assert rfm.money_format([]) == "{:,.2f}"
+    from segwork.display import money, money_format
+
+    assert money_format([0.4, 1.2, 0.0, np.nan]) == "{:,.2f}"
+    assert money_format([1234.0, 56789.0]) == "{:,.0f}"
+    assert money_format([]) == "{:,.2f}"
+    # the sentence form follows the same threshold: cents below 100, none above, k/M beyond
+    assert money(7.5, "USD") == "7.50 USD"
+    assert money(142.4, "USD") == "142 USD"
+    assert money(12_345_678, "CZK") == "12.3 M CZK"
+    assert money(float("nan"), "CZK") == ""
 
 
 def test_breakdown_keeps_the_top_groups_and_pools_the_rest():

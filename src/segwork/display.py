@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,12 +142,26 @@ def number(value: float, decimals: int, *, unit: str = "", sign: bool = False) -
 
 
 def money(value: float, currency: str = "CZK") -> str:
-    """12 345 678 CZK -> '12.3 M CZK' style, readable at a glance."""
+    """12 345 678 CZK -> '12.3 M CZK', 7.5 -> '7.50 CZK': readable at a glance, with cents
+    below 100 (the same threshold as :func:`money_format`); '' for a missing value."""
+    if value is None or not np.isfinite(value):
+        return ""
     a = abs(value)
     for div, unit in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
         if a >= div:
             return f"{value / div:,.1f}{unit} {currency}"
-    return f"{value:,.0f} {currency}"
+    return f"{value:,.2f} {currency}" if a < 100 else f"{value:,.0f} {currency}"
+
+
+def money_format(values: Any) -> str:
+    """A format string for amounts of money like ``values``: cents when they are small.
+
+    Two decimals when the typical (median absolute, non-zero) amount is below 100, none
+    otherwise, so a 0.40 spend per customer is not shown as "0" and 12,345,678 not with cents.
+    """
+    v = pd.Series(np.asarray(values, dtype="float64").ravel())
+    v = v[np.isfinite(v) & (v != 0)].abs()
+    return "{:,.2f}" if v.empty or v.median() < 100 else "{:,.0f}"
 
 
 def pct(value: float, digits: int = 1) -> str:

@@ -60,7 +60,6 @@ __all__ = [
     "features",
     "migration",
     "migration_heatmap",
-    "money_format",
     "rf_heatmap",
     "score",
     "segment_bars",
@@ -370,17 +369,6 @@ def coverage_text(features: pd.DataFrame, *, customers_total: int | None = None)
     if after:
         text += f" {after:,} order rows dated after {date:%d %b %Y} are not counted."
     return text
-
-
-def money_format(values: Any) -> str:
-    """A format string for amounts of money like ``values``: cents when they are small.
-
-    Two decimals when the typical (median absolute, non-zero) amount is below 100, none
-    otherwise, so a 0.40 spend per customer is not shown as "0" and 12,345,678 not with cents.
-    """
-    v = pd.Series(np.asarray(values, dtype="float64").ravel())
-    v = v[np.isfinite(v) & (v != 0)].abs()
-    return "{:,.2f}" if v.empty or v.median() < 100 else "{:,.0f}"
 
 
 def _classic(

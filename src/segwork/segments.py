@@ -118,7 +118,7 @@ def check_rules(
 
 def kpi_formats(kpis: pd.DataFrame) -> dict[str, str]:
     """Number formats for the KPI table: cents when the segments' revenues are small."""
-    from segwork.rfm import money_format
+    from segwork.display import money_format
 
     formats = {"share": "{:.1%}"}
     for col in ("revenue", "revenue_per_member"):
