@@ -721,10 +721,12 @@ def _quantile_score(
         return np.full(n, (bins + 1) // 2, dtype="int64")
     if np.unique(edges).size < bins + 1:
         warnings.warn(
-            f"{name} score: the {bins}-quantile edges of the raw values collapse ({np.unique(edges).size} "
-            f"distinct edges of {bins + 1}: many customers share the same value). Ties are split by "
-            f"a fixed hash of customer_id to keep the bins equal-sized, so equal values can get different {name} "
-            f"scores; pass cut_points={{'{name}': [...]}} for value-based bins.",
+            f"{name} score: many customers share the same value, so the {bins} equal-sized groups "
+            f"collapse ({np.unique(edges).size - 1} distinct value ranges for {bins} scores). To keep "
+            f"the groups equal in size, customers with equal values are split between neighbouring "
+            f"{name} scores in a fixed order (by customer id), so two customers with the same value "
+            f"can get different {name} scores. (For analysts: rfm.score(cut_points=...) scores by "
+            "fixed value ranges instead.)",
             RFMWarning,
             stacklevel=3,
         )
