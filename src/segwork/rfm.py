@@ -724,7 +724,7 @@ def _quantile_score(
             f"{name} score: many customers share the same value, so the {bins} equal-sized groups "
             f"collapse ({np.unique(edges).size - 1} distinct value ranges for {bins} scores). To keep "
             f"the groups equal in size, customers with equal values are split between neighbouring "
-            f"{name} scores in a fixed order (by customer id), so two customers with the same value "
+            f"{name} scores in a fixed pseudo-random order (a hash of the customer id), so two customers with the same value "
             f"can get different {name} scores. (For analysts: rfm.score(cut_points=...) scores by "
             "fixed value ranges instead.)",
             RFMWarning,
