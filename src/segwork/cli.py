@@ -2,18 +2,24 @@
 
 Errors a user can fix (a bad config, a broken table, a run already in progress, a setting that a
 run would trip on) are printed as one clear message and exit with status 2; a run whose notebook
-failed exits with status 1.
+failed exits with status 1. Everything printed is redacted by value with the config's secrets
+(``RunConfig.secrets()``, the values of the ``${VARS}`` in its URLs), tracebacks of unexpected
+errors included.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from segwork.config import ConfigError
+from segwork.files import redact
 from segwork.schema import SchemaError
 
 app = typer.Typer(
@@ -26,9 +32,37 @@ app = typer.Typer(
 DEFAULT_CONFIG = Path("configs/demo.yaml")
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+def _fail(message: str, code: int = 2, secrets: Sequence[str] = ()) -> None:
+    typer.secho(f"error: {redact(message, secrets)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _secrets(config: Path) -> list[str]:
+    """The config's secrets, or none when it does not load (its error is reported elsewhere)."""
+    from segwork.config import load_config
+
+    try:
+        return load_config(config, check_files=False).secrets()
+    except Exception:  # noqa: BLE001 - any config error is reported by the command itself
+        return []
+
+
+_EXPECTED = (ConfigError, SchemaError)
+
+
+@contextmanager
+def _unexpected_errors(
+    secrets: Sequence[str], expected: tuple[type[Exception], ...] = _EXPECTED
+) -> Iterator[None]:
+    """An error segwork did not foresee: its traceback (redacted) and status 1, never a secret.
+    Errors of the ``expected`` kinds pass through to the command's own message."""
+    try:
+        yield
+    except (typer.Exit, KeyboardInterrupt, *expected):
+        raise
+    except Exception:  # noqa: BLE001
+        typer.echo(redact(traceback.format_exc(), secrets), err=True)
+        _fail("unexpected error (the traceback is above); please report it", 1, secrets)
 
 
 @app.command()
@@ -56,27 +90,36 @@ def validate(
     Exits with status 2 when a run would fail or refuse (a table that does not validate, a
     notebook setting that does not fit, a control variant not in the data, ...).
     """
+    secrets = _secrets(config)
+    with _unexpected_errors(secrets):
+        _validate(config, secrets)
+
+
+def _validate(config: Path, secrets: Sequence[str]) -> None:
     from segwork import pipeline, preflight
     from segwork.config import load_config
     from segwork.sources import load_tables
+
+    def say(text: str) -> None:
+        typer.echo(redact(text, secrets))
 
     try:
         cfg = load_config(config)
         specs, findings = preflight.read_specs(cfg, pipeline.find_notebooks(cfg.notebooks_path))
     except (ConfigError, pipeline.PipelineError) as e:
-        _fail(str(e))
+        _fail(str(e), secrets=secrets)
     findings += preflight.reports_dir_findings(cfg.reports_path)
     decisions = preflight.decide(specs, preflight.configured_tables(cfg))
     try:
         tables = load_tables(cfg)
     except (ConfigError, SchemaError) as e:
-        typer.echo(preflight.Preflight(findings, decisions).summary())
-        _fail(str(e))
-    typer.echo(tables.report.summary())
+        say(preflight.Preflight(findings, decisions).summary())
+        _fail(str(e), secrets=secrets)
+    say(tables.report.summary())
     found, notes = preflight.check_data(cfg, specs, decisions, tables)
     result = preflight.Preflight(findings + found, decisions, notes)
-    typer.echo("")
-    typer.echo(result.summary())
+    say("")
+    say(result.summary())
     if result.errors:
         raise typer.Exit(2)
 
@@ -91,10 +134,12 @@ def run(
     """Run every notebook with papermill into reports/runs/<run-id>/ and publish the HTML reports."""
     from segwork import pipeline
 
+    secrets = _secrets(config)
     try:
-        record = pipeline.run(config, notebooks=notebook or None)
+        with _unexpected_errors(secrets, (*_EXPECTED, pipeline.PipelineError)):
+            record = pipeline.run(config, notebooks=notebook or None)
     except (ConfigError, SchemaError, pipeline.RunLockedError, pipeline.PipelineError) as e:
-        _fail(str(e))
+        _fail(str(e), secrets=secrets)
     if record.status != "succeeded":
         typer.secho(
             f"run {record.run_id} failed; see {record.run_dir / 'index.html'}",
@@ -108,7 +153,7 @@ def run(
     )
     for nb in record.notebooks:
         if nb.status == "not applicable":
-            typer.echo(f"  {nb.stem} did not apply: {nb.reason}")
+            typer.echo(redact(f"  {nb.stem} did not apply: {nb.reason}", secrets))
 
 
 @app.command()

@@ -55,7 +55,7 @@ import segwork
 from segwork import preflight
 from segwork import progress as progress_lines
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
-from segwork.files import atomic_write_text
+from segwork.files import atomic_write_text, redact, redact_tree
 from segwork.report import (
     notebook_title,
     render_notebook_html,
@@ -469,30 +469,31 @@ def _error_from_exception(exc: BaseException) -> dict[str, Any]:
 class _ProgressRelay:
     """Receives a kernel's stderr from papermill and passes on segwork's progress lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
         self._partial = ""
+        self._secrets = secrets
 
     def write(self, text: str) -> None:
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         for line in lines:
             if line.startswith(progress_lines.PREFIX):
-                print("    " + line, file=sys.stderr, flush=True)
+                print("    " + redact(line, self._secrets), file=sys.stderr, flush=True)
 
     def flush(self) -> None:
         pass
 
 
-def _say(enabled: bool, text: str, end: str = "\n") -> None:
+def _say(enabled: bool, text: str, end: str = "\n", secrets: Sequence[str] = ()) -> None:
     if enabled:
-        print(text, end=end, file=sys.stderr, flush=True)
+        print(redact(text, secrets), end=end, file=sys.stderr, flush=True)
 
 
-def _write_run_files(record: RunRecord) -> None:
-    atomic_write_text(
-        record.run_dir / RUN_JSON, json.dumps(record.to_dict(), indent=2, default=str) + "\n"
-    )
-    atomic_write_text(record.run_dir / "index.html", render_run_index(record))
+def _write_run_files(record: RunRecord, secrets: Sequence[str] = ()) -> None:
+    """run.json and the run's index page, both from the record redacted by value."""
+    data = redact_tree(json.loads(json.dumps(record.to_dict(), default=str)), secrets)
+    atomic_write_text(record.run_dir / RUN_JSON, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(record.run_dir / "index.html", render_run_index(data))
 
 
 def load_run_records(reports_dir: Path) -> list[dict[str, Any]]:
@@ -518,12 +519,15 @@ def load_run_records(reports_dir: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def update_reports_index(reports_dir: Path, *, latest_run_id: str | None = None) -> Path:
+def update_reports_index(
+    reports_dir: Path, *, latest_run_id: str | None = None, secrets: Sequence[str] = ()
+) -> Path:
     """Rebuild ``reports/index.html`` (and ``reports/runs/index.html``) from the runs' records.
 
     The run marked "latest" is ``latest_run_id`` or else the one ``reports/latest`` points at.
+    Every record is redacted by ``secrets`` (also those written before redaction existed).
     """
-    runs = load_run_records(reports_dir)
+    runs = redact_tree(load_run_records(reports_dir), secrets)
     latest = reports_dir / "latest"
     latest_id = latest_run_id or (Path(os.readlink(latest)).name if latest.is_symlink() else None)
     atomic_write_text(
@@ -566,6 +570,7 @@ def run(
     import papermill
 
     cfg = load_config(config_path)
+    secrets = cfg.secrets()  # redacted by value from every record, page, notebook and line
     config_path = Path(config_path).resolve()
     all_notebooks = find_notebooks(cfg.notebooks_path)
     all_specs, findings = preflight.read_specs(cfg, all_notebooks)
@@ -608,7 +613,7 @@ def run(
 
     reports.mkdir(parents=True, exist_ok=True)
     with run_lock(reports, run_id):
-        mark_interrupted_runs(reports, by_run_id=run_id)
+        mark_interrupted_runs(reports, by_run_id=run_id, secrets=secrets)
         t0 = time.perf_counter()
         run_dir = runs_dir / run_id
         record = RunRecord(
@@ -634,7 +639,7 @@ def run(
         runs_dir.mkdir(exist_ok=True)
         run_dir.mkdir()  # under the lock; new_run_id checked that it is free
         (run_dir / "notebooks").mkdir()
-        _write_run_files(record)
+        _write_run_files(record, secrets)
 
         show_bar = progress and sys.stderr.isatty()
         n = len(selected)
@@ -643,14 +648,20 @@ def run(
                 zip(selected, record.notebooks, specs, strict=True), start=1
             ):
                 if nb_rec.status == "not applicable":
-                    _say(progress, f"[{i}/{n}] {path.stem} not applicable: {nb_rec.reason}")
+                    _say(
+                        progress,
+                        f"[{i}/{n}] {path.stem} not applicable: {nb_rec.reason}",
+                        secrets=secrets,
+                    )
                     continue
                 written = _written_artifacts(run_dir)
                 reason = preflight.missing_artifact_reason(spec, written, specs[: i - 1])
                 if reason is not None:
                     nb_rec.status, nb_rec.reason = "not applicable", reason
-                    _say(progress, f"[{i}/{n}] {path.stem} not applicable: {reason}")
-                    _write_run_files(record)
+                    _say(
+                        progress, f"[{i}/{n}] {path.stem} not applicable: {reason}", secrets=secrets
+                    )
+                    _write_run_files(record, secrets)
                     continue
                 out = run_dir / "notebooks" / path.name
                 params = {
@@ -658,7 +669,7 @@ def run(
                     "run_dir": str(run_dir),
                     **nb_rec.parameters,
                 }
-                _say(progress, f"[{i}/{n}] {path.stem} ...")
+                _say(progress, f"[{i}/{n}] {path.stem} ...", secrets=secrets)
                 t_nb = time.perf_counter()
                 try:
                     with _kernel_environment():
@@ -670,16 +681,17 @@ def run(
                             cwd=str(path.parent),
                             progress_bar=show_bar,
                             log_output=False,
-                            stderr_file=_ProgressRelay() if progress else None,
+                            stderr_file=_ProgressRelay(secrets) if progress else None,
                             config=_kernel_config(),
                         )
                     nb_rec.status = "succeeded"
                 except Exception as exc:  # PapermillExecutionError, dead kernel, no kernel, ...
                     nb_rec.status = "failed"
-                    nb_rec.error = _error_from_exception(exc)
+                    nb_rec.error = redact_tree(_error_from_exception(exc), secrets)
                 nb_rec.duration_s = round(time.perf_counter() - t_nb, 3)
                 if out.exists():
                     nb_rec.ipynb = out
+                    redact_notebook(out, secrets)  # before the page is rendered from it
                     html = run_dir / f"{path.stem}.html"
                     try:
                         render_notebook_html(
@@ -695,7 +707,7 @@ def run(
                     except Exception as exc:
                         if nb_rec.status == "succeeded":
                             nb_rec.status = "failed"
-                            nb_rec.error = _error_from_exception(exc)
+                            nb_rec.error = redact_tree(_error_from_exception(exc), secrets)
                             nb_rec.error["evalue"] = (
                                 f"the HTML report could not be rendered: {nb_rec.error['evalue']}"
                             )
@@ -704,10 +716,15 @@ def run(
                         progress,
                         f"[{i}/{n}] {path.stem} FAILED after {nb_rec.duration_s:.1f} s: {nb_rec.error['ename']}: "
                         f"{nb_rec.error['evalue']}",
+                        secrets=secrets,
                     )
                     break
-                _say(progress, f"[{i}/{n}] {path.stem} done in {nb_rec.duration_s:.1f} s")
-                _write_run_files(record)
+                _say(
+                    progress,
+                    f"[{i}/{n}] {path.stem} done in {nb_rec.duration_s:.1f} s",
+                    secrets=secrets,
+                )
+                _write_run_files(record, secrets)
         except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
             current = next(
                 (nb for nb in record.notebooks if nb.status == "not run" and nb.duration_s is None),
@@ -722,23 +739,25 @@ def run(
                     "cell_index": None,
                     "traceback": "",
                 }
-            _finish(record, t0, "failed")
-            update_reports_index(reports)
+            _finish(record, t0, "failed", secrets)
+            update_reports_index(reports, secrets=secrets)
             raise
 
         status = "failed" if any(nb.status == "failed" for nb in record.notebooks) else "succeeded"
         if status == "succeeded" and cfg.outputs.memberships is not None:
-            status = _write_outputs(cfg, record, progress)
-        _finish(record, t0, status)
+            status = _write_outputs(cfg, record, progress, secrets)
+        _finish(record, t0, status, secrets)
         if status == "succeeded":
-            update_reports_index(reports, latest_run_id=run_id)
+            update_reports_index(reports, latest_run_id=run_id, secrets=secrets)
             point_latest(reports, run_id)
         else:
-            update_reports_index(reports)
+            update_reports_index(reports, secrets=secrets)
     return record
 
 
-def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
+def _write_outputs(
+    cfg: RunConfig, record: RunRecord, progress: bool, secrets: Sequence[str] = ()
+) -> str:
     """Write the run's segment memberships to the configured table; the run's status after it.
 
     Runs only after every notebook succeeded. A run without the ``segment_membership``
@@ -759,7 +778,7 @@ def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
         )
         return "succeeded"
     t = time.perf_counter()
-    _say(progress, f"writing segment memberships to {sink.describe()} ...")
+    _say(progress, f"writing segment memberships to {sink.describe()} ...", secrets=secrets)
     try:
         wide = pd.read_parquet(artifact).set_index("customer_id")
         rows = warehouse.membership_rows(
@@ -770,11 +789,15 @@ def _write_outputs(cfg: RunConfig, record: RunRecord, progress: bool) -> str:
         entry["rows"] = warehouse.write_memberships(sink, rows)
     except Exception as exc:  # WarehouseError, ConfigError (a ${VAR} not set), ...
         entry["status"] = "failed"
-        entry["error"] = redact_url(str(exc))
-        _say(progress, f"writing segment memberships FAILED: {entry['error']}")
+        entry["error"] = redact(redact_url(str(exc)), secrets)
+        _say(progress, f"writing segment memberships FAILED: {entry['error']}", secrets=secrets)
         return "failed"
     entry["status"] = "written"
-    _say(progress, f"{entry['rows']:,} memberships written in {time.perf_counter() - t:.1f} s")
+    _say(
+        progress,
+        f"{entry['rows']:,} memberships written in {time.perf_counter() - t:.1f} s",
+        secrets=secrets,
+    )
     return "succeeded"
 
 
@@ -785,7 +808,9 @@ def _written_artifacts(run_dir: Path) -> set[str]:
     return {p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".json")}
 
 
-def mark_interrupted_runs(reports_dir: Path, *, by_run_id: str) -> list[str]:
+def mark_interrupted_runs(
+    reports_dir: Path, *, by_run_id: str, secrets: Sequence[str] = ()
+) -> list[str]:
     """Mark runs whose run.json still says "running" as "interrupted"; return their ids.
 
     Called by a run that holds the lock, so no other run of this reports folder is alive: a
@@ -806,20 +831,33 @@ def mark_interrupted_runs(reports_dir: Path, *, by_run_id: str) -> list[str]:
             partial = run_dir / "notebooks" / f"{nb.stem}.ipynb"
             if nb.status == "not run" and partial.is_file():
                 nb.status, nb.ipynb = "interrupted", partial
+                with contextlib.suppress(OSError, ValueError):  # papermill saved it mid-cell
+                    redact_notebook(partial, secrets)
         record.interrupted = {
             "noticed_by": by_run_id,
             "noticed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _write_run_files(record)
+        _write_run_files(record, secrets)
         marked.append(record.run_id)
     return marked
 
 
-def _finish(record: RunRecord, t0: float, status: str) -> None:
+def _finish(record: RunRecord, t0: float, status: str, secrets: Sequence[str] = ()) -> None:
     record.status = status
     record.finished = datetime.now(UTC)
     record.duration_s = round(time.perf_counter() - t0, 3)
-    _write_run_files(record)
+    _write_run_files(record, secrets)
+
+
+def redact_notebook(path: Path, secrets: Sequence[str]) -> None:
+    """Rewrite an executed notebook with every secret replaced by ``***`` (outputs, printed
+    text, error values and tracebacks, sources, metadata); a notebook without any is left as is."""
+    if not secrets:
+        return
+    nb = nbformat.read(path, as_version=4)
+    clean = redact_tree(nb, secrets)
+    if clean != nb:
+        atomic_write_text(path, nbformat.writes(clean))
 
 
 __all__ = [
