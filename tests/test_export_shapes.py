@@ -10,6 +10,7 @@ import codecs
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -900,3 +901,165 @@ def test_an_empty_sheet_is_named(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, {"customers": {"path": "c.xlsx"}})
     with pytest.raises(SchemaError, match=r"sheet 0 of c.xlsx is empty.*\n.*'Prázdný', 'Data'"):
         load_tables(load_config(cfg))
+
+
+# -- a randomized e-mail campaign export without ids (shaped as Hillstrom's MineThatData file) --
+
+HILLSTROM_VARIANTS = ("Mens E-Mail", "Womens E-Mail", "No E-Mail")
+
+
+def hillstrom_like(n: int = 300, seed: int = 7) -> pd.DataFrame:
+    """An export with the columns of Hillstrom's 2008 file: no customer id, campaign id or date."""
+    rng = np.random.default_rng(seed)
+    history = rng.gamma(1.5, 150, n).round(2)
+    segment = rng.choice(HILLSTROM_VARIANTS, n)
+    visit = rng.random(n) < np.where(segment == "No E-Mail", 0.10, 0.17)
+    conversion = visit & (rng.random(n) < 0.08)
+    return pd.DataFrame(
+        {
+            "recency": rng.integers(1, 13, n),
+            "history_segment": pd.cut(history, [0, 100, 200, 350, 1e9]).astype(str),
+            "history": history,
+            "mens": rng.integers(0, 2, n),
+            "womens": rng.integers(0, 2, n),
+            "zip_code": rng.choice(["Surburban", "Rural", "Urban"], n),
+            "newbie": rng.integers(0, 2, n),
+            "channel": rng.choice(["Phone", "Web", "Multichannel"], n),
+            "segment": segment,
+            "visit": visit.astype(int),
+            "conversion": conversion.astype(int),
+            "spend": np.where(conversion, rng.gamma(2, 60, n), 0).round(2),
+        }
+    )
+
+
+HILLSTROM_COLUMNS = {"variant": "segment", "converted": "conversion", "revenue": "spend"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_campaign_export_without_ids_is_one_campaign_of_numbered_rows(
+    tmp_path: Path, fmt: str
+) -> None:
+    raw = hillstrom_like()
+    path = tmp_path / f"email_test.{fmt}"
+    raw.to_csv(path, index=False) if fmt == "csv" else raw.to_parquet(path, index=False)
+    cfg = write_config(
+        tmp_path, {"campaign_exposures": {"path": path.name, "columns": HILLSTROM_COLUMNS}}
+    )
+    tables = load_tables(load_config(cfg))
+    got = tables.campaign_exposures.to_pandas()
+    # row i of the file (1 = first under the header) is customer "00i", in file order
+    assert got["customer_id"].tolist() == [f"{i:03d}" for i in range(1, 301)]
+    assert got["variant"].tolist() == raw["segment"].tolist()
+    assert got["converted"].tolist() == raw["conversion"].tolist()
+    assert got["revenue"].to_numpy() == pytest.approx(raw["spend"].to_numpy())
+    assert set(got["campaign_id"]) == {"email_test"}  # the file's name
+    assert "assigned_at" not in got.columns
+    counts = got.groupby("variant")["converted"].agg(["size", "sum"])
+    expected = raw.groupby("segment")["conversion"].agg(["size", "sum"])
+    assert counts.to_dict() == expected.rename_axis("variant").to_dict()
+    assert tables.customers["customer_id"].tolist() == got["customer_id"].tolist()
+    assert tables.report.derived["customers"].from_tables == {"campaign_exposures": 300}
+    said = {i.column: i for i in tables.report.issues}
+    assert said["customer_id"].count == 300 and said["customer_id"].examples == "001 .. 300"
+    assert "whose id is its row number" in said["customer_id"].problem
+    assert said["campaign_id"].count == 300
+    assert "of one campaign, 'email_test' (the file's name;" in said["campaign_id"].problem
+
+
+def test_a_campaign_export_names_its_one_campaign_in_the_config(tmp_path: Path) -> None:
+    hillstrom_like(n=20).to_csv(tmp_path / "hillstrom.csv", index=False)
+    source = {"path": "hillstrom.csv", "columns": HILLSTROM_COLUMNS, "campaign": "email_2008"}
+    tables = load_tables(load_config(write_config(tmp_path, {"campaign_exposures": source})))
+    assert set(tables.campaign_exposures.to_pandas()["campaign_id"]) == {"email_2008"}
+    issue = next(i for i in tables.report.issues if i.column == "campaign_id")
+    assert "'email_2008' (sources.campaign_exposures.campaign)" in issue.problem
+
+
+@pytest.mark.parametrize(
+    "name", ["CustomerID", "customer", "client_id", "zakaznik", "Číslo zákazníka"]
+)
+def test_an_unmapped_customer_id_of_a_campaign_export_is_not_replaced_by_row_numbers(
+    tmp_path: Path, name: str
+) -> None:
+    raw = hillstrom_like(n=5)
+    raw.insert(0, name, [f"K{i}" for i in range(5)])
+    raw.to_csv(tmp_path / "exposures.csv", index=False)
+    source = {"path": "exposures.csv", "columns": HILLSTROM_COLUMNS}
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(write_config(tmp_path, {"campaign_exposures": source})))
+    assert f"no column is mapped to customer_id, but exposures.csv has '{name}'" in str(err.value)
+    assert f"sources.campaign_exposures.columns.customer_id: {name}" in str(err.value)
+
+
+def test_row_number_ids_cannot_be_matched_to_other_tables(tmp_path: Path) -> None:
+    hillstrom_like(n=5).to_csv(tmp_path / "exposures.csv", index=False)
+    pd.DataFrame({"customer_id": ["1", "2"]}).to_csv(tmp_path / "customers.csv", index=False)
+    cfg = write_config(
+        tmp_path,
+        {
+            "customers": {"path": "customers.csv"},
+            "campaign_exposures": {"path": "exposures.csv", "columns": HILLSTROM_COLUMNS},
+        },
+    )
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert (
+        "has no customer id column, so its rows cannot be matched to the customers of customers"
+        in (str(err.value))
+    )
+    assert "sources.campaign_exposures.columns.customer_id" in str(err.value)
+
+
+def test_an_unmapped_campaign_column_asks_for_a_mapping_or_a_name(tmp_path: Path) -> None:
+    raw = hillstrom_like(n=5).assign(Kampan=["A", "A", "B", "B", "B"])
+    raw.to_csv(tmp_path / "exposures.csv", index=False)
+    source = {"path": "exposures.csv", "columns": HILLSTROM_COLUMNS}
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(write_config(tmp_path, {"campaign_exposures": source})))
+    assert "no column is mapped to campaign_id, but exposures.csv has 'Kampan'" in str(err.value)
+    assert "sources.campaign_exposures.campaign" in str(err.value)
+
+
+def test_no_value_markers_are_missing_in_numbers_and_survey_answers(tmp_path: Path) -> None:
+    """R writes NA, Excel #N/A, databases NULL: missing by default, counted, never an error."""
+    (tmp_path / "bfi.csv").write_text(
+        '"","A1","A2","comment"\n"61617",2,4,NA\n"61618",NA,#N/A,fine\n"61620",5,null,ok\n',
+        encoding="utf-8",
+    )
+    cfg = write_config(
+        tmp_path, {"survey_responses": {"path": "bfi.csv", "columns": {"customer_id": "column0"}}}
+    )
+    tables = load_tables(load_config(cfg))
+    answers = tables.survey_responses.set_index("customer_id")
+    assert answers["A1"].tolist()[0] == 2 and pd.isna(answers.loc["61618", "A1"])
+    assert answers["A2"].isna().tolist() == [False, True, True]
+    assert pd.api.types.is_numeric_dtype(answers["A1"]) and pd.api.types.is_numeric_dtype(
+        answers["A2"]
+    )
+    assert answers["comment"].tolist() == ["NA", "fine", "ok"]  # a text column stays as it is
+    issue = next(i for i in tables.report.issues if i.table == "survey_responses")
+    assert (issue.column, issue.count, issue.action) == ("A1, A2", 3, "repaired")
+    assert issue.examples == "A1: 1, A2: 2"
+
+    pd.DataFrame(
+        {
+            "order_id": ["1", "2", "3"],
+            "customer_id": ["7", "8", "9"],
+            "order_date": ["2025-01-01"] * 3,
+            "amount": ["10.5", "NA", "3"],
+            "quantity": ["1", "N/A", "2"],
+        }
+    ).to_csv(tmp_path / "orders.csv", index=False)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})
+    with pytest.raises(
+        SchemaError
+    ) as err:  # a required amount that is NA is missing, not unreadable
+        load_tables(load_config(cfg))
+    assert "column 'amount': 1 row(s) have no value" in str(err.value)
+    assert "cannot be read" not in str(err.value)
+    cfg = write_config(tmp_path, {"orders": {"path": "orders.csv", "invalid_rows": "drop"}})
+    tables = load_tables(load_config(cfg))
+    assert tables.orders.to_pandas()["amount"].sum() == pytest.approx(13.5)
+    issue = next(i for i in tables.report.issues if "NA, N/A" in i.problem)
+    assert (issue.column, issue.count) == ("amount, quantity", 2)

@@ -119,6 +119,11 @@ class SourceConfig(_Strict):
         description="orders only. Amounts at or above this (in absolute value) are errors: "
         "exports write absurd values for missing ones (9.99e+15, 1e308).",
     )
+    campaign: str | None = Field(
+        None,
+        description="campaign_exposures only, for an export of one campaign without a campaign id "
+        "column: the campaign's name (default: the file's name without its ending).",
+    )
     date_format: str | None = Field(
         None, description="strftime format of date columns, if not ISO (e.g. '%d.%m.%Y', '%Y%m%d')."
     )
@@ -371,6 +376,23 @@ class Sources(_Strict):
             for key in ("shape", "cancel_prefix", "max_amount"):
                 if key in src.model_fields_set:
                     raise ValueError(f"'{key}' is an option of sources.orders, not of {table}")
+        for table in TABLES:
+            src = getattr(self, table)
+            if src is not None and table != "campaign_exposures" and src.campaign is not None:
+                raise ValueError(
+                    f"'campaign' is an option of sources.campaign_exposures, not of {table}"
+                )
+        exposures = self.campaign_exposures
+        if exposures is not None and exposures.campaign is not None:
+            if not exposures.campaign.strip():
+                raise ValueError(
+                    "sources.campaign_exposures.campaign is empty; give the campaign a name"
+                )
+            if "campaign_id" in exposures.columns:
+                raise ValueError(
+                    "sources.campaign_exposures sets both 'campaign' (one campaign for the whole "
+                    "file) and columns.campaign_id (a column naming each row's campaign); keep one"
+                )
         return self
 
     def items(self) -> list[tuple[str, SourceConfig]]:

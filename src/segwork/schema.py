@@ -87,9 +87,13 @@ CONTRACTS: dict[str, Contract] = {
                 "customer_id": "id",
                 "campaign_id": "id",
                 "variant": "string",
-                "assigned_at": "date",
             },
-            optional={"converted": "int", "revenue": "number", "pre_revenue": "number"},
+            optional={
+                "assigned_at": "date",  # not used by the A/B evaluation; exports often lack it
+                "converted": "int",
+                "revenue": "number",
+                "pre_revenue": "number",
+            },
             key=("campaign_id", "customer_id"),
             history=True,
         ),

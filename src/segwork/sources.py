@@ -20,6 +20,7 @@ import codecs
 import csv
 import difflib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -60,6 +61,19 @@ _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so lead
 _FIRST_DATE = "1900-01-01"
 # Words in the name of a column that is probably an order id (English, Czech, German).
 _ORDER_ID_WORDS = ("order", "invoice", "receipt", "doklad", "faktur", "objedn", "beleg", "rechnung")
+# ... a customer id (a campaign export without one gets row-number ids unless a column looks like
+# one): a customer word alone or with an id suffix (CustomerID, client_no, Kundennummer), any name
+# with a Czech customer word (Číslo zákazníka), or a bare id.
+_CUSTOMER_ID_NAME = re.compile(
+    r"(customer|client|klient|kunden|kunde|kund|cust|user|member|buyer|contact)"
+    r"(id|no|nr|num|number|nummer|code|key|cislo|číslo)?|(id|key|cislo|číslo)(zakaznika|zákazníka)?"
+)
+_CUSTOMER_ID_WORDS = ("zakaznik", "zákazník", "odberatel", "odběratel")
+# ... a campaign id (an export without one is taken as one campaign)
+_CAMPAIGN_ID_WORDS = ("campaign", "kampa", "mailing")
+# Texts that mean "no value" in numeric contract columns and survey answers, whatever the
+# source's missing_values says: R writes NA, Excel #N/A, databases NULL (compared upper-cased).
+NO_VALUE_MARKERS = ("NA", "N/A", "#N/A", "NULL")
 
 
 @dataclass
@@ -582,6 +596,8 @@ def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
                 "the rows of one customer on one day would be taken as one order).",
             )
         return [c for c in required if c != "order_id"]
+    if table == "campaign_exposures":
+        return _campaign_required(src, mapped, required)
     if table == "orders" and src.shape == "lines" and "amount" not in mapped:
         if not {"quantity", "unit_price"} <= set(mapped):
             missing = [c for c in ("quantity", "unit_price") if c not in mapped]
@@ -595,6 +611,68 @@ def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
             )
         required = [c for c in required if c != "amount"] + ["quantity", "unit_price"]
     return required
+
+
+def _looks_like(
+    columns: list[str], target: str, words: tuple[str, ...], name: re.Pattern[str] | None = None
+) -> list[str]:
+    """The columns whose name suggests they hold ``target`` (an id the config did not map)."""
+    return [
+        c
+        for c in columns
+        if difflib.get_close_matches(target, [c.lower()], cutoff=0.7)
+        or any(w in c.lower() for w in words)
+        or (name is not None and name.fullmatch(re.sub(r"[\W_]+", "", c.lower())))
+    ]
+
+
+def _campaign_required(src: SourceConfig, mapped: list[str], required: list[str]) -> list[str]:
+    """A campaign export may lack the customer id (one row per exposed customer: ids from the
+    row numbers) and the campaign id (one campaign); not when a column looks like the id."""
+    table = "campaign_exposures"
+    others = [c for c in mapped if c not in CONTRACTS[table].required]
+    if "customer_id" not in mapped:
+        looks = _looks_like(others, "customer_id", _CUSTOMER_ID_WORDS, _CUSTOMER_ID_NAME)
+        if looks:
+            raise SchemaError(
+                table,
+                f"no column is mapped to customer_id, but {src.describe()} has "
+                f"{', '.join(map(repr, looks))}",
+                column="customer_id",
+                fix=f"map it: sources.{table}.columns.customer_id: {looks[0]} (without a customer "
+                "id, each row would be taken as one customer, numbered by its row).",
+            )
+        required = [c for c in required if c != "customer_id"]
+    if "campaign_id" not in mapped:
+        looks = _looks_like(others, "campaign_id", _CAMPAIGN_ID_WORDS)
+        if looks and src.campaign is None:
+            raise SchemaError(
+                table,
+                f"no column is mapped to campaign_id, but {src.describe()} has "
+                f"{', '.join(map(repr, looks))}",
+                column="campaign_id",
+                fix=f"map it: sources.{table}.columns.campaign_id: {looks[0]}, or, if the file "
+                f"holds one campaign, name it with sources.{table}.campaign.",
+            )
+        required = [c for c in required if c != "campaign_id"]
+    elif src.campaign is not None:
+        raise SchemaError(
+            table,
+            f"sources.{table}.campaign names one campaign for the whole file, but "
+            f"{src.describe()} has a campaign_id column",
+            column="campaign_id",
+            fix=f"remove sources.{table}.campaign to use the file's campaign ids.",
+        )
+    return required
+
+
+def campaign_name(src: SourceConfig) -> str:
+    """The one campaign of an export without a campaign id: the configured name or the file's."""
+    if src.campaign is not None:
+        return src.campaign.strip()
+    if src.path is not None:
+        return Path(src.path).stem
+    return str(src.table or "campaign")
 
 
 class _Reader:
@@ -890,20 +968,29 @@ class _Reader:
         require_columns(mapped, required, table)
         by_day = table == "orders" and "order_id" not in mapped  # orders = customer x day
         lines = lines or by_day
+        added = self._added_ids(table, src, raw, mapped)
+        if added and src.kind == "parquet":  # row numbers need the rows in a table, in file order
+            self._sql(f"CREATE OR REPLACE TABLE {raw}_rows AS SELECT * FROM {raw}")
+            raw = f"{raw}_rows"
 
-        select, checks = [], []
+        select = [f"{expr} AS {_ident(target)}" for target, expr in added.items()]
+        checks = []
+        markers = self._no_value_markers(table, raw, present, raw_types, rename)
         for col in present:
             target = rename.get(col, col)
             kind = contract.kind(target)
-            expr = self._typed(_ident(col), raw_types[col], kind, src) if kind else _ident(col)
+            source = markers.get(col, _ident(col))
+            expr = self._typed(source, raw_types[col], kind, src) if kind else source
             select.append(f"{expr} AS {_ident(target)}")
             if kind and kind not in ("string",):
-                select.append(f"{_ident(col)} AS {_ident('__raw_' + target)}")
+                select.append(f"{source} AS {_ident('__raw_' + target)}")
                 checks.append((target, col, kind))
+        present = [*added, *present]
+        mapped = [*added, *mapped]
         typed = f"typed_{table}"
         # Typed once into a table: validation scans it several times, and parsing dates of ten
         # million lines once is half the cost. Parquet stays a view (it is typed and columnar).
-        stored = "VIEW" if src.kind == "parquet" else "TABLE"
+        stored = "VIEW" if src.kind == "parquet" and not added else "TABLE"
         self._sql(f"CREATE OR REPLACE {stored} {typed} AS SELECT {', '.join(select)} FROM {raw}")
 
         n = self._one(f"SELECT count(*) FROM {typed}")
@@ -921,7 +1008,7 @@ class _Reader:
         final_cols = ", ".join(
             self._not_after_analysis_date(table, typed, rename.get(c, c)) for c in present
         )
-        kind = "VIEW" if src.kind == "parquet" and not lines else "TABLE"
+        kind = "VIEW" if stored == "VIEW" and not lines else "TABLE"
         if lines:
             order_id = (
                 ", customer_id || ' ' || strftime(order_date, '%Y-%m-%d') AS order_id"
@@ -973,6 +1060,130 @@ class _Reader:
             self._sql(f"DROP TABLE {raw}")
         result = self.con.table(table)
         return result if contract.history else result.to_pandas()
+
+    def _added_ids(
+        self, table: str, src: SourceConfig, raw: str, mapped: list[str]
+    ) -> dict[str, str]:
+        """SQL for the ids a campaign export lacks: {contract column: expression}, said in the report.
+
+        Without a customer id each row is one exposed customer, numbered by its row (1 = the
+        first row under the header, zero-padded so the ids sort in file order); without a
+        campaign id the file is one campaign (:func:`campaign_name`).
+        """
+        if table != "campaign_exposures":
+            return {}
+        added: dict[str, str] = {}
+        n = self._one(f"SELECT count(*) FROM {raw}")
+        if "customer_id" not in mapped:
+            others = [
+                t
+                for t in ID_TABLES
+                if t != table and getattr(self.cfg.sources, t, None) is not None
+            ]
+            if others:
+                raise SchemaError(
+                    table,
+                    f"{src.describe()} has no customer id column, so its rows cannot be matched "
+                    f"to the customers of {', '.join(others)}",
+                    column="customer_id",
+                    fix=f"map the customer id under sources.{table}.columns.customer_id, or "
+                    "leave the other tables out of this run (a campaign export without ids is "
+                    "read as one row per customer, numbered by its row).",
+                )
+            width = len(str(n))
+            added["customer_id"] = f"lpad(CAST(rowid + 1 AS VARCHAR), {width}, '0')"
+            self.report.add(
+                Issue(
+                    table,
+                    "customer_id",
+                    "no customer id in the source: each row is one exposed customer, whose id "
+                    "is its row number (1 = the first row under the header)",
+                    n,
+                    f"{'1'.zfill(width)} .. {str(n).zfill(width)}",
+                    "kept",
+                )
+            )
+        if "campaign_id" not in mapped:
+            name = campaign_name(src)
+            added["campaign_id"] = _literal(name)
+            how = (
+                f"sources.{table}.campaign"
+                if src.campaign is not None
+                else f"the file's name; set sources.{table}.campaign to name it"
+            )
+            self.report.add(
+                Issue(
+                    table,
+                    "campaign_id",
+                    f"no campaign id in the source: every row is of one campaign, {name!r} ({how})",
+                    n,
+                    "",
+                    "kept",
+                )
+            )
+        return added
+
+    def _no_value_markers(
+        self,
+        table: str,
+        raw: str,
+        present: list[str],
+        raw_types: dict[str, str],
+        rename: dict[str, str],
+    ) -> dict[str, str]:
+        """NA, N/A, #N/A and NULL as missing in numeric columns read as text; counted in the report.
+
+        Applies to the contract's number columns (amount, quantity, converted, revenue, age, ...)
+        and, of survey responses, to every other column that holds only numbers once these texts
+        are left out (the answers). Returns {source column: SQL of its value without them}.
+        """
+        contract = CONTRACTS[table]
+        markers = ", ".join(_literal(m) for m in NO_VALUE_MARKERS)
+        candidates: dict[str, str] = {}
+        for col in present:
+            if not raw_types[col].upper().startswith("VARCHAR"):
+                continue
+            kind = contract.kind(rename.get(col, col))
+            if kind in ("number", "int") or (table == "survey_responses" and kind is None):
+                test = f"upper(trim({_ident(col)})) IN ({markers})"
+                candidates[col] = test
+        if not candidates:
+            return {}
+        aggs = []
+        for i, (col, test) in enumerate(candidates.items()):
+            aggs.append(f"count(*) FILTER (WHERE {test}) AS m{i}")
+            aggs.append(
+                f"count(*) FILTER (WHERE NOT ({test}) AND NULLIF(trim({_ident(col)}), '') IS NOT "
+                f"NULL AND TRY_CAST(trim({_ident(col)}) AS DOUBLE) IS NULL) AS t{i}"
+            )
+        counts = self._sql(f"SELECT {', '.join(aggs)} FROM {raw}")[0]
+        out: dict[str, str] = {}
+        found: dict[str, int] = {}
+        for i, (col, test) in enumerate(candidates.items()):
+            n_markers, n_text = counts[2 * i], counts[2 * i + 1]
+            if not n_markers:
+                continue
+            kind = contract.kind(rename.get(col, col))
+            if kind is None and n_text:  # a survey column that holds text: left as it is
+                continue
+            value = f"CASE WHEN {test} THEN NULL ELSE {_ident(col)} END"
+            if kind is None:  # a survey answer: a number once the markers are gone
+                value = f"TRY_CAST(trim({value}) AS DOUBLE)"
+            out[col] = value
+            found[rename.get(col, col)] = int(n_markers)
+        if found:
+            names = list(found)
+            self.report.add(
+                Issue(
+                    table,
+                    ", ".join(names) if len(names) <= 3 else f"{len(names)} columns",
+                    "NA, N/A, #N/A or NULL (no value): read as missing",
+                    sum(found.values()),
+                    ", ".join(f"{c}: {k:,}" for c, k in list(found.items())[:_MAX_EXAMPLES]),
+                    "repaired",
+                )
+            )
+        return out
 
     def _not_after_analysis_date(self, table: str, typed: str, column: str) -> str:
         """A customer's birth or sign-up date after the analysis date is set to missing, counted."""
