@@ -517,3 +517,17 @@ def bfi_run(tmp_path_factory) -> pipeline.RunRecord:
 def test_bfi_survey_runs_01_and_03(bfi_run) -> None:
     check_applicability(bfi_run, ran={"01_data_collection", "03_personas"})
     check_pages(bfi_run)
+
+
+def test_bfi_personas_cover_who_answered_enough(bfi_run) -> None:
+    """2,794 of the 2,800 answered at least 70 % of the 25 items; 433 of their answers are missing."""
+    raw = pd.read_csv(realdata.bfi_responses(), dtype={0: str})
+    items = [c for c in raw.columns if len(c) == 2 and c[0] in "ACENO" and c[1].isdigit()]
+    assert len(items) == 25
+    enough = raw[items].notna().mean(axis=1) >= 0.7
+    assert enough.sum() == 2_794 and raw.loc[enough, items].isna().sum().sum() == 433
+    personas = artifact(bfi_run, "personas")
+    assert set(personas["customer_id"]) == set(raw.loc[enough, raw.columns[0]])
+    text = page_text(bfi_run.run_dir / "03_personas.html")
+    assert "2,794" in text and "433" in text
+    assert "1..6" in text  # the declared scale is named
