@@ -425,3 +425,59 @@ def test_order_breakdown_by_a_text_column_of_the_orders() -> None:
     share = got["revenue"].iloc[0] / got["revenue"].sum()
     assert text.startswith(f"Net revenue of the orders by country: {top} leads with {share:.0%}")
     assert f"({len(got)} values in all; the other {len(got) - 10} are one grey bar)" in text
+
+
+def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_path: Path) -> None:
+    """A purchase log's rows and an export's lines are not orders: the finding says both."""
+    from segwork.quality import headline, monthly_counts_text, monthly_orders, returns_text
+    from tests.conftest import write_config
+
+    log = pd.DataFrame(  # CDNOW's shape: no order id; two rows of c1 on one day are one order
+        {
+            "customer_id": ["c1", "c1", "c1", "c2"],
+            "order_date": ["2025-01-05", "2025-01-05", "2025-03-01", "2025-02-01"],
+            "amount": [10.0, 5.0, 7.0, 0.0],
+        }
+    )
+    log.to_csv(tmp_path / "log.csv", index=False)
+    tables = load_tables(load_config(write_config(tmp_path, {"orders": {"path": "log.csv"}})))
+    c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
+    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    assert "2 customers and 3 orders (4 rows), from 05 Jan 2025" in text
+    assert "Every table passed validation" in text and "dropped 0" not in text
+    assert returns_text(tables.report) == ""  # no returns: no sentence about them
+    monthly = monthly_orders(tables.orders, analysis_date=REF)
+    assert monthly_counts_text(monthly) == "Right: number of orders per month."
+
+    lines = pd.DataFrame(  # order lines: 2 invoices of 2 and 1 lines, a guest line, a return
+        {
+            "InvoiceNo": ["A1", "A1", "A2", "A3", "C4"],
+            "CustomerID": ["c1", "c1", "c2", None, "c2"],
+            "InvoiceDate": ["2025-01-05"] * 3 + ["2025-01-06", "2025-02-01"],
+            "Quantity": [1, 2, 1, 1, -1],
+            "UnitPrice": [3.0, 4.0, 5.0, 1.0, 5.0],
+        }
+    )
+    lines.to_csv(tmp_path / "lines.csv", index=False)
+    source = {
+        "path": "lines.csv",
+        "shape": "lines",
+        "cancel_prefix": "C",
+        "invalid_rows": "drop",
+        "columns": {
+            "order_id": "InvoiceNo",
+            "customer_id": "CustomerID",
+            "order_date": "InvoiceDate",
+            "quantity": "Quantity",
+            "unit_price": "UnitPrice",
+        },
+    }
+    tables = load_tables(load_config(write_config(tmp_path, {"orders": source})))
+    c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
+    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    assert "2 customers and 3 orders (4 lines)" in text
+    assert "Validation dropped 1 order line of orders; the table below" in text
+    assert "to missing" not in text  # nothing was set to missing: no clause about it
+    assert returns_text(tables.report).startswith("The orders include 1 return (negative")
+    monthly = monthly_orders(tables.orders, analysis_date=REF)
+    assert monthly_counts_text(monthly) == "Right: number of orders and of returns per month."

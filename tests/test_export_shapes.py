@@ -1063,3 +1063,54 @@ def test_no_value_markers_are_missing_in_numbers_and_survey_answers(tmp_path: Pa
     assert tables.orders.to_pandas()["amount"].sum() == pytest.approx(13.5)
     issue = next(i for i in tables.report.issues if "NA, N/A" in i.problem)
     assert (issue.column, issue.count) == ("amount, quantity", 2)
+
+
+@pytest.mark.e2e
+def test_segwork_run_on_a_campaign_export_without_ids(tmp_path: Path) -> None:
+    """The raw Hillstrom shape through ``segwork run`` with a config alone: 01 and 04 run."""
+    import json
+
+    from segwork import pipeline
+
+    root = Path(__file__).resolve().parents[1]
+    raw = hillstrom_like(n=3000, seed=11)
+    raw.to_csv(tmp_path / "hillstrom.csv", index=False)
+    cfg = write_config(
+        tmp_path,
+        {
+            "campaign_exposures": {
+                "path": "hillstrom.csv",
+                "columns": HILLSTROM_COLUMNS,
+                "campaign": "email_2008",
+            }
+        },
+        name="e-mail test without ids",
+        currency="USD",
+        notebooks_dir=str(root / "notebooks"),
+        reports_dir=str(tmp_path / "reports"),
+        notebooks={"04_campaign_ab": {"control": "No E-Mail"}},
+    )
+    record = pipeline.run(cfg, progress=False)
+    status = {nb.stem: nb.status for nb in record.notebooks}
+    assert record.status == "succeeded", [(nb.stem, nb.error) for nb in record.notebooks]
+    assert status == {
+        "01_data_collection": "succeeded",
+        "02_rfm_clv": "not applicable",
+        "03_personas": "not applicable",
+        "04_campaign_ab": "succeeded",
+        "05_rule_segments": "not applicable",
+    }
+    run = json.loads((record.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert all(e.get("reason") for e in run["notebooks"] if e["status"] == "not applicable")
+    overall = pd.read_parquet(record.run_dir / "artifacts" / "ab_overall.parquet")
+    control = raw[raw["segment"] == "No E-Mail"]
+    for variant in ("Mens E-Mail", "Womens E-Mail"):
+        treated = raw[raw["segment"] == variant]
+        row = overall[(overall["variant"] == variant) & (overall["metric"] == "conversion")]
+        assert len(row) == 1, overall[["variant", "metric"]]
+        assert (row["n_control"].item(), row["n_variant"].item()) == (len(control), len(treated))
+        assert row["variant_mean"].item() == pytest.approx(treated["conversion"].mean(), rel=1e-12)
+    c360 = pd.read_parquet(record.run_dir / "artifacts" / "customer360.parquet")
+    assert len(c360) == 3000
+    page = (record.run_dir / "01_data_collection.html").read_text(encoding="utf-8")
+    assert "whose id is its row number" in page and "email_2008" in page

@@ -12,6 +12,7 @@ import ibis
 import pandas as pd
 
 from segwork.customers import longest_window
+from segwork.schema import TableStats, ValidationReport
 from segwork.sources import Tables, as_ibis
 
 DATE_COLUMNS = {
@@ -215,6 +216,40 @@ def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timesta
     )
 
 
+def orders_after_text(n_after: int, *, analysis_date: pd.Timestamp | str) -> str:
+    """The sentence about orders dated after the analysis date ("" when there are none)."""
+    if not n_after:
+        return ""
+    many = n_after != 1
+    return (
+        f"{n_after:,} order{'s' if many else ''} dated after the analysis date "
+        f"({pd.Timestamp(analysis_date):%d %b %Y}) {'are' if many else 'is'} in the data but left "
+        "out of every analysis, so the reports describe what was known on that date."
+    )
+
+
+def returns_text(report: ValidationReport) -> str:
+    """How returns are treated, said only when the orders have any ("" otherwise)."""
+    n = sum(
+        i.count
+        for i in report.issues
+        if i.table == "orders" and i.column == "amount" and i.problem.startswith("returns")
+    )
+    if not n:
+        return ""
+    return (
+        f"The orders include {n:,} return{'s' if n != 1 else ''} (negative amounts). Returns are "
+        "kept: they reduce revenue on the day they happen."
+    )
+
+
+def monthly_counts_text(monthly: pd.DataFrame) -> str:
+    """What the right-hand chart of orders over time shows: orders, and returns if any."""
+    if "returns" in monthly and int(monthly["returns"].sum()) > 0:
+        return "Right: number of orders and of returns per month."
+    return "Right: number of orders per month."
+
+
 def customers_derived(tables: Tables) -> bool:
     """Whether the run's customers come from the ids of other tables (no customers source)."""
     stats = tables.report.tables.get("customers")
@@ -237,9 +272,8 @@ def headline(
         source = "The customer table holds"
     text = f"{source} {len(c360):,} customers"
     if tables.orders is not None and "orders_total" in c360:
-        rows = stats["orders"].rows_kept if "orders" in stats else None
         first = pd.to_datetime(c360["first_order_date"]).min()
-        text += f" and {rows:,} order rows" if rows is not None else ""
+        text += f" and {orders_count_text(stats['orders'])}" if "orders" in stats else ""
         if pd.notna(first):
             text += f", from {first:%d %b %Y} to the analysis date {ref:%d %b %Y}"
         days = longest_window(c360)
@@ -256,16 +290,41 @@ def headline(
             "page describes purchases"
             + (f"; the other tables read are: {others}." if others else ".")
         )
-    dropped = tables.report.dropped
-    repaired = sum(i.count for i in tables.report.issues if i.action == "repaired")
-    if dropped or repaired:
-        text += (
-            f"\n\nValidation dropped {dropped:,} rows and set {repaired:,} unreadable values to missing; "
-            "the table below lists each case."
-        )
-    else:
-        text += "\n\nEvery table passed validation: no rows were dropped and no values repaired."
+    return text + "\n\n" + validation_text(tables.report)
+
+
+def orders_count_text(stats: TableStats) -> str:
+    """The orders a run has, and the source rows they were built from when those differ:
+    "67,591 orders (69,659 rows)" for a purchase log, "756 orders (2,517 lines)" for lines."""
+    orders = int(stats.table_rows if stats.table_rows is not None else stats.rows_kept)
+    text = f"{orders:,} order{'s' if orders != 1 else ''}"
+    if stats.rows_kept != orders:
+        unit = "lines" if stats.unit == "order lines" else "rows"
+        text += f" ({stats.rows_kept:,} {unit})"
     return text
+
+
+def validation_text(report: ValidationReport) -> str:
+    """What validation did, in one sentence without clauses about nothing."""
+    dropped = []
+    for s in report.tables.values():
+        n = s.rows_read - s.rows_kept
+        if n > 0:
+            unit = "order line" if s.unit == "order lines" else "row"
+            dropped.append(f"{n:,} {unit}{'s' if n != 1 else ''} of {s.table.replace('_', ' ')}")
+    repaired = sum(i.count for i in report.issues if i.action == "repaired")
+    done = []
+    if dropped:
+        done.append("dropped " + _and(dropped))
+    if repaired:
+        done.append(f"set {repaired:,} value{'s' if repaired != 1 else ''} to missing")
+    if not done:
+        return "Every table passed validation: no rows were dropped and no values repaired."
+    return f"Validation {' and '.join(done)}; the table below lists each case."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
