@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import time
 from datetime import date
 from pathlib import Path
@@ -279,3 +280,41 @@ def test_passwords_from_the_environment_are_encoded_into_urls(monkeypatch, tiny_
     assert "p@ss" not in redact_url(url) and "p%40ss" not in redact_url(url)
     assert redact_url("postgresql://u:p@ss@h/db failed") == "postgresql://u:***@h/db failed"
     assert cfg.secrets() == ["p%40ss%3Aw%2Frd%231", "db.example.com", "p@ss:w/rd#1"]
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "message"),
+    [
+        (
+            {"path": "orders.csv", "campaign": "x"},
+            "orders",
+            "'campaign' is an option of sources.campaign_exposures, not of orders",
+        ),
+        (
+            {"path": "e.csv", "campaign": "x", "columns": {"campaign_id": "Kampan"}},
+            "campaign_exposures",
+            "sets both 'campaign' (one campaign for the whole file) and columns.campaign_id",
+        ),
+        ({"path": "e.csv", "campaign": "  "}, "campaign_exposures", "campaign is empty"),
+    ],
+)
+def test_the_campaign_name_option_is_checked(
+    tiny_crm: Path, source: dict, table: str, message: str
+) -> None:
+    (tiny_crm / "e.csv").write_text("segment,visit\nA,1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config({"analysis_date": "2025-01-01", "sources": {table: source}}, base_dir=tiny_crm)
+    with pytest.raises(ConfigError, match="campaign is not available for a 'uri' source"):
+        parse_config(
+            {
+                "analysis_date": "2025-01-01",
+                "engine": "pyspark",
+                "sources": {"campaign_exposures": {"uri": "hdfs://x/e", "campaign": "x"}},
+            },
+            base_dir=tiny_crm,
+        )
+    ok = {"path": "e.csv", "campaign": "email_2008"}
+    cfg = parse_config(
+        {"analysis_date": "2025-01-01", "sources": {"campaign_exposures": ok}}, base_dir=tiny_crm
+    )
+    assert cfg.sources.campaign_exposures.campaign == "email_2008"

@@ -965,6 +965,15 @@ def test_a_campaign_export_without_ids_is_one_campaign_of_numbered_rows(
     assert "whose id is its row number" in said["customer_id"].problem
     assert said["campaign_id"].count == 300
     assert "of one campaign, 'email_test' (the file's name;" in said["campaign_id"].problem
+    from segwork.customers import build_customer360
+    from segwork.quality import headline
+
+    c360 = build_customer360(tables.customers, None, analysis_date=pd.Timestamp("2025-06-30"))
+    text = headline(tables, c360, analysis_date="2025-06-30")
+    assert text.startswith(
+        "There is no customer table and campaign exposures has no customer id: each of its rows "
+        "is one customer, numbered by its row: 300 customers"
+    )
 
 
 def test_a_campaign_export_names_its_one_campaign_in_the_config(tmp_path: Path) -> None:
@@ -1039,7 +1048,12 @@ def test_no_value_markers_are_missing_in_numbers_and_survey_answers(tmp_path: Pa
     )
     assert answers["comment"].tolist() == ["NA", "fine", "ok"]  # a text column stays as it is
     issue = next(i for i in tables.report.issues if i.table == "survey_responses")
-    assert (issue.column, issue.count, issue.action) == ("A1, A2", 3, "repaired")
+    assert (issue.column, issue.count, issue.unit, issue.action) == (
+        "A1, A2",
+        3,
+        "values",
+        "repaired",
+    )
     assert issue.examples == "A1: 1, A2: 2"
 
     pd.DataFrame(

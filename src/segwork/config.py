@@ -187,6 +187,7 @@ class SourceConfig(_Strict):
                     ("skip_rows", self.skip_rows is None),
                     ("thousands", self.thousands is None),
                     ("cancel_prefix", self.cancel_prefix is None),
+                    ("campaign", self.campaign is None),
                 )
                 if not off
             ]

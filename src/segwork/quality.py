@@ -265,7 +265,20 @@ def headline(
     ref = pd.Timestamp(analysis_date)
     stats = tables.report.tables
     present = [n for n in TABLE_ORDER[1:] if getattr(tables, n, None) is not None]
-    if customers_derived(tables):
+    numbered = next(
+        (
+            i
+            for i in tables.report.issues
+            if i.column == "customer_id" and "row number" in i.problem
+        ),
+        None,
+    )
+    if numbered is not None:
+        source = (
+            f"There is no customer table and {numbered.table.replace('_', ' ')} has no customer "
+            "id: each of its rows is one customer, numbered by its row:"
+        )
+    elif customers_derived(tables):
         origin = " and ".join(n.replace("_", " ") for n in present) or "the data"
         source = f"There is no customer table; the customers are the distinct ids in {origin}:"
     else:

@@ -122,7 +122,7 @@ class Issue:
     count: int
     examples: str = ""
     action: Literal["dropped", "repaired", "kept", "error"] = "kept"
-    unit: str = "rows"  # what count counts: rows of the source, "order lines", "orders"
+    unit: str = "rows"  # what count counts: rows of the source, "order lines", "orders", "values"
 
 
 @dataclass

@@ -1181,6 +1181,7 @@ class _Reader:
                     sum(found.values()),
                     ", ".join(f"{c}: {k:,}" for c, k in list(found.items())[:_MAX_EXAMPLES]),
                     "repaired",
+                    unit="values",
                 )
             )
         return out
