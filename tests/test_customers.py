@@ -481,3 +481,33 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
     assert returns_text(tables.report).startswith("The orders include 1 return (negative")
     monthly = monthly_orders(tables.orders, analysis_date=REF)
     assert monthly_counts_text(monthly) == "Right: number of orders and of returns per month."
+
+
+def test_a_text_column_of_the_orders_that_is_one_value_per_customer_describes_the_customer() -> (
+    None
+):
+    from segwork.quality import customer_columns_from_orders, from_orders_text
+
+    rng = np.random.default_rng(3)
+    ids = [f"C{i:02d}" for i in range(40)]
+    home = dict(zip(ids, rng.choice(["United Kingdom", "France", "EIRE"], 40), strict=True))
+    cust = rng.choice(ids, 300)
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"5{i:05d}" for i in range(300)],
+            "customer_id": cust,
+            "order_date": REF - pd.to_timedelta(rng.integers(0, 400, 300), unit="D"),
+            "amount": rng.gamma(2, 30, 300),
+            "Country": [home[c] for c in cust],
+            "channel": rng.choice(["web", "shop"], 300),  # differs between a customer's orders
+        }
+    )
+    orders.loc[5, "Country"] = None  # a missing value is not a second value
+    got = customer_columns_from_orders(orders)
+    assert list(got.columns) == ["Country"]
+    expected = orders.dropna(subset=["Country"]).groupby("customer_id")["Country"].first()
+    assert got["Country"].sort_index().to_dict() == expected.sort_index().to_dict()
+    orders.loc[orders.index[orders["customer_id"] == cust[0]][:1], "Country"] = "Mars"
+    assert customer_columns_from_orders(orders).columns.empty  # one customer with two: not a fact
+    assert customer_columns_from_orders(None).empty
+    assert from_orders_text(["Country"]).startswith("Country is taken from the orders: every")

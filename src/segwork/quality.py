@@ -171,6 +171,34 @@ def order_categories(orders: pd.DataFrame | ibis.Table, *, limit: int = 3) -> li
     return [c for c in ok if c in keep]
 
 
+def customer_columns_from_orders(orders: pd.DataFrame | ibis.Table | None) -> pd.DataFrame:
+    """Text columns of the orders that are one value per customer (the country of an invoice
+    export), as customer attributes: one row per customer (index customer_id) who has a value.
+
+    A column qualifies when no customer's orders carry two different values of it; its value is
+    then a fact about the customer, so it can break the customers down as a profile column
+    would. Computed in the backend; only one row per customer comes into pandas. Without
+    orders: an empty frame.
+    """
+    if orders is None:
+        return pd.DataFrame(index=pd.Index([], name="customer_id"))
+    t = as_ibis(orders)
+    cols = [
+        c
+        for c, dtype in t.schema().items()
+        if dtype.is_string() and not c.endswith("_id") and c not in ("order_id", "customer_id")
+    ]
+    if not cols:
+        return pd.DataFrame(index=pd.Index([], name="customer_id"))
+    per = t.group_by("customer_id").aggregate(**{c: t[c].nunique() for c in cols})
+    most = per.aggregate(**{c: per[c].max() for c in cols}).to_pandas().iloc[0]
+    keep = [c for c in cols if pd.notna(most[c]) and int(most[c]) <= 1]
+    if not keep:
+        return pd.DataFrame(index=pd.Index([], name="customer_id"))
+    out = t.group_by("customer_id").aggregate(**{c: t[c].max() for c in keep}).to_pandas()
+    return out.set_index("customer_id")
+
+
 def order_breakdown(
     orders: pd.DataFrame | ibis.Table, by: str, *, analysis_date: pd.Timestamp | str
 ) -> pd.DataFrame:
@@ -447,6 +475,38 @@ def breakdown_text(*, with_orders: bool, days: int | None = None) -> str:
         "Share of customers in each group ('(unknown)': the attribute is missing). This run has "
         "no orders, so the groups cannot be compared by revenue."
     )
+
+
+def from_orders_text(columns: list[str]) -> str:
+    """Says which breakdowns come from the orders rather than from a customer table."""
+    names = _and([c.replace("_", " ") for c in columns])
+    many = len(columns) > 1
+    return (
+        f"{names[0].upper() + names[1:]} {'are' if many else 'is'} taken from the orders: every "
+        f"customer's orders carry one value of {'each' if many else 'it'}, so it describes the "
+        "customer."
+    )
+
+
+def no_breakdown_text(tables: Tables) -> str:
+    """Why the page has no breakdown of the customers."""
+    if customers_derived(tables):
+        return (
+            "There is no customer table, so there are no attributes to break the customers down by"
+            + (
+                " (and no text column of the orders holds one value per customer)."
+                if tables.orders is not None
+                else "."
+            )
+        )
+    return "The customer table has no attribute with categories to break the customers down by."
+
+
+def no_consent_text(tables: Tables) -> str:
+    """Why the page has no consent shares."""
+    if customers_derived(tables):
+        return "There is no customer table, so this run cannot say who may be contacted."
+    return "The customer table has no consent columns, so this run cannot say who may be contacted."
 
 
 def absent_sections(tables: Tables, c360: pd.DataFrame) -> list[str]:
