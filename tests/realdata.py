@@ -153,26 +153,3 @@ def hillstrom() -> Path | None:
     if digest != HILLSTROM_SHA256:
         raise RuntimeError(f"{path} has SHA-256 {digest} (CRLF), expected {HILLSTROM_SHA256}")
     return path
-
-
-def write_hillstrom_campaign(target: Path) -> Path:
-    """The campaign export a user makes of Hillstrom's file: the three columns segwork's contract
-    needs and the file lacks (it has no customer id, campaign id or date) are added, the rest kept.
-
-    customer_id is the row number (1..64,000); campaign_id names the test; assigned_at is the date
-    in the published file's name (2008-03-20), as the file itself records no date.
-    """
-    import pandas as pd
-
-    source = hillstrom()
-    if source is None:
-        raise FileNotFoundError(
-            "data/external/hillstrom/hillstrom.csv is missing: see docs/real-data.md (Hillstrom)"
-        )
-    d = pd.read_csv(source)
-    d.insert(0, "customer_id", [f"H{n:05d}" for n in range(1, len(d) + 1)])
-    d.insert(1, "campaign_id", "minethatdata_email_2008")
-    d.insert(2, "assigned_at", "2008-03-20")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    d.to_csv(target, index=False)
-    return target

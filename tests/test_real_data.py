@@ -9,8 +9,8 @@ against the raw file, computed here with pandas and nothing from segwork.
 * Invoice lines of a retailer (shaped as UCI Online Retail: the invoice number repeats on every
   line, cancellations ``C…`` with negative quantities, lines without a customer id), written as a
   Czech Excel user's CSV: cp1250, semicolons, decimal commas. Orders only.
-* A campaign-only export shaped as Hillstrom's e-mail test: three variants, 0/1 visit and
-  conversion, small spend, no orders and no customer table.
+* A campaign-only export shaped as Hillstrom's e-mail test: no customer id, campaign id or date,
+  three variants, 0/1 visit and conversion, small spend, no orders and no customer table.
 * A survey only: Likert answers on 1..6 with reverse-keyed items, no orders, UTF-8 with a BOM.
 """
 
@@ -341,6 +341,7 @@ VARIANTS = ("No E-Mail", "Mens E-Mail", "Womens E-Mail")
 
 
 def _campaign(seed: int = 5, n: int = 6000) -> pd.DataFrame:
+    """Hillstrom's columns: no customer id, campaign id or date; the variant in ``segment``."""
     rng = np.random.default_rng(seed)
     variant = rng.choice(VARIANTS, n)
     visit_p = np.select([variant == "Mens E-Mail", variant == "Womens E-Mail"], [0.18, 0.15], 0.11)
@@ -349,11 +350,10 @@ def _campaign(seed: int = 5, n: int = 6000) -> pd.DataFrame:
     spend = np.round(conversion * rng.gamma(2.0, 60.0, n), 2)
     return pd.DataFrame(
         {
-            "customer_id": [f"H{i:05d}" for i in range(1, n + 1)],
-            "campaign_id": "email_2008_03",
-            "assigned_at": "2008-03-20",
             "recency": rng.integers(1, 13, n),
+            "history": np.round(rng.gamma(1.5, 160.0, n) + 29.99, 2),
             "zip_code": rng.choice(["Urban", "Surburban", "Rural"], n),
+            "newbie": rng.integers(0, 2, n),
             "channel": rng.choice(["Web", "Phone", "Multichannel"], n),
             "segment": variant,
             "visit": visit,
@@ -382,12 +382,14 @@ def campaign_run(campaign_export) -> pipeline.RunRecord:
             "campaign_exposures": {
                 "path": "email_test.csv",
                 "columns": {"variant": "segment"},
+                "campaign": "email_2008_03",
             }
         },
         "notebooks": {
             "04_campaign_ab": {
                 "control": "No E-Mail",
                 "metrics": {"visit": "binary", "conversion": "binary", "spend": "money"},
+                "segment_columns": ["zip_code", "channel"],
             }
         },
     }
@@ -401,6 +403,9 @@ def test_campaign_only_runs_01_and_04(campaign_run) -> None:
 def test_campaign_effects_match_the_raw_file(campaign_run, campaign_export) -> None:
     _, data = campaign_export
     overall = artifact(campaign_run, "ab_overall")
+    assert set(overall["campaign_id"]) == {"email_2008_03"}
+    c360 = artifact(campaign_run, "customer360")
+    assert len(c360) == len(data) and c360["customer_id"].is_unique  # one customer per row
     control = data[data["segment"] == "No E-Mail"]
     for variant in ("Mens E-Mail", "Womens E-Mail"):
         treated = data[data["segment"] == variant]
