@@ -295,3 +295,371 @@ def test_segwork_assign_neutralises_formula_cells(tmp_path) -> None:
     parquet = tmp_path / "assigned.parquet"  # for programs: the values as they are
     _invoke("assign", "--model", str(model), "--input", str(inp), "--output", str(parquet))
     assert pd.read_parquet(parquet)["customer_id"].tolist() == [*HOSTILE_IDS, "c-ordinary"]
+
+
+# --------------------------------------------------------------------------------------------
+# The corpus: broken and hostile inputs as exports and editors make them, through validate
+
+ROOT = Path(__file__).parents[1]
+CUSTOMERS = (
+    "customer_id,name,birth_date,email_opt_in\n"
+    "001,Jana Nováková,1980-05-01,true\n"
+    "002,Petr Šťastný,1975-02-03,false\n"
+    "003,Zdeněk Žák,1990-12-24,true\n"
+)
+ORDERS = (
+    "order_id,customer_id,order_date,amount\n"
+    "A1,001,2025-01-10,100.50\n"
+    "A2,001,2025-03-01,250\n"
+    "A3,002,2025-04-20,80\n"
+    "A4,003,2025-05-05,1000\n"
+)
+ITEMS = (
+    "item,construct,text,reverse_coded\n"
+    "q1,price,I compare prices.,False\n"
+    "q2,price,Cheap is best.,False\n"
+    "q3,quality,Quality first.,False\n"
+    "q4,quality,I buy brands.,True\n"
+)
+RESPONSES = "customer_id,q1,q2,q3,q4\n001,4,5,2,1\n002,1,2,5,4\n003,3,3,3,3\n"
+
+
+def _sources(**tables: dict) -> dict:
+    return {"customers": {"path": "customers.csv"}, "orders": {"path": "orders.csv"}, **tables}
+
+
+def _corpus_project(
+    root: Path, files: dict | None = None, sources: dict | None = None, **extra
+) -> Path:
+    """customers.csv and orders.csv (valid) plus ``files``; the real notebooks; a config."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in {
+        "customers.csv": CUSTOMERS,
+        "orders.csv": ORDERS,
+        **(files or {}),
+    }.items():
+        data = content if isinstance(content, bytes) else content.encode("utf-8")
+        (root / name).write_bytes(data)
+    cfg = {
+        "analysis_date": "2025-06-30",
+        "sources": sources or _sources(),
+        "notebooks_dir": str(ROOT / "notebooks"),
+        "reports_dir": "reports",
+        **extra,
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _validate(config: Path) -> tuple[int, str]:
+    """Exit code and everything validate printed, progress lines left out."""
+    result = CliRunner().invoke(app, ["validate", "--config", str(config)])
+    lines = (result.stdout + "\n" + result.stderr).splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("[segwork]"))
+    assert "Traceback" not in text, text
+    assert result.exception is None or isinstance(result.exception, SystemExit), text
+    return result.exit_code, text
+
+
+def _orders(old: str, new: str) -> dict:
+    assert old in ORDERS
+    return {"orders.csv": ORDERS.replace(old, new, 1)}
+
+
+def _xlsx(rows: list[list], sheet: str = "Data") -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+NOT_A_NUMBER_FIX = ("sources.orders.invalid_rows", "sources.orders.decimal")
+NOT_A_DATE_FIX = ("sources.orders.date_format", "sources.orders.invalid_rows")
+
+# name -> (project arguments, exit code, texts the output must contain: table/column/key, fix)
+CORPUS: dict[str, tuple[dict, int, tuple[str, ...]]] = {
+    "Excel error #VALUE! as an amount": (
+        {"files": _orders("250\n", "#VALUE!\n")},
+        2,
+        ("table 'orders'", "column 'amount'", "'#VALUE!'", *NOT_A_NUMBER_FIX),
+    ),
+    "Excel #N/A as an amount": (
+        {"files": _orders("250\n", "#N/A\n")},
+        2,
+        ("table 'orders'", "column 'amount'", "have no value", "sources.orders.invalid_rows"),
+    ),
+    "amount with a currency, '1 200 Kč'": (
+        {"files": _orders("250\n", '"1 200 Kč"\n')},
+        2,
+        ("column 'amount'", "'1 200 Kč'", "no currency symbols", *NOT_A_NUMBER_FIX),
+    ),
+    "amount with a Unicode minus, '−50'": (
+        {"files": _orders("250\n", "−50\n")},
+        2,
+        ("column 'amount'", "'−50'", *NOT_A_NUMBER_FIX),
+    ),
+    "amount as accountants write a return, '(50.00)'": (
+        {"files": _orders("250\n", "(50.00)\n")},
+        2,
+        ("column 'amount'", "'(50.00)'", *NOT_A_NUMBER_FIX),
+    ),
+    "amount with SAP's trailing minus, '50-'": (
+        {"files": _orders("250\n", "50-\n")},
+        2,
+        ("column 'amount'", "'50-'", *NOT_A_NUMBER_FIX),
+    ),
+    "amount 1e308": (
+        {"files": _orders("250\n", "1e308\n")},
+        2,
+        ("column 'amount'", "1,000,000,000,000 or more", "sources.orders.max_amount"),
+    ),
+    "amount -Infinity": (
+        {"files": _orders("250\n", "-Infinity\n")},
+        2,
+        ("column 'amount'", "-inf", "NaN and infinity are not numbers"),
+    ),
+    "order date 1899-12-30 (Excel's day zero)": (
+        {"files": _orders("2025-03-01", "1899-12-30")},
+        2,
+        ("column 'order_date'", "'1899-12-30'", "placeholders", *NOT_A_DATE_FIX),
+    ),
+    "order date 0001-01-01 (a database's minimum)": (
+        {"files": _orders("2025-03-01", "0001-01-01")},
+        2,
+        ("column 'order_date'", "'0001-01-01'", *NOT_A_DATE_FIX),
+    ),
+    "order date 2025-02-30": (
+        {"files": _orders("2025-03-01", "2025-02-30")},
+        2,
+        ("column 'order_date'", "'2025-02-30'", *NOT_A_DATE_FIX),
+    ),
+    "order date as an Excel serial number, 45717": (
+        {"files": _orders("2025-03-01", "45717")},
+        2,
+        ("column 'order_date'", "'45717'", *NOT_A_DATE_FIX),
+    ),
+    "order date 03/01/2025 without date_format": (
+        {"files": _orders("2025-03-01", "03/01/2025")},
+        2,
+        ("column 'order_date'", "'03/01/2025'", *NOT_A_DATE_FIX),
+    ),
+    "order date 9999-12-31 (a database's 'never')": (
+        {"files": _orders("2025-03-01", "9999-12-31")},
+        0,
+        ("orders.order_date", "after the analysis date 2025-06-30", "1 orders", "9999-12-31"),
+    ),
+    "birth date 1800-01-01": (
+        {"files": {"customers.csv": CUSTOMERS.replace("1975-02-03", "1800-01-01")}},
+        0,
+        ("customers.birth_date", "set to missing: 1 rows", "'1800-01-01'"),
+    ),
+    "two headers that differ only in case, Amount and amount": (
+        {
+            "files": {
+                "orders.csv": "order_id,customer_id,order_date,amount,Amount\nA1,001,2025-01-10,1,2\n"
+            }
+        },
+        2,
+        ("table 'orders'", "two columns named", "columns 4 and 5", "Fix: rename one of them"),
+    ),
+    "an Excel sheet index that does not exist": (
+        {
+            "files": {"orders.xlsx": _xlsx([["order_id", "customer_id", "order_date", "amount"]])},
+            "sources": _sources(orders={"path": "orders.xlsx", "sheet": 3}),
+        },
+        2,
+        ("table 'orders'", "no sheet 3", "'Data'", "sources.orders.sheet"),
+    ),
+    "a catalogue item the answers do not have": (
+        {
+            "files": {"items.csv": ITEMS + "q9,quality,Extra.,False\n", "responses.csv": RESPONSES},
+            "sources": _sources(
+                survey_responses={"path": "responses.csv"}, survey_items={"path": "items.csv"}
+            ),
+        },
+        2,
+        ("table 'survey_responses'", "['q9']", "survey_items", "Fix:"),
+    ),
+    "survey answers as text labels (Souhlasím)": (
+        {
+            "files": {
+                "items.csv": ITEMS,
+                "responses.csv": RESPONSES.replace("001,4,5", "001,Souhlasím,5"),
+            },
+            "sources": _sources(
+                survey_responses={"path": "responses.csv"}, survey_items={"path": "items.csv"}
+            ),
+        },
+        2,
+        ("table 'survey_responses', column 'q1'", "'Souhlasím'", "customer 001", "Fix:"),
+    ),
+    "reverse_coded written as 'maybe'": (
+        {
+            "files": {"items.csv": ITEMS.replace("True", "maybe"), "responses.csv": RESPONSES},
+            "sources": _sources(
+                survey_responses={"path": "responses.csv"}, survey_items={"path": "items.csv"}
+            ),
+        },
+        2,
+        ("table 'survey_items'", "column 'reverse_coded'", "'maybe'", "sources.survey_items"),
+    ),
+    "a customer in two variants of one campaign": (
+        {
+            "files": {
+                "camp.csv": "customer_id,campaign_id,variant,assigned_at,converted\n"
+                "001,spring,control,2025-03-01,0\n002,spring,offer,2025-03-01,1\n"
+                "001,spring,offer,2025-03-01,0\n"
+            },
+            "sources": _sources(campaign_exposures={"path": "camp.csv"}),
+        },
+        2,
+        ("table 'campaign_exposures'", "campaign_id+customer_id", "'(spring, 001)'", "Fix:"),
+    ),
+    "a mapping onto the id another column already has": (
+        {
+            "sources": _sources(
+                orders={"path": "orders.csv", "columns": {"customer_id": "order_id"}}
+            )
+        },
+        2,
+        ("table 'orders', column 'customer_id'", "sources.orders.columns.customer_id"),
+    ),
+    "a gzip export, orders.csv.gz": (
+        {
+            "files": {"orders.csv.gz": __import__("gzip").compress(ORDERS.encode())},
+            "sources": _sources(orders={"path": "orders.csv.gz"}),
+        },
+        2,
+        ("sources.orders.path", "'.gz'", "Fix:"),
+    ),
+    "a YAML key indented with a tab": (
+        {"raw_config": lambda text: text.replace("  customers:", "\tcustomers:", 1)},
+        2,
+        ("not valid YAML", "line", "'\\t'"),
+    ),
+    "a Windows path in double quotes (\\d is no escape)": (
+        {
+            "raw_config": lambda text: text.replace(
+                "path: orders.csv", 'path: "C:\\data\\orders.csv"'
+            )
+        },
+        2,
+        ("not valid YAML", "line", "C:\\data"),
+    ),
+    "a YAML tag that would run code": (
+        {"raw_config": lambda text: text + "evil: !!python/object/apply:os.system ['echo x']\n"},
+        2,
+        ("not valid YAML", "python/object/apply:os.system"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_corpus_case_is_named_with_its_fix_or_read(name, tmp_path) -> None:
+    project, exit_code, expected = CORPUS[name]
+    project = dict(project)
+    rewrite = project.pop("raw_config", None)
+    config = _corpus_project(tmp_path, **project)
+    if rewrite is not None:
+        config.write_text(rewrite(config.read_text(encoding="utf-8")), encoding="utf-8")
+    code, text = _validate(config)
+    assert code == exit_code, text
+    missing = [e for e in expected if e not in text]
+    assert not missing, (missing, text)
+
+
+# Cases that still go wrong, each to be fixed in a module this test file's author does not own
+# (named in the reason). strict: when the fix lands, the case passes and the marker must go.
+def _gap(owner: str, what: str):
+    return pytest.mark.xfail(strict=True, reason=f"known gap, fix in {owner}: {what}")
+
+
+GAPS = {
+    "an impossible date unquoted in the config, analysis_date: 2025-06-31": pytest.param(
+        {"raw_config": lambda text: text.replace("'2025-06-30'", "2025-06-31")},
+        2,
+        ("analysis_date", "2025-06-31", "Fix:"),
+        marks=_gap("config.py", "PyYAML's date constructor raises ValueError: a traceback"),
+    ),
+    "a NUL byte at the end of the config (a broken save)": pytest.param(
+        {"raw_config": lambda text: text + "\0"},
+        2,
+        ("config.yaml", "Fix:"),
+        marks=_gap("config.py", "yaml.SafeLoader(text) raises ReaderError outside the try"),
+    ),
+    "a key given twice in the config (the second wins quietly)": pytest.param(
+        {"raw_config": lambda text: text + "analysis_date: 2025-01-31\n"},
+        2,
+        ("analysis_date", "twice"),
+        marks=_gap("config.py", "PyYAML keeps the last of duplicate keys without a word"),
+    ),
+    "notebooks.03_personas.k: 'five'": pytest.param(
+        {
+            "files": {"items.csv": ITEMS, "responses.csv": RESPONSES},
+            "sources": _sources(
+                survey_responses={"path": "responses.csv"}, survey_items={"path": "items.csv"}
+            ),
+            "notebooks": {"03_personas": {"k": "five"}},
+        },
+        2,
+        ("notebooks.03_personas.k", "'auto'", "whole number"),
+        marks=_gap("preflight.py", "validate checks types only; int('five') fails in the run"),
+    ),
+    "an interaction without a kind": pytest.param(
+        {
+            "files": {
+                "x.csv": "customer_id,occurred_at,kind\n001,2025-05-01,\n002,2025-05-01,call\n"
+            },
+            "sources": _sources(interactions={"path": "x.csv"}),
+        },
+        2,
+        ("table 'interactions'", "column 'kind'", "have no value"),
+        marks=_gap("schema.py/sources.py", "an empty required text column passes quietly"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("project", "exit_code", "expected"), list(GAPS.values()), ids=list(GAPS))
+def test_corpus_known_gaps(project, exit_code, expected, tmp_path) -> None:
+    project = dict(project)
+    rewrite = project.pop("raw_config", None)
+    config = _corpus_project(tmp_path, **project)
+    if rewrite is not None:
+        config.write_text(rewrite(config.read_text(encoding="utf-8")), encoding="utf-8")
+    code, text = _validate(config)
+    assert code == exit_code, text
+    missing = [e for e in expected if e not in text]
+    assert not missing, (missing, text)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap, fix in config.py: a ${VAR} in a Spark uri is resolved when the config is "
+    "read, so RunConfig.secrets() no longer sees it and describe() shows part of the password",
+)
+def test_a_secret_in_a_spark_uri_is_listed_and_hidden(monkeypatch) -> None:
+    from segwork.config import parse_config
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-06-30",
+            "engine": "pyspark",
+            "sources": {"orders": {"uri": f"s3a://AKIA:${{{SECRET_ENV}}}@bucket/orders/"}},
+        },
+        base_dir=Path("."),
+        origin=Path("config.yaml"),
+        check_files=False,
+    )
+    assert SECRET in cfg.secrets()
+    described = cfg.sources.orders.describe()
+    assert not any(part in described for part in SECRET.split("@")), described
