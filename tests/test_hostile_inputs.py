@@ -663,3 +663,30 @@ def test_a_secret_in_a_spark_uri_is_listed_and_hidden(monkeypatch) -> None:
     assert SECRET in cfg.secrets()
     described = cfg.sources.orders.describe()
     assert not any(part in described for part in SECRET.split("@")), described
+
+
+def test_czech_yes_no_and_excel_number_ids_are_read_right(tmp_path) -> None:
+    from segwork.config import load_config
+    from segwork.sources import load_tables
+
+    customers = CUSTOMERS.replace(",true\n", ",ano\n").replace(",false\n", ",ne\n")
+    customers = customers.replace("\n00", "\n")  # ids 1, 2, 3 as text
+    ids_as_numbers = _xlsx(
+        [
+            ["order_id", "customer_id", "order_date", "amount"],
+            ["A1", 1, "2025-01-10", 10.0],  # Excel stores these ids as numbers
+            ["A2", 3, "2025-02-10", 5.5],
+        ]
+    )
+    config = _corpus_project(
+        tmp_path,
+        files={"customers.csv": customers, "orders.xlsx": ids_as_numbers},
+        sources=_sources(orders={"path": "orders.xlsx"}),
+    )
+    code, text = _validate(config)
+    assert code == 0, text
+    tables = load_tables(load_config(config))
+    got = tables.customers.set_index("customer_id")["email_opt_in"]
+    assert got.to_dict() == {"1": True, "2": False, "3": True}
+    orders = tables.orders.execute()
+    assert orders.set_index("order_id")["customer_id"].to_dict() == {"A1": "1", "A2": "3"}
