@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import io
 import json
 import os
@@ -714,3 +715,79 @@ def test_explicit_missing_file_and_wrong_type_refuse_the_run_before_anything_is_
     ):
         pipeline.run(cfg, progress=False)
     assert not (root / "reports").exists()
+
+
+def test_records_pages_notebooks_and_lines_are_redacted_by_value(tmp_path: Path, capsys) -> None:
+    """Redaction by value: also in records written before it existed (the reports index), in a
+    killed run's partial notebook, in JSON- and HTML-escaped forms, and in progress lines."""
+    from datetime import UTC, datetime
+
+    secret = (
+        'pa"ss<w>@#/:Ž'  # characters JSON and HTML escape, so only a by-value search finds them
+    )
+    runs_dir = tmp_path / "runs"
+    old = pipeline.RunRecord(
+        run_id="old",
+        name="old",
+        status="failed",
+        started=datetime(2026, 1, 1, tzinfo=UTC),
+        run_dir=runs_dir / "old",
+        config_path=tmp_path / "c.yaml",
+    )
+    old.notebooks.append(
+        pipeline.NotebookRecord(
+            stem="01_x",
+            title="X",
+            status="failed",
+            error={
+                "ename": "E",
+                "evalue": secret,
+                "cell_source": f"connect('{secret}')",
+                "cell_index": 1,
+                "traceback": f"E: {secret}",
+            },
+        )
+    )
+    old.run_dir.mkdir(parents=True)
+    pipeline._write_run_files(old)  # as before redaction: the secret is in its run.json
+    assert (
+        json.loads((old.run_dir / "run.json").read_text())["notebooks"][0]["error"]["evalue"]
+        == secret
+    )
+
+    killed = pipeline.RunRecord(
+        run_id="killed",
+        name="killed",
+        status="running",
+        started=datetime(2026, 1, 2, tzinfo=UTC),
+        run_dir=runs_dir / "killed",
+        config_path=tmp_path / "c.yaml",
+    )
+    killed.notebooks.append(pipeline.NotebookRecord(stem="01_x", title="X"))
+    (killed.run_dir / "notebooks").mkdir(parents=True)
+    pipeline._write_run_files(killed)
+    partial = _notebook([new_code_cell("print(url)")])
+    partial.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"postgresql://u:{secret}@h/db\n")
+    ]
+    nbformat.write(partial, killed.run_dir / "notebooks" / "01_x.ipynb")
+
+    assert pipeline.mark_interrupted_runs(tmp_path, by_run_id="new", secrets=[secret]) == ["killed"]
+    pipeline.update_reports_index(tmp_path, secrets=[secret])
+    pipeline._say(True, f"connecting with {secret} ...", secrets=[secret])
+    relay = pipeline._ProgressRelay([secret])
+    relay.write(f"[segwork] reading orders from u:{secret}@h\n")
+
+    err = capsys.readouterr().err
+    assert "connecting with *** ..." in err and "u:***@h" in err and secret not in err
+    for page in (tmp_path / "index.html", tmp_path / "runs" / "index.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "old" in text and "killed" in text
+        for form in (secret, html.escape(secret), json.dumps(secret)[1:-1]):
+            assert form not in text, (page, form)
+    for path in killed.run_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_text(encoding="utf-8")
+            assert secret not in data and json.dumps(secret)[1:-1] not in data, path
+    text = (killed.run_dir / "notebooks" / "01_x.ipynb").read_text(encoding="utf-8")
+    assert "postgresql://u:***@h/db" in text
