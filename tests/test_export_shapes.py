@@ -1128,3 +1128,35 @@ def test_segwork_run_on_a_campaign_export_without_ids(tmp_path: Path) -> None:
     assert len(c360) == 3000
     page = (record.run_dir / "01_data_collection.html").read_text(encoding="utf-8")
     assert "whose id is its row number" in page and "email_2008" in page
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_unnamed_first_column_of_an_r_export_can_be_mapped_by_its_empty_name(
+    tmp_path: Path, fmt: str
+) -> None:
+    """R's write.csv writes the row names under an empty header: `customer_id: ""` maps it."""
+    text = '"","A1","A2"\n"007",2,4\n"010",NA,4\n"012",5,NA\n'
+    if fmt == "csv":
+        (tmp_path / "bfi.csv").write_text(text, encoding="utf-8")
+    else:
+        frame = pd.DataFrame({"": ["007", "010", "012"], "A1": [2, None, 5], "A2": [4, 4, None]})
+        frame.to_excel(tmp_path / "bfi.xlsx", index=False)
+    source = {"path": f"bfi.{fmt}", "columns": {"customer_id": ""}}
+    tables = load_tables(load_config(write_config(tmp_path, {"survey_responses": source})))
+    answers = tables.survey_responses
+    assert answers["customer_id"].tolist() == ["007", "010", "012"]  # ids as text: zeros kept
+    assert answers["A1"].isna().tolist() == [False, True, False]
+    pd.DataFrame({"customer_id": ["1"], "A1": [3]}).to_csv(tmp_path / "named.csv", index=False)
+    source = {"path": "named.csv", "columns": {"customer_id": " "}}
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(write_config(tmp_path, {"survey_responses": source})))
+    assert "maps 'customer_id' to a column without a header, but named.csv has no such" in str(
+        err.value
+    )
+    (tmp_path / "bfi.csv").write_text('"","A1"\n"007",2\n', encoding="utf-8")
+    source = {"path": "bfi.csv", "columns": {"customer_id": "id"}}
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(write_config(tmp_path, {"survey_responses": source})))
+    assert """a column without a header ('column0') is mapped as customer_id: \"\"""" in str(
+        err.value
+    )

@@ -329,13 +329,20 @@ def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[st
     for target, source in src.columns.items():
         if source not in present:
             close = difflib.get_close_matches(source, present, n=2)
+            unnamed = [c for c in present if _UNNAMED.fullmatch(c)]
             raise SchemaError(
                 table,
                 f"the config maps '{target}' to the column '{source}', which is not in "
                 f"{src.describe()}; columns present: {', '.join(present)}",
                 column=target,
                 fix=f"correct sources.{table}.columns.{target}"
-                + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""),
+                + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else "")
+                + (
+                    f"; a column without a header ({', '.join(map(repr, unnamed))}) is mapped "
+                    f'as {target}: ""'
+                    if len(unnamed) == 1
+                    else ""
+                ),
             )
     lower = {c.lower(): c for c in present}
     for target, source in src.columns.items():
@@ -360,6 +367,27 @@ def _check_mapping(table: str, src: SourceConfig, present: list[str]) -> dict[st
             )
         targets[source] = target
     return {source: target for target, source in src.columns.items()}
+
+
+# The names readers give columns with an empty header: DuckDB column0/column00, pandas "Unnamed: 0".
+_UNNAMED = re.compile(r"column\d+|Unnamed: \d+")
+
+
+def _name_unnamed(table: str, src: SourceConfig, present: list[str]) -> SourceConfig:
+    """The source with a mapping onto "" (a column without a header) pointed at that column."""
+    unnamed = [c for c in present if _UNNAMED.fullmatch(c)]
+    blank = [t for t, name in src.columns.items() if not name.strip()]
+    if len(unnamed) != 1 or len(blank) != 1:
+        raise SchemaError(
+            table,
+            f"the config maps {', '.join(map(repr, blank))} to a column without a header, but "
+            f"{src.describe()} has {len(unnamed) or 'no'} such column(s)"
+            + (f": {', '.join(map(repr, unnamed))}" if unnamed else "")
+            + f"; columns present: {', '.join(present)}",
+            column=blank[0],
+            fix=f"map sources.{table}.columns.{blank[0]} to one of the columns present by its name.",
+        )
+    return src.model_copy(update={"columns": {**src.columns, blank[0]: unnamed[0]}})
 
 
 _HEADER_SEARCH_ROWS = 30
@@ -906,8 +934,13 @@ class _Reader:
                         table, src, ["" if pd.isna(v) else str(v) for v in head.iloc[row]]
                     )
                 ids = {self._source_name(src, c) for c in _ID_COLUMNS}
-                labels = (
-                    [] if row >= len(head) else [str(v) for v in head.iloc[row] if not pd.isna(v)]
+                labels = (  # pandas names a column without a header "Unnamed: <position>"
+                    []
+                    if row >= len(head)
+                    else [
+                        f"Unnamed: {i}" if pd.isna(v) else str(v)
+                        for i, v in enumerate(head.iloc[row])
+                    ]
                 )
                 frame = pd.read_excel(
                     book,
@@ -960,6 +993,12 @@ class _Reader:
         lines = table == "orders" and src.shape == "lines"
         raw = self._raw(table, src)
         described = self._sql(f"DESCRIBE {raw}")
+        if any(not name.strip() for name in src.columns.values()):
+            # A column mapped by its empty header (R's row names): read again under the name the
+            # reader gave it, so it is typed as the contract says (ids as text).
+            src = _name_unnamed(table, src, [r[0] for r in described])
+            raw = self._raw(table, src)
+            described = self._sql(f"DESCRIBE {raw}")
         raw_types = {r[0]: r[1] for r in described}
         present = list(raw_types)
         rename = _check_mapping(table, src, present)
