@@ -1191,7 +1191,10 @@ class _Reader:
         aggs = []
         for i, (col, test) in enumerate(candidates.items()):
             aggs.append(f"count(*) FILTER (WHERE {test}) AS m{i}")
-            aggs.append(
+            if contract.kind(rename.get(col, col)):  # typed as the contract says anyway
+                aggs.append(f"0 AS t{i}")
+                continue
+            aggs.append(  # a survey column: does it hold text besides the markers?
                 f"count(*) FILTER (WHERE NOT ({test}) AND NULLIF(trim({_ident(col)}), '') IS NOT "
                 f"NULL AND TRY_CAST(trim({_ident(col)}) AS DOUBLE) IS NULL) AS t{i}"
             )
@@ -1925,6 +1928,7 @@ class _SparkReader:
                 float(stats["returned"] or 0),
                 _int(stats["zero"]),
             )
+            self._count_late(out)
         if contract.history:
             return out
         frame = out.to_pandas()
@@ -1932,6 +1936,25 @@ class _SparkReader:
             if pd.api.types.is_datetime64_any_dtype(frame[col]):
                 frame[col] = frame[col].astype("datetime64[us]")
         return frame
+
+    def _count_late(self, orders: ibis.Table) -> None:
+        """Orders after the analysis date: kept and counted, as the DuckDB reader does."""
+        day = pd.Timestamp(self.cfg.analysis_date) + pd.Timedelta(days=1)
+        late = orders.filter(orders.order_date >= day)
+        n_late = _int(late.count().to_pandas())
+        shown = sorted(str(v)[:10] for v in self._examples(late, [late.order_date]))
+        self.report.add(
+            Issue(
+                "orders",
+                "order_date",
+                f"after the analysis date {self.cfg.analysis_date}: left out of analyses as of "
+                "that date",
+                n_late,
+                ", ".join(shown),
+                "kept",
+                unit="orders",
+            )
+        )
 
     @staticmethod
     def _examples(rows: ibis.Table, values: list[Any]) -> list[Any]:
