@@ -511,3 +511,32 @@ def test_a_text_column_of_the_orders_that_is_one_value_per_customer_describes_th
     assert customer_columns_from_orders(orders).columns.empty  # one customer with two: not a fact
     assert customer_columns_from_orders(None).empty
     assert from_orders_text(["Country"]).startswith("Country is taken from the orders: every")
+
+
+def test_a_flagged_return_of_amount_zero_is_no_purchase_anywhere() -> None:
+    """One rule (schema.is_purchase): a cancelled free order (is_return, amount 0) is a return in
+    the customer 360 and the monthly counts, and no purchase for RFM; a plain free order is one."""
+    from segwork import quality, rfm
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["1", "2", "C3", "4"],
+            "customer_id": ["a", "a", "a", "b"],
+            "order_date": pd.to_datetime(["2025-01-10", "2025-02-01", "2025-03-01", "2025-03-05"]),
+            "amount": [100.0, 0.0, 0.0, 50.0],
+            "is_return": [False, False, True, False],
+        }
+    )
+    c360 = build_customer360(
+        pd.DataFrame({"customer_id": ["a", "b"]}), orders, analysis_date="2025-06-30"
+    )
+    assert c360.loc["a", "orders_total"] == 2  # the paid and the free order, not the cancellation
+    assert c360.loc["a", "returns_total"] == 1
+    monthly = quality.monthly_orders(orders, analysis_date="2025-06-30").set_index("month")
+    assert monthly.loc[pd.Timestamp("2025-03-01"), "orders"] == 1  # b's order only
+    assert monthly.loc[pd.Timestamp("2025-03-01"), "returns"] == 1
+    feats = rfm.features(orders, analysis_date="2025-06-30", window_days=None)
+    assert feats.loc["a", "frequency"] == 2
+    assert (
+        feats.loc["a", "recency"] == (pd.Timestamp("2025-06-30") - pd.Timestamp("2025-02-01")).days
+    )

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from segwork.customers import interaction_counts, order_behaviour
+from segwork.schema import is_purchase
 from segwork.sources import as_ibis, require_columns
 
 __all__ = [
@@ -982,7 +983,7 @@ def _purchases_between(
     purchase days, counted in the Ibis backend."""
     t = as_ibis(orders)
     lo, hi = start.normalize() + pd.Timedelta(days=1), end.normalize() + pd.Timedelta(days=1)
-    t = t.filter((t.order_date >= lo) & (t.order_date < hi) & (t.amount >= 0))
+    t = t.filter((t.order_date >= lo) & (t.order_date < hi) & is_purchase(t))
     out = (
         t.group_by("customer_id")
         .aggregate(orders=t.count(), purchase_days=t.order_date.truncate("D").nunique())
@@ -1003,7 +1004,7 @@ def build_propensity_dataset(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Features known at the end of ``cutoff`` and the label "purchased in (cutoff, cutoff + h]".
 
-    Population: customers with at least one purchase (amount > 0) on or before the cutoff.
+    Population: customers with at least one purchase (amount >= 0, not a return) on or before the cutoff.
     Features (aggregated in the Ibis backend, only per-customer rows come to pandas):
     orders and revenue in total and in the last 30/90/365 days, returns, average order value,
     days since the last order (recency), days since the first (tenure); interactions of the
@@ -1019,7 +1020,7 @@ def build_propensity_dataset(
     beh = beh[beh["orders_total"] > 0]
     if beh.empty:
         raise CLVError(
-            f"table 'orders': no customer has a purchase (amount > 0) on or before {cut.date()}: "
+            f"table 'orders': no customer has a purchase on or before {cut.date()}: "
             "nothing to learn from; choose a later cutoff or a shorter horizon"
         )
     # sorted: the backend returns groups in no particular order, and fits should be repeatable
@@ -1722,7 +1723,7 @@ BREAKDOWN_COLUMNS = (
 
 def _first_purchase(orders: pd.DataFrame | ibis.Table) -> pd.Timestamp | None:
     t = as_ibis(orders)
-    first = t.filter(t.amount >= 0).order_date.min().to_pandas()
+    first = t.filter(is_purchase(t)).order_date.min().to_pandas()
     return None if pd.isna(first) else pd.Timestamp(first).normalize()
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from segwork import progress
+from segwork.schema import is_purchase, is_return
 from segwork.sources import as_ibis, require_columns
 
 AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
@@ -67,12 +68,12 @@ def order_behaviour(
     ref = pd.Timestamp(analysis_date)
     end = ref + pd.Timedelta(days=1)  # the analysis date is a whole day
     t = t.filter(t.order_date < end)
-    purchase = t.amount >= 0
+    purchase = is_purchase(t)
     aggs = {
         "first_order_date": t.order_date.min(),
         "last_order_date": t.order_date.max(),
         "orders_total": purchase.ifelse(1, 0).sum(),
-        "returns_total": (t.amount < 0).ifelse(1, 0).sum(),
+        "returns_total": is_return(t).ifelse(1, 0).sum(),
         "revenue_total": t.amount.sum(),
         "gross_revenue_total": purchase.ifelse(t.amount, 0).sum(),
     }

@@ -12,7 +12,7 @@ import ibis
 import pandas as pd
 
 from segwork.customers import longest_window
-from segwork.schema import TableStats, ValidationReport
+from segwork.schema import TableStats, ValidationReport, is_purchase, is_return
 from segwork.sources import Tables, as_ibis
 
 DATE_COLUMNS = {
@@ -93,8 +93,8 @@ def monthly_orders(
     out = (
         t.group_by(month)
         .aggregate(
-            orders=(t.amount >= 0).ifelse(1, 0).sum(),  # a free order is a purchase
-            returns=(t.amount < 0).ifelse(1, 0).sum(),
+            orders=is_purchase(t).ifelse(1, 0).sum(),  # a free order is a purchase
+            returns=is_return(t).ifelse(1, 0).sum(),
             revenue=t.amount.sum(),
             customers=t.customer_id.nunique(),
             first=t.order_date.min(),

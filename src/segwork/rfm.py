@@ -40,7 +40,7 @@ import yaml
 
 from segwork import progress
 from segwork.customers import age_band, company_size_band
-from segwork.schema import SchemaError
+from segwork.schema import SchemaError, is_return
 from segwork.sources import as_ibis, require_columns
 
 __all__ = [
@@ -153,6 +153,8 @@ def _orders_table(orders: pd.DataFrame | ibis.Table) -> ibis.Table:
             column="amount",
             fix="cast the amount column to float (money is float64)",
         )
+    # a zero-amount return (a cancelled free order) changes no revenue and is no purchase
+    t = t.filter(~is_return(t) | (t.amount < 0)) if "is_return" in t.columns else t
     return t.select(
         customer_id=t.customer_id, order_id=t.order_id, ts=od, amount=t.amount.cast("float64")
     )

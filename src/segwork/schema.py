@@ -8,7 +8,7 @@ must be unique. Extra columns pass through untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -220,3 +220,23 @@ class ValidationReport:
         else:
             lines.append("No problems found.")
         return "\n".join(lines)
+
+
+def is_purchase(orders: Any) -> Any:
+    """The one rule for what an order row is, as an Ibis boolean: a purchase when its amount is
+    >= 0 (free items and full discounts are purchases, as in the buy-till-you-die literature) and
+    it is not flagged ``is_return`` (a cancelled invoice of free items has amount 0 but is no
+    purchase)."""
+    purchase = orders.amount >= 0
+    if "is_return" in orders.columns:
+        purchase = purchase & ~orders.is_return.fill_null(False)
+    return purchase
+
+
+def is_return(orders: Any) -> Any:
+    """A return: a negative amount, or a row flagged ``is_return`` (the complement of
+    :func:`is_purchase`, except for rows without an amount)."""
+    returned = orders.amount < 0
+    if "is_return" in orders.columns:
+        returned = returned | orders.is_return.fill_null(False)
+    return returned

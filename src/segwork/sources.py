@@ -1299,6 +1299,8 @@ class _Reader:
         ]
         if "quantity" in mapped:
             aggs.append("sum(quantity) AS quantity")
+        if cancelled and "is_return" not in mapped:  # a cancelled free order is no purchase
+            aggs.append(f"bool_and({' OR '.join(cancelled)}) AS is_return")
         aggs += [f"any_value({_ident(c)}) AS {_ident(c)}" for c in carried]
         aggs.append("count(*) AS lines")
         self._sql(
