@@ -690,3 +690,19 @@ def test_czech_yes_no_and_excel_number_ids_are_read_right(tmp_path) -> None:
     assert got.to_dict() == {"1": True, "2": False, "3": True}
     orders = tables.orders.execute()
     assert orders.set_index("order_id")["customer_id"].to_dict() == {"A1": "1", "A2": "3"}
+
+
+def test_everything_validate_prints_is_redacted_by_value(tmp_path, monkeypatch) -> None:
+    """Whatever carries the secret (here a cell of the export quoted in an error), the screen
+    shows ***: stdout and stderr of the command are redacted as a whole, progress lines too."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    config = _corpus_project(
+        tmp_path,
+        files=_orders("250\n", f'"{SECRET}"\n'),
+        outputs={"memberships": {"url": _pg_url(_closed_port()), "table": "m"}},
+    )
+    result = CliRunner().invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "column 'amount'" in result.stderr and "row 2: '***'" in result.stderr
+    assert "[segwork] reading orders from orders.csv" in result.stderr
+    assert_no_secret(tmp_path / "reports", _cli_texts(result), [SECRET])

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -50,14 +50,34 @@ def _secrets(config: Path) -> list[str]:
 _EXPECTED = (ConfigError, SchemaError)
 
 
+class _Redacting:
+    """A text stream that writes through to ``stream`` with the secrets replaced by ``***``."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self._stream, self._secrets = stream, secrets
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 @contextmanager
 def _unexpected_errors(
     secrets: Sequence[str], expected: tuple[type[Exception], ...] = _EXPECTED
 ) -> Iterator[None]:
     """An error segwork did not foresee: its traceback (redacted) and status 1, never a secret.
-    Errors of the ``expected`` kinds pass through to the command's own message."""
+    Errors of the ``expected`` kinds pass through to the command's own message. Meanwhile
+    everything written to stdout and stderr (progress lines of the readers, warnings) is
+    redacted too."""
     try:
-        yield
+        with (
+            redirect_stdout(_Redacting(sys.stdout, secrets)),
+            redirect_stderr(_Redacting(sys.stderr, secrets)),
+        ):
+            yield
     except (typer.Exit, KeyboardInterrupt, *expected):
         raise
     except Exception:  # noqa: BLE001
