@@ -791,3 +791,22 @@ def test_records_pages_notebooks_and_lines_are_redacted_by_value(tmp_path: Path,
             assert secret not in data and json.dumps(secret)[1:-1] not in data, path
     text = (killed.run_dir / "notebooks" / "01_x.ipynb").read_text(encoding="utf-8")
     assert "postgresql://u:***@h/db" in text
+
+
+def test_redaction_keeps_input_digests(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    digest = "5432" + "0" * 60  # a digest that happens to contain a short ${VAR} (a port)
+    rec = pipeline.RunRecord(
+        run_id="r",
+        name="r",
+        status="succeeded",
+        started=datetime(2026, 1, 1, tzinfo=UTC),
+        run_dir=tmp_path / "r",
+        config_path=tmp_path / "c.yaml",
+        inputs=[{"table": "orders", "source": "db 5432", "sha256": digest}],
+    )
+    rec.run_dir.mkdir()
+    pipeline._write_run_files(rec, ["5432"])
+    written = json.loads((rec.run_dir / "run.json").read_text())["inputs"][0]
+    assert written == {"table": "orders", "source": "db ***", "sha256": digest}

@@ -490,8 +490,14 @@ def _say(enabled: bool, text: str, end: str = "\n", secrets: Sequence[str] = ())
 
 
 def _write_run_files(record: RunRecord, secrets: Sequence[str] = ()) -> None:
-    """run.json and the run's index page, both from the record redacted by value."""
-    data = redact_tree(json.loads(json.dumps(record.to_dict(), default=str)), secrets)
+    """run.json and the run's index page, both from the record redacted by value (the inputs'
+    SHA-256 digests are kept: a digest reveals nothing, and a short secret such as a port
+    number could otherwise break one)."""
+    plain = json.loads(json.dumps(record.to_dict(), default=str))
+    data = redact_tree(plain, secrets)
+    for entry, original in zip(data["inputs"], plain["inputs"], strict=True):
+        if "sha256" in original:
+            entry["sha256"] = original["sha256"]
     atomic_write_text(record.run_dir / RUN_JSON, json.dumps(data, indent=2) + "\n")
     atomic_write_text(record.run_dir / "index.html", render_run_index(data))
 
