@@ -2129,6 +2129,8 @@ def recommend(
                     f"the interaction test (treatment x {col}, Holm over {len(h)} variant(s)) "
                     f"gives p = {_fmt(p_int, 2)}"
                 )
+                if len(h) > 1:  # the campaign's scope rests on its most different variant
+                    het_text += f" for '{h['variant'].iat[i]}', the smallest"
             else:
                 het_text = f"there are too few usable {col} segments for an interaction test"
         differs = np.isfinite(p_int) and p_int < alpha
@@ -2224,13 +2226,14 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
             )
             if np.isfinite(r["interaction_p"]):
                 text += (
-                    f" The effect does not differ detectably between segments (interaction "
-                    f"p = {_fmt(r['interaction_p'], 2)}), so the decision is for the whole campaign."
+                    " The effect does not differ detectably between segments for any variant "
+                    f"(smallest Holm-adjusted interaction p = {_fmt(r['interaction_p'], 2)}), so "
+                    "the decision is for the whole campaign."
                 )
         else:
             text = (
                 f"{camp}: the effect differs between {d['segment_column'].iat[0]} segments "
-                f"(interaction p = {_fmt(d['interaction_p'].iat[0], 2)}), so each segment is "
+                f"(Holm-adjusted interaction p = {_fmt(d['interaction_p'].iat[0], 2)}), so each segment is "
                 "decided on its own."
             )
             for decision, word in (("roll out", "Roll out"), ("stop", "Stop")):
