@@ -1160,3 +1160,31 @@ def test_the_unnamed_first_column_of_an_r_export_can_be_mapped_by_its_empty_name
     assert """a column without a header ('column0') is mapped as customer_id: \"\"""" in str(
         err.value
     )
+
+
+def test_whole_number_ids_written_as_floats_match_the_plain_ids(tmp_path: Path) -> None:
+    """Online Retail II's CSV writes Customer ID as 13085.0 (a float column with gaps); the same
+    customer is 13085 in the customers export. Both are the id '13085'; leading zeros stay."""
+    pd.DataFrame({"customer_id": ["13085", "0042", "77"]}).to_csv(
+        tmp_path / "customers.csv", index=False
+    )
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,order_date,amount\n"
+        "1,13085.0,2024-01-02,10\n2,0042,2024-01-03,5\n3,77.00,2024-01-04,7\n4,13085.5,2024-01-05,1\n",
+        encoding="utf-8",
+    )
+    cfg = write_config(
+        tmp_path,
+        {
+            "customers": {"path": "customers.csv"},
+            "orders": {"path": "orders.csv", "invalid_rows": "drop"},
+        },
+    )
+    tables = load_tables(load_config(cfg))
+    orders = tables.orders.to_pandas().set_index("order_id")
+    assert orders.loc["1", "customer_id"] == "13085"
+    assert orders.loc["2", "customer_id"] == "0042"
+    assert orders.loc["3", "customer_id"] == "77"
+    assert "4" not in orders.index  # 13085.5 is no whole number: an unknown customer, dropped
+    unknown = tables.report.issues_frame().query("problem.str.startswith('unknown customer')")
+    assert unknown["count"].tolist() == [1]

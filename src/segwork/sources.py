@@ -1362,7 +1362,10 @@ class _Reader:
         if kind == "id":
             if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL")):  # 1001.0 read from Excel
                 return f"CAST(TRY_CAST({col} AS BIGINT) AS VARCHAR)"
-            return f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+            # "13085.0": a whole-number id written from a float column (a pandas or Excel export
+            # of ids with gaps) is the id 13085, as it is in the tables that wrote it as 13085
+            text = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+            return f"regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1')"
         if kind == "string":
             return f"CAST({col} AS VARCHAR)"
         if kind == "date":
