@@ -540,3 +540,35 @@ def test_a_flagged_return_of_amount_zero_is_no_purchase_anywhere() -> None:
     assert (
         feats.loc["a", "recency"] == (pd.Timestamp("2025-06-30") - pd.Timestamp("2025-02-01")).days
     )
+
+
+def test_c360_contents_counts_the_customer_id_column() -> None:
+    """A survey-only 360 has the id and ``survey_answered``: two columns, as the artifact has."""
+    from segwork.quality import c360_contents
+
+    responses = pd.DataFrame({"customer_id": ["a", "b"], "item_id": "Q1", "value": [1, 2]})
+    c360 = build_customer360(
+        pd.DataFrame({"customer_id": ["a", "b", "c"]}),
+        None,
+        analysis_date=REF,
+        survey_responses=responses,
+    )
+    artifact_columns = c360.reset_index().shape[1]
+    text = c360_contents(c360, [])
+    assert f"3 rows and {artifact_columns} columns" in text
+    assert artifact_columns == 2 and "1 column" not in text
+
+
+def test_value_spread_says_how_many_buyers_its_percentiles_cover() -> None:
+    from segwork.quality import value_spread
+
+    values = pd.Series([0.0] * 3 + list(np.linspace(10, 100, 97)) + [np.nan])
+    spread = value_spread(values)
+    positive = values[values > 0]
+    assert (spread.positive, spread.not_positive) == (97, 3)
+    assert spread.low == pytest.approx(np.percentile(positive, 1))
+    assert spread.high == pytest.approx(np.percentile(positive, 99))
+    text = spread.describe("USD")
+    assert "98 % of the 97 buyers with a positive average" in text
+    assert "3 buyers with an average of 0" in text
+    assert "left out" not in value_spread(positive).describe("USD")

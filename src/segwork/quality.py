@@ -426,10 +426,9 @@ def c360_contents(c360: pd.DataFrame, profile: list[str]) -> str:
     text = "One row per customer, combining " + (
         ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
     )
-    k = c360.shape[1]
-    return text + (
-        f": {len(c360):,} rows and {k} column{'s' if k != 1 else ''}. Later reports read this table."
-    )
+    # The customer id is the index of ``c360`` but a column of the table later reports read.
+    k = c360.shape[1] + (0 if "customer_id" in c360.columns else 1)
+    return text + f": {len(c360):,} rows and {k} columns. Later reports read this table."
 
 
 @dataclass(frozen=True)
@@ -440,27 +439,38 @@ class ValueSpread:
     median: float
     high: float  # 99th percentile
     log_scale: bool  # the 99th percentile is more than 50 times the 1st
+    positive: int = 0  # how many values are positive (the percentiles are of these)
+    not_positive: int = 0  # how many are zero or negative (left out of the percentiles)
 
     def describe(self, currency: str) -> str:
         from segwork.display import money
 
         if pd.isna(self.median):
             return "no order has a positive amount"
+        whom = "buyers"
+        if self.not_positive:
+            whom = f"the {self.positive:,} buyers with a positive average"
         text = (
-            f"median {money(self.median, currency)}; 98 % of buyers between "
+            f"median {money(self.median, currency)}; 98 % of {whom} between "
             f"{money(self.low, currency)} and {money(self.high, currency)}"
         )
+        if self.not_positive:
+            text += (
+                f"; {self.not_positive:,} buyer{'s' if self.not_positive != 1 else ''} with an "
+                "average of 0 (only orders of amount 0) are left out of these figures"
+            )
         return text + (", so the axis is on a log scale" if self.log_scale else "")
 
 
 def value_spread(values: pd.Series) -> ValueSpread:
     """Percentiles of the positive values of ``values``; a log scale when they span > 50x."""
-    pos = pd.to_numeric(values, errors="coerce")
-    pos = pos[pos > 0]
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    pos = numbers[numbers > 0]
+    rest = len(numbers) - len(pos)
     if pos.empty:
-        return ValueSpread(float("nan"), float("nan"), float("nan"), False)
+        return ValueSpread(float("nan"), float("nan"), float("nan"), False, 0, rest)
     low, median, high = (float(pos.quantile(q)) for q in (0.01, 0.5, 0.99))
-    return ValueSpread(low, median, high, high > 50 * low)
+    return ValueSpread(low, median, high, high > 50 * low, len(pos), rest)
 
 
 def breakdown_text(*, with_orders: bool, days: int | None = None) -> str:
