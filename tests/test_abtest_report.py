@@ -333,3 +333,40 @@ def test_readable_decisions_shows_increments_with_their_intervals() -> None:
         f"{rev[0]:+,.0f} [{rev[1]:+,.0f}, {rev[2]:+,.0f}] EUR"
     )
     assert shown["next to it"].iat[0].startswith("revenue ")
+
+
+def test_decision_text_has_no_scientific_p_and_names_the_segment_column() -> None:
+    # A large effect: the adjusted p is far below 0.001 (it was written "5.9e-13" on the page).
+    df = _campaign({"A": 0.06, "B": 0.06}, n=6000, seed=21)
+    overall, seg = abtest.evaluate(df), abtest.evaluate(df, segment="seg")
+    rec = abtest.recommend(overall, seg, segment_column="seg")
+    assert rec["p_adjusted"].iat[0] < 1e-6 and rec["decision"].iat[0] == "roll out"
+    reason = rec["reason"].iat[0]
+    assert "adjusted p < 0.001 (Holm)" in reason
+    assert "e-" not in reason and "(s)" not in reason
+    # min_lift 0: the threshold is zero, not "+0.00 pp"
+    assert "is above zero and significant" in reason and "+0.00" not in reason
+    # one variant: the interaction p as computed by the independent OLS/HC2 oracle
+    p = _ols_interaction_p(df)
+    assert f"interaction gives p = {abtest._p_text(p)}" in reason
+    head = abtest.headline(overall, rec)
+    assert "between seg segments for any variant" in head and "e-" not in head
+
+
+def test_forest_plot_writes_dollar_labels_as_written() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = _campaign({"1) $0 - $100": 0.04, "2) $100 - $200": 0.04}, n=1500, seed=22)
+    res = abtest.evaluate(df, segment="seg")
+    fig, ax = plt.subplots()
+    abtest.forest_plot(res, "conversion", ax=ax, title="c1: lift in conversion by history_segment")
+    fig.canvas.draw()
+    labels = ax.get_yticklabels() + [ax.title, ax.xaxis.label]
+    assert sorted(t.get_text() for t in labels[:2]) == ["1) $0 - $100", "2) $100 - $200"]
+    # mathtext would read "$0 - $100" as math and drop the dollar signs
+    assert not any(t.get_parse_math() for t in labels)
+    assert max(len(line) for line in ax.title.get_text().splitlines()) <= 48  # fits its panel
+    plt.close(fig)

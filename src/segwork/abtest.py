@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1602,9 +1603,12 @@ def decide(
             else (min_lift * mc[i] if np.isfinite(mc[i]) else 0.0)
         )
         ci = f"{show(d[i])} ({level} CI {show(dlo[i])} to {show(dhi[i])}; lift {_pct(lift[i])})"
-        padj = f"adjusted p = {_fmt(p[i], 2)} ({padj_name})"
-        minimum = f"the minimum useful effect of {show(thr)}" + (
-            f" (lift {min_lift:+.1%})" if min_effect is None and min_lift else ""
+        padj = f"adjusted p {_p_phrase(p[i])} ({padj_name})"
+        minimum = (
+            "zero"
+            if thr == 0
+            else f"the minimum useful effect of {show(thr)}"
+            + (f" (lift {min_lift:+.1%})" if min_effect is None and min_lift else "")
         )
         if not np.isfinite(p[i]) or not np.isfinite(dlo[i]):
             decisions.append("keep testing")
@@ -1644,7 +1648,7 @@ def forest_plot(
     after correction, red = significantly negative, grey = not significant. ``metric``: the
     result's primary metric (or the table's first) by default. Returns the Axes."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     if isinstance(table, ABResult):
         metric = metric or table.primary_metric
@@ -1695,10 +1699,17 @@ def forest_plot(
     for yi in y[~ok]:
         ax.text(0, yi, "  lift undefined / not evaluated", va="center", fontsize=8, color="#555555")
     ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(y, labels)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel(f"relative lift in {metric} vs control (interval; * corrected significance)")
-    ax.set_title(title or f"Lift in {metric} by segment")
+    ax.set_yticks(y, labels, parse_math=False)  # '$0 - $100' is money, not math
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.set_xlabel(
+        f"relative lift in {metric} vs control\n"
+        "(dot: estimate; line: interval; colour: significance after correction)",
+        parse_math=False,
+    )
+    ax.set_title(
+        textwrap.fill(title or f"Lift in {metric} by segment", 48), fontsize=11, parse_math=False
+    )
     if ok.any():
         ax.legend(loc="best", fontsize=8)
     return ax
@@ -1995,6 +2006,12 @@ def _p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
 
+def _p_phrase(p: float) -> str:
+    """A p-value after 'p' in a sentence: '< 0.001' or '= 0.071', never '5.9e-13'."""
+    text = _p_text(p)
+    return "not computable" if not text else text if text.startswith("<") else f"= {text}"
+
+
 def _pick_variant(rows: pd.DataFrame) -> pd.Series:
     """The one variant named for a campaign or segment (rule in :data:`VARIANT_RULE`)."""
     for decision in ("roll out", "keep testing", "stop"):
@@ -2080,6 +2097,7 @@ def recommend(
             "p_adjusted": main["p_adjusted"],
             "effect": _effect_text(metric, main, f[metric]),
             "interaction_p": interaction,
+            "interaction_column": col or "",
         }
         label = _increment_label(metric)
         for k in ("", "_ci_low", "_ci_high"):
@@ -2125,12 +2143,16 @@ def recommend(
             if np.isfinite(p_adj).any():
                 i = int(np.nanargmin(p_adj))
                 p_int = float(p_adj[i])
-                het_text = (
-                    f"the interaction test (treatment x {col}, Holm over {len(h)} variant(s)) "
-                    f"gives p = {_fmt(p_int, 2)}"
-                )
                 if len(h) > 1:  # the campaign's scope rests on its most different variant
-                    het_text += f" for '{h['variant'].iat[i]}', the smallest"
+                    het_text = (
+                        f"the test of a treatment x {col} interaction gives a Holm-adjusted "
+                        f"p {_p_phrase(p_int)} for '{h['variant'].iat[i]}', the smallest of the "
+                        f"{len(h)} variants"
+                    )
+                else:
+                    het_text = (
+                        f"the test of a treatment x {col} interaction gives p {_p_phrase(p_int)}"
+                    )
             else:
                 het_text = f"there are too few usable {col} segments for an interaction test"
         differs = np.isfinite(p_int) and p_int < alpha
@@ -2174,7 +2196,16 @@ def recommend(
                 )
             emit(p, segmented, "segment", target, reason, p_int)
     out = pd.DataFrame(rows)
-    for c in ("scope", "segment_column", "segment", "target", "variant", "decision", "reason"):
+    for c in (
+        "scope",
+        "segment_column",
+        "interaction_column",
+        "segment",
+        "target",
+        "variant",
+        "decision",
+        "reason",
+    ):
         out[c] = out[c].astype("str")
     return out
 
@@ -2225,15 +2256,17 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
                 f"({level} intervals)."
             )
             if np.isfinite(r["interaction_p"]):
+                seg_col = r.get("interaction_column") or ""
+                between = f"between {seg_col} segments" if seg_col else "between segments"
                 text += (
-                    " The effect does not differ detectably between segments for any variant "
-                    f"(smallest Holm-adjusted interaction p = {_fmt(r['interaction_p'], 2)}), so "
+                    f" The effect does not differ detectably {between} for any variant "
+                    f"(smallest Holm-adjusted interaction p {_p_phrase(r['interaction_p'])}), so "
                     "the decision is for the whole campaign."
                 )
         else:
             text = (
                 f"{camp}: the effect differs between {d['segment_column'].iat[0]} segments "
-                f"(Holm-adjusted interaction p = {_fmt(d['interaction_p'].iat[0], 2)}), so each segment is "
+                f"(Holm-adjusted interaction p {_p_phrase(d['interaction_p'].iat[0])}), so each segment is "
                 "decided on its own."
             )
             for decision, word in (("roll out", "Roll out"), ("stop", "Stop")):
