@@ -750,3 +750,19 @@ def test_survey_only_run_on_a_big_five_shaped_export(tmp_path):
     assert "gender, age are not items of the catalogue" in text
     for demo_word in ("price", "sustainab", "shop", "deal", "discount", "brand"):
         assert demo_word not in text.lower(), demo_word
+
+
+def test_a_text_mark_for_no_answer_points_to_the_sources_missing_values():
+    answers, catalogue, coded, cat = _ipip_like()
+    items = list(cat["item"])
+    marked = coded[["customer_id", *items]].astype({i: "object" for i in items})
+    marked[items] = marked[items].mask(marked[items] == 0, "x")  # the export's mark for a skip
+    with pytest.raises(SurveyError) as e:
+        score_survey(marked, SurveySpec.from_catalogue(cat))
+    msg = str(e.value)
+    assert "If 'x' means 'no answer' in this export" in msg
+    assert 'sources.survey_responses.missing_values: ["x"]' in msg
+    # what that setting does (the mark read as empty) then scores as the blanks it stands for
+    s = score_survey(marked.replace("x", np.nan), SurveySpec.from_catalogue(cat))
+    expected = score_by_hand(answers, catalogue)
+    assert s.n_imputed == sum(v is None for cid in expected for v in answers[cid].values())

@@ -35,6 +35,7 @@ assigned, see :class:`SurveySpec`):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -421,6 +422,19 @@ def _code_hint(bad_values: set[float], lo: int, hi: int, items: str) -> str:
     return ""
 
 
+def _marker_hint(text_answers: pd.Series, table: str) -> str:
+    """A hint that text such as 'x' or 'NA' may be the export's mark for 'no answer': such marks
+    are declared per source in the run config (sources.<table>.missing_values)."""
+    marks = list(dict.fromkeys(str(v).strip() for v in text_answers))[:_MAX_EXAMPLES]
+    if not marks:
+        return ""
+    listed = ", ".join(json.dumps(m, ensure_ascii=False) for m in marks)
+    return (
+        f" If {' or '.join(repr(m) for m in marks)} means 'no answer' in this export, list it in "
+        f"the run config instead: sources.{table}.missing_values: [{listed}]."
+    )
+
+
 def _check_all(
     responses: pd.DataFrame,
     spec: SurveySpec,
@@ -540,6 +554,7 @@ def _check_answers(
     bad_values = tuple(sorted({float(v) for v in num[off_scale]}))[:_MAX_EXAMPLES]
     if not assigning:
         fix += _code_hint(set(bad_values), lo, hi, f"item {item}")
+        fix += _marker_hint(raw[not_number], table)
     text_note = (
         " (text is not an answer: map labels such as 'agree' to numbers)"
         if (not_number.any())
