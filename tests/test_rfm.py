@@ -915,3 +915,44 @@ def test_breakdown_keeps_the_top_groups_and_pools_the_rest():
     np.testing.assert_allclose(other.groupby("country")["share"].sum(), 1.0)
     # lift is relative to all customers, which pooling does not change
     pd.testing.assert_frame_equal(top[top["country"].isin(kept)], full[full["country"].isin(kept)])
+
+
+def test_headline_gives_the_counts_behind_its_shares():
+    """ "22% of buying customers" and "23% of customers stayed" said of whom; the counts are on the
+    page and agree with the migration table."""
+    df = _cohort()
+    ref = "2024-12-31"
+    res = rfm.migration(df, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365})
+    kpis = rfm.segment_kpis(rfm.score(rfm.features(df, analysis_date=ref, window_days=365)))
+    text = rfm.headline(kpis, res)
+    top = kpis.sort_values("revenue_share", ascending=False).iloc[0]
+    assert (
+        f"{int(top['customers']):,} of the {int(kpis['customers'].sum()):,} scored customers"
+        in text
+    )
+    c = res.customers
+    old = c[~c["segment_before"].isin(["new", "inactive"])]
+    same = int((old["segment_before"].astype(str) == old["segment_now"].astype(str)).sum())
+    gone = int((old["segment_now"] == "gone").sum())
+    assert f"Of the {len(old):,} customers scored on" in text
+    assert f"{same:,} ({same / len(old):.0%}) are in the same segment now" in text
+    assert gone > 0 and f"{gone:,} ({gone / len(old):.0%}) are no longer scored" in text
+    assert "of buying customers" not in text
+
+
+def test_score_notes_carry_no_python():
+    """The note on collapsed score groups is shown on the page: no function names or code."""
+    ids = [f"c{i:03d}" for i in range(200)]
+    feats = pd.DataFrame(
+        {
+            "recency": np.arange(200),
+            "frequency": [1] * 150 + [2] * 50,
+            "monetary": np.arange(200.0),
+        },
+        index=pd.Index(ids, name="customer_id"),
+    )
+    with pytest.warns(rfm.RFMWarning) as caught:
+        rfm.score(feats)
+    texts = [str(w.message) for w in caught]
+    assert any("F score" in t for t in texts)
+    assert not any("rfm." in t or "cut_points" in t or "=" in t for t in texts)

@@ -727,8 +727,7 @@ def _quantile_score(
             f"collapse ({np.unique(edges).size - 1} distinct value ranges for {bins} scores). To keep "
             f"the groups equal in size, customers with equal values are split between neighbouring "
             f"{name} scores in a fixed pseudo-random order (a hash of the customer id), so two customers with the same value "
-            f"can get different {name} scores. (For analysts: rfm.score(cut_points=...) scores by "
-            "fixed value ranges instead.)",
+            f"can get different {name} scores.",
             RFMWarning,
             stacklevel=3,
         )
@@ -1243,9 +1242,10 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
     """The finding notebook 02 leads with: where the revenue is and which way customers move."""
     k = kpis.set_index("segment")
     top = k.sort_values("revenue_share", ascending=False).iloc[0]
+    scored = int(k["customers"].sum())
     text = (
-        f"{top.name} are {top['customer_share']:.0%} of buying customers but bring {top['revenue_share']:.0%} "
-        f"of revenue."
+        f"{top.name} are {int(top['customers']):,} of the {scored:,} scored customers "
+        f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of their net revenue."
     )
     risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index]
     if risk:
@@ -1259,14 +1259,20 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
         c = moves.customers
         old = c[~c["segment_before"].isin([NEW, INACTIVE])]
         if len(old):
-            stayed = float(
-                (old["segment_before"].astype(str) == old["segment_now"].astype(str)).mean()
-            )
+            same = old["segment_before"].astype(str) == old["segment_now"].astype(str)
+            gone = int((old["segment_now"] == GONE).sum())
             new = int((c["segment_before"] == NEW).sum())
             back = int(((c["segment_before"] == INACTIVE) & (c["segment_now"] != GONE)).sum())
             text += (
-                f"\n\nSince {moves.earlier_date:%d %b %Y}, {stayed:.0%} of customers stayed in their "
-                "segment; "
+                f"\n\nOf the {len(old):,} customers scored on {moves.earlier_date:%d %b %Y}, "
+                f"{int(same.sum()):,} ({same.mean():.0%}) are in the same segment now"
+                + (
+                    f" and {gone:,} ({gone / len(old):.0%}) are no longer scored (no purchase in "
+                    "the current scoring window)"
+                    if gone
+                    else ""
+                )
+                + ". Since then "
                 + (f"{new:,} first-time buyers arrived" if new else "no first-time buyers arrived")
                 + (f" and {back:,} earlier customers came back." if back else ".")
             )
