@@ -279,7 +279,58 @@ def test_passwords_from_the_environment_are_encoded_into_urls(monkeypatch, tiny_
     assert url == "postgresql://crm:p%40ss%3Aw%2Frd%231@db.example.com:5432/crm"
     assert "p@ss" not in redact_url(url) and "p%40ss" not in redact_url(url)
     assert redact_url("postgresql://u:p@ss@h/db failed") == "postgresql://u:***@h/db failed"
-    assert cfg.secrets() == ["p%40ss%3Aw%2Frd%231", "db.example.com", "p@ss:w/rd#1"]
+    # the host is no secret: redacting it would blank every mention of the server
+    assert cfg.secrets() == ["p%40ss%3Aw%2Frd%231", "p@ss:w/rd#1"]
+
+
+def test_only_the_password_and_secret_named_variables_are_secrets(monkeypatch, tiny_crm) -> None:
+    """The libpq-style template names five variables; only the password is a secret, so a page
+    that says 'localhost' or '5432' keeps those words. A token in a variable named so is one
+    wherever it stands."""
+    env = {"PGUSER": "crm", "PGPASSWORD": "s3cret-pw", "PGHOST": "localhost", "PGPORT": "5432"}
+    env |= {"PGDATABASE": "sales", "U": "reader", "W": "pw@x", "API_TOKEN": "tok-123"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-01-01",
+            "sources": {
+                "orders": {
+                    "url": "postgresql://${PGUSER}:${PGPASSWORD}@${PGHOST}:${PGPORT}/${PGDATABASE}",
+                    "table": "orders",
+                },
+                "customers": {"url": "https://h/api?token=${API_TOKEN}&u=${U}", "table": "c"},
+            },
+            "outputs": {"memberships": {"url": "postgresql://${U}:${W}@db/x", "table": "m"}},
+        },
+        base_dir=tiny_crm,
+    )
+    secrets = cfg.secrets()
+    assert set(secrets) == {"s3cret-pw", "pw%40x", "tok-123", "pw@x"}
+    assert [len(x) for x in secrets] == sorted(map(len, secrets), reverse=True)
+    assert cfg.sources.orders.resolved_url() == "postgresql://crm:s3cret-pw@localhost:5432/sales"
+
+
+def test_a_secret_in_a_spark_uri_is_encoded_when_read_and_never_described(
+    monkeypatch, tiny_crm
+) -> None:
+    monkeypatch.setenv("S3_SECRET", "Tr0ub@dor#3/x:y")
+    monkeypatch.setenv("S3_ID", "AKIA1")
+    data = {
+        "analysis_date": "2025-01-01",
+        "engine": "pyspark",
+        "sources": {"orders": {"uri": "s3a://${S3_ID}:${S3_SECRET}@bucket/orders/"}},
+    }
+    cfg = parse_config(data, base_dir=tiny_crm)
+    src = cfg.sources.orders
+    assert src.resolved_uri() == "s3a://AKIA1:Tr0ub%40dor%233%2Fx%3Ay@bucket/orders/"
+    assert src.describe() == "s3a://${S3_ID}:***@bucket/orders/"
+    assert cfg.secrets() == ["Tr0ub%40dor%233%2Fx%3Ay", "Tr0ub@dor#3/x:y"]
+    monkeypatch.delenv("S3_SECRET")
+    with pytest.raises(
+        ConfigError, match=r"sources\.orders\.uri: the config refers to \$\{S3_SECRET\}"
+    ):
+        parse_config(data, base_dir=tiny_crm)
 
 
 @pytest.mark.parametrize(
@@ -318,3 +369,135 @@ def test_the_campaign_name_option_is_checked(
         {"analysis_date": "2025-01-01", "sources": {"campaign_exposures": ok}}, base_dir=tiny_crm
     )
     assert cfg.sources.campaign_exposures.campaign == "email_2008"
+
+
+_CONFIG = "name: Prodeje\nanalysis_date: '2025-06-30'\nsources:\n  orders:\n    path: orders.csv\n"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # Notepad++ with "insert tabs": the indentation of one key is a tab
+        (
+            lambda t: t.replace("  orders:", "\torders:"),
+            ["line 4", "Fix: indent with spaces, not tabs"],
+        ),
+        # a path pasted from Explorer into double quotes: \d is no escape
+        (
+            lambda t: t.replace("path: orders.csv", 'path: "C:\\data\\orders.csv"'),
+            ["line 5", "Fix: inside double quotes a backslash", "'C:\\data\\orders.csv'"],
+        ),
+        # a title with a colon, unquoted
+        (
+            lambda t: t.replace("name: Prodeje", "name: Prodeje: Brno 2025"),
+            ["line 1", "Fix: a value on line 1 contains ': '", "in quotes"],
+        ),
+        # no space after the colon
+        (
+            lambda t: t.replace("analysis_date: ", "analysis_date:"),
+            ["Fix: a space is missing after the colon on line 2", "'analysis_date: '2025-06-30''"],
+        ),
+        # one key indented by one space too many
+        (
+            lambda t: t + "     table: x\n",
+            ["line 6", "Fix: line 6 is indented more than the key above it"],
+        ),
+        # a quote that is not closed
+        (
+            lambda t: t.replace("name: Prodeje", "name: 'Prodeje"),
+            ["Fix: the quote opened on line 1 is never closed"],
+        ),
+        # a flow list without its closing bracket
+        (
+            lambda t: t + "notebooks:\n  02_rfm_clv:\n    bins: [1, 2\n",
+            ["Fix: the bracket opened on line 8 is not closed"],
+        ),
+        (
+            lambda t: t.replace("name: Prodeje", "name: @home"),
+            ["line 1", "Fix: a plain value cannot start with that character", "in quotes"],
+        ),
+    ],
+)
+def test_yaml_syntax_errors_name_the_line_and_a_fix(tiny_crm: Path, edit, expected) -> None:
+    (tiny_crm / "c.yaml").write_text(edit(_CONFIG), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny_crm / "c.yaml")
+    missing = [e for e in expected if e not in str(err.value)]
+    assert not missing, str(err.value)
+
+
+def test_a_missing_space_after_a_colon_inside_a_section_is_named(tiny_crm: Path) -> None:
+    (tiny_crm / "c.yaml").write_text(_CONFIG.replace("path: ", "path:"), encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match="sources.orders: .*a space is missing after the colon: write 'path: orders.csv'",
+    ):
+        load_config(tiny_crm / "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _CONFIG + "analysis_date: 2025-01-31\n",
+            "gives the key analysis_date twice: on line 2 and on line 6",
+        ),
+        (
+            _CONFIG + "  orders:\n    path: other.csv\n",
+            "gives the key sources.orders twice: on line 4 and on line 6",
+        ),
+        (
+            _CONFIG.replace("    path: orders.csv", "    path: orders.csv\n    path: o2.csv"),
+            "gives the key sources.orders.path twice: on line 5 and on line 6",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused_with_both_lines(tiny_crm: Path, text, message) -> None:
+    (tiny_crm / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message) + ".*Fix: keep one"):
+        load_config(tiny_crm / "c.yaml")
+
+
+def test_the_same_anchor_used_twice_is_no_duplicate(tiny_crm: Path) -> None:
+    text = _CONFIG + "notebooks:\n  a: &p {bins: 4}\n  b: *p\n"
+    (tiny_crm / "c.yaml").write_text(text, encoding="utf-8")
+    assert load_config(tiny_crm / "c.yaml").notebooks == {"a": {"bins": 4}, "b": {"bins": 4}}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "2025-06-31",
+            "(June 2025 has 30 days). Fix: write a real day in YYYY-MM-DD form, e.g. "
+            "analysis_date: 2025-06-30.",
+        ),
+        ("2025-02-29", "(February 2025 has 28 days)"),
+        ("2025-13-01", "(there is no month 13)"),
+    ],
+)
+def test_an_unquoted_impossible_date_names_the_key_and_the_month(tiny_crm, value, message) -> None:
+    text = _CONFIG.replace("'2025-06-30'", value)
+    (tiny_crm / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny_crm / "c.yaml")
+    assert f"analysis_date (line 2) is {value}, which is no day of the calendar" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_a_leap_day_unquoted_is_read(tiny_crm: Path) -> None:
+    (tiny_crm / "c.yaml").write_text(_CONFIG.replace("'2025-06-30'", "2024-02-29"))
+    assert load_config(tiny_crm / "c.yaml").analysis_date == date(2024, 2, 29)
+
+
+@pytest.mark.parametrize("where", ["end", "middle"])
+def test_a_nul_byte_from_a_broken_save_is_a_message(tiny_crm: Path, where: str) -> None:
+    data = (
+        _CONFIG.encode() + b"\0" * 64
+        if where == "end"
+        else _CONFIG.encode().replace(b"Prodeje", b"Pro\0deje")
+    )
+    (tiny_crm / "c.yaml").write_bytes(data)
+    line = 6 if where == "end" else 1
+    with pytest.raises(ConfigError, match=rf"#x0000 \(a NUL byte\) on line {line},.*Fix: delete"):
+        load_config(tiny_crm / "c.yaml")

@@ -8,6 +8,7 @@ its data. Unknown keys, wrong types and missing files are errors that name the k
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import difflib
 import os
@@ -133,10 +134,19 @@ class SourceConfig(_Strict):
         "key, unknown customer): stop with an error naming them, or drop them and count them in the report.",
     )
 
-    @field_validator("path", "uri", mode="before")
+    @field_validator("path", mode="before")
     @classmethod
     def _path_env(cls, v: Any) -> Any:
         return resolve_env(v) if isinstance(v, str) else v
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_env_set(cls, v: str | None) -> str | None:
+        # Kept as written, like url: resolved (and its password encoded) only when read, so the
+        # password stays out of describe() and RunConfig.secrets() can name it.
+        if v is not None:
+            resolve_env(v, url=True)  # an unset ${VAR} is an error now, not at read time
+        return v
 
     @field_validator("encoding")
     @classmethod
@@ -239,12 +249,17 @@ class SourceConfig(_Strict):
         assert self.url is not None
         return resolve_env(self.url, url=True)
 
+    def resolved_uri(self) -> str:
+        """The Spark location with ${VAR} replaced (the user:password part percent-encoded)."""
+        assert self.uri is not None
+        return resolve_env(self.uri, url=True)
+
     def describe(self) -> str:
         """A description that is safe to show in a report (no credentials)."""
         if self.path is not None:
             return str(self.path)
         if self.uri is not None:
-            return redact_url(self.uri)
+            return redact_url(self.uri)  # the template: ${VAR}s are never filled in here
         return redact_url(self.url or "") + f" (table {self.table})"
 
 
@@ -296,14 +311,28 @@ def _userinfo_span(template: str) -> tuple[int, int]:
     return (start, start + at) if at >= 0 else (0, 0)
 
 
+_SECRET_NAME = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+
+
+def _password_span(template: str) -> tuple[int, int]:
+    """Where the password of a URL template lies: after the first ':' of its user:password part."""
+    start, end = _userinfo_span(template)
+    colon = template.find(":", start, end)
+    return (colon + 1, end) if start < end and colon >= 0 else (0, 0)
+
+
 def env_secrets(templates: list[str]) -> list[str]:
-    """The values (as given and percent-encoded) of the ${VARS} in ``templates`` that are set:
-    what to redact by value from every message, record and page."""
+    """The values (as given and percent-encoded) of the ${VARS} in ``templates`` that are set and
+    secret: those in the password part of a URL, and those whose name says so (PASSWORD, PWD,
+    SECRET, TOKEN, KEY). What to redact by value from every message, record and page; a host,
+    port or user name is not, or every 'localhost' and '5432' on a page would be blanked."""
     found: set[str] = set()
     for text in templates:
-        for name in _ENV_VAR.findall(text or ""):
-            value = os.environ.get(name)
-            if value:
+        text = text or ""
+        start, end = _password_span(text)
+        for m in _ENV_VAR.finditer(text):
+            value = os.environ.get(m.group(1))
+            if value and (start <= m.start() < end or _SECRET_NAME.search(m.group(1))):
                 found |= {value, urllib.parse.quote(value, safe="")}
     return sorted(found, key=len, reverse=True)
 
@@ -507,6 +536,12 @@ def _format_errors(err: ValidationError, path: Path) -> str:
             lines.append(f"  - {key}: required key is missing")
         else:
             msg = e["msg"].removeprefix("Value error, ")
+            got = e.get("input")
+            if isinstance(got, str) and (m := _NO_SPACE.match(got)) and "dict" in msg:
+                msg += (
+                    f"; a space is missing after the colon: write '{m.group(1)}: "
+                    f"{_cut(m.group(2), 60)}' on its own line"
+                )
             lines.append(
                 f"  - {key}: {_cut(msg)} (got {_cut(repr(e.get('input')))})"
                 if "input" in e and not isinstance(e.get("input"), dict)
@@ -539,8 +574,15 @@ def parse_config(
     """Validate a config mapping; relative paths resolve against ``base_dir``."""
     origin = origin or base_dir / "<config>"
     if not isinstance(data, dict):
+        hint = ""
+        if isinstance(data, str) and (m := _NO_SPACE.match(data)):
+            hint = (
+                f". Fix: a space is missing after the colon: write '{m.group(1)}: "
+                f"{_cut(m.group(2).split()[0], 60)}' (a key is followed by a colon and a space)"
+            )
         raise ConfigError(
-            f"the run config {origin} must be a YAML mapping (key: value), got {type(data).__name__}"
+            f"the run config {origin} must be a YAML mapping (key: value), "
+            f"got {type(data).__name__}{hint}"
         )
     if "base_dir" in data:
         raise ConfigError(f"the run config {origin}: 'base_dir' is set by segwork, remove it")
@@ -599,26 +641,202 @@ def _load_yaml(text: str, path: Path) -> Any:
 
     An alias repeats a value without copying it, so ten lines can stand for billions of values;
     anything that walks the expanded value (validation, an error message) would never finish.
-    The expanded size is counted on the node graph before anything is built.
+    The expanded size is counted on the node graph before anything is built. A key given twice
+    (YAML keeps the last quietly) and a date that is no day of the calendar are refused by line.
     """
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # reads the first characters: a NUL byte raises here
         node = loader.get_single_node()
-        if node is not None:
-            size = _expanded_size(node, {})
-            if size > _MAX_CONFIG_VALUES:
-                raise ConfigError(
-                    f"the run config {path} expands to {size:,} values through YAML aliases "
-                    f"(&name / *name); at most {_MAX_CONFIG_VALUES:,} are allowed. Fix: write "
-                    "the values out instead of repeating aliases."
-                )
-        return loader.construct_document(node) if node is not None else None
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > _MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"the run config {path} expands to {size:,} values through YAML aliases "
+                f"(&name / *name); at most {_MAX_CONFIG_VALUES:,} are allowed. Fix: write "
+                "the values out instead of repeating aliases."
+            )
+        _check_nodes(node, (), loader, path, set())
+        return loader.construct_document(node)
+    except ConfigError:
+        raise
+    except yaml.reader.ReaderError as e:
+        line = text[: max(e.position, 0)].count("\n") + 1
+        raise ConfigError(
+            f"the run config {path} has the control character #x{e.character:04x} "
+            f"{'(a NUL byte) ' if e.character == 0 else ''}on line {line}, which a text file "
+            "does not contain: the file was damaged (a broken save or copy) or is not a text "
+            "file. Fix: delete the character (an editor such as Notepad++ or VS Code shows it), "
+            "or restore the config from a copy, and save it as UTF-8 text."
+        ) from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"the run config {path} is not valid YAML: {_cut(str(e), 500)}") from None
+        raise ConfigError(
+            f"the run config {path} is not valid YAML: {_cut(str(e), 500)}\n"
+            f"Fix: {_yaml_fix(e, text)}"
+        ) from None
     except RecursionError:
         raise ConfigError(f"the run config {path} is nested too deeply to be a config") from None
+    except ValueError as e:  # a constructor the node checks do not foresee
+        raise ConfigError(
+            f"the run config {path} has a value YAML cannot read: {_cut(str(e))}. Fix: put the "
+            "value in quotes ('...') if it is meant as text."
+        ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+def _check_nodes(
+    node: yaml.Node, keys: tuple[str, ...], loader: yaml.SafeLoader, path: Path, seen: set[int]
+) -> None:
+    """Refuse a key given twice in one mapping and an unquoted date that is no calendar day,
+    naming the key and its line(s); each node is visited once, however often aliases repeat it."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    where = ".".join(keys) or "(top level)"
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+            if name is not None and key.tag != "tag:yaml.org,2002:merge":
+                if name in first:
+                    full = ".".join((*keys, name))
+                    raise ConfigError(
+                        f"the run config {path} gives the key {full} twice: on line "
+                        f"{first[name].start_mark.line + 1} and on line {key.start_mark.line + 1}; "
+                        "YAML would keep the second one without a word. Fix: keep one of the two "
+                        "(delete or merge the other)."
+                    )
+                first[name] = key
+            _check_nodes(value, (*keys, name or "?"), loader, path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_nodes(item, (*keys, str(i)), loader, path, seen)
+    elif node.tag == _TIMESTAMP_TAG:
+        try:
+            loader.construct_yaml_timestamp(node)
+        except ValueError:
+            raise ConfigError(
+                f"the run config {path}: {where} (line {node.start_mark.line + 1}) is "
+                f"{_cut(str(node.value))}, which is no day of the calendar{_month_days(node.value)}."
+                f" Fix: write a real day in YYYY-MM-DD form, e.g. {keys[-1] if keys else where}: "
+                f"{_nearest_day(node.value)}."
+            ) from None
+
+
+def _month_days(value: str) -> str:
+    m = re.match(r"(\d{4})-(\d{1,2})-(\d{1,2})", value)
+    if not m:
+        return ""
+    year, month = int(m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        return f" (there is no month {month})"
+    days = calendar.monthrange(year, month)[1]
+    return f" ({calendar.month_name[month]} {year} has {days} days)"
+
+
+def _nearest_day(value: str) -> str:
+    m = re.match(r"(\d{4})-(\d{1,2})-(\d{1,2})", value)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return "2025-06-30"
+    year, month = int(m.group(1)), int(m.group(2))
+    day = min(max(int(m.group(3)), 1), calendar.monthrange(year, month)[1])
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+_QUOTE_OPENED = re.compile(r"""^\s*(?:- )?(?:[\w.-]+:\s+)?(['"])(.*)$""")
+"""A value that opens a quote; it is closed on its line when the rest has an odd count of it."""
+_NO_SPACE = re.compile(r"^\s*(?:- )?([A-Za-z_][\w.-]*):(?![\s/\\])(\S.*)$")
+
+
+def _yaml_fix(err: yaml.YAMLError, text: str) -> str:
+    """A plain fix for a YAML syntax error, from what PyYAML says and the text it points at."""
+    problem = str(getattr(err, "problem", "") or "")
+    context = str(getattr(err, "context", "") or "")
+    mark = getattr(err, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    context_mark = getattr(err, "context_mark", None)
+    opened = context_mark.line + 1 if context_mark is not None else line
+    lines = text.splitlines()
+    no_space = [
+        (i + 1, m.group(1), m.group(2))
+        for i, raw in enumerate(lines)
+        if (m := _NO_SPACE.match(raw)) and not raw.lstrip().startswith("#")
+    ]
+    if "'\\t'" in problem:
+        return (
+            f"indent with spaces, not tabs: YAML does not allow a tab in indentation (line {line}). "
+            "Replace the tab with spaces, aligned with the other keys at the same level."
+        )
+    if "unknown escape character" in problem and "double-quoted" in context:
+        return (
+            "inside double quotes a backslash starts an escape (\\n, \\t), so a Windows path "
+            "breaks there: write the path in single quotes ('C:\\data\\orders.csv') or with "
+            "forward slashes (C:/data/orders.csv)."
+        )
+    unclosed = [
+        i + 1
+        for i, raw in enumerate(lines[: line or len(lines)])
+        if (m := _QUOTE_OPENED.search(raw)) and m.group(2).count(m.group(1)) % 2 == 0
+    ]
+    if unclosed and ("quoted scalar" in context or "but found '<scalar>'" in problem):
+        return f"the quote opened on line {unclosed[-1]} is never closed: close it on that line."
+    if "end of stream" in problem and "quoted scalar" in context:
+        return f"the quote opened on line {opened} is never closed: close it on the same line."
+    if no_space and ("mapping values" in problem or "could not find expected ':'" in problem):
+        n, key, value = no_space[0]
+        return (
+            f"a space is missing after the colon on line {n}: write '{key}: {_cut(value, 60)}' "
+            "(a key is followed by a colon and a space)."
+        )
+    here = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    if "mapping values are not allowed" in problem and re.fullmatch(
+        r"\s*(?:- )?[\w.-]+", here[: mark.column] if mark is not None else ""
+    ):
+        return (
+            f"line {line} is indented more than the key above it, so YAML reads it as part of "
+            "that key's value: indent it like the keys beside it (spaces only)."
+        )
+    if "mapping values are not allowed" in problem:
+        return (
+            f"a value on line {line} contains ': ' (a colon and a space), which YAML reads as a "
+            "new key: put the whole value in quotes, e.g. name: 'Sales: Brno'. If the line is a "
+            "key, indent it like the keys beside it."
+        )
+    if "could not find expected ':'" in problem:
+        return (
+            f"line {line} (or the one before it) is not 'key: value': each key is followed by a "
+            "colon and a space, and a value that runs over several lines needs quotes."
+        )
+    if "expected <block end>" in problem:
+        return (
+            f"line {line} is indented differently from the lines above it at the same level: "
+            "align it with them (spaces only, the same number at each level)."
+        )
+    if "cannot start any token" in problem or "undefined alias" in problem:
+        return (
+            f"a plain value cannot start with that character in YAML (line {line}): put the "
+            "value in quotes, e.g. name: '@home'."
+        )
+    if "flow sequence" in context or "flow mapping" in context:
+        return (
+            f"the bracket opened on line {opened} is not closed: close it with ']' or '}}' "
+            "(items separated by commas), or write the list as lines starting with '- '."
+        )
+    if "constructor" in problem:
+        return "remove the tag (!!...): a config holds plain values only; segwork runs no code."
+    return (
+        f"check line {line} and the one before it: each entry is 'key: value' with a space after "
+        "the colon, indented with spaces; quote values that contain ': ' or ' #' or start with "
+        "one of @ ` % * & ! | > { [."
+        if line
+        else "check the config's syntax: 'key: value' lines, indented with spaces."
+    )
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:

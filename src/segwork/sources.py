@@ -1812,7 +1812,7 @@ class _SparkReader:
         self.cfg, self.con, self.report = cfg, con, report
 
     def _raw(self, table: str, src: SourceConfig) -> ibis.Table:
-        uri = src.uri or ""
+        uri = src.resolved_uri()
         if "://" not in uri:  # a plain folder: relative to the config file, like paths
             uri = str(self.cfg.path(Path(uri)))
         name, kind = f"segwork_raw_{table}", src.kind
