@@ -855,6 +855,35 @@ def test_page_calls_a_model_better_only_when_the_interval_excludes_zero() -> Non
     assert "neither can be called better" in clv.comparison_text(cmp)
 
 
+def test_accuracy_table_and_plots_name_models_and_columns_in_words() -> None:
+    import matplotlib.pyplot as plt
+
+    d = demo.generate(800, seed=3)
+    ref = pd.Timestamp(d.truth["analysis_date"])
+    cmp = clv.compare_on_holdout(d.orders, analysis_date=ref, horizon_days=90)
+    table = clv.accuracy_table(cmp)
+    assert table["model"].tolist() == ["propensity model", "BG/NBD"]
+    assert set(table.columns) == set(clv.ACCURACY_FORMATS) | {"model"}
+    cut = ref - pd.Timedelta(days=90)
+    o = d.orders[d.orders["order_date"] <= ref]
+    before = set(o.loc[o["order_date"] <= cut, "customer_id"])
+    after = set(o.loc[(o["order_date"] > cut) & (o["amount"] > 0), "customer_id"])
+    assert table["customers"].tolist() == [len(before)] * 2
+    assert table["share who bought"].iloc[0] == pytest.approx(len(before & after) / len(before))
+    text = clv.accuracy_text(cmp)
+    assert f"the {len(before):,} customers with a purchase up to {cut:%d %b %Y}" in text
+    assert "last 90 days" in text and "_" not in text
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    clv.calibration_plot(cmp.calibration, ax=ax1, days=90)
+    clv.groups_plot(cmp.groups, ax=ax2, days=90)
+    for ax in (ax1, ax2):
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "BG/NBD" in labels and "bgnbd" not in labels and "propensity" not in labels
+        assert "holdout" not in (ax.get_title() + ax.get_xlabel() + ax.get_ylabel())
+    assert "last 90 days" in ax1.get_title()
+    plt.close(fig)
+
+
 # ---- the computation of notebook 02 on shapes other than the demo ------------------------------
 def _cohort_orders(n: int = 600, *, days: int = 540, seed: int = 11, repeat: bool = True):
     """A closed cohort: first purchases in the first 60 days only, then Poisson purchases with

@@ -1551,25 +1551,41 @@ def value_by_segment(table: pd.DataFrame, *, segment: str = "rfm_segment") -> pd
     return out.sort_values("clv_total", ascending=False).reset_index()
 
 
-def calibration_plot(calibration: pd.DataFrame, ax=None):
-    """Predicted vs actual purchase rate per decile, one line per model, with the diagonal."""
+MODEL_NAMES = {"propensity": "propensity model", "bgnbd": "BG/NBD"}  # as the pages name them
+
+
+def _period(days: int | None) -> str:
+    return f"the last {days} days" if days else "the checked period"
+
+
+def calibration_plot(calibration: pd.DataFrame, ax=None, *, days: int | None = None):
+    """Predicted vs actual purchase rate per decile, one line per model, with the diagonal.
+
+    ``days``: the checked horizon, named in the title (the page never says "holdout").
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     ax = ax if ax is not None else plt.subplots()[1]
-    sns.lineplot(data=calibration, x="predicted", y="actual", hue="model", marker="o", ax=ax)
+    data = calibration.assign(
+        model=calibration["model"].map(MODEL_NAMES).fillna(calibration["model"])
+    )
+    sns.lineplot(data=data, x="predicted", y="actual", hue="model", marker="o", ax=ax)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1),
         xlabel="predicted probability of a purchase",
         ylabel="share who actually bought",
-        title="Calibration on the holdout",
+        title=f"Predicted and actual, {_period(days)}",
     )
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.legend(title="")
     return ax
 
 
-def groups_plot(groups: pd.DataFrame, ax=None):
+def groups_plot(groups: pd.DataFrame, ax=None, *, days: int | None = None):
     """Predicted (both models) and actual buyer share per group of past repeat purchases."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -1581,18 +1597,58 @@ def groups_plot(groups: pd.DataFrame, ax=None):
         var_name="series",
         value_name="share",
     )
-    long["series"] = long["series"].map(
-        {"actual_buyers": "actual", "propensity": "propensity model", "bgnbd": "BG/NBD"}
-    )
+    long["series"] = long["series"].map({"actual_buyers": "actual", **MODEL_NAMES})
     sns.barplot(data=long, x="group", y="share", hue="series", ax=ax)
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set(
-        xlabel="repeat purchases before the holdout",
-        ylabel="buyers in the next period",
+        xlabel=f"repeat purchases before {_period(days)}",
+        ylabel=f"share who bought in {_period(days)}",
         title="Predicted and actual buyers",
     )
     ax.legend(title="")
     return ax
+
+
+def accuracy_table(comparison: HoldoutComparison) -> pd.DataFrame:
+    """The holdout metrics as the page shows them: one row per model, in words."""
+    m = comparison.metrics
+    out = pd.DataFrame(
+        {
+            "model": [MODEL_NAMES.get(str(k), str(k)) for k in m.index],
+            "customers": m["n"].round().astype("int64").to_numpy(),
+            "share who bought": m["base_rate"].to_numpy(),
+            "AUC": m["auc"].to_numpy(),
+            "Brier score": m["brier"].to_numpy(),
+            "Brier score of a flat guess": m["brier_baseline"].to_numpy(),
+        }
+    )
+    return out
+
+
+ACCURACY_FORMATS = {
+    "customers": "{:,}",
+    "share who bought": "{:.1%}",
+    "AUC": "{:.3f}",
+    "Brier score": "{:.4f}",
+    "Brier score of a flat guess": "{:.4f}",
+}
+
+
+def accuracy_text(comparison: HoldoutComparison) -> str:
+    """What the columns of :func:`accuracy_table` mean, with this run's dates and counts."""
+    m = comparison.metrics
+    days = int(comparison.holdout.metrics["horizon_days"])
+    cutoff = pd.Timestamp(comparison.holdout.eval_cutoff)
+    n = int(round(float(m["n"].iloc[0])))
+    return (
+        f"customers: the {n:,} customers with a purchase up to {cutoff:%d %b %Y}, whom both models "
+        "scored; share who "
+        f"bought: of them, the share who bought in the last {days} days. AUC: the chance that a "
+        "customer who bought is ranked above one who did not (0.5 is a coin toss, 1 is perfect). "
+        "Brier score: the mean squared gap between the predicted chance and what happened (0 or "
+        "1); a flat guess predicts the share who bought for everyone, so a model is of use only "
+        "where its Brier score is below that of the flat guess."
+    )
 
 
 def propensity_inputs_text(inputs: PropensityModel | pd.DataFrame | dict[str, Any]) -> str:
