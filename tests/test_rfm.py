@@ -956,3 +956,23 @@ def test_score_notes_carry_no_python():
     texts = [str(w.message) for w in caught]
     assert any("F score" in t for t in texts)
     assert not any("rfm." in t or "cut_points" in t or "=" in t for t in texts)
+
+
+def test_migration_chart_leaves_out_empty_rows_and_the_text_explains_every_label():
+    import matplotlib.pyplot as plt
+
+    df = _cohort()  # a closed cohort: nobody's first purchase is in the last 90 days
+    ref = "2024-12-31"
+    res = rfm.migration(df, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365})
+    ax = rfm.migration_heatmap(res)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    plt.close("all")
+    before = res.customers["segment_before"].astype(str)
+    assert not any(r.startswith("new") for r in rows)
+    n_inactive = int((before == "inactive").sum())
+    assert f"inactive ({n_inactive:,})" in rows
+    assert len(rows) == int((res.counts.sum(axis=1) > 0).sum())
+    text = rfm.migration_text(res, window_days=365)
+    assert "'gone': customers with no purchase in the 365 days up to now" in text
+    assert "'inactive'" in text and "no 'new' row" in text and "'new':" not in text
+    assert "90 days ago" in text

@@ -1215,7 +1215,11 @@ def migration_heatmap(matrix: pd.DataFrame | MigrationResult, *, shares: bool = 
     import seaborn as sns
 
     if isinstance(matrix, MigrationResult):
-        data = matrix.shares if shares else matrix.counts
+        # rows with no customer are left out (a closed cohort has no "new" row); each row label
+        # carries how many customers the row's shares are of
+        totals = matrix.counts.sum(axis=1)
+        data = (matrix.shares if shares else matrix.counts).loc[totals > 0]
+        data = data.rename(index=lambda s: f"{s} ({int(totals[s]):,})")
     else:
         data = matrix
     is_share = bool(np.nanmax(data.to_numpy(dtype="float64"), initial=0) <= 1.0) and shares
@@ -1236,6 +1240,42 @@ def migration_heatmap(matrix: pd.DataFrame | MigrationResult, *, shares: bool = 
         "Segment migration" + (" (share of each earlier segment)" if is_share else " (customers)")
     )
     return ax
+
+
+def migration_text(moves: MigrationResult, *, window_days: int | None) -> str:
+    """How to read :func:`migration_heatmap` of ``moves``: its rows, its special labels, and
+    which of them are empty (left out of the chart)."""
+    days = (moves.analysis_date - moves.earlier_date).days
+    totals = moves.counts.sum(axis=1)
+    columns = moves.counts.sum(axis=0)
+    text = (
+        f"Read across a row: of the customers who were in that segment {days} days ago (how many, "
+        "in brackets), the share now in each segment."
+    )
+    labels = []
+    if totals.get(NEW, 0) > 0:
+        labels.append(f"'{NEW}': customers whose first purchase ever came after that date")
+    if totals.get(INACTIVE, 0) > 0:
+        labels.append(
+            f"'{INACTIVE}': customers who had bought before but "
+            + (
+                f"had no purchase in the {window_days:,} days before that date"
+                if window_days
+                else "only returns up to that date"
+            )
+        )
+    if columns.get(GONE, 0) > 0:
+        labels.append(
+            f"'{GONE}': customers with no purchase in the {window_days:,} days up to now, so they "
+            "are no longer scored"
+            if window_days
+            else f"'{GONE}': customers no longer scored"
+        )
+    if labels:
+        text += " " + "; ".join(labels) + "."
+    if totals.get(NEW, 0) == 0:
+        text += " No customer made a first purchase after that date, so there is no 'new' row."
+    return text
 
 
 def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
