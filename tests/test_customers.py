@@ -572,3 +572,28 @@ def test_value_spread_says_how_many_buyers_its_percentiles_cover() -> None:
     assert "98 % of the 97 buyers with a positive average" in text
     assert "3 buyers with an average of 0" in text
     assert "left out" not in value_spread(positive).describe("USD")
+
+
+def test_money_axis_uses_one_unit_per_axis_and_keeps_halves() -> None:
+    import matplotlib.pyplot as plt
+
+    from segwork.plots import histogram, money_axis
+
+    fig, ax = plt.subplots()
+    ax.set_ylim(0, 12_000)
+    ax.set_yticks([0, 2_500, 8_000, 10_000, 12_000])
+    money_axis(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["0", "2.5 k", "8 k", "10 k", "12 k"]  # not "8,000" under "10 k", not "2 k"
+    ax.set_ylim(0, 3_000_000)
+    ax.set_yticks([0, 250_000, 3_000_000])
+    money_axis(ax)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "0.25 M", "3 M"]
+    ax = histogram(pd.DataFrame({"aov": [1.0, 2.0, 3.0]}), x="aov", xlabel="average order value")
+    assert ax.get_xlabel() == "average order value"
+    assert (
+        histogram(pd.DataFrame({"days_since": [1, 2]}), x="days_since").get_xlabel() == "days since"
+    )
+    plt.close("all")

@@ -113,13 +113,21 @@ def money_axis(ax, axis: str = "y", *, cents: bool | None = None):
     when the whole axis spans small amounts (an axis from 0 to 3 reads 0.50, 1.00, ...);
     ``cents`` forces them on or off (off for counts)."""
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-    small = max(abs(lo), abs(hi)) < 10 if cents is None else cents
+    top = max(abs(lo), abs(hi))
+    small = top < 10 if cents is None else cents
+
+    # one unit for the whole axis (from its largest value), so it never reads "8,000" under "10 k"
+    def scaled(v: float, unit: float, name: str) -> str:
+        text = f"{v / unit:,.2f}".rstrip("0").rstrip(".")  # 2.5 k, not "2 k"; 10 k, not 10.00 k
+        return f"{'0' if text in ('-0', '') else text} {name}"
 
     def fmt(v, _):
-        if abs(v) >= 1e6:
-            return f"{v / 1e6:,.1f} M"
-        if abs(v) >= 1e4:
-            return f"{v / 1e3:,.0f} k"
+        if v == 0:
+            return "0"
+        if top >= 1e6:
+            return scaled(v, 1e6, "M")
+        if top >= 1e4:
+            return scaled(v, 1e3, "k")
         return f"{v:,.2f}" if small else f"{v:,.0f}"
 
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
@@ -189,17 +197,28 @@ def top_n_bars(
 
 
 def histogram(
-    df: pd.DataFrame, *, x: str, title: str = "", log: bool = False, bins: int = 40, ax=None
+    df: pd.DataFrame,
+    *,
+    x: str,
+    title: str = "",
+    xlabel: str | None = None,
+    log: bool = False,
+    bins: int = 40,
+    ax=None,
 ):
-    """Distribution of one column; ``log`` for money-like columns with a long tail."""
+    """Distribution of one column; ``log`` for money-like columns with a long tail.
+
+    ``xlabel``: the axis in words (default: the column name without underscores).
+    """
     ax = _ax(ax)
     data = df[x].dropna()
     if log:
         data = data[data > 0]
     sns.histplot(x=data, bins=bins, log_scale=log, ax=ax, color=sns.color_palette()[0])
     ax.set_title(title)
-    ax.set_xlabel(x.replace("_", " "))
+    ax.set_xlabel(xlabel if xlabel is not None else x.replace("_", " "))
     ax.set_ylabel("customers")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     return ax
 
 
