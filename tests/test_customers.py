@@ -444,6 +444,14 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
     c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
     text = headline(tables, c360, analysis_date=REF, currency="USD")
     assert "2 customers and 3 orders (4 rows), from 05 Jan 2025" in text
+    # the overview table shows 3 rows for orders: the sentence under it says why, not "4"
+    from segwork.quality import rows_counted_text, table_overview
+
+    assert table_overview(tables).set_index("table").loc["orders", "rows"] == 3
+    assert rows_counted_text(tables.report) == (
+        "Rows are counted after validation. The orders table has one row per order: its 3 rows "
+        "were built from 4 source rows."
+    )
     assert "Every table passed validation" in text and "dropped 0" not in text
     assert returns_text(tables.report) == ""  # no returns: no sentence about them
     monthly = monthly_orders(tables.orders, analysis_date=REF)
@@ -476,6 +484,7 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
     c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
     text = headline(tables, c360, analysis_date=REF, currency="USD")
     assert "2 customers and 3 orders (4 lines)" in text
+    assert rows_counted_text(tables.report).endswith("its 3 rows were built from 4 order lines.")
     assert "Validation dropped 1 order line of orders; the table below" in text
     assert "to missing" not in text  # nothing was set to missing: no clause about it
     assert returns_text(tables.report).startswith("The orders include 1 return (negative")

@@ -345,6 +345,20 @@ def orders_count_text(stats: TableStats) -> str:
     return text
 
 
+def rows_counted_text(report: ValidationReport) -> str:
+    """What the "rows" of the overview table count, naming every table whose rows are not the
+    source's own (a purchase log's rows summed into orders), so it matches the headline."""
+    text = "Rows are counted after validation."
+    for s in report.tables.values():
+        if s.table_rows is not None and s.table_rows != s.rows_kept:
+            unit = "order lines" if s.unit == "order lines" else "source rows"
+            text += (
+                f" The {s.table.replace('_', ' ')} table has one row per order: its "
+                f"{s.table_rows:,} rows were built from {s.rows_kept:,} {unit}."
+            )
+    return text
+
+
 def validation_text(report: ValidationReport) -> str:
     """What validation did, in one sentence without clauses about nothing."""
     dropped = []
