@@ -972,3 +972,38 @@ def test_too_few_buyers_in_the_holdout_is_said_in_words() -> None:
     assert res.comparison is None and res.holdout is None
     assert "too few customers" in res.holdout_note and "at least 10 of each" in res.holdout_note
     assert res.bgnbd is not None and len(res.scored) > 0
+
+
+def test_value_table_names_columns_in_words() -> None:
+    seg_value = pd.DataFrame(
+        {
+            "rfm_segment": ["Champions", "Lost"],
+            "customers": [10, 30],
+            "p_alive": [0.9, 0.4],
+            "clv_12m": [5.5, 0.25],
+            "propensity_90d": [0.6, 0.1],
+            "clv_total": [55.0, 7.5],
+            "clv_share": [55 / 62.5, 7.5 / 62.5],
+        }
+    )
+    table = clv.value_table(seg_value, currency="EUR", discount_rate_monthly=0.01, warned=True)
+    assert list(table.frame.columns) == [
+        "segment",
+        "customers",
+        "chance still active (BG/NBD)",
+        "chance of a purchase in 90 days",
+        "value per customer, 12 months (EUR)",
+        "segment value (EUR)",
+        "share of value",
+    ]
+    assert table.formats["value per customer, 12 months (EUR)"] == "{:,.2f}"  # cents: small
+    assert table.note.startswith("Chance still active:") and "1% a month" in table.note
+    assert table.note.endswith("Read the model warnings above before using these figures.")
+    assert "_" not in table.note
+    only = clv.value_table(
+        seg_value[["rfm_segment", "customers", "propensity_90d"]],
+        currency="EUR",
+        discount_rate_monthly=0.01,
+    )
+    assert list(only.frame.columns) == ["segment", "customers", "chance of a purchase in 90 days"]
+    assert "BG/NBD" not in only.note and "warnings" not in only.note

@@ -976,3 +976,20 @@ def test_migration_chart_leaves_out_empty_rows_and_the_text_explains_every_label
     assert "'gone': customers with no purchase in the 365 days up to now" in text
     assert "'inactive'" in text and "no 'new' row" in text and "'new':" not in text
     assert "90 days ago" in text
+
+
+def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts():
+    df = _cohort()
+    kpis = rfm.segment_kpis(
+        rfm.score(rfm.features(df, analysis_date="2024-12-31", window_days=365))
+    )
+    table = rfm.segment_table(kpis, currency="USD", window_days=365)
+    assert not any("_" in c for c in table.frame.columns)
+    assert table.frame["customers"].tolist() == kpis["customers"].tolist()
+    assert table.frame["net revenue (USD)"].tolist() == kpis["revenue"].tolist()
+    assert set(table.formats) <= set(table.frame.columns)
+    assert "in the 365 days up to the analysis date" in table.note and "_" not in table.note
+    small = kpis.assign(avg_order_value=kpis["avg_order_value"] / 1000)
+    fmt = rfm.segment_table(small, currency="USD", window_days=None)
+    assert fmt.formats["average order value (USD)"] == "{:,.2f}"
+    assert "over the whole history" in fmt.note

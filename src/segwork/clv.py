@@ -1551,6 +1551,60 @@ def value_by_segment(table: pd.DataFrame, *, segment: str = "rfm_segment") -> pd
     return out.sort_values("clv_total", ascending=False).reset_index()
 
 
+def value_table(
+    seg_value: pd.DataFrame,
+    *,
+    currency: str,
+    discount_rate_monthly: float,
+    warned: bool = False,
+):
+    """:func:`value_by_segment` as page 02 shows it: columns in words and what each means.
+
+    ``warned``: a model warning is on the page, so the note sends the reader to it.
+    """
+    from segwork.display import PageTable, money_format
+
+    names: dict[str, str] = {"rfm_segment": "segment", "customers": "customers"}
+    formats: dict[str, str] = {"customers": "{:,.0f}"}
+    words = []
+    if "p_alive" in seg_value:
+        names["p_alive"] = "chance still active (BG/NBD)"
+        formats[names["p_alive"]] = "{:.0%}"
+        words.append(
+            "chance still active: the segment's average chance, by BG/NBD, that its customers "
+            "have not stopped buying (BG/NBD lets a customer stop only after a repeat purchase, "
+            "so it counts every customer with a single purchase as active)"
+        )
+    for col in seg_value.columns:
+        if col.startswith("propensity_") and col.endswith("d"):
+            days = col[len("propensity_") : -1]
+            names[col] = f"chance of a purchase in {days} days"
+            formats[names[col]] = "{:.0%}"
+            words.append(
+                f"chance of a purchase in {days} days: the average, by the propensity model"
+            )
+    clv_col = next((c for c in seg_value.columns if c.startswith("clv_") and c.endswith("m")), None)
+    if clv_col is not None:
+        months = clv_col[len("clv_") : -1]
+        names[clv_col] = f"value per customer, {months} months ({currency})"
+        names["clv_total"] = f"segment value ({currency})"
+        names["clv_share"] = "share of value"
+        formats[names[clv_col]] = money_format(seg_value[clv_col])
+        formats[names["clv_total"]] = money_format(seg_value["clv_total"])
+        formats["share of value"] = "{:.1%}"
+        words.append(
+            f"value per customer: the expected revenue of the next {months} months, discounted "
+            f"by {discount_rate_monthly:.0%} a month (BG/NBD with Gamma-Gamma); segment value: "
+            "its sum over the segment, and that sum's share of all segments"
+        )
+    frame = seg_value[[c for c in names if c in seg_value]].rename(columns=names)
+    note = "; ".join(words)
+    note = note[:1].upper() + note[1:] + "." if note else ""
+    if warned:
+        note += " Read the model warnings above before using these figures."
+    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+
+
 MODEL_NAMES = {"propensity": "propensity model", "bgnbd": "BG/NBD"}  # as the pages name them
 
 

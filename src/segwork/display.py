@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,22 @@ def show_table(
 ) -> None:
     """Show a DataFrame as an escaped HTML table (see :func:`table_html`)."""
     _html(table_html(df, caption=caption, max_rows=max_rows, index=index, formats=formats))
+
+
+@dataclass(frozen=True)
+class PageTable:
+    """A table as a page shows it: columns named in words, their formats, and what they mean."""
+
+    frame: pd.DataFrame
+    formats: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def show_page_table(table: PageTable, *, caption: str) -> None:
+    """Show a :class:`PageTable` and, under it, the sentence saying what its columns mean."""
+    show_table(table.frame, caption=caption, formats=table.formats)
+    if table.note:
+        explain(table.note)
 
 
 def table_html(

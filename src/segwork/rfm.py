@@ -1242,6 +1242,46 @@ def migration_heatmap(matrix: pd.DataFrame | MigrationResult, *, shares: bool = 
     return ax
 
 
+def segment_table(kpis: pd.DataFrame, *, currency: str, window_days: int | None):
+    """:func:`segment_kpis` as page 02 shows it: columns in words, cents only for small amounts,
+    and a sentence saying what each column counts and over which days."""
+    from segwork.display import PageTable, money_format
+
+    names = {
+        "segment": "segment",
+        "customers": "customers",
+        "customer_share": "share of customers",
+        "revenue": f"net revenue ({currency})",
+        "revenue_share": "share of revenue",
+        "orders": "orders",
+        "avg_order_value": f"average order value ({currency})",
+        "orders_per_customer": "orders per customer",
+        "mean_recency": "days since last purchase",
+    }
+    frame = kpis[[c for c in names if c in kpis]].rename(columns=names)
+    formats = {
+        "customers": "{:,}",
+        "share of customers": "{:.1%}",
+        names["revenue"]: money_format(kpis["revenue"]),
+        "share of revenue": "{:.1%}",
+        "orders": "{:,}",
+        names["avg_order_value"]: money_format(kpis["avg_order_value"]),
+        "orders per customer": "{:.1f}",
+        "days since last purchase": "{:,.0f}",
+    }
+    window = (
+        f"in the {window_days:,} days up to the analysis date"
+        if window_days
+        else "over the whole history"
+    )
+    note = (
+        f"Net revenue, orders and orders per customer count purchases {window} (net revenue: "
+        "purchases minus returns); average order value: net revenue per order; days since last "
+        "purchase: the segment's average."
+    )
+    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+
+
 def migration_text(moves: MigrationResult, *, window_days: int | None) -> str:
     """How to read :func:`migration_heatmap` of ``moves``: its rows, its special labels, and
     which of them are empty (left out of the chart)."""
