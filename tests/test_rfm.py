@@ -993,3 +993,8 @@ def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts(
     fmt = rfm.segment_table(small, currency="USD", window_days=None)
     assert fmt.formats["average order value (USD)"] == "{:,.2f}"
     assert "over the whole history" in fmt.note
+
+
+def test_scores_text_names_the_runs_score_levels():
+    assert "from 1 (the customers lowest on it) to 4 (the highest)" in rfm.scores_text(4)
+    assert "into 7 groups" in rfm.scores_text(7) and "highest score level" not in rfm.scores_text(7)

@@ -1242,6 +1242,15 @@ def migration_heatmap(matrix: pd.DataFrame | MigrationResult, *, shares: bool = 
     return ax
 
 
+def scores_text(bins: int) -> str:
+    """What a score means, for the run's number of score levels."""
+    return (
+        f"Each of the three scores runs from 1 (the customers lowest on it) to {bins} (the "
+        f"highest): the scored customers are split into {bins} groups of about equal size per "
+        "score, and the three scores together name the segment."
+    )
+
+
 def segment_table(kpis: pd.DataFrame, *, currency: str, window_days: int | None):
     """:func:`segment_kpis` as page 02 shows it: columns in words, cents only for small amounts,
     and a sentence saying what each column counts and over which days."""
