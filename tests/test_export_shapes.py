@@ -663,18 +663,24 @@ def test_nan_infinite_and_absurd_amounts_are_errors_or_counted_drops(tmp_path: P
 
 
 def test_dates_before_1900_and_after_the_analysis_date(tmp_path: Path) -> None:
-    dates = ["1899-12-30", "1900-01-01", "2025-06-30", "2025-07-01", "2031-01-01"]
+    """Excel's day 0 (1899-12-30) and day 1 (1900-01-01) are what exports write for 'no date';
+    the day after is the first that can be a date."""
+    dates = ["1899-12-30", "1900-01-01", "1900-01-02", "2025-06-30", "2025-07-01", "2031-01-01"]
     _value_orders(tmp_path, [1.0] * len(dates), dates)
     (tmp_path / "orders.csv").write_text(
         pd.read_parquet(tmp_path / "orders.parquet").to_csv(index=False), encoding="utf-8"
     )
     cfg = write_config(tmp_path, {"orders": {"path": "orders.csv"}})  # analysis date 2025-06-30
-    with pytest.raises(SchemaError, match=r"1 value\(s\) cannot be read as dates: row 1: "):
+    with pytest.raises(
+        SchemaError,
+        match=r"2 value\(s\) cannot be read as dates: row 1: '1899-12-30', row 2: '1900-01-01'\. "
+        r"Fix: correct these rows \(dates on or before 1900-01-01 are placeholders",
+    ):
         load_tables(load_config(cfg))
     cfg = write_config(tmp_path, {"orders": {"path": "orders.csv", "invalid_rows": "drop"}})
     tables = load_tables(load_config(cfg))
     kept = sorted(tables.orders.to_pandas()["order_date"].dt.strftime("%Y-%m-%d"))
-    assert kept == dates[1:]
+    assert kept == dates[2:]
     late = next(i for i in tables.report.issues if i.problem.startswith("after the analysis"))
     assert (late.count, late.action, late.examples) == (2, "kept", "2025-07-01, 2031-01-01")
 
@@ -1188,3 +1194,50 @@ def test_whole_number_ids_written_as_floats_match_the_plain_ids(tmp_path: Path) 
     assert "4" not in orders.index  # 13085.5 is no whole number: an unknown customer, dropped
     unknown = tables.report.issues_frame().query("problem.str.startswith('unknown customer')")
     assert unknown["count"].tolist() == [1]
+
+
+def test_the_spark_reader_counts_blank_text_placeholder_and_late_dates_as_duckdb(
+    tmp_path: Path,
+) -> None:
+    """The reader of uri sources (Ibis, here on DuckDB instead of a cluster) applies the same
+    rules: a blank kind is missing, 1900-01-01 is a placeholder, a late interaction is counted."""
+    import ibis
+
+    from segwork.config import parse_config
+    from segwork.schema import ValidationReport
+    from segwork.sources import _SparkReader
+
+    pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4"],
+            "occurred_at": pd.to_datetime(["2025-05-01", "1900-01-01", "2025-05-02", "2031-01-01"]),
+            "kind": ["call", "call", " ", "mail"],
+        }
+    ).to_parquet(tmp_path / "x.parquet")
+
+    def read(invalid_rows: str):
+        cfg = parse_config(
+            {
+                "analysis_date": "2025-06-30",
+                "engine": "pyspark",
+                "sources": {"interactions": {"uri": "x.parquet", "invalid_rows": invalid_rows}},
+            },
+            base_dir=tmp_path,
+        )
+        report = ValidationReport()
+        reader = _SparkReader(cfg, ibis.duckdb.connect(), report)
+        return reader.read("interactions", cfg.sources.interactions, None), report
+
+    with pytest.raises(SchemaError) as err:
+        read("error")
+    assert "column 'occurred_at': 1 value(s) cannot be read as dates" in str(err.value)
+    assert "column 'kind': 1 row(s) have no value" in str(err.value)
+    out, report = read("drop")
+    assert out.to_pandas()["customer_id"].tolist() == ["1", "4"]
+    late = next(i for i in report.issues if "after the analysis date" in i.problem)
+    assert (late.table, late.column, late.count, late.examples) == (
+        "interactions",
+        "occurred_at",
+        1,
+        "2031-01-01",
+    )

@@ -239,3 +239,93 @@ def test_a_customers_only_export_has_no_orders(tiny_crm: Path) -> None:
     )
     assert tables.orders is None and tables.interactions is None
     assert len(tables.customers) == 4 and not tables.report.derived
+
+
+def test_an_empty_required_text_value_is_missing_like_any_other(tiny_crm: Path) -> None:
+    """An interaction without a kind, or an exposure without a variant, as a CRM writes them
+    (an empty cell, or a cell of spaces from a fixed-width field), is an error naming the
+    column, or dropped and counted."""
+    (tiny_crm / "x.csv").write_text(
+        "customer_id,occurred_at,kind\r\n001,2025-05-01,\r\n002,2025-05-01,call\r\n"
+        "003,2025-05-02,   \r\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaError, match=r"column 'kind': 2 row\(s\) have no value\. Fix: fill"):
+        _load(tiny_crm, interactions={"path": "x.csv"})
+    tables = _load(tiny_crm, interactions={"path": "x.csv", "invalid_rows": "drop"})
+    assert tables.interactions.to_pandas()["kind"].tolist() == ["call"]
+    issue = next(i for i in tables.report.issues if i.column == "kind")
+    assert (issue.count, issue.action) == (2, "dropped")
+    (tiny_crm / "ab.csv").write_text(
+        "customer_id;campaign_id;variant\n001;spring;control\n002;spring;\n003;spring;offer\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaError, match=r"table 'campaign_exposures'.*\n.*column 'variant': 1 "):
+        _load(tiny_crm, campaign_exposures={"path": "ab.csv"})
+
+
+def test_history_after_the_analysis_date_is_counted_in_every_table(tiny_crm: Path) -> None:
+    """Interactions and campaign assignments after the analysis date (2025-06-30) are counted
+    as orders after it are; those on the date itself are not."""
+    (tiny_crm / "x.csv").write_text(
+        "customer_id,occurred_at,kind\n001,2025-06-30 18:00,call\n002,2031-01-01,call\n"
+        "003,2025-07-01,mail\n",
+        encoding="utf-8",
+    )
+    (tiny_crm / "ab.csv").write_text(
+        "customer_id,campaign_id,variant,assigned_at\n001,spring,control,2025-06-01\n"
+        "002,spring,offer,2026-03-02\n",
+        encoding="utf-8",
+    )
+    tables = _load(tiny_crm, interactions={"path": "x.csv"}, campaign_exposures={"path": "ab.csv"})
+    late = {i.table: i for i in tables.report.issues if "after the analysis date" in i.problem}
+    x, ab = late["interactions"], late["campaign_exposures"]
+    assert (x.column, x.count, x.unit, x.action) == ("occurred_at", 2, "interactions", "kept")
+    assert x.examples == "2025-07-01, 2031-01-01"
+    assert "left out of analyses as of that date" in x.problem
+    assert (ab.column, ab.count, ab.examples) == ("assigned_at", 1, "2026-03-02")
+    assert "check analysis_date" in ab.problem
+    assert "- interactions.occurred_at: after the analysis date 2025-06-30" in (
+        tables.report.summary()
+    )
+
+
+def test_excel_day_one_is_no_order_date(tiny_crm: Path) -> None:
+    """1900-01-01 is what Excel shows for a date cell holding 0 or 1: a placeholder."""
+    _orders(tiny_crm, [("A1", "001", "2025-01-10", 10.0), ("A2", "002", "1900-01-01", 5.0)])
+    with pytest.raises(
+        SchemaError,
+        match=r"row 2: '1900-01-01'\. Fix: correct these rows \(dates "
+        r"on or before 1900-01-01 are placeholders",
+    ):
+        _load(tiny_crm)
+    tables = _load(tiny_crm, {"path": "orders.csv", "invalid_rows": "drop"})
+    assert tables.orders.to_pandas()["order_id"].tolist() == ["A1"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1250", "windows-1250", "latin-2"])
+def test_a_utf8_file_under_a_legacy_encoding_is_named(tiny_crm: Path, encoding: str) -> None:
+    """The config says cp1250 (last year's export), this year's file is UTF-8: reading it would
+    turn Nováková into NovĂˇkovĂˇ without a word."""
+    (tiny_crm / "customers.csv").write_bytes(
+        "customer_id;Jméno\r\n001;Jana Nováková\r\n002;Petr Šťastný\r\n".encode()
+    )
+    with pytest.raises(SchemaError) as err:
+        _load(tiny_crm, customers={"path": "customers.csv", "encoding": encoding})
+    msg = str(err.value)
+    assert f"customers.csv is UTF-8 text, but sources.customers.encoding says {encoding}" in msg
+    assert "line 1 would read as" in msg and "'customer_id;Jméno'" in msg
+    assert "Fix: remove sources.customers.encoding (or set it to utf-8)" in msg
+    # the same names saved as cp1250 are read right; plain ASCII is no evidence either way
+    (tiny_crm / "customers.csv").write_bytes(
+        "customer_id;Jméno\r\n001;Jana Nováková\r\n002;Petr Šťastný\r\n003;Eva Dvořák\r\n".encode(
+            "cp1250"
+        )
+    )
+    names = _load(tiny_crm, customers={"path": "customers.csv", "encoding": "cp1250"}).customers
+    assert names["Jméno"].tolist() == ["Jana Nováková", "Petr Šťastný", "Eva Dvořák"]
+    (tiny_crm / "customers.csv").write_bytes(
+        b"customer_id;name\r\n001;Jana\r\n002;Petr\r\n003;Eva\r\n"
+    )
+    names = _load(tiny_crm, customers={"path": "customers.csv", "encoding": encoding}).customers
+    assert names["name"].tolist() == ["Jana", "Petr", "Eva"]

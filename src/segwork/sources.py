@@ -58,7 +58,9 @@ _TRUE = ("true", "t", "yes", "y", "1", "ano")
 _FALSE = ("false", "f", "no", "n", "0", "ne")
 _MAX_EXAMPLES = 5
 _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so leading zeros survive
-_FIRST_DATE = "1900-01-01"
+_FIRST_DATE = "1900-01-02"
+"""Dates before this are placeholders, not dates of a CRM: Excel's day 0 (1899-12-30) and day 1
+(1900-01-01), the commonest 'no date' an export writes, and anything older."""
 # Words in the name of a column that is probably an order id (English, Czech, German).
 _ORDER_ID_WORDS = ("order", "invoice", "receipt", "doklad", "faktur", "objedn", "beleg", "rechnung")
 # ... a customer id (a campaign export without one gets row-number ids unless a column looks like
@@ -232,7 +234,8 @@ class _Findings:
             )
         )
         fix = {
-            "date": "correct these rows (dates before 1900 are placeholders, not dates); if the "
+            "date": "correct these rows (dates on or before 1900-01-01 are placeholders, not "
+            "dates: Excel's day 0 and 1); if the "
             f"dates are not ISO (YYYY-MM-DD), set sources.{self.table}.date_format (e.g. "
             "'%d.%m.%Y', '%Y%m%d')",
             "number": "correct these rows (no currency symbols; NaN and infinity are not numbers; "
@@ -438,6 +441,8 @@ def _utf8_copy(
     if codec in ("utf-8", "utf-8-sig") and not whitespace and not newlines:
         yield path, src.delimiter
         return
+    if not codec.startswith(("utf-", "utf_")):
+        _refuse_utf8_under_legacy_codec(table, src, path, codec)
     fd, name = tempfile.mkstemp(prefix="segwork-utf8-", suffix=".csv")
     os.close(fd)
     copy = Path(name)
@@ -465,6 +470,40 @@ def _utf8_copy(
         yield copy, "\t" if whitespace else src.delimiter
     finally:
         copy.unlink(missing_ok=True)
+
+
+def _refuse_utf8_under_legacy_codec(table: str, src: SourceConfig, path: Path, codec: str) -> None:
+    """Stop when sources.<table>.encoding names a legacy codec but the file is UTF-8.
+
+    Every byte decodes in cp1250 or latin-2, so a UTF-8 file read with one of them gives garbled
+    names ('NovĂˇkovĂˇ') without any error. Real legacy text almost never decodes as UTF-8 once it
+    has a letter beyond ASCII (á is 0xE1, which UTF-8 only allows before two continuation
+    bytes), so a file that decodes as UTF-8 *and* has multi-byte letters is UTF-8. Streams the
+    file and stops at the first byte UTF-8 does not allow.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    multibyte = False
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+                multibyte = multibyte or max(chunk) >= 0x80
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return  # not UTF-8: the configured codec is the one to use
+    if not multibyte:
+        return  # plain ASCII reads the same in every codec
+    with path.open("rb") as f:
+        line_no, line = next((i, ln) for i, ln in enumerate(f, 1) if max(ln, default=0) >= 0x80)
+    as_utf8 = line.decode("utf-8").strip()[:80]
+    as_codec = line.decode(codec, errors="replace").strip()[:80]
+    raise SchemaError(
+        table,
+        f"{src.describe()} is UTF-8 text, but sources.{table}.encoding says {src.encoding}: "
+        f"line {line_no} would read as {as_codec!r} instead of {as_utf8!r}",
+        fix=f"remove sources.{table}.encoding (or set it to utf-8); the file was saved as UTF-8 "
+        "(a newer export or an editor that converted it).",
+    )
 
 
 def _mixed_line_endings(path: Path) -> bool:
@@ -1093,6 +1132,13 @@ class _Reader:
         )
         if table == "orders":
             self._check_orders(src)
+        elif table in _LATE_COLUMNS and _LATE_COLUMNS[table][0] in columns:
+            column = _LATE_COLUMNS[table][0]
+            day = _literal(str(self.cfg.analysis_date))
+            n_late, late = self._examples(
+                _ident(table), f"{_ident(column)} >= DATE {day} + INTERVAL 1 DAY", _ident(column)
+            )
+            _report_late(self.report, table, column, self.cfg.analysis_date, n_late, late)
         if stored == "TABLE":  # the result is a table of its own: free the intermediate copies
             self._sql(f"DROP VIEW IF EXISTS lines_{table}")
             self._sql(f"DROP TABLE {typed}")
@@ -1366,8 +1412,9 @@ class _Reader:
             # of ids with gaps) is the id 13085, as it is in the tables that wrote it as 13085
             text = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
             return f"regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1')"
-        if kind == "string":
-            return f"CAST({col} AS VARCHAR)"
+        if kind == "string":  # a blank cell is no value (a required one is counted as missing)
+            text = f"CAST({col} AS VARCHAR)"
+            return f"(CASE WHEN TRIM({text}) <> '' THEN {text} END)"
         if kind == "date":
             if t.startswith(("DATE", "TIMESTAMP")):
                 value = f"TRY_CAST({col} AS TIMESTAMP)"
@@ -1377,7 +1424,7 @@ class _Reader:
                 value = f"TRY_CAST({col} AS TIMESTAMP)"
             else:
                 return "CAST(NULL AS TIMESTAMP)"
-            # Before 1900 is a placeholder (Excel's day 0 is 1899-12-30), not a date of a CRM.
+            # On or before 1900-01-01 is a placeholder (Excel's day 0 and 1), not a CRM's date.
             return f"(CASE WHEN {value} >= TIMESTAMP '{_FIRST_DATE}' THEN {value} END)"
         if kind in ("number", "int"):
             target = "DOUBLE" if kind == "number" else "BIGINT"
@@ -1436,6 +1483,13 @@ class _Reader:
             if is_required:
                 found.missing(
                     target, self._one(f"SELECT count(*) FROM {typed} WHERE {raw} IS NULL")
+                )
+                keep.append(f"{col} IS NOT NULL")
+        for target in required:  # text columns: an empty or blank cell is a missing value
+            if contract.kind(target) == "string":
+                col = _ident(target)
+                found.missing(
+                    target, self._one(f"SELECT count(*) FROM {typed} WHERE {col} IS NULL")
                 )
                 keep.append(f"{col} IS NOT NULL")
         if table == "orders":
@@ -1651,6 +1705,37 @@ class _Reader:
             )
 
 
+_LATE_COLUMNS = {
+    "interactions": ("occurred_at", "interactions", "left out of analyses as of that date"),
+    "campaign_exposures": (
+        "assigned_at",
+        "assignments",
+        "not used by the A/B evaluation (it does not read the assignment date), but a campaign "
+        "assigned after the analysis date has outcomes outside the history: check analysis_date",
+    ),
+}
+"""History besides orders whose dates can lie after the analysis date: column, unit, effect."""
+
+
+def _report_late(
+    report: ValidationReport, table: str, column: str, day: Any, n: int, examples: list[Any]
+) -> None:
+    """Rows of interactions or campaign assignments dated after the analysis date, counted as
+    orders after it are (kept: the data is right, the date of the analysis is the question)."""
+    _, unit, effect = _LATE_COLUMNS[table]
+    report.add(
+        Issue(
+            table,
+            column,
+            f"after the analysis date {day}: {effect}",
+            n,
+            ", ".join(sorted(str(v)[:10] for v in examples)),
+            "kept",
+            unit=unit,
+        )
+    )
+
+
 def _report_returns(report: ValidationReport, n: int, total: float, zero: int) -> None:
     """Returns and zero amounts are kept, and counted so the report says how many."""
     if n:
@@ -1743,24 +1828,11 @@ def _ibis_typed(col: ibis.Value, kind: str, src: SourceConfig, table: str, name:
         if dt.is_floating() or dt.is_decimal():  # 1001.0 -> "1001"
             return col.try_cast("int64").cast("string")
         return col.cast("string").strip().nullif("")
-    if kind == "string":
-        return col.cast("string")
+    if kind == "string":  # as in DuckDB: a blank cell is no value
+        text = col.cast("string")
+        return ibis.ifelse(text.strip() == "", ibis.null("string"), text)
     if kind == "date":
-        if dt.is_timestamp() or dt.is_date():
-            return col.cast("timestamp")
-        if dt.is_string() and src.date_format:
-            raise SchemaError(
-                table,
-                f"{src.describe()} has dates as text and sources.{table}.date_format is set; "
-                "date_format is for files DuckDB reads, a uri source's dates must be typed or ISO "
-                "text (YYYY-MM-DD)",
-                column=name,
-                fix="store the column as a timestamp/date in the Parquet parts, or remove "
-                "date_format if the text is ISO",
-            )
-        if dt.is_string():
-            return col.try_cast("timestamp")
-        return ibis.null("timestamp")
+        return _ibis_date(col, dt, src, table, name)
     if kind in ("number", "int"):
         target = "float64" if kind == "number" else "int64"
         if dt.is_string():
@@ -1789,6 +1861,28 @@ def _ibis_typed(col: ibis.Value, kind: str, src: SourceConfig, table: str, name:
             (low.isin(list(_TRUE)), True), (low.isin(list(_FALSE)), False), else_=ibis.null("bool")
         )
     return col
+
+
+def _ibis_date(col: ibis.Value, dt: Any, src: SourceConfig, table: str, name: str) -> Any:
+    """A date column as a timestamp; placeholders (on or before 1900-01-01) are no value."""
+    if dt.is_timestamp() or dt.is_date():
+        value = col.cast("timestamp")
+    elif dt.is_string() and src.date_format:
+        raise SchemaError(
+            table,
+            f"{src.describe()} has dates as text and sources.{table}.date_format is set; "
+            "date_format is for files DuckDB reads, a uri source's dates must be typed or ISO "
+            "text (YYYY-MM-DD)",
+            column=name,
+            fix="store the column as a timestamp/date in the Parquet parts, or remove "
+            "date_format if the text is ISO",
+        )
+    elif dt.is_string():
+        value = col.try_cast("timestamp")
+    else:
+        return ibis.null("timestamp")
+    first = ibis.timestamp(pd.Timestamp(_FIRST_DATE).to_pydatetime())
+    return ibis.ifelse(value >= first, value, ibis.null("timestamp"))
 
 
 def _plain(value: Any) -> Any:
@@ -1869,6 +1963,9 @@ class _SparkReader:
             value, before = typed[target], typed["__raw_" + target]
             aggs[f"bad_{i}"] = (value.isnull() & before.notnull()).sum()
             aggs[f"missing_{i}"] = before.isnull().sum()
+        for target in contract.required:
+            if contract.kind(target) == "string" and target in typed.columns:
+                aggs[f"missing_text_{target}"] = typed[target].isnull().sum()
         counts = typed.aggregate(**aggs).to_pandas().iloc[0]
         n = _int(counts["rows"])
         if n == 0:
@@ -1889,6 +1986,10 @@ class _SparkReader:
                 found.unreadable(target, kind, bad, ", ".join(map(repr, shown)), required=required)
             if required:
                 found.missing(target, _int(counts[f"missing_{i}"]))
+                keep.append(typed[target].notnull())
+        for target in contract.required:  # text columns: a blank cell is a missing value
+            if contract.kind(target) == "string" and target in typed.columns:
+                found.missing(target, _int(counts[f"missing_text_{target}"]))
                 keep.append(typed[target].notnull())
         if contract.key:
             key = list(contract.key)
@@ -1934,6 +2035,13 @@ class _SparkReader:
                 _int(stats["zero"]),
             )
             self._count_late(out)
+        elif table in _LATE_COLUMNS and _LATE_COLUMNS[table][0] in out.columns:
+            column = _LATE_COLUMNS[table][0]
+            day = pd.Timestamp(self.cfg.analysis_date) + pd.Timedelta(days=1)
+            late = out.filter(out[column] >= day)
+            n_late = _int(late.count().to_pandas())
+            shown = self._examples(late, [late[column]]) if n_late else []
+            _report_late(self.report, table, column, self.cfg.analysis_date, n_late, shown)
         if contract.history:
             return out
         frame = out.to_pandas()
