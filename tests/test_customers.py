@@ -606,3 +606,30 @@ def test_money_axis_uses_one_unit_per_axis_and_keeps_halves() -> None:
         histogram(pd.DataFrame({"days_since": [1, 2]}), x="days_since").get_xlabel() == "days since"
     )
     plt.close("all")
+
+
+def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> None:
+    import matplotlib.pyplot as plt
+
+    from segwork.plots import share_bars
+    from segwork.quality import missing_labels, missing_text
+
+    missing = pd.DataFrame(
+        {
+            "table": ["survey_responses", "survey_responses"],
+            "column": ["education", "N4"],
+            "missing": [223, 36],
+            "share": [223 / 2800, 36 / 2800],
+        }
+    )
+    assert missing_labels(missing).tolist() == [
+        "education (survey responses)",
+        "N4 (survey responses)",
+    ]
+    text = missing_text(missing, shown=2)
+    assert "education (survey responses): 223 rows (8.0 %) have no value" in text
+    assert "survey_responses." not in text
+    ax = share_bars(missing.assign(label=missing_labels), category="label", value="share")
+    printed = [t.get_text().strip() for t in ax.texts]
+    assert printed == ["8.0%", "1.3%"]  # not "8%" and "1%"
+    plt.close("all")

@@ -36,9 +36,22 @@ def plain_labels(values: pd.Series) -> pd.Series:
 
 
 def share_bars(
-    df: pd.DataFrame, *, category: str, value: str, title: str = "", ax=None, fmt: str = "{:.0%}"
+    df: pd.DataFrame,
+    *,
+    category: str,
+    value: str,
+    title: str = "",
+    ax=None,
+    fmt: str | None = None,
 ):
-    """Horizontal bars of ``value`` per ``category`` with the value printed at each bar."""
+    """Horizontal bars of ``value`` per ``category`` with the value printed at each bar.
+
+    ``fmt`` defaults to whole percent, or one decimal when a share is under 10 % (so 0.8 % is
+    not printed as "1%").
+    """
+    if fmt is None:
+        v = pd.to_numeric(df[value], errors="coerce")
+        fmt = "{:.1%}" if ((v > 0) & (v < 0.095)).any() else "{:.0%}"
     ax = _ax(ax)
     df = df.assign(**{category: plain_labels(df[category])})
     sns.barplot(data=df, y=category, x=value, ax=ax, color=sns.color_palette()[0], orient="h")

@@ -382,15 +382,21 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def missing_labels(missing: pd.DataFrame) -> pd.Series:
+    """How the page names a column of :func:`missing_values`: "education (survey responses)"."""
+    return missing["column"].astype(str) + " (" + missing["table"].str.replace("_", " ") + ")"
+
+
 def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
     """What the missing-value chart shows, in words taken from the data."""
     if missing.empty:
         return "No column has missing values."
     worst = missing.iloc[0]
     text = (
-        "Each bar is one column of one table; the longer the bar, the more rows have no value. "
-        f"The column with most gaps is {worst['table']}.{worst['column']} "
-        f"({worst['missing']:,} rows, {100 * worst['share']:.1f} %)."
+        "Each bar is one column of one table (the table in brackets); the longer the bar, the "
+        "more rows have no value. "
+        f"The column with most gaps is {missing_labels(missing.head(1)).iloc[0]}: "
+        f"{worst['missing']:,} rows ({100 * worst['share']:.1f} %) have no value."
     )
     full = missing.loc[missing["share"] >= 0.5]
     if len(full):
