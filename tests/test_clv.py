@@ -1007,3 +1007,21 @@ def test_value_table_names_columns_in_words() -> None:
     )
     assert list(only.frame.columns) == ["segment", "customers", "chance of a purchase in 90 days"]
     assert "BG/NBD" not in only.note and "warnings" not in only.note
+
+
+def test_a_bgnbd_warning_is_not_lifted_by_the_holdout_check() -> None:
+    """Online Retail: BG/NBD "cannot be trusted" (warning) yet ranked better on the holdout; the
+    finding must not read as if the warning were void."""
+    orders = _cohort_orders()
+    res = clv.analyse_rfm_clv(orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365)
+    assert res.comparison is not None and res.bgnbd is not None
+    res.bgnbd.caveats = lambda: []
+    assert "warning above" not in res.comparison_text()
+    assert res.comparison_text() == clv.comparison_text(res.comparison)
+    res.bgnbd.caveats = lambda: ["The BG/NBD model cannot be trusted on this data."]
+    text = res.comparison_text()
+    assert text.startswith(clv.comparison_text(res.comparison))
+    assert text.endswith(
+        "The model warning above still holds: this check is of who buys in the next 90 days, "
+        "not of BG/NBD's chance still active or lifetime value."
+    )

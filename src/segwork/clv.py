@@ -1722,11 +1722,15 @@ def propensity_inputs_text(inputs: PropensityModel | pd.DataFrame | dict[str, An
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def comparison_text(comparison: HoldoutComparison | dict[str, Any]) -> str:
+def comparison_text(
+    comparison: HoldoutComparison | dict[str, Any], *, bgnbd_warned: bool = False
+) -> str:
     """Plain words on which model to trust for what, from the holdout metrics.
 
     One model is called better at ranking only when the confidence interval of the AUC
     difference (DeLong) excludes 0; otherwise the two are called indistinguishable on this data.
+    ``bgnbd_warned``: the page warns that BG/NBD cannot be trusted; the text then says that
+    this check does not lift the warning (it tests who buys soon, not the chance still active).
     """
     m = comparison["metrics"]
     holdout = comparison["holdout"]
@@ -1756,11 +1760,17 @@ def comparison_text(comparison: HoldoutComparison | dict[str, Any]) -> str:
             f"uncertainty of this data ({aucs}): neither can be called better."
         )
     sees = propensity_inputs_text(holdout.model)
-    return (
+    text = (
         f"{lead} Brier score {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f} "
         f"(lower is better). The propensity model learns from {sees}; BG/NBD with Gamma-Gamma "
         "needs only purchase history, extrapolates beyond one horizon and gives lifetime value."
     )
+    if bgnbd_warned:
+        text += (
+            f" The model warning above still holds: this check is of who buys in the next {days} "
+            "days, not of BG/NBD's chance still active or lifetime value."
+        )
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -1800,6 +1810,13 @@ class RfmClvResult:
         from segwork.rfm import headline
 
         return headline(self.kpis, self.migration)
+
+    def comparison_text(self) -> str:
+        """:func:`comparison_text` of the holdout check, minding a BG/NBD warning on the page."""
+        if self.comparison is None:
+            return ""
+        warned = self.bgnbd is not None and bool(self.bgnbd.caveats())
+        return comparison_text(self.comparison, bgnbd_warned=warned)
 
     def models(self) -> dict[str, Any]:
         """Parameters and holdout metrics as plain data (the clv_models artifact)."""
