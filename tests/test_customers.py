@@ -633,3 +633,30 @@ def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> 
     printed = [t.get_text().strip() for t in ax.texts]
     assert printed == ["8.0%", "1.3%"]  # not "8%" and "1%"
     plt.close("all")
+
+
+def test_c360_charts_text_counts_buyers_idle_in_the_window() -> None:
+    """CDNOW: 15,238 of the buyers had no order in the last 365 days; the left chart's bar at 0 is
+    theirs and the sentence says so, with counts from the orders themselves."""
+    from segwork.quality import c360_charts_text, value_spread
+
+    customers, orders, _ = _random_history(n_orders=120)
+    old = orders.assign(order_date=orders["order_date"] - pd.Timedelta(days=900))
+    recent = orders.iloc[:40]
+    recent = recent[recent["order_date"] <= REF]
+    both = pd.concat([old, recent], ignore_index=True).assign(
+        order_id=lambda d: [f"X{i}" for i in range(len(d))]
+    )
+    c360 = build_customer360(customers, both, analysis_date=REF)
+    purchases = both[(both["amount"] > 0) & (both["order_date"] <= REF)]
+    buyers = set(purchases["customer_id"])
+    in_window = set(
+        purchases.loc[purchases["order_date"] > REF - pd.Timedelta(days=365), "customer_id"]
+    )
+    text = c360_charts_text(c360, days=365, spread=value_spread(c360["aov"]), currency="USD")
+    assert text.startswith(
+        f"Of {len(customers):,} customers, {len(buyers):,} have ordered at least once, "
+    )
+    assert f"{len(in_window):,} of them in the last 365 days" in text
+    assert f"({len(buyers - in_window):,} buyers placed none, the bar at 0)" in text
+    assert len(buyers - in_window) > 0

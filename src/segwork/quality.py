@@ -482,6 +482,25 @@ class ValueSpread:
         return text + (", so the axis is on a log scale" if self.log_scale else "")
 
 
+def c360_charts_text(c360: pd.DataFrame, *, days: int, spread: ValueSpread, currency: str) -> str:
+    """What the three histograms of the customer 360 show, with the counts behind them."""
+    buyers = c360.loc[c360["has_ordered"]]
+    active = int(c360[f"active_{days}d"].sum())
+    idle = int((buyers[f"orders_{days}d"] == 0).sum())
+    ordered = (
+        f"all {len(c360):,} customers have ordered at least once"
+        if len(buyers) == len(c360)
+        else f"of {len(c360):,} customers, {len(buyers):,} have ordered at least once"
+    )
+    text = f"{ordered[:1].upper()}{ordered[1:]}, {active:,} of them in the last {days} days. "
+    text += f"Left: how many orders each buyer placed in those {days} days"
+    text += f" ({idle:,} buyers placed none, the bar at 0)." if idle else "."
+    return text + (
+        f" Middle: each buyer's average order value ({spread.describe(currency)}). Right: how "
+        "long ago each buyer last ordered."
+    )
+
+
 def value_spread(values: pd.Series) -> ValueSpread:
     """Percentiles of the positive values of ``values``; a log scale when they span > 50x."""
     numbers = pd.to_numeric(values, errors="coerce").dropna()
