@@ -311,12 +311,15 @@ def test_choose_k_rule_on_a_hand_made_sweep():
     k, reason = choose_k(sweep)
     # stable: 2, 3, 4, 6; best stable silhouette 0.40 -> floor 0.32 excludes 6 -> largest is 4
     assert k == 4
-    assert "k=4" in reason and "k=5" in reason and "Jaccard 0.60" in reason and "k=2" in reason
+    assert reason.startswith("4 personas: the largest number")
+    assert "With 5, a persona would be split" in reason and "(overlap 0.60 only)" in reason
+    assert "Separation alone would favour 2 (silhouette 0.40)" in reason
+    assert "k=" not in reason and "Jaccard" not in reason and "ARI" not in reason
     assert choose_k(sweep, silhouette_share=0.5)[0] == 6
     assert choose_k(sweep, stability_threshold=0.985)[0] == 2
     none_stable = sweep.assign(min_cluster_jaccard=[0.5, 0.7, 0.6, 0.4, 0.3, 0.2])
     k, reason = choose_k(none_stable)
-    assert k == 3 and "caution" in reason
+    assert k == 3 and "caution" in reason and "3 comes closest (0.70)" in reason
 
 
 @pytest.mark.parametrize("k_true, seed", [(3, 1), (4, 2), (5, 3), (6, 4)])
@@ -669,6 +672,25 @@ def test_persona_names_from_z_scores_are_unique_and_overridable(sim4):
     # nothing written for one survey: Big Five constructs get the same treatment
     big5 = pd.DataFrame({"Neuroticism": [1.2, 1.1], "Extraversion": [-0.7, 0.6]})
     assert persona_names(big5)[0] == ["High Neuroticism", "High Neuroticism, high Extraversion"]
+    # a group above average on everything says so, not only on its top constructs (bfi's split)
+    general = pd.DataFrame(
+        {
+            "E": [0.62, -0.7],
+            "A": [0.51, -0.6],
+            "C": [0.42, -0.45],
+            "N": [0.36, 0.1],
+            "O": [0.3, -0.3],
+        }
+    )
+    d = persona_names(general)[1]
+    assert d[0] == (
+        "Higher than the average respondent on E (+0.6 SD) and A (+0.5 SD). Also higher on "
+        "C (+0.4 SD), N (+0.4 SD) and O (+0.3 SD)."
+    )
+    assert d[1] == (
+        "Lower than the average respondent on E (-0.7 SD) and A (-0.6 SD). Also lower on "
+        "C (-0.5 SD) and O (-0.3 SD). Near the average on N."
+    )
     resp, cat, _ = sim4
     r = fit_personas(resp, cat, k=4, n_bootstrap=2, names={"1": "Segment B", 3: "Segment D"})
     assert r.profiles.loc[1, "name"] == "Segment B" and r.profiles.loc[3, "name"] == "Segment D"
@@ -704,7 +726,11 @@ _SEABORN_SET_BAD = (
 @pytest.mark.filterwarnings(_SEABORN_SET_BAD)
 def test_figures_return_axes(fitted4):
     ax = clusters.k_selection_plot(fitted4.sweep)
-    assert len(ax.lines) >= 4 and "k" in ax.get_xlabel()
+    assert len(ax.lines) >= 4 and "number of personas" in ax.get_xlabel()
+    # the legend sits beside the plot, so it hides none of the lines
+    ax.figure.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1
     ax2 = clusters.profile_heatmap(fitted4.profiles)
     assert len(ax2.get_yticklabels()) == fitted4.k
     ax3 = clusters.projection_plot(fitted4)
@@ -754,4 +780,6 @@ def test_headline_names_every_persona_and_the_reason(fitted4):
     assert f"fall into {fitted4.k} personas" in text
     for name in fitted4.profiles["name"]:
         assert name in text
-    assert fitted4.k_reason in text
+    assert fitted4.k_reason.startswith(f"{fitted4.k} personas: ")
+    reason = fitted4.k_reason.removeprefix(f"{fitted4.k} personas: ")
+    assert f"Why {fitted4.k}: {reason}" in text  # said once, not "Why 4: 4 personas: ..."

@@ -384,6 +384,42 @@ def test_item_rest_correlation_flags_a_wrongly_keyed_item():
     assert survey.reliability_warning(rel2) is None
 
 
+def test_reliability_table_for_people_in_words_without_true_false_or_nan():
+    rng = np.random.default_rng(4)
+    n = 300
+    trait = rng.normal(size=n)
+    data = pd.DataFrame(
+        {f"i{j}": np.clip(np.round(3.5 + trait + rng.normal(0, 0.8, n)), 1, 6) for j in range(3)}
+    )
+    data["n0"] = rng.integers(1, 7, n).astype(float)  # noise: the second construct is weak
+    data["n1"] = rng.integers(1, 7, n).astype(float)
+    data.loc[:9, "i0"] = np.nan
+    cat = pd.DataFrame(
+        {
+            "item": ["i0", "i1", "i2", "n0", "n1"],
+            "construct": ["price_sensitivity"] * 3 + ["noise"] * 2,
+            "text": "t",
+            "reverse_coded": [False, False, False, True, False],
+            "scale_min": 1,
+            "scale_max": 6,
+        }
+    )
+    spec = SurveySpec.from_catalogue(cat)
+    rel = reliability(survey.reverse_code(data, spec), spec)
+    shown = clusters.readable_reliability(rel).set_index("construct")
+    # the oracle: Cronbach's alpha in closed form on complete answers
+    block = data[["i0", "i1", "i2"]].dropna()
+    alpha = 1.5 * (1 - block.var(ddof=1).sum() / block.sum(axis=1).var(ddof=1))
+    assert shown.loc["price sensitivity", "Cronbach's alpha"] == f"{alpha:.2f}"
+    assert shown.loc["price sensitivity", "respondents who answered all its items"] == "290"
+    assert shown.loc["price sensitivity", "below 0.7?"] == ""
+    assert shown.loc["noise", "below 0.7?"] == "yes"
+    assert shown.loc["noise", "reverse-coded items"] == "n0"
+    cells = " ".join(shown.reset_index().astype(str).to_numpy().ravel())
+    assert "True" not in cells and "False" not in cells and "nan" not in cells
+    assert "price_sensitivity" not in cells
+
+
 def test_describe_survey_uses_the_catalogue_words():
     _, cat = _bfi_like()
     text = survey.describe_survey(SurveySpec.from_catalogue(cat.assign(scale_min=1, scale_max=6)))
@@ -543,13 +579,49 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     assert b.available and b.n_buyers == int((table["orders"] > 0).sum())
     assert list(b.tests["column"]) == ["revenue_365d", "segment"]
     assert list(b.table.index) == ["P0", "P1", "P2", "all"]
-    assert "The personas differ in revenue_365d" in b.text
+    assert "The personas differ in revenue, last 365 days (Kruskal-Wallis" in b.text
+    assert "revenue_365d" not in b.text  # the column's name in words, not the code's
+    # the tables as shown: words, the currency, shares in %, no nan/True/False/e-notation
+    shown = clusters.readable_behaviour(b.table, currency="EUR")
+    names = res.profiles["name"]
+    by_hand = c360["revenue_365d"].groupby(labels.map(names).reindex(c360.index)).mean()
+    k = 0 if by_hand.abs().min() >= 100 else 2
+    assert shown.set_index("persona")["revenue, last 365 days (mean)"].drop("all").to_dict() == {
+        n: f"{v:,.{k}f} EUR" for n, v in by_hand.items()
+    }
+    seg_cols = [c for c in shown.columns if c.startswith("segment: ")]
+    assert seg_cols and all(v.endswith("%") for c in seg_cols for v in shown[c])
+    tests = clusters.readable_behaviour_tests(b.tests)
+    assert tests["compared"].tolist() == ["revenue, last 365 days", "segment"]
+    assert set(tests["differ?"]) <= {"yes", "no", ""}
+    cells = " ".join(
+        shown.astype(str).to_numpy().ravel().tolist()
+        + tests.astype(str).to_numpy().ravel().tolist()
+    )
+    for bad in ("nan", "True", "False", "e-0", "e-1"):
+        assert bad not in cells
+    assert tests["p (Holm-adjusted)"].tolist() == [
+        "< 0.001" if p < 0.001 else f"{p:.3f}" for p in b.tests["p_holm"]
+    ]
+
     # the default columns follow the windows the customer 360 has
     c360w = c360.rename(columns={"revenue_365d": "revenue_180d", "orders": "orders_180d"})
     c360w = c360w.assign(revenue_30d=1.0, orders_30d=1, rfm_segment=c360w["segment"])
     assert clusters.behaviour_columns(c360w) == ["revenue_180d", "orders_180d", "rfm_segment"]
     b = clusters.persona_behaviour(res, c360w)
     assert list(b.tests["column"]) == ["revenue_180d", "orders_180d", "rfm_segment"]
+
+
+def test_small_amounts_per_persona_keep_their_cents():
+    table = pd.DataFrame(
+        {"revenue_30d (mean)": [0.654, 1.42], "orders_30d (mean)": [0.2, 1.0]},
+        index=pd.Index(["P0", "all"], name="persona"),
+    )
+    shown = clusters.readable_behaviour(table, currency="USD")
+    assert shown["revenue, last 30 days (mean)"].tolist() == ["0.65 USD", "1.42 USD"]
+    assert shown["orders, last 30 days (mean)"].tolist() == ["0.2", "1.0"]
+    assert clusters.behaviour_label("clv_12m") == "expected value, next 12 months (CLV)"
+    assert clusters.behaviour_label("aov") == "average order value"
 
 
 # --------------------------------------------------------------------------------------------
@@ -747,7 +819,8 @@ def test_survey_only_run_on_a_big_five_shaped_export(tmp_path):
     )
     assert "1..6 scale (as declared in the item catalogue)" in text
     assert "This run has no order history" in text and "differ in" not in text
-    assert "gender, age are not items of the catalogue" in text
+    assert "also has the columns gender, age; they are not questions of the item catalogue" in text
+    assert "segwork assign" not in text and "Fix:" not in text  # no analyst advice on the page
     for demo_word in ("price", "sustainab", "shop", "deal", "discount", "brand"):
         assert demo_word not in text.lower(), demo_word
 
@@ -766,3 +839,21 @@ def test_a_text_mark_for_no_answer_points_to_the_sources_missing_values():
     s = score_survey(marked.replace("x", np.nan), SurveySpec.from_catalogue(cat))
     expected = score_by_hand(answers, catalogue)
     assert s.n_imputed == sum(v is None for cid in expected for v in answers[cid].values())
+
+
+def test_page_sentences_about_the_survey_give_no_analyst_commands():
+    note = survey.unused_columns_note(["gender", "education", "age"])
+    assert note == (
+        "The survey table also has the columns gender, education, age; they are not questions "
+        "of the item catalogue, so the personas do not use them."
+    )
+    assert "Fix" not in note and "survey_items" not in note
+    assert survey.unused_columns_note(["age"]).startswith(
+        "The survey table also has the column age; it is"
+    )
+    result = SimpleNamespace(n_respondents=2794, n_imputed=433)
+    text = clusters.grouping_text(result, "persona_model.skops")
+    assert text.startswith("2,794 respondents were grouped; 433 missing answers were filled")
+    assert "segwork assign" not in text and "`" not in text
+    one = clusters.grouping_text(SimpleNamespace(n_respondents=5, n_imputed=1), "m.skops")
+    assert "1 missing answer was filled" in one

@@ -394,41 +394,47 @@ def choose_k(
         raise ClusteringError("choosing k needs bootstrap stability: set n_bootstrap >= 2")
     if len(sweep) == 1:
         k = int(sweep.index[0])
-        return k, f"k={k} was set, not chosen (k='auto' chooses it from a sweep)."
+        return k, (
+            f"{k} personas were set in the run configuration (notebooks.03_personas.k), not "
+            "chosen from the data ('auto' chooses the number from the evidence)."
+        )
     stable = sweep[sweep["min_cluster_jaccard"] >= stability_threshold]
     if stable.empty:
         k = int(sweep["min_cluster_jaccard"].idxmax())
         return k, (
-            f"k={k}: no k in {sweep.index.min()}..{sweep.index.max()} is stable (no k reproduces every "
-            f"cluster with Jaccard >= {stability_threshold:.2f} in bootstrap refits); k={k} is the most "
-            f"stable ({sweep.at[k, 'min_cluster_jaccard']:.2f}). Treat these clusters with caution."
+            f"{k} personas, to be treated with caution: for no number from {sweep.index.min()} to "
+            f"{sweep.index.max()} does every persona come back when the grouping is repeated on "
+            f"random subsamples of the respondents (an overlap of members of "
+            f"{stability_threshold:.2f} is required; 1 = the same members); {k} comes closest "
+            f"({sweep.at[k, 'min_cluster_jaccard']:.2f})."
         )
     best = stable["silhouette"].max()
     ok = stable[stable["silhouette"] >= silhouette_share * best]
     k = int(ok.index.max())
     row = sweep.loc[k]
     reason = (
-        f"k={k}: the largest k whose every cluster is reproduced in bootstrap refits (weakest cluster's "
-        f"Jaccard {row['min_cluster_jaccard']:.2f} >= {stability_threshold:.2f}; ARI {row['stability']:.2f} "
-        f"± {row['stability_sd']:.2f}) with a silhouette ({row['silhouette']:.2f}) at least "
-        f"{silhouette_share:.0%} of the best stable one ({best:.2f})."
+        f"{k} personas: the largest number for which every persona comes back when the grouping "
+        "is repeated on random subsamples of the respondents (even the least reproducible one "
+        f"overlaps its repeat by {row['min_cluster_jaccard']:.2f}; {stability_threshold:.2f} is "
+        "required, 1 = the same members) and the groups stay about as well separated as with the "
+        f"best such number (silhouette {row['silhouette']:.2f}, best {best:.2f})."
     )
     larger = sweep[sweep.index > k]
     if not larger.empty:
         k1 = int(larger.index.min())
         r1 = sweep.loc[k1]
         why = (
-            f"its weakest cluster is reproduced with Jaccard {r1['min_cluster_jaccard']:.2f} only"
+            f"one of its groups does not come back (overlap {r1['min_cluster_jaccard']:.2f} only)"
             if r1["min_cluster_jaccard"] < stability_threshold
-            else f"its silhouette drops to {r1['silhouette']:.2f}"
+            else f"the groups are less well separated (silhouette {r1['silhouette']:.2f})"
         )
-        reason += f" k={k1} splits a group without a real difference: {why}."
+        reason += f" With {k1}, a persona would be split without a real difference: {why}."
     smaller = sweep[sweep.index < k]
     if not smaller.empty and smaller["silhouette"].max() > row["silhouette"]:
         k0 = int(smaller["silhouette"].idxmax())
         reason += (
-            f" The silhouette alone would pick k={k0} ({smaller['silhouette'].max():.2f}), which merges "
-            "groups that the stable finer solution keeps apart."
+            f" Separation alone would favour {k0} (silhouette {smaller['silhouette'].max():.2f}), "
+            "which merges groups that the finer, reproducible grouping keeps apart."
         )
     return k, reason
 
@@ -577,6 +583,30 @@ def construct_label(construct: str) -> str:
     return str(construct).replace("_", " ").strip()
 
 
+def readable_reliability(rel: pd.DataFrame) -> pd.DataFrame:
+    """:func:`segwork.survey.reliability` for people: constructs as the catalogue names them,
+    Cronbach's alpha to two decimals ('cannot be computed' instead of nan), 'yes' where it is
+    below the bar, and the items whose reverse coding looks wrong."""
+    thr = rel.attrs.get("threshold", 0.7)
+    return pd.DataFrame(
+        {
+            "construct": [construct_label(c) for c in rel.index],
+            "items": rel["n_items"].astype(int).to_numpy(),
+            "reverse-coded items": rel["reverse_items"].fillna("").astype(str).to_numpy(),
+            "respondents who answered all its items": [f"{int(n):,}" for n in rel["n_complete"]],
+            "Cronbach's alpha": [
+                "cannot be computed" if not np.isfinite(a) else f"{a:.2f}"
+                for a in rel["alpha"].astype(float)
+            ],
+            f"below {thr:g}?": ["yes" if w else "" for w in rel["weak"].astype(bool)],
+            "items against the rest (check their coding)": rel["suspect_items"]
+            .fillna("")
+            .astype(str)
+            .to_numpy(),
+        }
+    )
+
+
 def persona_names(construct_z: pd.DataFrame, *, min_z: float = 0.5) -> tuple[list[str], list[str]]:
     """A unique name and a description per cluster, in the catalogue's words, from construct z-scores.
 
@@ -625,6 +655,18 @@ def persona_names(construct_z: pd.DataFrame, *, min_z: float = 0.5) -> tuple[lis
             )
         text = "; ".join(bits)
         text = text[0].upper() + text[1:]
+        # the other constructs on which the group is not average either: without them a group
+        # above average on everything would read as above average on its top constructs only
+        rest = [c for c in order.index if c not in top and abs(row[c]) >= 0.25]
+        also = []
+        for sign, word in ((1, "higher"), (-1, "lower")):
+            cs = [f"{construct_label(c)} ({row[c]:+.1f} SD)" for c in rest if sign * row[c] > 0]
+            if cs:
+                also.append(
+                    f"{word} on " + (", ".join(cs[:-1]) + " and " if len(cs) > 1 else "") + cs[-1]
+                )
+        if also:
+            text += ". Also " + "; also ".join(also)
         flat = [c for c in order.index if abs(row[c]) < 0.25]
         if flat:
             text += ". Near the average on " + ", ".join(construct_label(c) for c in flat[:3])
@@ -1209,7 +1251,7 @@ def behaviour_text(tests: pd.DataFrame, *, n_respondents: int | None = None) -> 
     def one(r: Any) -> str:
         stat = "H" if r["test"] == "Kruskal-Wallis" else "chi-square"
         return (
-            f"{r['column']} ({r['test']}, {stat} = {r['statistic']:.1f}, Holm-adjusted "
+            f"{behaviour_label(r['column'])} ({r['test']}, {stat} = {r['statistic']:,.1f}, Holm-adjusted "
             f"p {_p(r['p_holm'])}, {r['effect_name']} {r['effect']:.2f}, n = {int(r['n']):,})"
         )
 
@@ -1262,6 +1304,87 @@ def behaviour_columns(customers: pd.DataFrame) -> list[str]:
     ]
     out = [f"revenue_{max(windows)}d", f"orders_{max(windows)}d"] if windows else []
     return out + [c for c in BEHAVIOUR_COLUMNS if c in customers.columns]
+
+
+def behaviour_label(column: str) -> str:
+    """A behaviour column of the customer 360 in words: 'revenue_365d' -> 'revenue, last 365
+    days', 'aov' -> 'average order value', 'clv_12m' -> 'expected value, next 12 months (CLV)'."""
+    import re
+
+    col = str(column)
+    if m := re.fullmatch(r"(revenue|orders)_(\d+)d", col):
+        return f"{m.group(1)}, last {int(m.group(2)):,} days"
+    if m := re.fullmatch(r"clv_(\d+)m", col):
+        return f"expected value, next {int(m.group(1))} months (CLV)"
+    known = {"aov": "average order value", "rfm_segment": "RFM segment"}
+    return known.get(col, col.replace("_", " "))
+
+
+def _is_money(column: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"revenue_\d+d|aov|clv_\d+m|monetary\w*|revenue\w*", str(column)))
+
+
+def readable_behaviour(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+    """:func:`cluster_behaviour`'s table for people: columns in words, amounts with the currency
+    (cents when an amount is under 100, else whole units), counts with one decimal, category shares
+    in per cent; an empty cell, never 'nan', where a persona has no value."""
+    from segwork.display import number
+
+    out = pd.DataFrame(index=table.index.astype(str))
+    out.index.name = "persona"
+    for col in table.columns:
+        v = table[col].to_numpy(dtype=float)
+        if str(col).endswith(" (mean)"):
+            base = str(col)[: -len(" (mean)")]
+            money = _is_money(base)
+            small = np.nanmin(np.abs(v), initial=np.inf) < 100
+            k = (2 if small else 0) if money else 1
+            unit = currency if money else ""
+            out[f"{behaviour_label(base)} (mean)"] = [number(x, k, unit=unit) for x in v]
+        else:
+            base, _, cat = str(col).partition(": ")
+            cat = "not scored or no value" if cat == "missing" else cat
+            out[f"{behaviour_label(base)}: {cat}"] = [
+                "" if not np.isfinite(x) else f"{x:.0%}" for x in v
+            ]
+    return out.reset_index()
+
+
+def readable_behaviour_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    """:func:`behaviour_tests` for people: what was compared in words, the test, how many
+    respondents had a value, the Holm-adjusted p ('< 0.001', never '6.5e-08'), the effect size
+    and whether the personas differ ('yes'/'no'; empty where nothing could be tested)."""
+    from segwork.display import number
+
+    return pd.DataFrame(
+        {
+            "compared": [behaviour_label(c) for c in tests["column"]],
+            "test": tests["test"].astype(str).to_numpy(),
+            "respondents with a value": [f"{int(n):,}" for n in tests["n"]],
+            "statistic (df)": [
+                ""
+                if not np.isfinite(st)
+                else f"{'H' if t == 'Kruskal-Wallis' else 'chi-square'} = "
+                f"{number(st, 1)} ({int(df)})"
+                for t, st, df in zip(tests["test"], tests["statistic"], tests["df"], strict=True)
+            ],
+            "p (Holm-adjusted)": [
+                "" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+                for p in tests["p_holm"].astype(float)
+            ],
+            "effect size": [
+                "" if not np.isfinite(e) else f"{name} {e:.2f}"
+                for name, e in zip(tests["effect_name"], tests["effect"].astype(float), strict=True)
+            ],
+            "differ?": [
+                "" if not np.isfinite(p) else ("yes" if d else "no")
+                for p, d in zip(tests["p_holm"].astype(float), tests["differs"], strict=True)
+            ],
+            "note": tests["note"].fillna("").astype(str).to_numpy(),
+        }
+    )
 
 
 @dataclass
@@ -1644,14 +1767,21 @@ def k_selection_plot(
         yerr=sweep["stability_sd"].fillna(0),
         marker="o",
         capsize=3,
-        label="stability (ARI of refits, ± sd)",
+        label="agreement of the repeats (adjusted Rand index, ± sd)",
     )
     ax.plot(
-        ks, sweep["min_cluster_jaccard"], marker="s", label="weakest cluster reproduced (Jaccard)"
+        ks,
+        sweep["min_cluster_jaccard"],
+        marker="s",
+        label="least reproducible persona (overlap of members, Jaccard)",
     )
-    ax.plot(ks, sweep["silhouette"], marker="^", label="silhouette")
+    ax.plot(ks, sweep["silhouette"], marker="^", label="separation of the groups (silhouette)")
     ax.axhline(
-        thr, color="grey", linestyle=":", linewidth=1, label=f"stable if Jaccard >= {thr:.2f}"
+        thr,
+        color="grey",
+        linestyle=":",
+        linewidth=1,
+        label=f"reproducible if the overlap is at least {thr:.2f}",
     )
     chosen = sweep.attrs.get("chosen_k")
     if chosen is None and "chosen" in sweep:
@@ -1659,13 +1789,14 @@ def k_selection_plot(
         chosen = int(hits[0]) if len(hits) else None
     if chosen is not None:
         ax.axvline(chosen, color="black", linestyle="--", linewidth=1)
-        ax.annotate(f"chosen k={chosen}", (chosen, 1.02), ha="center", fontsize=9)
+        ax.annotate(f" chosen: {chosen}", (chosen, 1.02), ha="left", va="bottom", fontsize=9)
     ax.set_xticks(ks)
     ax.set_ylim(min(0.0, float(np.nanmin(sweep[["silhouette"]].to_numpy())) - 0.05), 1.08)
-    ax.set_xlabel("number of clusters k")
+    ax.set_xlabel("number of personas (k)")
     ax.set_ylabel("higher is better")
     ax.set_title("Choosing the number of personas")
-    ax.legend(loc="lower left", fontsize=8)
+    # beside the plot, not over it: the silhouette line runs along the bottom
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 
 
@@ -1913,13 +2044,25 @@ class ClusterExplorer(widgets.VBox):
         self.heatmap.value = buf.getvalue()  # an Image widget: drawn without a kernel, testable
 
 
+def grouping_text(result: PersonaResult, model_file: str) -> str:
+    """Who was grouped, how many missing answers were filled and how, and where the model is
+    (for the page; the command that uses the model is in the README, not here)."""
+    return (
+        f"{result.n_respondents:,} respondents were grouped; {result.n_imputed:,} missing "
+        f"{'answer was' if result.n_imputed == 1 else 'answers were'} filled (from the respondent's own "
+        "answers to the same construct, else the item's median). The model is saved as "
+        f"{model_file} in the run's artifacts, so new respondents can be placed into the same "
+        "personas."
+    )
+
+
 def headline(result: PersonaResult) -> str:
     """The finding notebook 03 leads with: how many personas, their names and sizes, why this k."""
     p = result.profiles.sort_values("size", ascending=False)
     names = "; ".join(f"{r['name']} ({r['share']:.0%})" for _, r in p.iterrows())
     text = (
         f"{result.n_respondents:,} survey respondents fall into {result.k} personas: {names}.\n\n"
-        f"Why {result.k}: {result.k_reason}"
+        f"Why {result.k}: {result.k_reason.removeprefix(f'{result.k} personas: ')}"
     )
     sil = (
         float(result.sweep.loc[result.k, "silhouette"]) if "silhouette" in result.sweep else np.nan

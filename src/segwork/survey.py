@@ -637,6 +637,19 @@ def unused_columns_text(extra: list[str], table: str = "survey_responses") -> st
     )
 
 
+def unused_columns_note(extra: list[str]) -> str:
+    """The page's sentence for survey columns that are not questions of the item catalogue
+    (the fix for a wrong catalogue is :func:`unused_columns_text`, shown by ``segwork validate``)."""
+    shown = ", ".join(extra[:12]) + (f" and {len(extra) - 12} more" if len(extra) > 12 else "")
+    one = len(extra) == 1
+    return (
+        f"The survey table also has the column{'' if one else 's'} {shown}; "
+        f"{'it is' if one else 'they are'} not {'a question' if one else 'questions'} of the "
+        "item catalogue, so the personas do not use "
+        f"{'it' if one else 'them'}."
+    )
+
+
 def scale_problems(
     responses: pd.DataFrame, items: pd.DataFrame, *, table: str = "survey_responses"
 ) -> list[str]:
