@@ -660,3 +660,14 @@ def test_c360_charts_text_counts_buyers_idle_in_the_window() -> None:
     assert f"{len(in_window):,} of them in the last 365 days" in text
     assert f"({len(buyers - in_window):,} buyers placed none, the bar at 0)" in text
     assert len(buyers - in_window) > 0
+
+
+def test_money_writes_thousands_in_full_below_ten_thousand() -> None:
+    from segwork.display import money
+
+    assert money(2016.4, "GBP") == "2,016 GBP"  # was "2.0 k GBP"
+    assert money(9999.4, "GBP") == "9,999 GBP"
+    assert money(43.31, "GBP") == "43.31 GBP"
+    assert money(393_155.27, "USD") == "393.2 k USD"
+    assert money(1_069_356.5, "USD") == "1.1 M USD"
+    assert money(-3000, "EUR") == "-3,000 EUR"

@@ -159,13 +159,14 @@ def number(value: float, decimals: int, *, unit: str = "", sign: bool = False) -
 
 
 def money(value: float, currency: str = "CZK") -> str:
-    """12 345 678 CZK -> '12.3 M CZK', 7.5 -> '7.50 CZK': readable at a glance, with cents
-    below 100 (the same threshold as :func:`money_format`); '' for a missing value."""
+    """12 345 678 CZK -> '12.3 M CZK', 2 016 -> '2,016 CZK' (not '2.0 k'), 7.5 -> '7.50 CZK':
+    readable at a glance, with cents below 100 (the same threshold as :func:`money_format`) and
+    'k' only from 10,000; '' for a missing value."""
     if value is None or not np.isfinite(value):
         return ""
     a = abs(value)
     for div, unit in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if a >= div:
+        if a >= div and (div > 1e3 or a >= 1e4):
             return f"{value / div:,.1f}{unit} {currency}"
     return f"{value:,.2f} {currency}" if a < 100 else f"{value:,.0f} {currency}"
 
