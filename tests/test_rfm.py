@@ -938,6 +938,12 @@ def test_headline_gives_the_counts_behind_its_shares():
     assert f"{same:,} ({same / len(old):.0%}) are in the same segment now" in text
     assert gone > 0 and f"{gone:,} ({gone / len(old):.0%}) are no longer scored" in text
     assert "of buying customers" not in text
+    risk = kpis.set_index("segment").loc[["At Risk", "Can't Lose Them"]]
+    assert (risk["customers"] > 0).all()
+    low, high = risk["mean_recency"].min(), risk["mean_recency"].max()
+    assert f"{int(risk['customers'].sum()):,} customers who bought often or spent much" in text
+    assert f"have not bought for {low:,.0f} to {high:,.0f} days on average" in text
+    assert "recently" not in text
 
 
 def test_score_notes_carry_no_python():

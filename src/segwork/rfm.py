@@ -1336,13 +1336,20 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
         f"{top.name} are {int(top['customers']):,} of the {scored:,} scored customers "
         f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of their net revenue."
     )
-    risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index]
+    risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index and k.loc[s, "customers"] > 0]
     if risk:
         n = int(k.loc[risk, "customers"].sum())
         share = float(k.loc[risk, "revenue_share"].sum())
+        rec = k.loc[risk, "mean_recency"]
+        since = (
+            f"{rec.min():,.0f} days"
+            if len(rec) == 1 or round(rec.min()) == round(rec.max())
+            else f"{rec.min():,.0f} to {rec.max():,.0f} days"
+        )
         text += (
-            f" {n:,} valuable customers have stopped buying recently ({' and '.join(risk)}); they brought "
-            f"{share:.0%} of revenue and are the first to win back."
+            f" {n:,} customers who bought often or spent much have not bought for {since} on "
+            f"average ({' and '.join(risk)}); they brought {share:.0%} of the revenue and are the "
+            "first to win back."
         )
     if moves is not None:
         c = moves.customers
