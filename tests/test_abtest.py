@@ -1125,6 +1125,9 @@ def test_cuped_sentence_states_the_measured_narrowing(cuped_data):
     rev = res.table.loc[res.table["metric"] == "revenue", "ci_width_reduction"]
     assert rev.median() > 0.05 and "makes the intervals narrower" in text
     assert f"revenue {rev.median():.0%}" in text
+    # the page is for managers: no artifact columns to look up
+    assert text.endswith("The decisions and the tables on this page use the unadjusted intervals.")
+    assert "cuped_*" not in text and "ab_results" not in text
 
 
 def test_numeric_customer_columns_are_grouped_into_quartiles_of_the_customer_table(email_test):

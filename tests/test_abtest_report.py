@@ -370,3 +370,16 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
     assert not any(t.get_parse_math() for t in labels)
     assert max(len(line) for line in ax.title.get_text().splitlines()) <= 48  # fits its panel
     plt.close(fig)
+
+
+def test_a_yes_no_segment_is_named_with_its_column() -> None:
+    df = _email_test(n=6000)
+    res = abtest.evaluate(df, control="No E-Mail", metrics=["conversion"], segment="newbie")
+    shown = abtest.readable(res.table, segment_column="newbie")
+    assert set(shown["segment"]) == {"newbie = 0", "newbie = 1"}
+    assert abtest.segment_name("Urban", "zip_code") == "Urban"  # words stay as they are
+    assert abtest.segment_name("(unknown)", "zip_code") == "customers with no zip_code"
+    # the counts shown are the data's (pandas on the raw rows)
+    n = df[df["variant"] == "No E-Mail"].groupby("newbie").size()
+    row = shown[(shown["segment"] == "newbie = 1")].iloc[0]
+    assert row["customers (control / variant)"].startswith(f"{n[1]:,} / ")

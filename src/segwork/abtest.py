@@ -2390,9 +2390,12 @@ UNKNOWN = "(unknown)"
 
 
 def segment_name(label: str, column: str | None) -> str:
-    """A segment label in words: the missing-value label becomes 'customers with no <column>'."""
+    """A segment label in words: the missing-value label becomes 'customers with no <column>',
+    a bare number or true/false is named with its column ('newbie = 1')."""
     if label in (UNKNOWN, MISSING_SEGMENT):
         return f"customers with no {column}" if column else "customers with no value"
+    if column and re.fullmatch(r"-?\d+(\.\d+)?|true|false", str(label), flags=re.I):
+        return f"{column} = {label}"  # a bare '0' or '1' says nothing without its column
     return str(label)
 
 
@@ -2766,7 +2769,7 @@ def metrics_text(result: ABResult, *, currency: str = "") -> str:
         else:
             unit = f" ({currency})" if kinds[m] == "money" and currency else ""
             parts.append(f"{m}: the mean of {cols[m]} per exposed customer{unit}")
-    return "Metrics - " + "; ".join(parts) + "."
+    return "What is measured: " + "; ".join(parts) + "."
 
 
 def cuped_text(result: ABResult) -> str:
@@ -2791,8 +2794,8 @@ def cuped_text(result: ABResult) -> str:
     )
     return (
         f"Adjusting for the pre-period column '{pre}' (CUPED, regression adjustment) {effect} "
-        f"(median narrowing over rows: {', '.join(parts)}). The decisions use the unadjusted "
-        "intervals; the adjusted ones are in the columns cuped_* of ab_results."
+        f"(median narrowing over rows: {', '.join(parts)}). The decisions and the tables on "
+        "this page use the unadjusted intervals."
     )
 
 
