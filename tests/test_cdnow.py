@@ -140,3 +140,37 @@ def test_notebook_02_on_cdnow(orders) -> None:
     d = res.comparison.auc_difference
     called_better = "ranked customers better" in text
     assert called_better == (d["low"] > 0 or d["high"] < 0)
+
+
+def test_page_02_migration_counts_on_cdnow(raw, orders) -> None:
+    """The headline's migration counts against pandas on the raw file: customers with a purchase
+    in the 365 days up to 1 April 1998 (scored then), those of them with none in the 365 days up
+    to 30 June 1998 (no longer scored), and the earlier customers who came back."""
+    res = clv.analyse_rfm_clv(orders, analysis_date=END, window_days=365)
+    end, earlier = pd.Timestamp(END), pd.Timestamp(END) - pd.Timedelta(days=90)
+
+    def buyers(upto: pd.Timestamp) -> set[str]:
+        rows = raw[(raw["date"] > upto - pd.Timedelta(days=365)) & (raw["date"] <= upto)]
+        return set(rows["customer_id"])
+
+    then, now = buyers(earlier), buyers(end)
+    text = res.headline()
+    assert (len(then), len(then - now), len(now - then)) == (9_499, 1_630, 463)
+    assert f"Of the {len(then):,} customers scored on 01 Apr 1998" in text
+    assert f"{len(then - now):,} ({len(then - now) / len(then):.0%}) are no longer scored" in text
+    assert (
+        f"no first-time buyers arrived and {len(now - then):,} earlier customers came back" in text
+    )
+    assert "no 'new' row" in rfm.migration_text(res.migration, window_days=365)
+
+
+def test_page_01_order_value_spread_on_cdnow(raw) -> None:
+    """68 CDNOW customers bought only free items: the spread names them and the 23,502 others."""
+    from segwork.quality import value_spread
+
+    per_day = raw.groupby(["customer_id", "date"])["dollar_value"].sum()
+    aov = per_day.groupby(level="customer_id").mean()
+    spread = value_spread(aov)
+    assert (spread.positive, spread.not_positive) == (23_502, 68)
+    assert spread.median == pytest.approx(aov[aov > 0].median())
+    assert "98 % of the 23,502 buyers with a positive average" in spread.describe("USD")
