@@ -648,6 +648,11 @@ def test_profiles_are_z_scores_against_all_respondents(fitted4, sim4):
     fwd, rev = items.loc[~items["reverse_coded"], "item"], items.loc[items["reverse_coded"], "item"]
     assert (r.item_z.loc[c, fwd] > 0.5).all() and (r.item_z.loc[c, rev] < -0.5).all()
     assert r.profiles.loc[c, "top_items"].count("(") == 3
+    # each item quoted as worded, its z-score after it; no '.;' where a sentence meets the list
+    assert (
+        r.profiles.loc[c, "top_items"].count("“") == 3
+        and ".;" not in r.profiles.loc[c, "top_items"]
+    )
 
 
 def test_persona_names_from_z_scores_are_unique_and_overridable(sim4):

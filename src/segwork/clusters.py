@@ -1069,7 +1069,11 @@ def _profiles(
     for c in range(k):
         row = iz.loc[c].dropna()
         items = row.abs().sort_values(ascending=False, kind="stable").index[:3]
-        top.append("; ".join(f"{i} ({row[i]:+.1f}) {spec.text[i]}" for i in items))
+        top.append(
+            "; ".join(
+                f"{i} “{str(spec.text[i]).strip().rstrip('.')}” ({row[i]:+.1f})" for i in items
+            )
+        )
     prof = pd.DataFrame(
         {"size": sizes, "share": sizes / sizes.sum()}, index=pd.RangeIndex(k, name="cluster")
     )
