@@ -575,8 +575,8 @@ CORPUS: dict[str, tuple[dict, int, tuple[str, ...]]] = {
         {
             "files": {
                 "x.csv": "customer_id,occurred_at,kind\n001,2025-05-01,call\n002,2031-01-01,call\n",
-                "ab.csv": "customer_id,campaign_id,variant,assigned_at\n001,s,control,2025-06-01\n"
-                "002,s,offer,2026-03-02\n003,s,offer,2025-06-01\n",
+                "ab.csv": "customer_id,campaign_id,variant,assigned_at,converted\n"
+                "001,s,control,2025-06-01,0\n002,s,offer,2026-03-02,1\n003,s,offer,2025-06-01,0\n",
             },
             "sources": _sources(
                 interactions={"path": "x.csv"}, campaign_exposures={"path": "ab.csv"}
@@ -600,6 +600,31 @@ CORPUS: dict[str, tuple[dict, int, tuple[str, ...]]] = {
             "remove sources.customers.encoding",
         ),
     ),
+    "notebooks.03_personas.algorithm: kmean": (
+        {"notebooks": {"03_personas": {"algorithm": "kmean"}}},
+        2,
+        ("notebooks.03_personas.algorithm", "'kmean'", "'gmm'", "did you mean 'kmeans'?"),
+    ),
+    "notebooks.02_rfm_clv.bins: 0": (
+        {"notebooks": {"02_rfm_clv": {"bins": 0}}},
+        2,
+        ("notebooks.02_rfm_clv.bins", "0 is not allowed", "from 2 to 9"),
+    ),
+    "notebooks.04_campaign_ab.alpha: 5 (a percentage)": (
+        {"notebooks": {"04_campaign_ab": {"alpha": 5}}},
+        2,
+        ("notebooks.04_campaign_ab.alpha", "above 0 and below 1", "did you mean 0.05?"),
+    ),
+    "notebooks.04_campaign_ab.correction: bonferoni": (
+        {"notebooks": {"04_campaign_ab": {"correction": "bonferoni"}}},
+        2,
+        ("notebooks.04_campaign_ab.correction", "'bonferoni'", "'holm', 'fdr_bh' or 'none'"),
+    ),
+    "notebooks.05_rule_segments.member_formats: [xls]": (
+        {"notebooks": {"05_rule_segments": {"member_formats": ["xls"]}}},
+        2,
+        ("notebooks.05_rule_segments.member_formats", "'xls'", "did you mean 'xlsx'?"),
+    ),
     "a YAML tag that would run code": (
         {"raw_config": lambda text: text + "evil: !!python/object/apply:os.system ['echo x']\n"},
         2,
@@ -608,43 +633,24 @@ CORPUS: dict[str, tuple[dict, int, tuple[str, ...]]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(CORPUS))
-def test_corpus_case_is_named_with_its_fix_or_read(name, tmp_path) -> None:
-    project, exit_code, expected = CORPUS[name]
-    project = dict(project)
-    rewrite = project.pop("raw_config", None)
-    config = _corpus_project(tmp_path, **project)
-    if rewrite is not None:
-        config.write_text(rewrite(config.read_text(encoding="utf-8")), encoding="utf-8")
-    code, text = _validate(config)
-    assert code == exit_code, text
-    missing = [e for e in expected if e not in text]
-    assert not missing, (missing, text)
-
-
-# Cases that still go wrong, each to be fixed in a module this test file's author does not own
-# (named in the reason). strict: when the fix lands, the case passes and the marker must go.
-def _gap(owner: str, what: str):
-    return pytest.mark.xfail(strict=True, reason=f"known gap, fix in {owner}: {what}")
-
-
-GAPS = {
-    "an impossible date unquoted in the config, analysis_date: 2025-06-31": pytest.param(
+# Once known gaps (issue 13), now named with their fix.
+CORPUS |= {
+    "an impossible date unquoted in the config, analysis_date: 2025-06-31": (
         {"raw_config": lambda text: text.replace("'2025-06-30'", "2025-06-31")},
         2,
         ("analysis_date", "2025-06-31", "Fix:"),
     ),
-    "a NUL byte at the end of the config (a broken save)": pytest.param(
+    "a NUL byte at the end of the config (a broken save)": (
         {"raw_config": lambda text: text + "\0"},
         2,
         ("config.yaml", "Fix:"),
     ),
-    "a key given twice in the config (the second wins quietly)": pytest.param(
+    "a key given twice in the config (the second wins quietly)": (
         {"raw_config": lambda text: text + "analysis_date: 2025-01-31\n"},
         2,
         ("analysis_date", "twice"),
     ),
-    "notebooks.03_personas.k: 'five'": pytest.param(
+    "notebooks.03_personas.k: 'five'": (
         {
             "files": {"items.csv": ITEMS, "responses.csv": RESPONSES},
             "sources": _sources(
@@ -654,9 +660,8 @@ GAPS = {
         },
         2,
         ("notebooks.03_personas.k", "'auto'", "whole number"),
-        marks=_gap("preflight.py", "validate checks types only; int('five') fails in the run"),
     ),
-    "an interaction without a kind": pytest.param(
+    "an interaction without a kind": (
         {
             "files": {
                 "x.csv": "customer_id,occurred_at,kind\n001,2025-05-01,\n002,2025-05-01,call\n"
@@ -669,8 +674,9 @@ GAPS = {
 }
 
 
-@pytest.mark.parametrize(("project", "exit_code", "expected"), list(GAPS.values()), ids=list(GAPS))
-def test_corpus_known_gaps(project, exit_code, expected, tmp_path) -> None:
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_corpus_case_is_named_with_its_fix_or_read(name, tmp_path) -> None:
+    project, exit_code, expected = CORPUS[name]
     project = dict(project)
     rewrite = project.pop("raw_config", None)
     config = _corpus_project(tmp_path, **project)

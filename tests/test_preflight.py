@@ -597,3 +597,152 @@ def test_an_empty_file_parameter_switches_the_notebook_off() -> None:
     assert preflight.file_findings(spec) == []
     [decision] = preflight.decide([spec], ["orders"])
     assert decision.reason == "no rules file set (notebooks.05_rule_segments.rules_file)"
+
+
+# ---- parameter values (the notebooks' declared choices and ranges) ---------------------------
+
+
+def _real_specs(notebooks: dict) -> tuple[list[NotebookSpec], list[str]]:
+    """The real notebooks' specs (metadata, parameters cell) with ``notebooks`` as the config's,
+    and everything read_specs finds (what validate prints)."""
+    cfg = parse_config(
+        {
+            "analysis_date": "2025-06-30",
+            "sources": {"orders": {"path": "o.csv"}},
+            "notebooks_dir": str(NOTEBOOKS_DIR),
+            "notebooks": notebooks,
+        },
+        base_dir=NOTEBOOKS_DIR,
+        check_files=False,
+    )
+    specs, problems = preflight.read_specs(cfg, sorted(NOTEBOOKS_DIR.glob("*.ipynb")))
+    return specs, _messages(problems)
+
+
+@pytest.mark.parametrize(
+    ("stem", "settings", "expected"),
+    [
+        (
+            "03_personas",
+            {"k": "five"},
+            "notebooks.03_personas.k: 'five' is not allowed: give 'auto' or a whole number of "
+            'at least 2 (the default is "auto")',
+        ),
+        ("03_personas", {"k": "5"}, "write the number without quotes: 5"),
+        ("03_personas", {"k": 1}, "1 is not allowed: give 'auto' or a whole number of at least 2"),
+        (
+            "03_personas",
+            {"algorithm": "kmean"},
+            "notebooks.03_personas.algorithm: 'kmean' is not allowed: give 'kmeans', 'gmm' or "
+            "'ward'; did you mean 'kmeans'?",
+        ),
+        ("03_personas", {"features": "item"}, "did you mean 'items'?"),
+        (
+            "03_personas",
+            {"k_range": [10, 2]},
+            "[10, 2] must be in increasing order; did you mean [2, 10]?",
+        ),
+        (
+            "03_personas",
+            {"min_answered": 70},
+            "70 is not allowed: give a number above 0 and at most 1; did you mean 0.7? (a share, "
+            "not a percentage)",
+        ),
+        (
+            "02_rfm_clv",
+            {"segment_map": "defualt"},
+            "'defualt' is not allowed: give 'default', 'rf_grid' or a file name ending in .yaml "
+            "or .yml; did you mean 'default'?",
+        ),
+        (
+            "02_rfm_clv",
+            {"bins": 0},
+            "notebooks.02_rfm_clv.bins: 0 is not allowed: give a whole number from 2 to 9 "
+            "(the default is 5)",
+        ),
+        (
+            "02_rfm_clv",
+            {"window_days": -30},
+            "-30 is not allowed: give a whole number of at least 1",
+        ),
+        (
+            "04_campaign_ab",
+            {"correction": "bonferoni"},
+            "notebooks.04_campaign_ab.correction: 'bonferoni' is not allowed: give 'holm', "
+            "'fdr_bh' or 'none' (the default is \"holm\")",
+        ),
+        (
+            "04_campaign_ab",
+            {"alpha": 5},
+            "5 is not allowed: give a number above 0 and below 1; did you mean 0.05?",
+        ),
+        (
+            "05_rule_segments",
+            {"member_formats": ["csv", "xls"]},
+            'notebooks.05_rule_segments.member_formats: item 2 of ["csv", "xls"]: \'xls\' is '
+            "not allowed: give 'csv', 'parquet' or 'xlsx'; did you mean 'xlsx'?",
+        ),
+        ("05_rule_segments", {"first_run": "Baseline"}, "did you mean 'baseline'?"),
+        ("01_data_collection", {"windows_days": [30, 0]}, "item 2 of [30, 0]: 0 is not allowed"),
+    ],
+)
+def test_values_outside_a_notebooks_choices_or_ranges_are_named(stem, settings, expected) -> None:
+    specs, problems = _real_specs({stem: settings})
+    spec = next(s for s in specs if s.stem == stem)
+    assert preflight.parameter_findings(spec) == []  # the type is right: only the value is wrong
+    messages = _messages(preflight.value_findings(spec))
+    assert len(messages) == 1 and expected in messages[0], messages
+    assert problems == messages  # and it is what validate says
+
+
+@pytest.mark.parametrize(
+    ("stem", "settings"),
+    [
+        ("03_personas", {"k": 4, "algorithm": "ward", "k_range": [2, 6], "min_answered": 1}),
+        ("02_rfm_clv", {"segment_map": "maps/my_segments.YAML", "bins": 9, "window_days": None}),
+        ("02_rfm_clv", {"segment_map": "Champions:\n  - '555'\n"}),  # inline YAML
+        ("04_campaign_ab", {"alpha": 0.1, "winsorize": 0.99, "correction": "none"}),
+        ("05_rule_segments", {"member_formats": ["xlsx"], "first_run": "baseline"}),
+    ],
+)
+def test_values_inside_the_declared_choices_and_ranges_pass(stem, settings) -> None:
+    specs, problems = _real_specs({stem: settings})
+    spec = next(s for s in specs if s.stem == stem)
+    assert preflight.value_findings(spec) == [] and problems == []
+
+
+def test_every_notebook_default_passes_its_own_value_rules() -> None:
+    """The rules are declared beside the defaults: a default they refuse is a wrong rule."""
+    specs, problems = _real_specs({})
+    assert problems == []
+    declared = 0
+    for spec in specs:
+        for name in spec.requires.parameter_values:
+            assert name in spec.parameters, (spec.stem, name)
+            ok, default = preflight.default_value(spec.parameters[name])
+            assert ok
+            again = NotebookSpec(spec.stem, spec.requires, spec.parameters, {name: default})
+            assert preflight.value_findings(again) == [], (spec.stem, name, default)
+            declared += 1
+    assert declared >= 20
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"k": ["auto"]}, "metadata 'segwork.parameter_values.k' must be a mapping"),
+        ({"k": {"choice": ["auto"]}}, "unknown rules ['choice']"),
+        ({"bins": {"min": "2"}}, "metadata 'segwork.parameter_values.bins.min' must be a number"),
+        (
+            {"f": {"items": {"choices": "csv"}}},
+            "'segwork.parameter_values.f.items.choices' must be a list",
+        ),
+    ],
+)
+def test_malformed_value_rules_are_findings_naming_the_notebook(values, expected) -> None:
+    req, problems = preflight.requirements(
+        {"segwork": {"parameter_values": values}}, "notebooks/03_personas.ipynb"
+    )
+    assert req.parameter_values == {}
+    [msg] = _messages(problems)
+    assert msg.startswith("notebooks/03_personas.ipynb: ") and expected in msg

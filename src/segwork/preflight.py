@@ -5,7 +5,9 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
     "segwork": {
       "requires": {"tables": ["orders"], "artifacts": ["customer360"], "files": ["rules_file"]},
       "provides": ["rfm", "clv_models"],
-      "parameter_types": {"k": ["str", "int"]}
+      "parameter_types": {"k": ["str", "int"]},
+      "parameter_values": {"k": {"choices": ["auto"], "min": 2},
+                           "member_formats": {"items": {"choices": ["csv", "parquet", "xlsx"]}}}
     }
 
 - ``tables``: sources that must be configured. ``customers`` counts as available when any table
@@ -22,6 +24,12 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
   value must have the type of the default in the parameters cell (a whole number is accepted
   where the default is a number); ``null`` is accepted where the default is ``None`` or the
   parameter's comment mentions ``None``.
+- ``parameter_values`` (optional): the values a parameter accepts, checked by ``validate`` for
+  values the config sets (see :data:`VALUE_RULES`): ``choices`` (allowed texts or numbers),
+  ``min``/``max`` (inclusive) and ``gt``/``lt`` (exclusive) bounds of a number, ``files``
+  (endings of a file name accepted besides the choices), ``multiline`` (true: a text of several
+  lines, such as inline YAML, is accepted too), ``items`` (a rule for each item of a
+  list) and ``sorted`` (a list in increasing order).
 
 A notebook without ``segwork`` metadata always applies. The functions here are pure (findings and
 decisions from specs, tables and config values); reading notebooks, files and data is done at the
@@ -56,6 +64,8 @@ _TYPE_WORDS = {
     "date": "a date",
 }
 _MAX_QUOTE = 60
+VALUE_RULES = ("choices", "min", "max", "gt", "lt", "files", "multiline", "items", "sorted")
+"""The keys of a parameter's entry in ``segwork.parameter_values``."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class Requirements:
     files: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
     parameter_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    parameter_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,16 @@ def requirements(metadata: Mapping[str, Any], where: str) -> tuple[Requirements,
             types[str(name)] = declared
     else:
         problems.append(Finding(where, "metadata 'segwork.parameter_types' must be a mapping"))
+    values_raw = seg.get("parameter_values") or {}
+    values: dict[str, Mapping[str, Any]] = {}
+    if isinstance(values_raw, Mapping):
+        for name, rule in values_raw.items():
+            found = _rule_problems(rule, f"segwork.parameter_values.{name}")
+            problems += [Finding(where, p) for p in found]
+            if not found:
+                values[str(name)] = rule
+    else:
+        problems.append(Finding(where, "metadata 'segwork.parameter_values' must be a mapping"))
     return (
         Requirements(
             tables=tables,
@@ -175,9 +196,30 @@ def requirements(metadata: Mapping[str, Any], where: str) -> tuple[Requirements,
             files=names(req.get("files"), "segwork.requires.files"),
             provides=names(seg.get("provides"), "segwork.provides"),
             parameter_types=types,
+            parameter_values=values,
         ),
         problems,
     )
+
+
+def _rule_problems(rule: Any, what: str) -> list[str]:
+    """What is wrong with one ``parameter_values`` entry (a notebook author's mistake)."""
+    if not isinstance(rule, Mapping):
+        return [f"metadata '{what}' must be a mapping"]
+    out = []
+    unknown = [k for k in rule if k not in VALUE_RULES]
+    if unknown:
+        out.append(f"metadata '{what}': unknown rules {unknown}; the rules are {list(VALUE_RULES)}")
+    for bound in ("min", "max", "gt", "lt"):
+        v = rule.get(bound)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            out.append(f"metadata '{what}.{bound}' must be a number")
+    for listed in ("choices", "files"):
+        if listed in rule and not isinstance(rule[listed], list):
+            out.append(f"metadata '{what}.{listed}' must be a list")
+    if "items" in rule:
+        out += _rule_problems(rule["items"], f"{what}.items")
+    return out
 
 
 def available_tables(configured: Collection[str]) -> frozenset[str]:
@@ -420,6 +462,126 @@ def parameter_findings(spec: NotebookSpec) -> list[Finding]:
     return out
 
 
+def value_findings(spec: NotebookSpec) -> list[Finding]:
+    """Settings of the right type whose value the notebook does not accept (a typo in a choice,
+    a number out of range), by the notebook's ``parameter_values``; only values the config
+    sets are checked (the parameters cell's defaults are the notebook's own)."""
+    out = []
+    for key, value in spec.settings.items():
+        rule = spec.requires.parameter_values.get(str(key))
+        info = spec.parameters.get(key)
+        if rule is None or info is None:
+            continue
+        kinds = accepted_types(info, spec.requires.parameter_types.get(key))
+        if kinds is not None and type_name(value) not in kinds:
+            continue  # a wrong type is said by parameter_findings
+        problem = _value_problem(value, rule, kinds)
+        if problem:
+            _, default = default_value(info)
+            out.append(
+                Finding(
+                    f"notebooks.{spec.stem}.{_cut(str(key))}",
+                    f"{problem} (the default is {quote(default)})",
+                )
+            )
+    return out
+
+
+def _value_problem(value: Any, rule: Mapping[str, Any], kinds: set[str] | None) -> str | None:
+    """Why ``value`` breaks ``rule``: the value, what is allowed and a did-you-mean; or None."""
+    choices = list(rule.get("choices") or [])
+    if value is None or value in choices and not isinstance(value, bool):
+        return None
+    if isinstance(value, list | tuple):
+        whole = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        for i, item in enumerate(value):
+            item_kinds = {"int"} if whole else None
+            if "items" in rule and (problem := _value_problem(item, rule["items"], item_kinds)):
+                return f"item {i + 1} of {_q(value)}: {problem}"
+        ordered = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        if rule.get("sorted") and ordered and list(value) != sorted(value):
+            return f"{_q(value)} must be in increasing order; did you mean {_q(sorted(value))}?"
+        return None
+    allowed = _allowed(rule, kinds)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        low, high = rule.get("min"), rule.get("max")
+        above, below = rule.get("gt"), rule.get("lt")
+        inside = (
+            (low is None or value >= low)
+            and (high is None or value <= high)
+            and (above is None or value > above)
+            and (below is None or value < below)
+        )
+        if inside:
+            return None
+        hint = ""
+        top = high if high is not None else below
+        if top == 1 and 1 < value <= 100 and (low or above or 0) <= value / 100:
+            hint = f"; did you mean {value / 100:g}? (a share, not a percentage)"
+        return f"{_q(value)} is not allowed: give {allowed}{hint}"
+    if isinstance(value, str):
+        files = [str(f).lower() for f in rule.get("files") or []]
+        if files and value.strip().lower().endswith(tuple(files)):
+            return None
+        if rule.get("multiline") and "\n" in value.strip():
+            return None
+        if not choices and not files and not _numeric(rule):
+            return None
+        texts = [str(c) for c in choices]
+        close = difflib.get_close_matches(value.strip().lower()[:200], texts, n=1, cutoff=0.6)
+        hint = f"; did you mean {_q(close[0])}?" if close else ""
+        if not close and _numeric(rule) and _is_number(value):
+            hint = f"; write the number without quotes: {value.strip()}"
+        return f"{_q(value)} is not allowed: give {allowed}{hint}"
+    return None
+
+
+def _q(value: Any) -> str:
+    """A value in a value message: text in single quotes (as the config may write it)."""
+    return f"'{_cut(value)}'" if isinstance(value, str) else quote(value)
+
+
+def _numeric(rule: Mapping[str, Any]) -> bool:
+    return any(rule.get(b) is not None for b in ("min", "max", "gt", "lt"))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _allowed(rule: Mapping[str, Any], kinds: set[str] | None) -> str:
+    """What a rule allows, in words: 'kmeans', 'gmm' or 'ward'; a whole number of at least 2."""
+    parts = [_q(c) for c in rule.get("choices") or []]
+    if _numeric(rule):
+        number = "a whole number" if kinds is not None and "float" not in kinds else "a number"
+        bounds = []
+        low, high, above, below = (rule.get(b) for b in ("min", "max", "gt", "lt"))
+        if low is not None and high is not None:
+            bounds.append(f"from {low:g} to {high:g}")
+        else:
+            if low is not None:
+                bounds.append(f"of at least {low:g}")
+            if above is not None:
+                bounds.append(f"above {above:g}")
+            if high is not None:
+                bounds.append(f"at most {high:g}" if bounds else f"of at most {high:g}")
+        if below is not None:
+            bounds.append(f"below {below:g}")
+        parts.append(f"{number} {' and '.join(bounds)}")
+    files = rule.get("files") or []
+    if files:
+        parts.append(f"a file name ending in {' or '.join(files)}")
+    if not parts:
+        return "another value"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
 def file_findings(spec: NotebookSpec) -> list[Finding]:
     """A file the user named explicitly in the config that does not exist is an error."""
     return [
@@ -476,6 +638,7 @@ def config_findings(
     out = notebook_section_findings(cfg_notebooks, [s.stem for s in specs])
     for spec in specs:
         out += parameter_findings(spec)
+        out += value_findings(spec)
         out += file_findings(spec)
     return out
 
