@@ -485,6 +485,17 @@ def test_an_unquoted_impossible_date_names_the_key_and_the_month(tiny_crm, value
     assert message in str(err.value)
 
 
+def test_a_quoted_impossible_date_names_the_month_too(tiny_crm: Path) -> None:
+    text = _CONFIG.replace("'2025-06-30'", "'2025-02-29'")
+    (tiny_crm / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(tiny_crm / "c.yaml")
+    assert (
+        "analysis_date: '2025-02-29' is no day of the calendar (February 2025 has 28 days); "
+        "write a real day, e.g. 2025-02-28"
+    ) in str(err.value)
+
+
 def test_a_leap_day_unquoted_is_read(tiny_crm: Path) -> None:
     (tiny_crm / "c.yaml").write_text(_CONFIG.replace("'2025-06-30'", "2024-02-29"))
     assert load_config(tiny_crm / "c.yaml").analysis_date == date(2024, 2, 29)

@@ -488,7 +488,14 @@ class RunConfig(_Strict):
             try:
                 return date.fromisoformat(v.strip())
             except ValueError:
-                raise ValueError(f"not a date in YYYY-MM-DD form: {v!r}") from None
+                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()):
+                    raise ValueError(
+                        f"{v.strip()!r} is no day of the calendar{_month_days(v.strip())}; "
+                        f"write a real day, e.g. {_nearest_day(v.strip())}"
+                    ) from None
+                raise ValueError(
+                    f"not a date in YYYY-MM-DD form: {v!r}; write e.g. 2025-06-30 for 30 June 2025"
+                ) from None
         return v
 
     def secrets(self) -> list[str]:
