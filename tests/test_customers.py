@@ -671,3 +671,12 @@ def test_money_writes_thousands_in_full_below_ten_thousand() -> None:
     assert money(393_155.27, "USD") == "393.2 k USD"
     assert money(1_069_356.5, "USD") == "1.1 M USD"
     assert money(-3000, "EUR") == "-3,000 EUR"
+
+
+def test_c360_contents_names_profile_columns_in_words() -> None:
+    from segwork.quality import c360_contents
+
+    customers = pd.DataFrame({"customer_id": ["a"], "income_band": ["low"], "birth_date": [REF]})
+    c360 = build_customer360(customers, None, analysis_date=REF)
+    text = c360_contents(c360, ["income_band", "birth_date"])
+    assert "(income band, birth date)" in text and "_" not in text

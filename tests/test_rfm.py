@@ -939,6 +939,10 @@ def test_headline_gives_the_counts_behind_its_shares():
     assert f"{same:,} ({same / len(old):.0%}) are in the same segment now" in text
     assert gone > 0 and f"{gone:,} ({gone / len(old):.0%}) are no longer scored" in text
     assert "of buying customers" not in text
+    assert (
+        f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of these customers' net"
+        in text
+    )
     risk = kpis.set_index("segment").loc[["At Risk", "Can't Lose Them"]]
     assert (risk["customers"] > 0).all()
     low, high = risk["mean_recency"].min(), risk["mean_recency"].max()

@@ -415,7 +415,8 @@ def c360_contents(c360: pd.DataFrame, profile: list[str]) -> str:
     parts = []
     attrs = [c for c in profile if c != "customer_id"]
     if attrs:
-        shown = ", ".join(attrs[:8]) + (f" and {len(attrs) - 8} more" if len(attrs) > 8 else "")
+        words = [a.replace("_", " ") for a in attrs]
+        shown = ", ".join(words[:8]) + (f" and {len(words) - 8} more" if len(words) > 8 else "")
         parts.append(f"the profile columns of the customer table ({shown})")
     else:
         parts.append("the customer id (there is no profile table)")

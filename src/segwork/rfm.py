@@ -1334,7 +1334,8 @@ def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
     scored = int(k["customers"].sum())
     text = (
         f"{top.name} are {int(top['customers']):,} of the {scored:,} scored customers "
-        f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of their net revenue."
+        f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of these customers' "
+        "net revenue."
     )
     risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index and k.loc[s, "customers"] > 0]
     if risk:
