@@ -384,7 +384,8 @@ def _and(items: list[str]) -> str:
 
 def missing_labels(missing: pd.DataFrame) -> pd.Series:
     """How the page names a column of :func:`missing_values`: "education (survey responses)"."""
-    return missing["column"].astype(str) + " (" + missing["table"].str.replace("_", " ") + ")"
+    column = missing["column"].astype(str).str.replace("_", " ")
+    return column + " (" + missing["table"].astype(str).str.replace("_", " ") + ")"
 
 
 def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
