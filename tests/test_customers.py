@@ -626,6 +626,8 @@ def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> 
         "education (survey responses)",
         "N4 (survey responses)",
     ]
+    ids = pd.DataFrame({"table": ["orders"], "column": ["original_order_id"]})
+    assert missing_labels(ids).tolist() == ["original order id (orders)"]
     text = missing_text(missing, shown=2)
     assert "education (survey responses): 223 rows (8.0 %) have no value" in text
     assert "survey_responses." not in text
