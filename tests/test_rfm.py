@@ -1009,3 +1009,40 @@ def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts(
 def test_scores_text_names_the_runs_score_levels():
     assert "from 1 (the customers lowest on it) to 4 (the highest)" in rfm.scores_text(4)
     assert "into 7 groups" in rfm.scores_text(7) and "highest score level" not in rfm.scores_text(7)
+
+
+def test_breakdown_tests_say_whether_the_mix_differs_with_a_holm_adjusted_chi_square():
+    """ "Compare across a row" needs a test: a group that really is made of Champions is called
+    different, a random attribute is not; p is scipy's chi-square, Holm-adjusted by statsmodels."""
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.multitest import multipletests
+
+    df = make_orders(11)
+    scored = rfm.score(rfm.features(df, analysis_date="2024-12-31"))
+    rng = np.random.default_rng(5)
+    best = scored["segment"].astype(str).isin(["Champions", "Loyal Customers"])
+    customers = pd.DataFrame(
+        {
+            "customer_id": scored.index,
+            "tier": np.where(best, "gold", "basic"),  # follows the segments exactly
+            "coin": rng.choice(["heads", "tails"], len(scored)),  # unrelated to them
+        }
+    )
+    frames = {c: rfm.breakdown(scored, customers, c) for c in ("tier", "coin")}
+    texts = rfm.breakdown_tests(frames)
+    raw = []
+    for c in ("tier", "coin"):
+        table = pd.crosstab(customers.set_index("customer_id")[c], scored["segment"].astype(str))
+        raw.append(chi2_contingency(table.to_numpy())[1])
+    holm = multipletests(raw, method="holm")[1]
+    assert holm[0] < 0.05 <= holm[1]
+    assert texts["tier"].startswith("Tier: the segment mix differs between the groups")
+    assert texts["coin"].startswith("Coin: the segment mix does not differ between the groups")
+    assert f"{len(scored):,} scored customers in 2 groups" in texts["coin"]
+    assert (
+        f"p = {holm[1]:.2g}" in texts["coin"]
+        and "Holm-adjusted for the 2 attributes" in texts["coin"]
+    )
+    labelled = rfm.with_group_counts(frames["coin"], "coin")
+    heads = int((customers["coin"] == "heads").sum())
+    assert f"heads ({heads:,})" in set(labelled["coin"])

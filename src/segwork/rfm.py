@@ -1242,6 +1242,73 @@ def migration_heatmap(matrix: pd.DataFrame | MigrationResult, *, shares: bool = 
     return ax
 
 
+def with_group_counts(b: pd.DataFrame, by: str) -> pd.DataFrame:
+    """:func:`breakdown` with each group labelled by its customer count: "Praha (1,234)"."""
+    counts = b["group_customers"].map(lambda n: f"{int(n):,}")
+    return b.assign(**{by: b[by].astype(str) + " (" + counts + ")"})
+
+
+def breakdown_tests(
+    breakdowns: Mapping[str, pd.DataFrame], *, alpha: float = 0.05
+) -> dict[str, str]:
+    """Whether the segment mix differs between the groups of each attribute, in one sentence each.
+
+    A chi-square test of independence on the customer counts of :func:`breakdown` (groups x
+    segments, empty rows and columns left out); the p-values are adjusted by Holm's method for
+    the number of attributes tested, so a chart is not called different by chance alone.
+    """
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.multitest import multipletests
+
+    from segwork.abtest import _p_phrase
+
+    tested: dict[str, tuple[float, int, int, int, float]] = {}
+    out: dict[str, str] = {}
+    for by, b in breakdowns.items():
+        grid = b.pivot_table(
+            index=by, columns="segment", values="customers", aggfunc="sum", observed=True
+        )
+        grid = grid.loc[grid.sum(axis=1) > 0, grid.sum(axis=0) > 0]
+        name = by.replace("_", " ")
+        if grid.shape[0] < 2 or grid.shape[1] < 2:
+            out[by] = f"{name[:1].upper()}{name[1:]}: too few groups or segments to test."
+            continue
+        _, p, _, expected = chi2_contingency(grid.to_numpy())
+        tested[by] = (
+            float(p),
+            int(grid.to_numpy().sum()),
+            *grid.shape,
+            float((expected < 5).mean()),
+        )
+    if tested:
+        adjusted = multipletests([v[0] for v in tested.values()], method="holm")[1]
+        k = len(tested)
+        for (by, (_, n, groups, _segments, small)), p in zip(tested.items(), adjusted, strict=True):
+            name = by.replace("_", " ")
+            test = (
+                f"chi-square test on {n:,} scored customers in {groups} groups, p "
+                f"{_p_phrase(float(p))}"
+                + (f", Holm-adjusted for the {k} attributes tested" if k > 1 else "")
+            )
+            if p < alpha:
+                text = (
+                    f"{name[:1].upper()}{name[1:]}: the segment mix differs between the groups "
+                    f"more than chance would explain ({test})."
+                )
+            else:
+                text = (
+                    f"{name[:1].upper()}{name[1:]}: the segment mix does not differ between the "
+                    f"groups beyond chance ({test}); the differences in this chart may be noise."
+                )
+            if small > 0.2:
+                text += (
+                    f" Many cells are small ({small:.0%} expect fewer than 5 customers), so the "
+                    "test is approximate."
+                )
+            out[by] = text
+    return {by: out[by] for by in breakdowns}
+
+
 def scores_text(bins: int) -> str:
     """What a score means, for the run's number of score levels."""
     return (
