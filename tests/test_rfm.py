@@ -1046,3 +1046,22 @@ def test_breakdown_tests_say_whether_the_mix_differs_with_a_holm_adjusted_chi_sq
     labelled = rfm.with_group_counts(frames["coin"], "coin")
     heads = int((customers["coin"] == "heads").sum())
     assert f"heads ({heads:,})" in set(labelled["coin"])
+
+
+def test_rf_heatmap_prints_counts_with_thousands_separators():
+    import matplotlib.pyplot as plt
+
+    n = 6000
+    scored = pd.DataFrame(
+        {
+            "R": [5] * (n - 24) + [1] * 24,
+            "F": [5] * (n - 24) + list(range(1, 5)) * 6,
+            "segment": "x",
+        },
+        index=pd.Index([f"c{i}" for i in range(n)], name="customer_id"),
+    )
+    scored.attrs["bins"] = 5
+    ax = rfm.rf_heatmap(scored)
+    texts = {t.get_text() for t in ax.texts}
+    assert f"{n - 24:,}" in texts and "(customers)" not in ax.get_title()
+    plt.close("all")

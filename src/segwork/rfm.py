@@ -1172,12 +1172,12 @@ def rf_heatmap(
         grid = pd.crosstab(scored["R"], scored["F"]).reindex(
             index=levels, columns=levels, fill_value=0
         )
-        fmt, label = "d", "customers"
+        fmt, label = ",d", "customers"
     elif value == "monetary":
         grid = scored.pivot_table(
             index="R", columns="F", values="monetary", aggfunc="mean"
         ).reindex(index=levels, columns=levels)
-        fmt, label = ",.0f", "mean monetary"
+        fmt, label = ",.0f", "average monetary value"
     else:
         raise RFMError(f"value must be 'customers' or 'monetary', got {value!r}")
     ax = _ax(ax)
@@ -1186,7 +1186,11 @@ def rf_heatmap(
     )
     ax.set_xlabel("F score (frequency)")
     ax.set_ylabel("R score (recency)")
-    ax.set_title(f"Customers by recency and frequency score ({label})")
+    ax.set_title(
+        "Customers per recency and frequency score"
+        if value == "customers"
+        else "Average monetary value per recency and frequency score"
+    )
     return ax
 
 
