@@ -379,10 +379,16 @@ def test_a_file_that_is_not_utf8_names_the_encoding_key(tmp_path: Path) -> None:
 
 
 def test_a_wrong_encoding_names_the_line(tmp_path: Path) -> None:
-    # UTF-8 bytes declared as ascii: the first non-ASCII letter is on line 1 (the header)
-    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv("utf-8"))
+    # cp1250 bytes declared as ascii: the first non-ASCII letter is on line 1 (the header)
+    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv("cp1250"))
     cfg = _czech_config(tmp_path, "zakaznici.csv", encoding="ascii", decimal=",")
-    with pytest.raises(SchemaError, match=r"is not ascii text: line 1 has the byte\(s\) 0xc4"):
+    with pytest.raises(SchemaError, match=r"is not ascii text: line 1 has the byte\(s\) 0xc8"):
+        load_tables(load_config(cfg))
+    # UTF-8 bytes declared as ascii: said to be UTF-8, with the key to change
+    (tmp_path / "zakaznici.csv").write_bytes(_czech_csv("utf-8"))
+    with pytest.raises(
+        SchemaError, match=r"is UTF-8 text, but sources.customers.encoding says ascii: line 1 "
+    ):
         load_tables(load_config(cfg))
 
 
