@@ -681,6 +681,16 @@ def test_forest_plot(result):
     ]
     assert len(ax.get_yticks()) == len(rows) == 6
     xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
+    # by default the difference in percentage points with the decisions' (Newcombe) interval
+    assert set(np.round(100 * rows["diff"], 9)) <= set(np.round(xs, 9))
+    ends = np.concatenate(
+        [np.asarray(c.get_segments(), dtype=float)[:, :, 0].ravel() for c in ax.collections]
+    )
+    assert set(np.round(100 * rows["diff_ci_low"], 9)) <= set(np.round(ends, 9))
+    assert "percentage points" in ax.get_xlabel()
+    plt.close(ax.figure)
+    ax = abtest.forest_plot(result.table, metric="conversion", campaign="c2", scale="lift")
+    xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
     assert set(np.round(rows["lift"], 12)) <= set(np.round(xs, 12))
     assert "lift" in ax.get_xlabel()
     plt.close(ax.figure)

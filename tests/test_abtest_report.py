@@ -370,6 +370,13 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
     assert not any(t.get_parse_math() for t in labels)
     assert max(len(line) for line in ax.title.get_text().splitlines()) <= 48  # fits its panel
     plt.close(fig)
+    # money: the difference per customer in the currency, with the interval the tables show
+    ax = abtest.forest_plot(res, "revenue", currency="USD")
+    row = res.table[res.table["metric"] == "revenue"]
+    xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
+    assert set(np.round(row["diff"], 9)) <= set(np.round(xs, 9))
+    assert "difference in revenue per customer vs control (USD)" in ax.get_xlabel()
+    plt.close(fig)
 
 
 def test_a_yes_no_segment_is_named_with_its_column() -> None:

@@ -1643,10 +1643,17 @@ def forest_plot(
     campaign: str | None = None,
     title: str | None = None,
     segment_column: str | None = None,
+    scale: Literal["difference", "lift"] = "difference",
+    currency: str = "",
 ):
-    """Relative lifts with their intervals by segment (and variant): green = significantly positive
+    """Effects with their intervals by segment (and variant): green = significantly positive
     after correction, red = significantly negative, grey = not significant. ``metric``: the
-    result's primary metric (or the table's first) by default. Returns the Axes."""
+    result's primary metric (or the table's first) by default. Returns the Axes.
+
+    ``scale="difference"`` (default) draws the difference to control with the interval the
+    decisions and tables use (percentage points for rates, ``currency`` for money), so a segment
+    stopped for an interval below zero shows that interval; ``"lift"`` draws the relative lift
+    with its delta-method interval, which can disagree with the difference's for small counts."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -1674,8 +1681,14 @@ def forest_plot(
         for r in t.itertuples()
     ]
     y = np.arange(len(t))[::-1]
-    lift = t["lift"].to_numpy(dtype=float)
-    lo, hi = t["lift_ci_low"].to_numpy(dtype=float), t["lift_ci_high"].to_numpy(dtype=float)
+    binary = "metric_kind" in t and (t["metric_kind"].astype(str) == "binary").all()
+    if scale == "lift":
+        cols, factor = ("lift", "lift_ci_low", "lift_ci_high"), 1.0
+    elif scale == "difference":
+        cols, factor = ("diff", "diff_ci_low", "diff_ci_high"), (100.0 if binary else 1.0)
+    else:
+        raise ABTestError(f"forest_plot: scale must be 'difference' or 'lift', not {scale!r}")
+    lift, lo, hi = (factor * t[c].to_numpy(dtype=float) for c in cols)
     sig = t["significant"].to_numpy(dtype=bool)
     ok = np.isfinite(lift) & np.isfinite(lo) & np.isfinite(hi)
     groups = [
@@ -1700,11 +1713,18 @@ def forest_plot(
         ax.text(0, yi, "  lift undefined / not evaluated", va="center", fontsize=8, color="#555555")
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(y, labels, parse_math=False)  # '$0 - $100' is money, not math
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if scale == "lift":
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        what = f"relative lift in {metric} vs control"
+    elif binary:
+        what = f"difference in {metric} vs control (percentage points)"
+    else:
+        money = "metric_kind" in t and (t["metric_kind"].astype(str) == "money").all()
+        unit = f" ({currency})" if money and currency else ""
+        what = f"difference in {metric} per customer vs control{unit}"
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel(
-        f"relative lift in {metric} vs control\n"
-        "(dot: estimate; line: interval; colour: significance after correction)",
+        f"{what}\n(dot: estimate; line: interval; colour: significance after correction)",
         parse_math=False,
     )
     ax.set_title(
