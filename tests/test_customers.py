@@ -682,3 +682,16 @@ def test_c360_contents_names_profile_columns_in_words() -> None:
     c360 = build_customer360(customers, None, analysis_date=REF)
     text = c360_contents(c360, ["income_band", "birth_date"])
     assert "(income band, birth date)" in text and "_" not in text
+
+
+def test_breakdown_sentences_name_attributes_in_words() -> None:
+    from segwork.quality import breakdown_text, other_groups_text
+
+    text = breakdown_text(with_orders=True, days=365, not_shown=["postal_code", "city"])
+    assert text.endswith(
+        "Not charted, as they have the most distinct values: postal code and city."
+    )
+    assert "Not charted" not in breakdown_text(with_orders=False)
+    assert other_groups_text("income_band", shown=10, other_values=1) == (
+        "Income band: the 10 largest groups are shown; 'other' gathers the remaining 1 value."
+    )

@@ -514,17 +514,34 @@ def value_spread(values: pd.Series) -> ValueSpread:
     return ValueSpread(low, median, high, high > 50 * low, len(pos), rest)
 
 
-def breakdown_text(*, with_orders: bool, days: int | None = None) -> str:
-    """How to read the breakdown charts of notebook 01 (``days``: the revenue window)."""
+def breakdown_text(
+    *, with_orders: bool, days: int | None = None, not_shown: list[str] | None = None
+) -> str:
+    """How to read the breakdown charts of notebook 01 (``days``: the revenue window;
+    ``not_shown``: attributes left out of the charts for their many distinct values)."""
     if with_orders:
-        return (
+        text = (
             "Blue bars: share of customers in the group. Orange bars: share of the net revenue of "
             f"the {days or 365} days up to the analysis date. '(unknown)' gathers customers for "
             "whom the attribute is missing."
         )
+    else:
+        text = (
+            "Share of customers in each group ('(unknown)': the attribute is missing). This run "
+            "has no orders, so the groups cannot be compared by revenue."
+        )
+    if not_shown:
+        names = _and([c.replace("_", " ") for c in not_shown])
+        text += f" Not charted, as they have the most distinct values: {names}."
+    return text
+
+
+def other_groups_text(column: str, *, shown: int, other_values: int) -> str:
+    """The sentence under a breakdown chart whose smaller groups are pooled as 'other'."""
+    name = column.replace("_", " ")
     return (
-        "Share of customers in each group ('(unknown)': the attribute is missing). This run has "
-        "no orders, so the groups cannot be compared by revenue."
+        f"{name[:1].upper()}{name[1:]}: the {shown} largest groups are shown; 'other' gathers the "
+        f"remaining {other_values:,} value{'s' if other_values != 1 else ''}."
     )
 
 
