@@ -1247,3 +1247,41 @@ def test_the_spark_reader_counts_blank_text_placeholder_and_late_dates_as_duckdb
         1,
         "2031-01-01",
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "what", "fix"),
+    [
+        (
+            b'<html xmlns:x="urn:schemas-microsoft-com:office:excel"><body><table>'
+            b"<tr><td>customer_id</td></tr><tr><td>001</td></tr></table></body></html>",
+            "is not an Excel workbook: it is an HTML page",
+            "save it as .xlsx or CSV",
+        ),
+        (
+            "customer_id\tJméno\r\n001\tJana\r\n".encode("cp1250"),
+            "is not an Excel workbook: it is a text file",
+            "set sources.customers.format: csv",
+        ),
+    ],
+)
+def test_an_excel_export_that_is_no_workbook_is_named(tmp_path: Path, content, what, fix) -> None:
+    """CRMs' 'Export to Excel' often writes an HTML table or tab-separated text as .xls."""
+    (tmp_path / "zakaznici.xls").write_bytes(content)
+    cfg = write_config(tmp_path, {"customers": {"path": "zakaznici.xls"}})
+    with pytest.raises(SchemaError) as err:
+        load_tables(load_config(cfg))
+    assert f"table 'customers': zakaznici.xls {what}" in str(err.value)
+    assert "\nFix: " in str(err.value) and fix in str(err.value)
+
+
+def test_tab_text_with_an_xls_ending_reads_with_format_csv(tmp_path: Path) -> None:
+    (tmp_path / "zakaznici.xls").write_bytes(
+        "customer_id\tJméno\r\n001\tJana\r\n002\tPetr\r\n".encode("cp1250")
+    )
+    cfg = write_config(
+        tmp_path,
+        {"customers": {"path": "zakaznici.xls", "format": "csv", "encoding": "cp1250"}},
+    )
+    customers = load_tables(load_config(cfg)).customers
+    assert customers["Jméno"].tolist() == ["Jana", "Petr"]

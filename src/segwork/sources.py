@@ -472,6 +472,33 @@ def _utf8_copy(
         copy.unlink(missing_ok=True)
 
 
+def _refuse_workbook_impostor(table: str, src: SourceConfig, path: Path) -> None:
+    """An 'Excel export' that is no workbook: CRMs write an HTML table or plain text and give it
+    an .xls ending (Excel opens both, with a warning). Named by its first bytes."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) or not head:
+        return  # a zip (.xlsx) or an OLE (.xls) workbook, or empty (said by the reader)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<") and any(tag in text for tag in (b"<html", b"<table", b"<!doctype")):
+        what = "an HTML page (a web table saved with an Excel ending, as some CRMs export)"
+        fix = (
+            "open it in Excel or LibreOffice and save it as .xlsx or CSV, then point "
+            f"sources.{table}.path at the new file."
+        )
+    elif text.startswith(b"<?xml"):
+        what = "an XML file (Excel 2003 XML or another XML export)"
+        fix = (
+            f"open it in Excel and save it as .xlsx or CSV, then point sources.{table}.path at it."
+        )
+    elif head.count(0) == 0 or head.count(0) > len(head) // 4:
+        what = "a text file (values separated by commas, semicolons or tabs)"
+        fix = f"set sources.{table}.format: csv (and encoding/delimiter if needed)."
+    else:
+        return
+    raise SchemaError(table, f"{src.describe()} is not an Excel workbook: it is {what}", fix=fix)
+
+
 def _refuse_utf8_under_legacy_codec(table: str, src: SourceConfig, path: Path, codec: str) -> None:
     """Stop when sources.<table>.encoding names a legacy codec but the file is UTF-8.
 
@@ -915,6 +942,7 @@ class _Reader:
     def _raw_excel(self, table: str, name: str, src: SourceConfig) -> None:
         """Read one sheet; find the header row below title rows; ids as text."""
         path = self.cfg.path(src.path)  # type: ignore[arg-type]
+        _refuse_workbook_impostor(table, src, path)
         if path.suffix.lower() == ".xls":
             try:
                 import xlrd  # noqa: F401
