@@ -695,3 +695,23 @@ def test_breakdown_sentences_name_attributes_in_words() -> None:
     assert other_groups_text("income_band", shown=10, other_values=1) == (
         "Income band: the 10 largest groups are shown; 'other' gathers the remaining 1 value."
     )
+
+
+def test_monthly_line_legend_has_no_column_name() -> None:
+    import matplotlib.pyplot as plt
+
+    from segwork.plots import monthly_line
+
+    months = pd.date_range("2025-01-01", periods=3, freq="MS")
+    long = pd.DataFrame(
+        {
+            "month": list(months) * 2,
+            "type": ["orders"] * 3 + ["returns"] * 3,
+            "count": [5, 6, 7, 1, 0, 2],
+        }
+    )
+    ax = monthly_line(long, x="month", y="count", hue="type")
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == ""
+    assert [t.get_text() for t in legend.get_texts()] == ["orders", "returns"]
+    plt.close("all")

@@ -90,6 +90,8 @@ def monthly_line(
     """
     ax = _ax(ax)
     sns.lineplot(data=df, x=x, y=y, hue=hue, marker="o", ax=ax)
+    if hue is not None:
+        ax.legend(title="")  # the series names say it; no column name above them
     if partial is not None and partial in df and df[partial].any():
         part = df.loc[df[partial].astype(bool)]
         ax.scatter(
