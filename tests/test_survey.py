@@ -834,7 +834,8 @@ def test_a_text_mark_for_no_answer_points_to_the_sources_missing_values():
         score_survey(marked, SurveySpec.from_catalogue(cat))
     msg = str(e.value)
     assert "If 'x' means 'no answer' in this export" in msg
-    assert 'sources.survey_responses.missing_values: ["x"]' in msg
+    assert "run config's sources.survey_responses.missing_values instead" in msg
+    assert 'missing_values: ["x"]; keep any marks already listed there' in msg
     # what that setting does (the mark read as empty) then scores as the blanks it stands for
     s = score_survey(marked.replace("x", np.nan), SurveySpec.from_catalogue(cat))
     expected = score_by_hand(answers, catalogue)

@@ -430,8 +430,9 @@ def _marker_hint(text_answers: pd.Series, table: str) -> str:
         return ""
     listed = ", ".join(json.dumps(m, ensure_ascii=False) for m in marks)
     return (
-        f" If {' or '.join(repr(m) for m in marks)} means 'no answer' in this export, list it in "
-        f"the run config instead: sources.{table}.missing_values: [{listed}]."
+        f" If {' or '.join(repr(m) for m in marks)} means 'no answer' in this export, add it to "
+        f"the run config's sources.{table}.missing_values instead (a list, e.g. "
+        f"missing_values: [{listed}]; keep any marks already listed there)."
     )
 
 
