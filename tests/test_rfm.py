@@ -1065,3 +1065,9 @@ def test_rf_heatmap_prints_counts_with_thousands_separators():
     texts = {t.get_text() for t in ax.texts}
     assert f"{n - 24:,}" in texts and "(customers)" not in ax.get_title()
     plt.close("all")
+
+
+def test_breakdowns_intro_lists_attributes_in_words():
+    text = rfm.breakdowns_intro(["age_band", "region", "customer_type"])
+    assert text.startswith("The segment mix by age band, region and customer type. ")
+    assert "compare across a row" not in text and "test says whether" in text

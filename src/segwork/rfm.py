@@ -1252,6 +1252,17 @@ def with_group_counts(b: pd.DataFrame, by: str) -> pd.DataFrame:
     return b.assign(**{by: b[by].astype(str) + " (" + counts + ")"})
 
 
+def breakdowns_intro(columns: Sequence[str]) -> str:
+    """The sentence before the segment-mix charts, naming the attributes in words."""
+    names = [c.replace("_", " ") for c in columns]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return (
+        f"The segment mix by {listed}. A cell shows the share of that group's customers in the "
+        "segment; under each chart, a test says whether the groups differ more than chance "
+        "would explain."
+    )
+
+
 def breakdown_tests(
     breakdowns: Mapping[str, pd.DataFrame], *, alpha: float = 0.05
 ) -> dict[str, str]:
