@@ -1696,18 +1696,7 @@ class _Reader:
         n_late, late = self._examples(
             "orders", f"order_date >= DATE {day} + INTERVAL 1 DAY", "order_date"
         )
-        self.report.add(
-            Issue(
-                "orders",
-                "order_date",
-                f"after the analysis date {self.cfg.analysis_date}: left out of analyses as of "
-                "that date",
-                n_late,
-                ", ".join(str(v)[:10] for v in late),
-                "kept",
-                unit="orders",
-            )
-        )
+        _report_late(self.report, "orders", "order_date", self.cfg.analysis_date, n_late, late)
         total_orders, first = self._sql("SELECT count(*), min(order_date) FROM orders")[0]
         if total_orders and n_late == total_orders:
             raise SchemaError(
@@ -1734,6 +1723,7 @@ class _Reader:
 
 
 _LATE_COLUMNS = {
+    "orders": ("order_date", "orders", "left out of analyses as of that date"),
     "interactions": ("occurred_at", "interactions", "left out of analyses as of that date"),
     "campaign_exposures": (
         "assigned_at",
@@ -1742,14 +1732,14 @@ _LATE_COLUMNS = {
         "assigned after the analysis date has outcomes outside the history: check analysis_date",
     ),
 }
-"""History besides orders whose dates can lie after the analysis date: column, unit, effect."""
+"""History whose dates can lie after the analysis date: column, unit, effect."""
 
 
 def _report_late(
     report: ValidationReport, table: str, column: str, day: Any, n: int, examples: list[Any]
 ) -> None:
-    """Rows of interactions or campaign assignments dated after the analysis date, counted as
-    orders after it are (kept: the data is right, the date of the analysis is the question)."""
+    """Rows of orders, interactions or campaign assignments dated after the analysis date: kept
+    and counted (the data is right; the date of the analysis is the question)."""
     _, unit, effect = _LATE_COLUMNS[table]
     report.add(
         Issue(
@@ -2083,19 +2073,8 @@ class _SparkReader:
         day = pd.Timestamp(self.cfg.analysis_date) + pd.Timedelta(days=1)
         late = orders.filter(orders.order_date >= day)
         n_late = _int(late.count().to_pandas())
-        shown = sorted(str(v)[:10] for v in self._examples(late, [late.order_date]))
-        self.report.add(
-            Issue(
-                "orders",
-                "order_date",
-                f"after the analysis date {self.cfg.analysis_date}: left out of analyses as of "
-                "that date",
-                n_late,
-                ", ".join(shown),
-                "kept",
-                unit="orders",
-            )
-        )
+        shown = self._examples(late, [late.order_date])
+        _report_late(self.report, "orders", "order_date", self.cfg.analysis_date, n_late, shown)
 
     @staticmethod
     def _examples(rows: ibis.Table, values: list[Any]) -> list[Any]:
