@@ -390,3 +390,25 @@ def test_a_yes_no_segment_is_named_with_its_column() -> None:
     n = df[df["variant"] == "No E-Mail"].groupby("newbie").size()
     row = shown[(shown["segment"] == "newbie = 1")].iloc[0]
     assert row["customers (control / variant)"].startswith(f"{n[1]:,} / ")
+
+
+def test_other_segmentations_carry_their_interaction_test() -> None:
+    df = _campaign({"A": 0.04, "B": 0.04, "C": 0.04}, n=3000, seed=11)
+    seg = abtest.evaluate(df, segment="seg")
+    p = _ols_interaction_p(df)  # the independent oracle (OLS, HC2)
+    assert p > 0.05
+    text = abtest.heterogeneity_text(seg, "conversion", segment_column="seg")
+    assert text == (
+        "c1: the effect on conversion does not differ detectably between seg segments "
+        f"(smallest interaction p = {abtest._p_text(p)}), so the differences between the rows of "
+        "this table may be chance."
+    )
+    df = _campaign({"A": 0.10, "B": 0.0, "C": -0.05}, n=3000, seed=12)
+    seg = abtest.evaluate(df, segment="seg")
+    p = _ols_interaction_p(df)
+    assert p < 0.001
+    text = abtest.heterogeneity_text(seg, "conversion", segment_column="seg")
+    assert text == (
+        "c1: the effect on conversion differs between seg segments for 'treatment' "
+        "(interaction p < 0.001)."
+    )

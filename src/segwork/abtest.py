@@ -2819,6 +2819,44 @@ def cuped_text(result: ABResult) -> str:
     )
 
 
+def heterogeneity_text(
+    result: ABResult, metric: str, *, segment_column: str, alpha: float | None = None
+) -> str:
+    """One sentence per campaign on whether ``metric``'s effect differs between the segments of
+    ``result`` (the interaction test, Holm-adjusted over the campaign's variants as in
+    :func:`recommend`), so a table split by segments is read with its test next to it."""
+    alpha = result.settings["alpha"] if alpha is None else alpha
+    het = result.heterogeneity(metric)
+    parts = []
+    for camp, h in het.groupby("campaign_id", sort=False):
+        adj = _adjust(h["p_value"].to_numpy(dtype=float), "holm")
+        if not np.isfinite(adj).any():
+            parts.append(
+                f"{camp}: too few usable {segment_column} segments to test whether the effect on "
+                f"{metric} differs between them."
+            )
+            continue
+        held = "Holm-adjusted " if len(h) > 1 else ""
+        differs = [
+            f"'{v}' ({held}interaction p {_p_phrase(p)})"
+            for v, p in zip(h["variant"], adj, strict=True)
+            if np.isfinite(p) and p < alpha
+        ]
+        if differs:
+            parts.append(
+                f"{camp}: the effect on {metric} differs between {segment_column} segments for "
+                f"{', '.join(differs)}."
+            )
+        else:
+            parts.append(
+                f"{camp}: the effect on {metric} does not differ detectably between "
+                f"{segment_column} segments (smallest {held}interaction p "
+                f"{_p_phrase(float(np.nanmin(adj)))}), so the differences between the rows of "
+                "this table may be chance."
+            )
+    return " ".join(parts)
+
+
 def readable_heterogeneity(
     het: pd.DataFrame, *, segment_column: str, alpha: float = 0.05
 ) -> pd.DataFrame:
