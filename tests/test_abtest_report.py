@@ -400,7 +400,7 @@ def test_other_segmentations_carry_their_interaction_test() -> None:
     text = abtest.heterogeneity_text(seg, "conversion", segment_column="seg")
     assert text == (
         "c1: the effect on conversion does not differ detectably between seg segments "
-        f"(smallest interaction p = {abtest._p_text(p)}), so the differences between the rows of "
+        f"(interaction p = {abtest._p_text(p)}), so the differences between the rows of "
         "this table may be chance."
     )
     df = _campaign({"A": 0.10, "B": 0.0, "C": -0.05}, n=3000, seed=12)

@@ -2850,7 +2850,7 @@ def heterogeneity_text(
         else:
             parts.append(
                 f"{camp}: the effect on {metric} does not differ detectably between "
-                f"{segment_column} segments (smallest {held}interaction p "
+                f"{segment_column} segments ({'smallest ' if len(h) > 1 else ''}{held}interaction p "
                 f"{_p_phrase(float(np.nanmin(adj)))}), so the differences between the rows of "
                 "this table may be chance."
             )
