@@ -10,6 +10,7 @@ independent pandas computation of the propensity label.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -1024,4 +1025,104 @@ def test_a_bgnbd_warning_is_not_lifted_by_the_holdout_check() -> None:
     assert text.endswith(
         "The model warning above still holds: this check is of who buys in the next 90 days, "
         "not of BG/NBD's chance still active or lifetime value."
+    )
+
+
+def _nobody_leaves_orders(n: int = 300, *, days: int = 600, seed: int = 3) -> pd.DataFrame:
+    """Steady Poisson buyers who never stop (no dropout at all): BG/NBD's dropout is not
+    identified, the case of the invoice export where it 'sees nobody leave'."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        lam, t = rng.gamma(2.0, 1 / 40), rng.uniform(0, 200)
+        while (t := t + rng.exponential(1 / lam)) < days - 1:
+            rows.append((f"N{i:04d}", int(t), float(rng.gamma(2, 20))))
+    df = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    return pd.DataFrame(
+        {
+            "order_id": [f"O{j}" for j in range(len(df))],
+            "customer_id": df["customer_id"],
+            "order_date": pd.Timestamp("2020-01-01") + pd.to_timedelta(df["day"], "D"),
+            "amount": df["amount"],
+        }
+    )
+
+
+def test_value_table_leaves_out_bgnbd_when_the_page_warns_it_cannot_be_trusted() -> None:
+    """Nobody ever stops buying: the page warns about BG/NBD, so its chance still active and
+    lifetime value are not in the stakeholder table (they stay in the artifact), and the note
+    says why and what to use instead."""
+    ref = pd.Timestamp("2020-01-01") + pd.Timedelta(days=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = clv.analyse_rfm_clv(_nobody_leaves_orders(), analysis_date=ref)
+    assert res.bgnbd_untrusted and any("cannot be trusted" in n for n in res.model_notes)
+    assert res.bgnbd.params_["a"] / (res.bgnbd.params_["a"] + res.bgnbd.params_["b"]) < 0.001
+    assert {"p_alive", "clv_12m"} <= set(res.table.columns)  # the artifact keeps them
+    page = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    shown = " ".join(page.frame.columns)
+    assert "chance still active" not in shown and "value" not in shown
+    assert page.frame["customers"].is_monotonic_decreasing  # not ordered by the hidden CLV
+    assert page.note.startswith(
+        "Chance still active and lifetime value (BG/NBD) are not shown: the model cannot be "
+        "trusted on this data, see the warning above. To decide whom to win back, use "
+    )
+    assert "the time since the last purchase" in page.note
+    m = res.holdout.metrics
+    backed = m["brier"] < m["brier_baseline"]
+    assert ("not backed by the check on past data" in page.note) == (not backed)
+    assert f"{m['brier']:.3f}" in page.note and f"{m['brier_baseline']:.3f}" in page.note
+    # the same result without the warning shows BG/NBD's columns as before
+    res.bgnbd.caveats = lambda: []
+    trusted = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    assert "chance still active (BG/NBD)" in trusted.frame.columns
+    assert "value per customer, 12 months (EUR)" in trusted.frame.columns
+    assert "not shown" not in trusted.note
+
+
+def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence() -> None:
+    seg_value = pd.DataFrame(
+        {
+            "rfm_segment": ["Champions", "Lost"],
+            "customers": [10, 30],
+            "p_alive": [1.0, 0.99],
+            "clv_12m": [5.5, 4.0],
+            "propensity_90d": [0.6, 0.1],
+            "clv_total": [55.0, 120.0],
+            "clv_share": [55 / 175, 120 / 175],
+        }
+    )
+    good = {"auc": 0.81, "brier": 0.12, "brier_baseline": 0.2, "base_rate": 0.3}
+    good["mean_predicted"] = 0.28
+    page = clv.value_table(
+        seg_value,
+        currency="EUR",
+        discount_rate_monthly=0.01,
+        warned=True,
+        bgnbd_untrusted=True,
+        propensity_check=good,
+    )
+    assert list(page.frame.columns) == ["segment", "customers", "chance of a purchase in 90 days"]
+    assert list(page.frame["segment"]) == ["Lost", "Champions"]
+    assert (
+        "use the chance of a purchase in 90 days (the propensity model: on the last 90 days it "
+        "predicted 28.0% buyers against 30.0% actual, Brier score 0.120 against 0.200 for always "
+        "predicting that share, AUC 0.810)"
+    ) in page.note
+    assert "Read the model warnings" not in page.note  # said once, at the start
+    no_check = clv.value_table(
+        seg_value, currency="EUR", discount_rate_monthly=0.01, bgnbd_untrusted=True
+    )
+    assert "not checked on past data" in no_check.note
+    bare = clv.value_table(
+        seg_value[["rfm_segment", "customers", "p_alive", "clv_12m", "clv_total", "clv_share"]],
+        currency="EUR",
+        discount_rate_monthly=0.01,
+        bgnbd_untrusted=True,
+    )
+    assert list(bare.frame.columns) == ["segment", "customers"]
+    assert bare.note.endswith(
+        "To decide whom to win back, use the time since the last purchase "
+        "(recency, on which the segments rest: the longer, the less likely "
+        "the customer is to come back)."
     )

@@ -1557,13 +1557,35 @@ def value_table(
     currency: str,
     discount_rate_monthly: float,
     warned: bool = False,
+    bgnbd_untrusted: bool = False,
+    propensity_check: dict[str, float] | None = None,
 ):
     """:func:`value_by_segment` as page 02 shows it: columns in words and what each means.
 
     ``warned``: a model warning is on the page, so the note sends the reader to it.
+    ``bgnbd_untrusted``: the page warns that BG/NBD cannot be trusted (:meth:`BetaGeo.caveats`);
+    its chance still active and the lifetime value built on it are then not shown as findings
+    (they stay in the artifact), segments are ordered by size, and the note says why and what
+    to use instead. ``propensity_check``: the propensity model's holdout metrics
+    (:attr:`HoldoutResult.metrics`), the evidence for offering it instead.
     """
     from segwork.display import PageTable, money_format
 
+    lead = ""
+    if bgnbd_untrusted:
+        hidden = [
+            c
+            for c in seg_value.columns
+            if c in ("p_alive", "clv_total", "clv_share") or c.startswith(("clv_", "expected_"))
+        ]
+        seg_value = seg_value.drop(columns=hidden).sort_values(
+            "customers", ascending=False, kind="stable"
+        )
+        lead = (
+            "Chance still active and lifetime value (BG/NBD) are not shown: the model cannot be "
+            "trusted on this data, see the warning above. " + _instead(seg_value, propensity_check)
+        )
+        warned = False  # the lead already sends the reader to the warning
     names: dict[str, str] = {"rfm_segment": "segment", "customers": "customers"}
     formats: dict[str, str] = {"customers": "{:,.0f}"}
     words = []
@@ -1600,9 +1622,41 @@ def value_table(
     frame = seg_value[[c for c in names if c in seg_value]].rename(columns=names)
     note = "; ".join(words)
     note = note[:1].upper() + note[1:] + "." if note else ""
+    note = (lead + " " + note).strip()
     if warned:
         note += " Read the model warnings above before using these figures."
     return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+
+
+def _instead(seg_value: pd.DataFrame, check: dict[str, float] | None) -> str:
+    """What a reader can use when BG/NBD is not shown: the propensity model if it is in the
+    table and beat the base rate on the holdout (with that evidence), and always recency."""
+    col = next((c for c in seg_value.columns if c.startswith("propensity_")), None)
+    recency = (
+        "the time since the last purchase (recency, on which the segments rest: the longer, "
+        "the less likely the customer is to come back)"
+    )
+    if col is None:
+        return f"To decide whom to win back, use {recency}."
+    days = col[len("propensity_") : -1]
+    if check and check.get("brier", np.inf) < check.get("brier_baseline", -np.inf):
+        return (
+            f"To decide whom to win back, use the chance of a purchase in {days} days (the "
+            f"propensity model: on the last {days} days it predicted "
+            f"{check['mean_predicted']:.1%} buyers against {check['base_rate']:.1%} actual, Brier "
+            f"score {check['brier']:.3f} against {check['brier_baseline']:.3f} for always "
+            f"predicting that share, AUC {check['auc']:.3f}) and {recency}."
+        )
+    why = (
+        f" (on the last {days} days its Brier score, {check['brier']:.3f}, was no better than "
+        f"{check['brier_baseline']:.3f} for always predicting the share of buyers)"
+        if check
+        else " (it was not checked on past data)"
+    )
+    return (
+        f"To decide whom to win back, use {recency}; the propensity model's chance of a purchase "
+        f"is shown but not backed by the check on past data{why}."
+    )
 
 
 MODEL_NAMES = {"propensity": "propensity model", "bgnbd": "BG/NBD"}  # as the pages name them
@@ -1811,12 +1865,33 @@ class RfmClvResult:
 
         return headline(self.kpis, self.migration)
 
+    @property
+    def bgnbd_untrusted(self) -> bool:
+        """BG/NBD was fitted and the page warns that it cannot be trusted (its caveats)."""
+        return self.bgnbd is not None and bool(self.bgnbd.caveats())
+
     def comparison_text(self) -> str:
         """:func:`comparison_text` of the holdout check, minding a BG/NBD warning on the page."""
         if self.comparison is None:
             return ""
-        warned = self.bgnbd is not None and bool(self.bgnbd.caveats())
-        return comparison_text(self.comparison, bgnbd_warned=warned)
+        return comparison_text(self.comparison, bgnbd_warned=self.bgnbd_untrusted)
+
+    def value_table(self, *, currency: str, discount_rate_monthly: float):
+        """The value per segment as page 02 shows it (:func:`value_table`), or None when there
+        is no model prediction or no scored customer; without BG/NBD's columns when it cannot
+        be trusted (they stay in :attr:`table`, the rfm artifact)."""
+        t = self.table
+        cols = [c for c in t.columns if c == "p_alive" or c.startswith(("propensity_", "clv_"))]
+        if not cols or "rfm_segment" not in t or not t["rfm_segment"].notna().any():
+            return None
+        return value_table(
+            value_by_segment(t),
+            currency=currency,
+            discount_rate_monthly=discount_rate_monthly,
+            warned=bool(self.model_notes),
+            bgnbd_untrusted=self.bgnbd_untrusted,
+            propensity_check=None if self.holdout is None else dict(self.holdout.metrics),
+        )
 
     def models(self) -> dict[str, Any]:
         """Parameters and holdout metrics as plain data (the clv_models artifact)."""
