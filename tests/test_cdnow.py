@@ -137,6 +137,12 @@ def test_notebook_02_on_cdnow(orders) -> None:
     )
     for word in ("email", "complaint", "cart", "new buyers", "nan", "NaT"):
         assert word not in text
+    # BG/NBD is trusted on CDNOW: the value table shows its chance still active and CLV
+    assert not res.bgnbd_untrusted
+    page = res.value_table(currency="USD", discount_rate_monthly=0.01)
+    assert "chance still active (BG/NBD)" in page.frame.columns
+    assert "value per customer, 12 months (USD)" in page.frame.columns
+    assert "not shown" not in page.note
     d = res.comparison.auc_difference
     called_better = "ranked customers better" in text
     assert called_better == (d["low"] > 0 or d["high"] < 0)

@@ -715,3 +715,32 @@ def test_monthly_line_legend_has_no_column_name() -> None:
     assert legend.get_title().get_text() == ""
     assert [t.get_text() for t in legend.get_texts()] == ["orders", "returns"]
     plt.close("all")
+
+
+def test_an_analysis_date_long_after_the_last_order_is_said() -> None:
+    """Data that ends in 2011 analysed in 2026 makes everyone look lapsed: page 01 says so, with
+    the dates, the gap and the fix; an analysis date close to the data says nothing."""
+    from segwork import quality
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["A", "B", "C", "D"],
+            "customer_id": ["c1", "c2", "c1", "c3"],
+            "order_date": pd.to_datetime(["2010-12-01", "2011-06-05", "2011-12-09", "2027-01-01"]),
+            "amount": [10.0, 20.0, 5.0, 7.0],
+        }
+    )
+    last = quality.last_order_date(orders, analysis_date="2026-09-30")
+    assert last == pd.Timestamp("2011-12-09")  # the order after the analysis date is left out
+    gap = (pd.Timestamp("2026-09-30") - pd.Timestamp("2011-12-09")).days
+    assert quality.stale_analysis_date_text(last, analysis_date="2026-09-30") == (
+        f"The last order is on 09 Dec 2011, {gap:,} days before the analysis date 30 Sep 2026: "
+        "recency and 'active' counts are measured from the analysis date; set analysis_date to "
+        "the end of the export (2011-12-09) if that is not intended."
+    )
+    assert gap == 5409
+    # within 90 days of the last order: nothing to say; the 91st day is said
+    assert quality.stale_analysis_date_text(last, analysis_date="2012-03-08") == ""
+    assert "91 days before" in quality.stale_analysis_date_text(last, analysis_date="2012-03-09")
+    assert quality.last_order_date(orders, analysis_date="2010-11-30") is None
+    assert quality.stale_analysis_date_text(None, analysis_date="2026-09-30") == ""

@@ -256,6 +256,44 @@ def orders_after_text(n_after: int, *, analysis_date: pd.Timestamp | str) -> str
     )
 
 
+STALE_AFTER_DAYS = 90  # an analysis date further than this after the last order is said
+
+
+def last_order_date(
+    orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str
+) -> pd.Timestamp | None:
+    """The date of the last order on or before the analysis date (None without such orders)."""
+    t = as_ibis(orders)
+    last = (
+        t.filter(t.order_date < pd.Timestamp(analysis_date) + pd.Timedelta(days=1))
+        .order_date.max()
+        .to_pandas()
+    )
+    return None if pd.isna(last) else pd.Timestamp(last).normalize()
+
+
+def stale_analysis_date_text(
+    last_order: pd.Timestamp | None,
+    *,
+    analysis_date: pd.Timestamp | str,
+    max_days: int = STALE_AFTER_DAYS,
+) -> str:
+    """The sentence saying the analysis date lies long after the last order ("" when it does
+    not): every customer then looks lapsed, because recency and 'active' counts are measured
+    from the analysis date."""
+    ref = pd.Timestamp(analysis_date).normalize()
+    if last_order is None or pd.isna(last_order):
+        return ""
+    gap = (ref - pd.Timestamp(last_order).normalize()).days
+    if gap <= max_days:
+        return ""
+    return (
+        f"The last order is on {last_order:%d %b %Y}, {gap:,} days before the analysis date "
+        f"{ref:%d %b %Y}: recency and 'active' counts are measured from the analysis date; set "
+        f"analysis_date to the end of the export ({last_order:%Y-%m-%d}) if that is not intended."
+    )
+
+
 def returns_text(report: ValidationReport) -> str:
     """How returns are treated, said only when the orders have any ("" otherwise)."""
     n = sum(
