@@ -1092,8 +1092,8 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
             "clv_share": [55 / 175, 120 / 175],
         }
     )
-    good = {"auc": 0.81, "brier": 0.12, "brier_baseline": 0.2, "base_rate": 0.3}
-    good["mean_predicted"] = 0.28
+    good = {"auc": 0.81, "brier": 0.12, "brier_baseline": 0.2, "base_rate": 0.3, "n": 1000}
+    good["mean_predicted"] = 0.28  # within 2 binomial SEs (2 * 0.0145) of the actual share
     page = clv.value_table(
         seg_value,
         currency="EUR",
@@ -1105,10 +1105,23 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
     assert list(page.frame.columns) == ["segment", "customers", "chance of a purchase in 90 days"]
     assert list(page.frame["segment"]) == ["Lost", "Champions"]
     assert (
-        "use the chance of a purchase in 90 days (the propensity model: on the last 90 days it "
-        "predicted 28.0% buyers against 30.0% actual, Brier score 0.120 against 0.200 for always "
-        "predicting that share, AUC 0.810)"
+        "To decide whom to win back, use the propensity model's chance of a purchase in 90 days "
+        "as the chance of a purchase and the time since the last purchase"
     ) in page.note
+    assert page.note.count(
+        "On the last 90 days it predicted 28.0% buyers against 30.0% actual, Brier score 0.120 "
+        "against 0.200 for always predicting that share, AUC 0.810."
+    )
+    # 3 points off on 1,000 customers is more than 2 SEs: only the ranking is offered
+    off = clv.value_table(
+        seg_value,
+        currency="EUR",
+        discount_rate_monthly=0.01,
+        bgnbd_untrusted=True,
+        propensity_check=good | {"mean_predicted": 0.27},
+    )
+    assert "to rank customers (not as a probability: its level was off)" in off.note
+    assert "as the chance of a purchase and" not in off.note
     assert "Read the model warnings" not in page.note  # said once, at the start
     no_check = clv.value_table(
         seg_value, currency="EUR", discount_rate_monthly=0.01, bgnbd_untrusted=True

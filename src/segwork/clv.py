@@ -1640,12 +1640,20 @@ def _instead(seg_value: pd.DataFrame, check: dict[str, float] | None) -> str:
         return f"To decide whom to win back, use {recency}."
     days = col[len("propensity_") : -1]
     if check and check.get("brier", np.inf) < check.get("brier_baseline", -np.inf):
+        pred, base = check["mean_predicted"], check["base_rate"]
+        # the level is off when it misses the actual share by more than two binomial SEs
+        off = abs(pred - base) > 2 * np.sqrt(base * (1 - base) / max(check.get("n", 1), 1))
+        use = (
+            "to rank customers (not as a probability: its level was off)"
+            if off
+            else "as the chance of a purchase"
+        )
         return (
-            f"To decide whom to win back, use the chance of a purchase in {days} days (the "
-            f"propensity model: on the last {days} days it predicted "
-            f"{check['mean_predicted']:.1%} buyers against {check['base_rate']:.1%} actual, Brier "
-            f"score {check['brier']:.3f} against {check['brier_baseline']:.3f} for always "
-            f"predicting that share, AUC {check['auc']:.3f}) and {recency}."
+            f"To decide whom to win back, use the propensity model's chance of a purchase in "
+            f"{days} days {use} and {recency}. On the last {days} days it predicted "
+            f"{pred:.1%} buyers against {base:.1%} actual, Brier score {check['brier']:.3f} "
+            f"against {check['brier_baseline']:.3f} for always predicting that share, AUC "
+            f"{check['auc']:.3f}."
         )
     why = (
         f" (on the last {days} days its Brier score, {check['brier']:.3f}, was no better than "
