@@ -746,3 +746,27 @@ def test_malformed_value_rules_are_findings_naming_the_notebook(values, expected
     assert req.parameter_values == {}
     [msg] = _messages(problems)
     assert msg.startswith("notebooks/03_personas.ipynb: ") and expected in msg
+
+
+def test_validate_warns_when_the_analysis_date_is_long_after_the_last_order(
+    tmp_path: Path,
+) -> None:
+    """The export ends 2024-12-31 but analysis_date is 2025-06-30: every customer would look
+    lapsed. validate says so with the fix (a warning: the run still starts); 90 days is fine."""
+    _write_export(tmp_path)
+    orders = pd.read_csv(tmp_path / "orders.csv")
+    orders["order_date"] = ["2024-10-01", "2024-11-01", "2024-12-01", "2024-12-31"]
+    orders.to_csv(tmp_path / "orders.csv", index=False)
+    result = _validate(tmp_path, {"orders": {"path": "orders.csv"}})
+    assert result.exit_code == 0, result.output
+    days = (pd.Timestamp("2025-06-30") - pd.Timestamp("2024-12-31")).days
+    assert f"The last order is on 31 Dec 2024, {days:,} days before the analysis date" in (
+        result.output
+    )
+    assert "set analysis_date to the end of the export (2024-12-31)" in result.output
+    assert (
+        preflight.analysis_date_findings(
+            orders.assign(order_date=pd.to_datetime(orders["order_date"])), "2025-03-31"
+        )
+        == []
+    )  # exactly 90 days

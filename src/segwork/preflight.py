@@ -904,6 +904,16 @@ def _customer360(cfg: RunConfig, specs: Sequence[NotebookSpec], tables: Any) -> 
     )
 
 
+def analysis_date_findings(orders: Any, analysis_date: Any) -> list[Finding]:
+    """A warning when the analysis date lies long after the last order (page 01 says the same):
+    every customer would then look lapsed."""
+    from segwork import quality
+
+    last = quality.last_order_date(orders, analysis_date=analysis_date)
+    text = quality.stale_analysis_date_text(last, analysis_date=analysis_date)
+    return [Finding("analysis_date", text, level="warning")] if text else []
+
+
 def check_data(
     cfg: RunConfig,
     specs: Sequence[NotebookSpec],
@@ -942,6 +952,8 @@ def check_data(
 
     if tables.survey_responses is not None and tables.survey_items is not None:
         findings += survey_findings(tables.survey_responses, tables.survey_items)
+    if tables.orders is not None:
+        findings += analysis_date_findings(tables.orders, cfg.analysis_date)
     for i, spec in enumerate(specs):
         if not applies.get(spec.stem, True):
             continue
