@@ -18,7 +18,8 @@ Conventions (also printed by :meth:`ABResult.summary` and in the ``method`` colu
 
 * **Comparison**: each variant against the control of the same campaign and segment;
   ``diff = variant_mean - control_mean``; two-sided tests; ``(1 - alpha)`` intervals, which are
-  *not* adjusted for multiplicity (only the p-values are).
+  *not* adjusted for multiplicity (only the p-values are; :func:`decide` rolls out and stops
+  only on adjusted p-values, the stop on the test against the minimum useful effect).
 * **Conversion** (0/1 per customer): p-value of the *unpooled* two-proportion z-test (Wald,
   ``se^2 = p_v(1-p_v)/n_v + p_c(1-p_c)/n_c``); the interval for the difference is **Newcombe's
   hybrid score interval** (method 10 of Newcombe 1998, built from the two Wilson intervals), which
@@ -930,6 +931,8 @@ def _cuped_block(grid, metric, c, s, v, diff, se, df, z, alpha):
         "cuped_ci_low": d - q_a * se_a,
         "cuped_ci_high": d + q_a * se_a,
         "cuped_p_value": p,
+        "cuped_se": se_a,
+        "cuped_df": np.full(len(c), np.inf) if metric.binary else df_a,
         "ci_width_reduction": width_red,
     }
     return {k: np.where(ok, val, np.nan) for k, val in res.items()}
@@ -1504,8 +1507,14 @@ def decide(
 
     * roll out: adjusted p < alpha, the difference is positive and its interval lies above the
       minimum useful effect;
-    * stop: the interval lies below the minimum useful effect, or the effect is significantly
-      negative (adjusted p < alpha);
+    * stop: the difference is significantly below the minimum useful effect after the same
+      correction: the row's test (Wald z for conversion, Welch t for revenue, or CUPED's) of
+      "difference = minimum useful effect" instead of "= 0", its two-sided p-value adjusted with
+      the result's correction (Holm by default) over the same family as the roll-out p-values
+      (the campaign's segments x variants x metrics, this metric's rows tested against the
+      minimum), is below alpha and the difference is below the minimum. With a minimum of zero
+      this is exactly "significantly negative, adjusted p < alpha". The uncorrected interval is
+      not used for stopping: with many segments, chance alone would push some below the minimum;
     * keep testing: otherwise (also: not evaluable, or a sample ratio mismatch when ``srm_blocks``).
 
     Judged on the interval of the difference (Newcombe for conversion, Welch t for revenue, or the
@@ -1514,7 +1523,8 @@ def decide(
     or else ``min_lift x control_mean`` (the observed baseline taken as known). Expected
     incremental conversions and revenue if rolled out to the whole segment: ``segment_size x diff``
     with the interval of diff; the segment size is the number of exposed customers of the segment
-    in the campaign unless ``segment_sizes`` (segment -> size) is given.
+    in the campaign unless ``segment_sizes`` (segment -> size) is given. ``stop_p_adjusted`` is
+    the adjusted p-value the stop rests on.
     """
     tab = result.table
     alpha = result.settings["alpha"] if alpha is None else alpha
@@ -1595,13 +1605,15 @@ def decide(
             return "n/a"
         return f"{100 * x:+.2f} pp" if binary else f"{x:+,.2f}"
 
+    thresholds = (
+        np.full(len(main), float(min_effect))
+        if min_effect is not None
+        else np.where(np.isfinite(mc), min_lift * mc, 0.0)
+    )
+    p_stop = _stop_p_adjusted(result, metric, thresholds, use_cuped)
     decisions, reasons = [], []
     for i in range(len(main)):
-        thr = (
-            min_effect
-            if min_effect is not None
-            else (min_lift * mc[i] if np.isfinite(mc[i]) else 0.0)
-        )
+        thr = float(thresholds[i])
         ci = f"{show(d[i])} ({level} CI {show(dlo[i])} to {show(dhi[i])}; lift {_pct(lift[i])})"
         padj = f"adjusted p {_p_phrase(p[i])} ({padj_name})"
         minimum = (
@@ -1621,18 +1633,51 @@ def decide(
         elif p[i] < alpha and d[i] > 0 and dlo[i] > thr:
             decisions.append("roll out")
             reasons.append(f"{what} {ci} is above {minimum} and significant, {padj}")
-        elif dhi[i] < thr:
+        elif d[i] < thr and p_stop[i] < alpha:
             decisions.append("stop")
-            reasons.append(f"the whole interval of the {what} {ci} lies below {minimum}")
-        elif p[i] < alpha and d[i] < 0:
-            decisions.append("stop")
-            reasons.append(f"significantly negative: {what} {ci}, {padj}")
+            reasons.append(
+                f"significantly negative: {what} {ci}, {padj}"
+                if thr == 0
+                else f"significantly below {minimum}: {what} {ci}; test of the {what} against "
+                f"that minimum: adjusted p {_p_phrase(p_stop[i])} ({padj_name})"
+            )
         else:
             decisions.append("keep testing")
             reasons.append(f"not conclusive yet: {what} {ci}, {padj}")
+    out["stop_p_adjusted"] = p_stop
     out.insert(4, "decision", pd.array(decisions, dtype="str"))
     out.insert(5, "reason", pd.array(reasons, dtype="str"))
     return out
+
+
+def _stop_p_adjusted(
+    result: ABResult, metric: str, thresholds: np.ndarray, use_cuped: bool
+) -> np.ndarray:
+    """Adjusted two-sided p-values of "difference = threshold" for ``metric``'s rows (in the
+    table's order), corrected as the roll-out p-values are: same method, same family per campaign
+    (all its rows with a p-value; the other metrics keep their test against zero). A row whose
+    test against zero is valid but whose test against the threshold is degenerate (no variation)
+    counts as p = 1, so the family does not change."""
+    tab = result.table
+    pcol = "cuped_p_value" if use_cuped else "p_value"
+    d = tab["cuped_diff" if use_cuped else "diff"].to_numpy(dtype=float)
+    se = tab["cuped_se" if use_cuped else "diff_se"].to_numpy(dtype=float)
+    df = tab["cuped_df" if use_cuped else "df"].to_numpy(dtype=float)
+    rows = np.flatnonzero(tab["metric"].to_numpy() == metric)
+    p = tab[pcol].to_numpy(dtype=float).copy()
+    thr = np.asarray(thresholds, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = (d[rows] - thr) / se[rows]
+        p_thr = np.where(
+            se[rows] > 0, 2 * stats.t.sf(np.abs(stat), df[rows]), 1.0
+        )  # t with df = inf is the normal (Wald) test
+    p[rows] = np.where(np.isfinite(p[rows]), np.where(np.isfinite(p_thr), p_thr, 1.0), np.nan)
+    out = np.full(len(tab), np.nan)
+    camp = tab["campaign_id"].to_numpy()
+    for c in pd.unique(camp):
+        sel = np.flatnonzero(camp == c)
+        out[sel] = _adjust(p[sel], result.settings["correction"])
+    return out[rows]
 
 
 def forest_plot(
@@ -1651,9 +1696,10 @@ def forest_plot(
     result's primary metric (or the table's first) by default. Returns the Axes.
 
     ``scale="difference"`` (default) draws the difference to control with the interval the
-    decisions and tables use (percentage points for rates, ``currency`` for money), so a segment
-    stopped for an interval below zero shows that interval; ``"lift"`` draws the relative lift
-    with its delta-method interval, which can disagree with the difference's for small counts."""
+    tables use (percentage points for rates, ``currency`` for money); a segment stopped with no
+    minimum useful effect is red, as the stop needs the same corrected significance; ``"lift"``
+    draws the relative lift with its delta-method interval, which can disagree with the
+    difference's for small counts."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
