@@ -137,8 +137,9 @@ def test_notebook_02_on_cdnow(orders) -> None:
     )
     for word in ("email", "complaint", "cart", "new buyers", "nan", "NaT"):
         assert word not in text
-    # BG/NBD is trusted on CDNOW: the value table shows its chance still active and CLV
-    assert not res.bgnbd_untrusted
+    # BG/NBD and the spend model are trusted on CDNOW: the value table shows its chance still
+    # active and CLV
+    assert not res.bgnbd_untrusted and not res.spend_untrusted and res.spend.caveats() == []
     page = res.value_table(currency="USD", discount_rate_monthly=0.01)
     assert "chance still active (BG/NBD)" in page.frame.columns
     assert "value per customer, 12 months (USD)" in page.frame.columns

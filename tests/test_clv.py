@@ -1139,3 +1139,89 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
         "(recency, on which the segments rest: the longer, the less likely "
         "the customer is to come back)."
     )
+
+
+def _same_spenders_orders(n: int = 400, *, days: int = 600, seed: int = 7) -> pd.DataFrame:
+    """BG/NBD buyers (Gamma purchase rates, Beta dropout after each repeat purchase) whose order
+    values all come from one Gamma(4, scale 10): no spread between the customers' mean spends,
+    so the spend model's q and v (that spread) run off to the edge and are not pinned down."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        lam, p, t = rng.gamma(0.8, 1 / 20), rng.beta(1.0, 4.0), rng.uniform(0, 400)
+        rows.append((f"S{i:04d}", int(t), float(rng.gamma(4.0, 10.0))))
+        while (t := t + rng.exponential(1 / lam)) < days - 1:
+            rows.append((f"S{i:04d}", int(t), float(rng.gamma(4.0, 10.0))))
+            if rng.random() < p:
+                break
+    df = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    return pd.DataFrame(
+        {
+            "order_id": [f"O{j}" for j in range(len(df))],
+            "customer_id": df["customer_id"],
+            "order_date": pd.Timestamp("2020-01-01") + pd.to_timedelta(df["day"], "D"),
+            "amount": df["amount"],
+        }
+    )
+
+
+def test_value_table_leaves_out_lifetime_value_when_the_spend_model_cannot_be_trusted() -> None:
+    """Everyone's orders come from one spend distribution: the page warns that the spend model
+    cannot be trusted, so lifetime value (purchases x its expected spend) leaves the stakeholder
+    table (it stays in the artifact) while BG/NBD, trusted here, keeps its chance still active;
+    the note says why and what to use instead."""
+    ref = pd.Timestamp("2020-01-01") + pd.Timedelta(days=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = clv.analyse_rfm_clv(_same_spenders_orders(), analysis_date=ref)
+    assert not res.bgnbd_untrusted and res.spend_untrusted
+    assert {"q", "v"} <= set(res.spend.weak_parameters_)
+    p, q, v = (res.spend.params_[k] for k in ("p", "q", "v"))
+    assert q > 100 and p * v / (q - 1) == pytest.approx(40.0, rel=0.1)  # the one mean spend
+    assert res.model_notes == [
+        "The spend model cannot be trusted on this data: the repeat buyers' spends do not pin "
+        "down its parameters, so expected spend per purchase is a rough guess."
+    ]
+    assert {"p_alive", "expected_purchases_90d", "expected_spend", "clv_12m"} <= set(
+        res.table.columns
+    )  # the artifact keeps them
+    page = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    assert "chance still active (BG/NBD)" in page.frame.columns
+    assert not any("value" in c for c in page.frame.columns)
+    assert page.frame["customers"].is_monotonic_decreasing  # not ordered by the hidden CLV
+    assert page.note.startswith(
+        "Lifetime value is not shown: it multiplies the expected purchases by the spend model's "
+        "expected spend per purchase, and the spend model (Gamma-Gamma) cannot be trusted on "
+        "this data, see the warning above. To estimate what customers are worth, use their "
+        "expected purchases in 90 days (BG/NBD, column expected_purchases_90d of the rfm "
+        "artifact) times their own average order value, or the net revenue per segment in the "
+        "segment table above. Chance still active: "
+    )
+    assert "value per customer" not in page.note and "Read the model warnings" not in page.note
+    # the same result with a trusted spend model shows lifetime value as before
+    res.spend.weak_parameters_ = []
+    trusted = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    assert "value per customer, 12 months (EUR)" in trusted.frame.columns
+    assert "not shown" not in trusted.note
+
+
+def test_value_table_says_why_once_when_neither_model_can_be_trusted() -> None:
+    seg_value = pd.DataFrame(
+        {
+            "rfm_segment": ["Champions", "Lost"],
+            "customers": [10, 30],
+            "p_alive": [0.9, 0.2],
+            "clv_12m": [55.0, 4.0],
+            "clv_total": [550.0, 120.0],
+            "clv_share": [550 / 670, 120 / 670],
+        }
+    )
+    kw = {"currency": "EUR", "discount_rate_monthly": 0.01, "horizon_days": 30}
+    spend = clv.value_table(seg_value, spend_untrusted=True, **kw)
+    assert list(spend.frame.columns) == ["segment", "customers", "chance still active (BG/NBD)"]
+    assert list(spend.frame["segment"]) == ["Lost", "Champions"]
+    assert "expected purchases in 30 days (BG/NBD, column expected_purchases_30d" in spend.note
+    both = clv.value_table(seg_value, spend_untrusted=True, bgnbd_untrusted=True, **kw)
+    assert list(both.frame.columns) == ["segment", "customers"]
+    assert both.note.startswith("Chance still active and lifetime value (BG/NBD) are not shown")
+    assert "spend model" not in both.note  # BG/NBD's reason covers lifetime value

@@ -821,12 +821,18 @@ class GammaGamma:
                 f"the {self.n_customers_:,} repeat buyers): expected spend and lifetime value are "
                 "biased for frequent buyers."
             )
-        if self.weak_parameters_ or not self.converged_:
+        if self.untrusted:
             out.append(
                 "The spend model cannot be trusted on this data: the repeat buyers' spends do not "
                 "pin down its parameters, so expected spend per purchase is a rough guess."
             )
         return out
+
+    @property
+    def untrusted(self) -> bool:
+        """The data do not pin down the parameters (a weak parameter or a fit that stopped
+        early, see :func:`_fit_problems`): expected spend, and so lifetime value, is a guess."""
+        return bool(self.weak_parameters_) or not self.converged_
 
     @staticmethod
     def _inputs(features, frequency, monetary) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:
@@ -1559,6 +1565,8 @@ def value_table(
     warned: bool = False,
     bgnbd_untrusted: bool = False,
     propensity_check: dict[str, float] | None = None,
+    spend_untrusted: bool = False,
+    horizon_days: int | None = None,
 ):
     """:func:`value_by_segment` as page 02 shows it: columns in words and what each means.
 
@@ -1568,6 +1576,11 @@ def value_table(
     (they stay in the artifact), segments are ordered by size, and the note says why and what
     to use instead. ``propensity_check``: the propensity model's holdout metrics
     (:attr:`HoldoutResult.metrics`), the evidence for offering it instead.
+    ``spend_untrusted``: the page warns that the spend model cannot be trusted
+    (:attr:`GammaGamma.untrusted`); lifetime value, which multiplies BG/NBD's expected purchases
+    by its expected spend, is then not shown either (it stays in the artifact), while BG/NBD's
+    columns stay when it is trusted; the note says why and names the expected purchases in
+    ``horizon_days`` days (in the artifact) as what to use instead.
     """
     from segwork.display import PageTable, money_format
 
@@ -1584,6 +1597,25 @@ def value_table(
         lead = (
             "Chance still active and lifetime value (BG/NBD) are not shown: the model cannot be "
             "trusted on this data, see the warning above. " + _instead(seg_value, propensity_check)
+        )
+        warned = False  # the lead already sends the reader to the warning
+    elif spend_untrusted:
+        hidden = [c for c in seg_value.columns if c.startswith("clv_") or c == "expected_spend"]
+        seg_value = seg_value.drop(columns=hidden).sort_values(
+            "customers", ascending=False, kind="stable"
+        )
+        purchases = (
+            f"expected purchases in {horizon_days} days (BG/NBD, column "
+            f"expected_purchases_{horizon_days}d of the rfm artifact)"
+            if horizon_days
+            else "expected purchases (BG/NBD, in the rfm artifact)"
+        )
+        lead = (
+            "Lifetime value is not shown: it multiplies the expected purchases by the spend "
+            "model's expected spend per purchase, and the spend model (Gamma-Gamma) cannot be "
+            "trusted on this data, see the warning above. To estimate what customers are worth, "
+            f"use their {purchases} times their own average order value, or the net revenue "
+            "per segment in the segment table above."
         )
         warned = False  # the lead already sends the reader to the warning
     names: dict[str, str] = {"rfm_segment": "segment", "customers": "customers"}
@@ -1878,6 +1910,11 @@ class RfmClvResult:
         """BG/NBD was fitted and the page warns that it cannot be trusted (its caveats)."""
         return self.bgnbd is not None and bool(self.bgnbd.caveats())
 
+    @property
+    def spend_untrusted(self) -> bool:
+        """The spend model was fitted and the page warns that it cannot be trusted."""
+        return self.spend is not None and self.spend.untrusted
+
     def comparison_text(self) -> str:
         """:func:`comparison_text` of the holdout check, minding a BG/NBD warning on the page."""
         if self.comparison is None:
@@ -1887,7 +1924,8 @@ class RfmClvResult:
     def value_table(self, *, currency: str, discount_rate_monthly: float):
         """The value per segment as page 02 shows it (:func:`value_table`), or None when there
         is no model prediction or no scored customer; without BG/NBD's columns when it cannot
-        be trusted (they stay in :attr:`table`, the rfm artifact)."""
+        be trusted, without lifetime value when the spend model cannot (they stay in
+        :attr:`table`, the rfm artifact)."""
         t = self.table
         cols = [c for c in t.columns if c == "p_alive" or c.startswith(("propensity_", "clv_"))]
         if not cols or "rfm_segment" not in t or not t["rfm_segment"].notna().any():
@@ -1899,6 +1937,8 @@ class RfmClvResult:
             warned=bool(self.model_notes),
             bgnbd_untrusted=self.bgnbd_untrusted,
             propensity_check=None if self.holdout is None else dict(self.holdout.metrics),
+            spend_untrusted=self.spend_untrusted,
+            horizon_days=self.horizon_days,
         )
 
     def models(self) -> dict[str, Any]:
