@@ -748,6 +748,61 @@ def test_stop_has_power_for_a_large_harm_and_spares_the_null_segment_beside_it()
     assert null_stop.any().mean() <= 0.05 + MC_SLACK  # any of the 7 null segments
 
 
+def test_rollout_at_the_minimum_useful_effect_is_corrected_and_matches_an_oracle():
+    """Known truth: every segment's effect equals the minimum useful effect (+3 pp), the boundary
+    of "above it"; rolling out any segment is then an error and must stay at or below alpha
+    (500 campaigns x 8 segments, Holm). The old rule (adjusted p against zero < alpha, positive,
+    uncorrected interval above the minimum) is computed inline: it rolls out some segment far
+    more often. The adjusted p-values equal statsmodels' Holm over hand-computed Wald z-tests
+    against +3 pp, and the roll-out and the stop rest on the same p-value."""
+    df = _segment_campaigns(N_SIM, [0.03] * 8, seed=24)
+    res = abtest.evaluate(df, segment="segment", metrics=["converted"])
+    dec = abtest.decide(res, min_effect=0.03)
+    any_roll = (dec["decision"] == "roll out").groupby(dec["campaign_id"]).any()
+    assert len(any_roll) == N_SIM
+    assert any_roll.mean() <= 0.05 + MC_SLACK
+    old = (dec["p_adjusted"] < 0.05) & (dec["diff"] > 0) & (dec["diff_ci_low"] > 0.03)
+    old_rate = old.groupby(dec["campaign_id"]).any().mean()
+    assert old_rate > 0.10 and old_rate > any_roll.mean() + 2 * MC_SLACK
+    one = dec[dec["campaign_id"] == "k3"]
+    pc, pv = one["control_mean"].to_numpy(), one["variant_mean"].to_numpy()
+    nc, nv = one["n_control"].to_numpy(), one["n_variant"].to_numpy()
+    z = (pv - pc - 0.03) / np.sqrt(pc * (1 - pc) / nc + pv * (1 - pv) / nv)
+    expected = multipletests(2 * stats.norm.sf(np.abs(z)), method="holm")[1]
+    np.testing.assert_allclose(one["rollout_p_adjusted"], expected, **TIGHT)
+    np.testing.assert_array_equal(dec["rollout_p_adjusted"], dec["stop_p_adjusted"])
+    cols = list(dec.columns)
+    assert cols.index("stop_p_adjusted") == cols.index("rollout_p_adjusted") + 1
+
+
+def test_rollout_has_power_well_above_the_minimum_and_spares_segments_at_it():
+    """Known truth: segment s0 gains 18 pp (20 % -> 38 %), 15 pp above the minimum useful effect
+    of 3 pp; the 7 others gain exactly the minimum. s0 is rolled out in most of 500 campaigns;
+    some segment at the minimum in at most alpha (+ 2 Monte-Carlo SE) of them."""
+    df = _segment_campaigns(N_SIM, [0.18] + [0.03] * 7, seed=25)
+    dec = abtest.decide(
+        abtest.evaluate(df, segment="segment", metrics=["converted"]), min_effect=0.03
+    )
+    rolled = (dec["decision"] == "roll out").groupby(dec["segment"]).mean()
+    assert rolled["s0"] >= 0.8
+    at_min = ((dec["segment"] != "s0") & (dec["decision"] == "roll out")).groupby(
+        dec["campaign_id"]
+    )
+    assert at_min.any().mean() <= 0.05 + MC_SLACK
+
+
+def test_rollout_without_a_minimum_is_todays_rule_exactly():
+    """With no minimum useful effect (min_lift = 0, or min_effect = 0) the roll-out is exactly
+    "adjusted p against zero < alpha and a positive difference", on the very same p-values."""
+    df = _segment_campaigns(200, [0.0, 0.02, 0.05, 0.08, -0.05, 0.0, 0.1, 0.03], seed=26)
+    res = abtest.evaluate(df, segment="segment", metrics=["converted"])
+    for dec in (abtest.decide(res), abtest.decide(res, min_effect=0.0)):
+        np.testing.assert_array_equal(dec["rollout_p_adjusted"], dec["p_adjusted"])
+        today = (dec["p_adjusted"] < 0.05) & (dec["diff"] > 0)
+        assert 0 < today.sum() < len(dec)  # both outcomes occur
+        np.testing.assert_array_equal(dec["decision"] == "roll out", today)
+
+
 def test_forest_plot(result):
     ax = abtest.forest_plot(result.table, metric="conversion", campaign="c2")
     rows = result.table[

@@ -19,7 +19,7 @@ Conventions (also printed by :meth:`ABResult.summary` and in the ``method`` colu
 * **Comparison**: each variant against the control of the same campaign and segment;
   ``diff = variant_mean - control_mean``; two-sided tests; ``(1 - alpha)`` intervals, which are
   *not* adjusted for multiplicity (only the p-values are; :func:`decide` rolls out and stops
-  only on adjusted p-values, the stop on the test against the minimum useful effect).
+  only on adjusted p-values of the test against the minimum useful effect).
 * **Conversion** (0/1 per customer): p-value of the *unpooled* two-proportion z-test (Wald,
   ``se^2 = p_v(1-p_v)/n_v + p_c(1-p_c)/n_c``); the interval for the difference is **Newcombe's
   hybrid score interval** (method 10 of Newcombe 1998, built from the two Wilson intervals), which
@@ -1505,26 +1505,31 @@ def decide(
 ) -> pd.DataFrame:
     """Roll out / stop / keep testing per campaign x segment x variant, judged on ``metric``.
 
-    * roll out: adjusted p < alpha, the difference is positive and its interval lies above the
-      minimum useful effect;
-    * stop: the difference is significantly below the minimum useful effect after the same
+    * roll out: the difference is significantly above the minimum useful effect after
       correction: the row's test (Wald z for conversion, Welch t for revenue, or CUPED's) of
       "difference = minimum useful effect" instead of "= 0", its two-sided p-value adjusted with
-      the result's correction (Holm by default) over the same family as the roll-out p-values
-      (the campaign's segments x variants x metrics, this metric's rows tested against the
-      minimum), is below alpha and the difference is below the minimum. With a minimum of zero
-      this is exactly "significantly negative, adjusted p < alpha". The uncorrected interval is
-      not used for stopping: with many segments, chance alone would push some below the minimum;
+      the result's correction (Holm by default) over the campaign's family (its segments x
+      variants x metrics, this metric's rows tested against the minimum, the other metrics'
+      against zero), is below alpha and the difference is above the minimum (a one-sided test
+      at alpha / 2 per direction). With no minimum (zero) this is exactly "adjusted p < alpha and
+      the difference is positive";
+    * stop: the same adjusted p-value is below alpha and the difference is below the minimum;
+      with a minimum of zero this is exactly "significantly negative, adjusted p < alpha".
+      The uncorrected interval is used for neither: with many segments, chance alone would push
+      some of them above or below the minimum;
     * keep testing: otherwise (also: not evaluable, or a sample ratio mismatch when ``srm_blocks``).
 
-    Judged on the interval of the difference (Newcombe for conversion, Welch t for revenue, or the
-    CUPED interval with ``use_cuped``), which stays valid for small counts where the delta-method
-    lift interval does not. The minimum useful effect is ``min_effect`` (absolute, metric units)
+    The reasons quote the interval of the difference (Newcombe for conversion, Welch t for
+    revenue, or the CUPED interval with ``use_cuped``), which stays valid for small counts where
+    the delta-method lift interval does not; a row without a finite interval is kept testing. The
+    minimum useful effect is ``min_effect`` (absolute, metric units)
     or else ``min_lift x control_mean`` (the observed baseline taken as known). Expected
     incremental conversions and revenue if rolled out to the whole segment: ``segment_size x diff``
     with the interval of diff; the segment size is the number of exposed customers of the segment
-    in the campaign unless ``segment_sizes`` (segment -> size) is given. ``stop_p_adjusted`` is
-    the adjusted p-value the stop rests on.
+    in the campaign unless ``segment_sizes`` (segment -> size) is given. ``rollout_p_adjusted``
+    and ``stop_p_adjusted`` are the adjusted p-values the roll-out and the stop rest on (the same
+    two-sided test against the minimum, so equal; the direction of the difference decides which
+    applies).
     """
     tab = result.table
     alpha = result.settings["alpha"] if alpha is None else alpha
@@ -1610,7 +1615,7 @@ def decide(
         if min_effect is not None
         else np.where(np.isfinite(mc), min_lift * mc, 0.0)
     )
-    p_stop = _stop_p_adjusted(result, metric, thresholds, use_cuped)
+    p_thr = _threshold_p_adjusted(result, metric, thresholds, use_cuped)
     decisions, reasons = [], []
     for i in range(len(main)):
         thr = float(thresholds[i])
@@ -1630,34 +1635,41 @@ def decide(
         elif srm_blocks and main["srm_flag"].iat[i]:
             decisions.append("keep testing")
             reasons.append(f"sample ratio mismatch: fix the assignment before acting ({what} {ci})")
-        elif p[i] < alpha and d[i] > 0 and dlo[i] > thr:
+        elif d[i] > thr and p_thr[i] < alpha:
             decisions.append("roll out")
-            reasons.append(f"{what} {ci} is above {minimum} and significant, {padj}")
-        elif d[i] < thr and p_stop[i] < alpha:
+            reasons.append(
+                f"{what} {ci} is above zero and significant, {padj}"
+                if thr == 0
+                else f"significantly above {minimum}: {what} {ci}; test of the {what} against "
+                f"that minimum: adjusted p {_p_phrase(p_thr[i])} ({padj_name})"
+            )
+        elif d[i] < thr and p_thr[i] < alpha:
             decisions.append("stop")
             reasons.append(
                 f"significantly negative: {what} {ci}, {padj}"
                 if thr == 0
                 else f"significantly below {minimum}: {what} {ci}; test of the {what} against "
-                f"that minimum: adjusted p {_p_phrase(p_stop[i])} ({padj_name})"
+                f"that minimum: adjusted p {_p_phrase(p_thr[i])} ({padj_name})"
             )
         else:
             decisions.append("keep testing")
             reasons.append(f"not conclusive yet: {what} {ci}, {padj}")
-    out["stop_p_adjusted"] = p_stop
+    out["rollout_p_adjusted"] = p_thr
+    out["stop_p_adjusted"] = p_thr
     out.insert(4, "decision", pd.array(decisions, dtype="str"))
     out.insert(5, "reason", pd.array(reasons, dtype="str"))
     return out
 
 
-def _stop_p_adjusted(
+def _threshold_p_adjusted(
     result: ABResult, metric: str, thresholds: np.ndarray, use_cuped: bool
 ) -> np.ndarray:
     """Adjusted two-sided p-values of "difference = threshold" for ``metric``'s rows (in the
-    table's order), corrected as the roll-out p-values are: same method, same family per campaign
-    (all its rows with a p-value; the other metrics keep their test against zero). A row whose
-    test against zero is valid but whose test against the threshold is degenerate (no variation)
-    counts as p = 1, so the family does not change."""
+    table's order), corrected as the table's p-values are: same method, same family per campaign
+    (all its rows with a p-value; the other metrics keep their test against zero). A row with a
+    threshold of zero keeps the table's own p-value, so with no minimum the result is exactly the
+    table's adjusted p. A row whose test against zero is valid but whose test against the
+    threshold is degenerate (no variation) counts as p = 1, so the family does not change."""
     tab = result.table
     pcol = "cuped_p_value" if use_cuped else "p_value"
     d = tab["cuped_diff" if use_cuped else "diff"].to_numpy(dtype=float)
@@ -1671,7 +1683,8 @@ def _stop_p_adjusted(
         p_thr = np.where(
             se[rows] > 0, 2 * stats.t.sf(np.abs(stat), df[rows]), 1.0
         )  # t with df = inf is the normal (Wald) test
-    p[rows] = np.where(np.isfinite(p[rows]), np.where(np.isfinite(p_thr), p_thr, 1.0), np.nan)
+    p_thr = np.where(thr == 0, p[rows], np.where(np.isfinite(p_thr), p_thr, 1.0))
+    p[rows] = np.where(np.isfinite(p[rows]), p_thr, np.nan)
     out = np.full(len(tab), np.nan)
     camp = tab["campaign_id"].to_numpy()
     for c in pd.unique(camp):
