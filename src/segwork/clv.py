@@ -1391,8 +1391,12 @@ def compare_on_holdout(
     horizon_days: int = 90,
     model: str = "hgb",
     random_state: int = 0,
+    holdout: HoldoutResult | None = None,
 ) -> HoldoutComparison:
     """BG/NBD and the propensity model predicting the same last horizon, side by side.
+
+    ``holdout``: a :func:`temporal_holdout` result for the same data and horizon, when the
+    caller has one already (it is not fitted again).
 
     Both see data up to analysis - h only. BG/NBD is fitted on the clv features (in days) at
     that cutoff and predicts P(at least one purchase in the next h days) = 1 - P(X(h) = 0 |
@@ -1407,15 +1411,16 @@ def compare_on_holdout(
 
     ref = pd.Timestamp(analysis_date).normalize()
     eval_cut = ref - pd.Timedelta(days=int(horizon_days))
-    holdout = temporal_holdout(
-        orders,
-        customers,
-        interactions,
-        analysis_date=ref,
-        horizon_days=horizon_days,
-        model=model,
-        random_state=random_state,
-    )
+    if holdout is None:
+        holdout = temporal_holdout(
+            orders,
+            customers,
+            interactions,
+            analysis_date=ref,
+            horizon_days=horizon_days,
+            model=model,
+            random_state=random_state,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exclusions were reported by the main RFM run
         feats = rfm_features(orders, analysis_date=eval_cut, convention="clv", time_unit="D")
@@ -2073,8 +2078,20 @@ def analyse_rfm_clv(
                 f"{first:%d %b %Y}."
             )
         else:
-            compare_error = None
-            if bgnbd is not None:
+            try:  # fitted once: the comparison with BG/NBD reuses it
+                holdout = temporal_holdout(
+                    orders,
+                    customers,
+                    interactions,
+                    analysis_date=ref,
+                    horizon_days=horizon_days,
+                )
+            except CLVError as e:
+                holdout_note = (
+                    "The propensity model and the check of the models on past data are left "
+                    f"out: {e}."
+                )
+            if holdout is not None and bgnbd is not None:
                 try:
                     comparison = compare_on_holdout(
                         orders,
@@ -2082,28 +2099,12 @@ def analyse_rfm_clv(
                         interactions,
                         analysis_date=ref,
                         horizon_days=horizon_days,
+                        holdout=holdout,
                     )
-                    holdout = comparison.holdout
-                except CLVError as e:
-                    compare_error = str(e)
-            if holdout is None:
-                try:
-                    holdout = temporal_holdout(
-                        orders,
-                        customers,
-                        interactions,
-                        analysis_date=ref,
-                        horizon_days=horizon_days,
-                    )
-                    if compare_error:
-                        holdout_note = (
-                            "BG/NBD is not compared with the propensity model on past data: "
-                            f"at {ref - h:%d %b %Y} {compare_error}"
-                        )
                 except CLVError as e:
                     holdout_note = (
-                        "The propensity model and the check of the models on past data are left "
-                        f"out: {e}."
+                        "BG/NBD is not compared with the propensity model on past data: "
+                        f"at {ref - h:%d %b %Y} {e}"
                     )
             if holdout is not None:
                 final = holdout.model
