@@ -27,7 +27,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import segwork
-from segwork import pipeline
+from segwork import files, pipeline
 from segwork.config import ConfigError
 from segwork.report import external_references
 
@@ -459,7 +459,7 @@ def test_run_ids_and_hashing(tmp_path: Path) -> None:
     assert pipeline.new_run_id(tmp_path, "Demo", now) == "20261123-031500-demo-2"
     blob = os.urandom((5 << 20) // 2 + 17)  # 2.5 MiB + 17 bytes: crosses chunk boundaries
     (tmp_path / "big.bin").write_bytes(blob)
-    assert pipeline.file_sha256(tmp_path / "big.bin") == hashlib.sha256(blob).hexdigest()
+    assert files.file_sha256(tmp_path / "big.bin") == hashlib.sha256(blob).hexdigest()
 
 
 def test_progress_relay_passes_on_segwork_lines_only(capsys) -> None:

@@ -78,7 +78,8 @@ import pandas as pd
 from scipy import special, stats
 
 from segwork.display import decimals_for, number
-from segwork.sources import require_columns
+from segwork.errors import SegworkError
+from segwork.schema import require_columns
 
 __all__ = [
     "ABResult",
@@ -165,7 +166,7 @@ _GL_NODES = 48
 _BETA_TAIL = 1e-14
 
 
-class ABTestError(ValueError):
+class ABTestError(SegworkError, ValueError):
     """Input that cannot be evaluated; the message names the campaign/column and the fix."""
 
 

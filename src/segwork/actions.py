@@ -109,6 +109,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segwork import progress
+from segwork.errors import SegworkError
+from segwork.exports import FORMULA_TRIGGERS, csv_bytes, neutralise_cell, neutralise_frame
 from segwork.files import atomic_write_bytes
 
 __all__ = [
@@ -155,10 +157,6 @@ _ACTION_KEYS = ("type", "template", "due_in_days", "assignee", "channel")
 #: fields a template may use besides the customer's columns
 _CONTEXT_FIELDS = ("rule", "run_id", "due_date", "assignee")
 
-#: Leading characters that make a spreadsheet treat a cell as a formula (OWASP CSV Injection:
-#: = + - @ tab carriage-return line-feed; ASVS 1.2.10 adds NUL).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
-
 #: Columns dropped from a pseudonymized export: they identify a person directly.
 DIRECT_IDENTIFIERS = (
     "customer_id", "name", "first_name", "last_name", "full_name", "company_name",
@@ -190,7 +188,7 @@ _REASON_OPEN = "already actioned in an earlier run"
 _REASON_UNKNOWN = "not in the customer table"
 
 
-class ActionError(ValueError):
+class ActionError(SegworkError, ValueError):
     """A problem with membership tables, action settings or an export: what, where and the fix."""
 
 
@@ -1232,41 +1230,6 @@ class ActionLedger:
 # ------------------------------------------------------------------------------------ writing
 
 
-def neutralise_cell(value: Any) -> Any:
-    """Prefix a string that a spreadsheet would run as a formula with a single quote.
-
-    Only strings change: numbers, dates and missing values are returned as they are (a negative
-    number is a number, not a formula).
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
-
-
-def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` with :func:`neutralise_cell` applied to every string cell and header."""
-    out = df.copy()
-    for col in out.columns:
-        s = out[col]
-        if (
-            pd.api.types.is_numeric_dtype(s.dtype)
-            or pd.api.types.is_bool_dtype(s.dtype)
-            or pd.api.types.is_datetime64_any_dtype(s.dtype)
-        ):
-            continue
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype(object)
-        mapped = s.map(neutralise_cell)
-        out[col] = mapped.astype(s.dtype) if pd.api.types.is_string_dtype(s.dtype) else mapped
-    out.columns = [neutralise_cell(str(c)) for c in out.columns]
-    return out
-
-
-def _csv_bytes(df: pd.DataFrame) -> bytes:
-    text = neutralise_frame(df).to_csv(index=False, lineterminator="\r\n", date_format=None)
-    return text.encode("utf-8-sig")  # the BOM lets Excel read UTF-8 (Czech names) correctly
-
-
 def _xlsx_value(v: Any) -> Any:
     if _is_missing(v):
         return None
@@ -1368,12 +1331,12 @@ def write_actions(lists: ActionLists, folder: str | os.PathLike[str]) -> dict[st
     stamp = lists.today.to_pydatetime()
     out: dict[str, Path] = {}
     for name, df in progress.items(list(lists.lists().items()), "writing action lists"):
-        out[f"{name}.csv"] = atomic_write_bytes(folder / f"{name}.csv", _csv_bytes(df))
+        out[f"{name}.csv"] = atomic_write_bytes(folder / f"{name}.csv", csv_bytes(df))
         out[f"{name}.xlsx"] = atomic_write_bytes(
             folder / f"{name}.xlsx", _xlsx_bytes(df, name, stamp)
         )
         out[f"{name}.jsonl"] = atomic_write_bytes(folder / f"{name}.jsonl", _jsonl_bytes(df))
-    out["excluded.csv"] = atomic_write_bytes(folder / "excluded.csv", _csv_bytes(lists.excluded))
+    out["excluded.csv"] = atomic_write_bytes(folder / "excluded.csv", csv_bytes(lists.excluded))
     return out
 
 
@@ -1459,7 +1422,7 @@ def export_members(
     if pseudonymize:
         table = pseudonymize_members(table, salt=salt)
     if suffix == ".csv":
-        data = _csv_bytes(table)
+        data = csv_bytes(table)
     elif suffix == ".xlsx":
         data = _xlsx_bytes(table, "members", dt.datetime(2000, 1, 1))
     else:

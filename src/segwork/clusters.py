@@ -58,6 +58,7 @@ from sklearn.preprocessing import OneHotEncoder, PowerTransformer, StandardScale
 from threadpoolctl import threadpool_limits
 
 from segwork import progress
+from segwork.errors import SegworkError
 from segwork.files import atomic_write_bytes
 from segwork.survey import (
     ALPHA_THRESHOLD,
@@ -77,11 +78,11 @@ FEATURES = ("constructs", "items", "factors")
 MODEL_FORMAT = "segwork-personas/1"
 
 
-class ClusteringError(ValueError):
+class ClusteringError(SegworkError, ValueError):
     """Clustering input or parameters that cannot work; the message says what and the fix."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(SegworkError, ValueError):
     """A saved persona model that is missing, tampered with or incompatible with the input."""
 
 

@@ -37,8 +37,8 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from segwork.customers import interaction_counts, order_behaviour
-from segwork.schema import is_purchase
-from segwork.sources import as_ibis, require_columns
+from segwork.errors import SegworkError
+from segwork.schema import as_ibis, is_purchase, require_columns
 
 __all__ = [
     "MONTH_IN_UNITS",
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 
-class CLVError(ValueError):
+class CLVError(SegworkError, ValueError):
     """Input the models cannot use; the message says which rows or columns and what to do."""
 
 

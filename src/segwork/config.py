@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from segwork.errors import SegworkError
+
 TABLES = (
     "customers",
     "orders",
@@ -43,7 +45,7 @@ FILE_FORMATS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(SegworkError, ValueError):
     """A run configuration that cannot be used; the message names the key and the fix."""
 
 

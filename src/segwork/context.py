@@ -1,13 +1,14 @@
-"""A notebook's handle on one run: the config, the validated tables and the run's artifacts.
+"""A notebook's handle on one run: the config, the validated tables and the run's catalog.
 
-Every notebook starts with ``ctx = RunContext.open(config_path, run_dir)``. Under
-``segwork run`` artifacts go to ``<run_dir>/artifacts``; by hand in JupyterLab (empty run_dir)
-they go to ``<reports>/scratch/artifacts`` so notebooks can be run in order without a pipeline.
+Every notebook starts with ``ctx = RunContext.open(config_path, run_dir)``, computes with a
+step function and saves the step's named outputs with ``ctx.save(result)``; every dataset is
+read and written through :class:`segwork.catalog.Catalog`. Under ``segwork run`` the run folder
+is ``<run_dir>``; by hand in JupyterLab (empty run_dir) it is ``<reports>/scratch`` so notebooks
+can be run in order without a pipeline.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from segwork.catalog import Catalog, dataset
 from segwork.config import RunConfig, load_config
-from segwork.files import atomic_write_bytes
 from segwork.preflight import CUSTOMER_TABLE_ARTIFACTS
 from segwork.sources import Tables, load_tables
 
@@ -69,29 +70,32 @@ class RunContext:
             raise ValueError(f"no table named {name!r}; the tables are: {', '.join(TABLES)}")
         return name in available_tables(configured_tables(self.config))
 
+    @property
+    def catalog(self) -> Catalog:
+        """The datasets of this run folder (see :mod:`segwork.catalog`)."""
+        return Catalog(self.artifacts_dir.parent, self.config.reports_path)
+
+    def save(self, result: Any) -> None:
+        """Write the named outputs of a step result (its ``outputs()``) or of a mapping."""
+        outputs = result.outputs() if hasattr(result, "outputs") else result
+        self.catalog.save_all(outputs)
+
+    def load(self, name: str) -> Any:
+        """Read the dataset ``name`` of this run through the catalog."""
+        return self.catalog.load(name)
+
     def artifact_path(self, name: str) -> Path:
-        for suffix in (".parquet", ".json"):
-            p = self.artifacts_dir / f"{name}{suffix}"
-            if p.exists():
-                return p
-        raise FileNotFoundError(
-            f"artifact '{name}' not found in {self.artifacts_dir}. It is written by an earlier notebook: "
-            "run the notebooks in order (or `segwork run`)."
-        )
+        return self.catalog.path(name)
 
     def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> None:
-        """Write a DataFrame as Parquet or a dict/list as JSON, atomically (see :meth:`artifact_path`)."""
-        if isinstance(obj, pd.DataFrame):
-            atomic_write_bytes(self.artifacts_dir / f"{name}.parquet", obj.to_parquet())
-        else:
-            text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
-            atomic_write_bytes(self.artifacts_dir / f"{name}.json", text.encode("utf-8"))
+        """Write a declared dataset (see :meth:`save`)."""
+        self.catalog.save(name, obj)
 
     def read_artifact(self, name: str) -> Any:
-        return _read(self.artifact_path(name))
+        return self.catalog.load(name)
 
     def has_artifact(self, name: str) -> bool:
-        return any((self.artifacts_dir / f"{name}{s}").exists() for s in (".parquet", ".json"))
+        return self.catalog.exists(name)
 
     @property
     def run_id(self) -> str:
@@ -110,14 +114,15 @@ class RunContext:
         return sorted(runs, key=lambda r: r.get("started", ""))
 
     def artifact_history(self, name: str) -> list[tuple[dict[str, Any], Any]]:
-        """(run.json, artifact) of each earlier successful run that recorded the artifact, oldest first."""
+        """(run.json, dataset) of each earlier successful run that recorded it, oldest first."""
+        dataset(name)
         out = []
         for run in self.earlier_runs():
-            folder = self.config.reports_path / "runs" / run["run_id"] / "artifacts"
-            for suffix in (".parquet", ".json"):
-                if (folder / f"{name}{suffix}").exists():
-                    out.append((run, _read(folder / f"{name}{suffix}")))
-                    break
+            catalog = Catalog(
+                self.config.reports_path / "runs" / run["run_id"], self.config.reports_path
+            )
+            if catalog.exists(name):
+                out.append((run, catalog.load(name)))
         return out
 
     def previous_artifact(self, name: str) -> Any | None:
@@ -139,19 +144,3 @@ class RunContext:
                     extra[[c for c in extra.columns if c not in base.columns]], how="left"
                 )
         return base
-
-
-def _read(path: Path) -> Any:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot write {type(o).__name__} to JSON")

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from segwork import progress
-from segwork.schema import is_purchase, is_return
-from segwork.sources import as_ibis, require_columns
+from segwork.schema import as_ibis, is_purchase, is_return, require_columns
 
 AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
 SIZE_BANDS = [

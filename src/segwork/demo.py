@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segwork import progress
+from segwork.errors import SegworkError
 
 __all__ = [
     "CONSTRUCTS",
@@ -82,7 +83,7 @@ _PRE_YEARS = 3.0  # customers created up to this long before the order window
 _SHARE_CREATED_BEFORE = 0.55
 
 
-class DemoParameterError(ValueError):
+class DemoParameterError(SegworkError, ValueError):
     """A parameter of the demo generator is out of range."""
 
 

@@ -11,6 +11,7 @@ passed through :func:`redact` / :func:`redact_tree` with the config's secrets
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -75,3 +76,12 @@ def redact_tree(obj: Any, secrets: Sequence[str]) -> Any:
     if isinstance(obj, list | tuple):
         return type(obj)(redact_tree(v, secrets) for v in obj)
     return obj
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (inputs can be larger than memory)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

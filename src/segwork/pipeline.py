@@ -33,7 +33,6 @@ parameters, run id) or ``RunLockedError`` (another run holds the lock); all are 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -55,7 +54,8 @@ import segwork
 from segwork import preflight
 from segwork import progress as progress_lines
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
-from segwork.files import atomic_write_text, redact, redact_tree
+from segwork.errors import SegworkError
+from segwork.files import atomic_write_text, file_sha256, redact, redact_tree
 from segwork.report import (
     notebook_title,
     render_notebook_html,
@@ -68,10 +68,9 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 RESERVED_PARAMETERS = preflight.RESERVED_PARAMETERS
 LOCK_NAME = ".lock"
 RUN_JSON = "run.json"
-_CHUNK = 1 << 20  # 1 MiB
 
 
-class PipelineError(ValueError):
+class PipelineError(SegworkError, ValueError):
     """A run that cannot start (or finish publishing); the message says why and what to do."""
 
 
@@ -383,15 +382,6 @@ def run_lock(reports_dir: Path, run_id: str) -> Iterator[Path]:
 
 # --------------------------------------------------------------------------------------------
 # Inputs
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks (inputs can be larger than memory)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def describe_inputs(cfg: RunConfig) -> list[dict[str, Any]]:

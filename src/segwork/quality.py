@@ -12,8 +12,7 @@ import ibis
 import pandas as pd
 
 from segwork.customers import longest_window
-from segwork.schema import TableStats, ValidationReport, is_purchase, is_return
-from segwork.sources import Tables, as_ibis
+from segwork.schema import Tables, TableStats, ValidationReport, as_ibis, is_purchase, is_return
 
 DATE_COLUMNS = {
     "orders": "order_date",

@@ -40,8 +40,8 @@ import yaml
 
 from segwork import progress
 from segwork.customers import age_band, company_size_band
-from segwork.schema import SchemaError, is_return
-from segwork.sources import as_ibis, require_columns
+from segwork.errors import SegworkError
+from segwork.schema import SchemaError, as_ibis, is_return, require_columns
 
 __all__ = [
     "DEFAULT_SEGMENT_MAP",
@@ -77,7 +77,7 @@ GONE = "gone"  # migration: customer who left the feature window (only with wind
 UNKNOWN = "(unknown)"
 
 
-class RFMError(ValueError):
+class RFMError(SegworkError, ValueError):
     """RFM input that cannot be computed (empty window, bad parameter); the message says why."""
 
 

@@ -79,6 +79,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from segwork.errors import SegworkError
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_RULE_LENGTH",
@@ -149,7 +151,7 @@ _OPERATOR_HINTS = {
 # --------------------------------------------------------------------------------------- errors
 
 
-class RuleError(ValueError):
+class RuleError(SegworkError, ValueError):
     """A problem with a rule: what is wrong and where (with a caret line under the rule text).
 
     Attributes: ``reason`` (the message without the excerpt), ``text`` (the rule text),

@@ -1,4 +1,11 @@
-"""The table contracts, and the record of what validation found, dropped or repaired.
+"""The table contracts, the helpers every analysis uses on them, and what validation found.
+
+One module holds the rules that would otherwise be written many times: the contracts, the
+columns a function needs (:func:`require_columns`), the "as of the analysis date" cut-off
+(:func:`as_of`, :func:`day_end`), one date parser with one time-zone rule (:func:`to_timestamp`,
+:func:`to_day`: aware values are converted to UTC, then the zone is dropped), the words read as
+true and false, and the purchase rule (:func:`is_purchase`, :func:`is_return`). It imports no
+I/O and no presentation, so analysis modules can depend on it alone.
 
 Every source is mapped to one of these tables. A contract lists the required columns with their
 kind (id, date, number, ...), the optional columns segwork knows how to type, and the key that
@@ -7,10 +14,14 @@ must be unique. Extra columns pass through untouched.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import ibis
 import pandas as pd
+
+from segwork.errors import DateValueError, SegworkError
 
 Kind = Literal["id", "string", "date", "number", "int", "bool"]
 
@@ -101,7 +112,7 @@ CONTRACTS: dict[str, Contract] = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(SegworkError, ValueError):
     """A table that breaks its contract. The message names the table, column, rows and the fix."""
 
     def __init__(
@@ -222,6 +233,20 @@ class ValidationReport:
         return "\n".join(lines)
 
 
+@dataclass
+class Tables:
+    """The validated tables of one run and what validation found."""
+
+    con: Any  # the Ibis backend the history tables live in
+    customers: pd.DataFrame  # always there: derived from the other tables' ids if not configured
+    report: ValidationReport
+    orders: ibis.Table | None = None
+    interactions: ibis.Table | None = None
+    survey_responses: pd.DataFrame | None = None
+    survey_items: pd.DataFrame | None = None
+    campaign_exposures: ibis.Table | None = None
+
+
 def is_purchase(orders: Any) -> Any:
     """The one rule for what an order row is, as an Ibis boolean: a purchase when its amount is
     >= 0 (free items and full discounts are purchases, as in the buy-till-you-die literature) and
@@ -240,3 +265,85 @@ def is_return(orders: Any) -> Any:
     if "is_return" in orders.columns:
         returned = returned | orders.is_return.fill_null(False)
     return returned
+
+
+# --------------------------------------------------------------------------------------------
+# Table helpers
+# --------------------------------------------------------------------------------------------
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "ano")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "ne")
+
+
+def as_ibis(data: pd.DataFrame | ibis.Table) -> ibis.Table:
+    """An Ibis table for a pandas DataFrame (a DuckDB memtable) or the table itself."""
+    if isinstance(data, ibis.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ibis.memtable(data)
+    raise TypeError(f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}")
+
+
+def require_columns(
+    columns: list[str] | pd.Index, needed: list[str] | tuple[str, ...], table: str
+) -> None:
+    """Raise a :class:`SchemaError` naming the missing columns and those present."""
+    present = list(columns)
+    missing = [c for c in needed if c not in present]
+    if missing:
+        hints = [
+            f"'{m}' (closest: {', '.join(difflib.get_close_matches(m, present, n=2))})"
+            if difflib.get_close_matches(m, present, n=2)
+            else f"'{m}'"
+            for m in missing
+        ]
+        raise SchemaError(
+            table,
+            f"required column{'s' if len(missing) > 1 else ''} {', '.join(hints)} missing; "
+            f"columns present: {', '.join(present) or '(none)'}",
+            column=missing[0],
+            fix=f"rename the column in the data, or map it in the config under sources.{table}.columns "
+            f"(contract name: your column name).",
+        )
+
+
+def to_timestamp(
+    value: Any, what: str = "analysis_date", *, error: type[Exception] = DateValueError
+) -> pd.Timestamp:
+    """A timezone-naive Timestamp from a date-like value, or ``error`` naming ``what``.
+
+    The one time-zone rule of segwork: an aware value is converted to UTC and the zone dropped,
+    so ``"2025-06-30T23:00-05:00"`` is 2025-07-01 04:00 everywhere.
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise error(
+            f"{what}: {value!r} is not a date ({exc}); pass e.g. '2025-06-30' or a pandas Timestamp"
+        ) from None
+    if pd.isna(ts):
+        raise error(f"{what} is missing ({value!r}); pass e.g. '2025-06-30' or a pandas Timestamp")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def to_day(
+    value: Any, what: str = "analysis_date", *, error: type[Exception] = DateValueError
+) -> pd.Timestamp:
+    """The day (midnight, timezone-naive) of a date-like value; see :func:`to_timestamp`."""
+    return to_timestamp(value, what, error=error).normalize()
+
+
+def day_end(analysis_date: Any) -> pd.Timestamp:
+    """The first instant after the analysis date: the analysis date is a whole day."""
+    return to_day(analysis_date) + pd.Timedelta(days=1)
+
+
+def as_of(table: ibis.Table, analysis_date: Any, column: str = "order_date") -> ibis.Table:
+    """The rows of ``table`` on or before the analysis date (the whole day counts as before it)."""
+    return table.filter(table[column] < day_end(analysis_date))
+
+
+def after(table: ibis.Table, analysis_date: Any, column: str = "order_date") -> ibis.Table:
+    """The rows of ``table`` after the analysis date (the complement of :func:`as_of`)."""
+    return table.filter(table[column] >= day_end(analysis_date))

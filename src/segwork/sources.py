@@ -46,16 +46,19 @@ from segwork.config import (
 )
 from segwork.schema import (
     CONTRACTS,
+    FALSE_WORDS,
+    TRUE_WORDS,
     Contract,
     DerivedTable,
     Issue,
     SchemaError,
+    Tables,
     TableStats,
     ValidationReport,
+    as_ibis,
+    require_columns,
 )
 
-_TRUE = ("true", "t", "yes", "y", "1", "ano")
-_FALSE = ("false", "f", "no", "n", "0", "ne")
 _MAX_EXAMPLES = 5
 _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")  # read as text so leading zeros survive
 _FIRST_DATE = "1900-01-02"
@@ -76,52 +79,6 @@ _CAMPAIGN_ID_WORDS = ("campaign", "kampa", "mailing")
 # Texts that mean "no value" in numeric contract columns and survey answers, whatever the
 # source's missing_values says: R writes NA, Excel #N/A, databases NULL (compared upper-cased).
 NO_VALUE_MARKERS = ("NA", "N/A", "#N/A", "NULL")
-
-
-@dataclass
-class Tables:
-    """The validated tables of one run and what validation found."""
-
-    con: Any  # the Ibis backend the history tables live in
-    customers: pd.DataFrame  # always there: derived from the other tables' ids if not configured
-    report: ValidationReport
-    orders: ibis.Table | None = None
-    interactions: ibis.Table | None = None
-    survey_responses: pd.DataFrame | None = None
-    survey_items: pd.DataFrame | None = None
-    campaign_exposures: ibis.Table | None = None
-
-
-def as_ibis(data: pd.DataFrame | ibis.Table) -> ibis.Table:
-    """An Ibis table for a pandas DataFrame (a DuckDB memtable) or the table itself."""
-    if isinstance(data, ibis.Table):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return ibis.memtable(data)
-    raise TypeError(f"expected a pandas DataFrame or an Ibis table, got {type(data).__name__}")
-
-
-def require_columns(
-    columns: list[str] | pd.Index, needed: list[str] | tuple[str, ...], table: str
-) -> None:
-    """Raise a :class:`SchemaError` naming the missing columns and those present."""
-    present = list(columns)
-    missing = [c for c in needed if c not in present]
-    if missing:
-        hints = [
-            f"'{m}' (closest: {', '.join(difflib.get_close_matches(m, present, n=2))})"
-            if difflib.get_close_matches(m, present, n=2)
-            else f"'{m}'"
-            for m in missing
-        ]
-        raise SchemaError(
-            table,
-            f"required column{'s' if len(missing) > 1 else ''} {', '.join(hints)} missing; "
-            f"columns present: {', '.join(present) or '(none)'}",
-            column=missing[0],
-            fix=f"rename the column in the data, or map it in the config under sources.{table}.columns "
-            f"(contract name: your column name).",
-        )
 
 
 def load_tables(cfg: RunConfig, *, con: Any = None) -> Tables:
@@ -1478,8 +1435,8 @@ class _Reader:
                 return col
             if numeric:
                 return f"({col} <> 0)"
-            trues = ", ".join(map(_literal, _TRUE))
-            falses = ", ".join(map(_literal, _FALSE))
+            trues = ", ".join(map(_literal, TRUE_WORDS))
+            falses = ", ".join(map(_literal, FALSE_WORDS))
             low = f"LOWER(TRIM(CAST({col} AS VARCHAR)))"
             return f"CASE WHEN {low} IN ({trues}) THEN TRUE WHEN {low} IN ({falses}) THEN FALSE ELSE NULL END"
         return col
@@ -1877,7 +1834,9 @@ def _ibis_typed(col: ibis.Value, kind: str, src: SourceConfig, table: str, name:
             return col != 0
         low = col.cast("string").strip().lower()
         return ibis.cases(
-            (low.isin(list(_TRUE)), True), (low.isin(list(_FALSE)), False), else_=ibis.null("bool")
+            (low.isin(list(TRUE_WORDS)), True),
+            (low.isin(list(FALSE_WORDS)), False),
+            else_=ibis.null("bool"),
         )
     return col
 

@@ -42,6 +42,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segwork.errors import SegworkError
+
 DEFAULT_SCALE = (1, 5)
 ALPHA_THRESHOLD = 0.7
 _MAX_EXAMPLES = 5
@@ -54,7 +56,7 @@ _TRUE = {"true", "t", "yes", "y", "1", "ano"}
 _FALSE = {"false", "f", "no", "n", "0", "ne"}
 
 
-class SurveyError(ValueError):
+class SurveyError(SegworkError, ValueError):
     """Survey answers or an item catalogue that cannot be used; the message says where and the fix."""
 
 

@@ -26,11 +26,12 @@ import sqlalchemy as sa
 
 from segwork.config import TableSink, redact_url
 from segwork.engines import error_line
+from segwork.errors import SegworkError
 
 MEMBERSHIP_COLUMNS = ("run_id", "analysis_date", "customer_id", "segment", "written_at")
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(SegworkError, RuntimeError):
     """A database could not be read or written; the message names the table and the fix."""
 
 

@@ -1,0 +1,234 @@
+"""The catalog: every dataset of a run, declared once with its format and its place.
+
+A run folder (``reports/runs/<run-id>/``) holds the validated tables (written once, by the run,
+before any notebook starts), the artifacts each notebook step produces, and the exports for
+people. Notebooks and steps never build a path: they ask the catalog by name::
+
+    catalog = Catalog(run_dir, reports_dir)
+    catalog.save("rfm", table)          # artifacts/rfm.parquet, atomically
+    catalog.load("rfm")                 # the DataFrame back
+    catalog.save_all(result.outputs())  # every named output of a step
+
+Datasets whose ``scope`` is ``"reports"`` live beside the runs (``reports/state/...``) and carry
+state from run to run (the action ledger, segment memberships).
+
+Formats: ``parquet`` (a DataFrame), ``json`` (a dict or list), ``csv`` (a DataFrame for people:
+cells neutralised, UTF-8 with BOM), ``model`` (an object with ``save(path)``; loaded by the
+dataset's ``loader``), ``folder`` (an object with ``write(folder) -> list[Path]``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+
+from segwork.errors import SegworkError
+from segwork.exports import csv_bytes
+from segwork.files import atomic_write_bytes
+
+Format = Literal["parquet", "json", "csv", "model", "folder"]
+
+
+class CatalogError(SegworkError, KeyError):
+    """A dataset name the catalog does not declare, or a dataset that was not written."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Export(Protocol):
+    """Something that writes its files into a folder (member lists, action lists)."""
+
+    def write(self, folder: Path) -> list[Path]: ...
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of a run: its name, format, place and who writes it."""
+
+    name: str
+    format: Format
+    place: str  # relative to the run folder (scope "run") or the reports folder ("reports")
+    producer: str  # "validate" (the run, before the notebooks) or a notebook stem
+    description: str
+    scope: Literal["run", "reports"] = "run"
+    loader: str = ""  # "module:function" reading a "model" file (never pickle)
+
+
+def _table(name: str, what: str) -> Dataset:
+    return Dataset(name, "parquet", f"tables/{name}.parquet", "validate", what)
+
+
+def _artifact(name: str, producer: str, what: str, fmt: Format = "parquet") -> Dataset:
+    suffix = {"parquet": ".parquet", "json": ".json"}[fmt]
+    return Dataset(name, fmt, f"artifacts/{name}{suffix}", producer, what)
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in [
+        # validated sources, written once per run (segwork.pipeline) before any notebook
+        _table("customers", "customers: configured, or derived from the ids of the other tables"),
+        _table("orders", "orders after validation (order lines summed to orders)"),
+        _table("interactions", "interactions after validation"),
+        _table("survey_responses", "survey answers after validation"),
+        _table("survey_items", "the survey catalogue: items, constructs, scales"),
+        _table("campaign_exposures", "campaign exposures and outcomes after validation"),
+        _artifact(
+            "validation", "validate", "what validation counted, dropped and repaired", "json"
+        ),
+        # 01 data collection
+        _artifact("customer360", "01_data_collection", "one row per customer: profile, behaviour"),
+        # 02 RFM and CLV
+        _artifact("rfm", "02_rfm_clv", "RFM scores, segments, CLV and propensity per customer"),
+        _artifact("clv_models", "02_rfm_clv", "fitted CLV model parameters and checks", "json"),
+        Dataset(
+            "rfm_members", "folder", "rfm_segments", "02_rfm_clv", "member list per RFM segment"
+        ),
+        # 03 personas
+        _artifact("personas", "03_personas", "persona per respondent"),
+        _artifact("persona_profiles", "03_personas", "mean answers and size per persona"),
+        Dataset(
+            "persona_model",
+            "model",
+            "artifacts/persona_model.skops",
+            "03_personas",
+            "the fitted persona model (skops with a sha256 sidecar; assigns new customers)",
+            loader="segwork.clusters:load",
+        ),
+        # 04 campaign A/B
+        _artifact("ab_overall", "04_campaign_ab", "whole-campaign results per variant and metric"),
+        _artifact("ab_results", "04_campaign_ab", "results per segment, variant and metric"),
+        _artifact("ab_decisions", "04_campaign_ab", "the decision per campaign (and segment)"),
+        Dataset(
+            "ab_decisions_csv",
+            "csv",
+            "artifacts/ab_decisions.csv",
+            "04_campaign_ab",
+            "the decision table for people",
+        ),  # fmt: skip
+        # 05 rule segments
+        _artifact("segment_membership", "05_rule_segments", "members of each rule segment"),
+        _artifact("segment_changes", "05_rule_segments", "customers who entered or left"),
+        _artifact("segment_kpis", "05_rule_segments", "size and value per rule segment"),
+        Dataset("actions", "folder", "actions", "05_rule_segments", "action lists and members"),
+        Dataset(
+            "action_ledger",
+            "parquet",
+            "state/action_ledger.parquet",
+            "05_rule_segments",
+            "every action issued, kept across runs so none is issued twice",
+            scope="reports",
+        ),
+    ]
+}
+
+
+def dataset(name: str) -> Dataset:
+    """The declaration of ``name``, or a :class:`CatalogError` with the closest names."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, DATASETS, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise CatalogError(
+            f"no dataset named {name!r} in the catalog.{hint} "
+            f"Declared: {', '.join(sorted(DATASETS))} (segwork.catalog.DATASETS)."
+        ) from None
+
+
+class Catalog:
+    """The datasets of one run folder (and the state kept in its reports folder)."""
+
+    def __init__(
+        self, run_dir: str | os.PathLike[str], reports_dir: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.reports_dir = Path(reports_dir) if reports_dir is not None else self.run_dir.parent
+
+    def __repr__(self) -> str:
+        return f"Catalog({str(self.run_dir)!r})"
+
+    def path(self, name: str) -> Path:
+        """Where ``name`` lives (it need not exist yet)."""
+        d = dataset(name)
+        return (self.reports_dir if d.scope == "reports" else self.run_dir) / d.place
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def load(self, name: str) -> Any:
+        """Read ``name``: a DataFrame (parquet, csv), a dict/list (json), a model, or the folder."""
+        d, path = dataset(name), self.path(name)
+        if not path.exists():
+            raise CatalogError(
+                f"dataset {name!r} ({d.description}) is not in {self.run_dir}: it is written by "
+                f"{_producer(d)}. Run the notebooks in order, or `segwork run`."
+            )
+        if d.format == "parquet":
+            return pd.read_parquet(path)
+        if d.format == "json":
+            return json.loads(path.read_text(encoding="utf-8"))
+        if d.format == "csv":
+            return pd.read_csv(path, encoding="utf-8-sig")
+        if d.format == "model":
+            module, func = d.loader.split(":")
+            return getattr(importlib.import_module(module), func)(path)
+        return path
+
+    def save(self, name: str, obj: Any) -> Path:
+        """Write ``obj`` as dataset ``name`` in its declared format, atomically; its path."""
+        d, path = dataset(name), self.path(name)
+        if d.format == "parquet":
+            _expect(name, obj, pd.DataFrame)
+            atomic_write_bytes(path, obj.to_parquet())
+        elif d.format == "json":
+            _expect(name, obj, (dict, list))
+            text = json.dumps(obj, indent=2, default=_json_default, allow_nan=False)
+            atomic_write_bytes(path, text.encode("utf-8"))
+        elif d.format == "csv":
+            _expect(name, obj, pd.DataFrame)
+            atomic_write_bytes(path, csv_bytes(obj))
+        elif d.format == "model":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            obj.save(path)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            obj.write(path)
+        return path
+
+    def save_all(self, outputs: Mapping[str, Any]) -> dict[str, Path]:
+        """Write every named output of a step (None values are skipped: not produced)."""
+        for name in outputs:
+            dataset(name)  # every name is declared before anything is written
+        return {name: self.save(name, obj) for name, obj in outputs.items() if obj is not None}
+
+
+def _producer(d: Dataset) -> str:
+    if d.producer == "validate":
+        return "the run's validation of the sources"
+    return f"notebook {d.producer}"
+
+
+def _expect(name: str, obj: Any, kind: type | tuple[type, ...]) -> None:
+    if not isinstance(obj, kind):
+        want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise CatalogError(f"dataset {name!r} takes a {want}, got {type(obj).__name__}")
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
