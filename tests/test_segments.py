@@ -101,13 +101,13 @@ def test_context_reads_only_successful_earlier_runs(tmp_path: Path, tiny_config:
         (runs / rid / "run.json").write_text(
             json.dumps({"run_id": rid, "status": status, "started": started})
         )
-        pd.DataFrame({"x": range(n)}).to_parquet(runs / rid / "artifacts" / "thing.parquet")
+        pd.DataFrame({"x": range(n)}).to_parquet(runs / rid / "artifacts" / "segment_kpis.parquet")
     (runs / "r4" / "artifacts").mkdir(parents=True)
     ctx = RunContext.open(tiny_config, runs / "r4")
     assert ctx.run_id == "r4"
-    assert [r["run_id"] for r, _ in ctx.artifact_history("thing")] == ["r1", "r3"]
-    assert len(ctx.previous_artifact("thing")) == 3
-    assert ctx.previous_artifact("missing") is None
+    assert [r["run_id"] for r, _ in ctx.artifact_history("segment_kpis")] == ["r1", "r3"]
+    assert len(ctx.previous_artifact("segment_kpis")) == 3
+    assert ctx.previous_artifact("segment_changes") is None
     ctx.write_artifact("customer360", pd.DataFrame({"customer_id": ["1", "2"], "a": [1, 2]}))
     ctx.write_artifact(
         "rfm", pd.DataFrame({"customer_id": ["2", "1"], "a": [9, 9], "seg": ["x", "y"]})
