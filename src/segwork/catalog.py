@@ -23,6 +23,7 @@ import difflib
 import importlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import pandas as pd
 from segwork.errors import SegworkError
 from segwork.exports import csv_bytes
 from segwork.files import atomic_write_bytes
+from segwork.schema import CONTRACTS, Tables, ValidationReport
 
 Format = Literal["parquet", "json", "csv", "model", "folder"]
 
@@ -132,6 +134,13 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+#: The validated tables, in reading order (customers first), and the datasets the run writes
+#: before any notebook starts (a notebook never provides them).
+TABLES: tuple[str, ...] = tuple(CONTRACTS)
+RUN_DATASETS: tuple[str, ...] = tuple(n for n, d in DATASETS.items() if d.producer == "validate")
+ARTIFACTS_FOLDER = "artifacts"
+
+
 def dataset(name: str) -> Dataset:
     """The declaration of ``name``, or a :class:`CatalogError` with the closest names."""
     try:
@@ -164,6 +173,60 @@ class Catalog:
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """The folder of the run's artifacts (Parquet and JSON datasets of the notebooks)."""
+        return self.run_dir / ARTIFACTS_FOLDER
+
+    def save_tables(self, tables: Tables) -> dict[str, Path]:
+        """Write the validated tables of a run and its validation report, once, before any notebook.
+
+        History tables (Ibis tables: orders, interactions, campaign exposures) are written by
+        the engine that holds them (DuckDB's ``COPY ... TO`` streams them; Spark writes a
+        folder of parts), so they never pass through pandas; per-customer tables are pandas
+        DataFrames written as Parquet. A table this run does not have is removed, so a scratch
+        folder never keeps one from an earlier config. Each file is written to a temporary
+        name and moved into place.
+        """
+        written: dict[str, Path] = {}
+        for name in TABLES:
+            data, path = getattr(tables, name), self.path(name)
+            if data is None:
+                _remove(path)
+            elif isinstance(data, pd.DataFrame):
+                written[name] = self.save(name, data)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+                _remove(tmp)
+                data.to_parquet(tmp)  # the table's own backend: streamed, never pandas
+                _remove(path)
+                os.replace(tmp, path)
+                written[name] = path
+        written["validation"] = self.save("validation", tables.report.to_dict())
+        return written
+
+    def load_tables(self, con: Any) -> Tables:
+        """The validated tables :meth:`save_tables` wrote, without validating them again.
+
+        History tables become Parquet views of ``con`` (an Ibis backend: DuckDB or Spark), so
+        nothing is read until a query needs it; the others are pandas DataFrames; the report
+        is read from the ``validation`` dataset.
+        """
+        report = ValidationReport.from_dict(self.load("validation"))
+        loaded: dict[str, Any] = {}
+        for name in TABLES:
+            if name not in report.tables:
+                continue
+            if not self.exists(name):
+                self.load(name)  # the CatalogError that says who writes it
+            if CONTRACTS[name].history:
+                table_name = f"segwork_{name}" if getattr(con, "name", "") == "pyspark" else name
+                loaded[name] = con.read_parquet(str(self.path(name)), table_name=table_name)
+            else:
+                loaded[name] = self.load(name)
+        return Tables(con=con, report=report, **loaded)
 
     def load(self, name: str) -> Any:
         """Read ``name``: a DataFrame (parquet, csv), a dict/list (json), a model, or the folder."""
@@ -210,6 +273,14 @@ class Catalog:
         for name in outputs:
             dataset(name)  # every name is declared before anything is written
         return {name: self.save(name, obj) for name, obj in outputs.items() if obj is not None}
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder (Spark writes Parquet as a folder of parts), if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def _producer(d: Dataset) -> str:

@@ -5,6 +5,12 @@ step function and saves the step's named outputs with ``ctx.save(result)``; ever
 read and written through :class:`segwork.catalog.Catalog`. Under ``segwork run`` the run folder
 is ``<run_dir>``; by hand in JupyterLab (empty run_dir) it is ``<reports>/scratch`` so notebooks
 can be run in order without a pipeline.
+
+The validated tables (``ctx.tables``) are read from the run's catalog: ``segwork run`` reads and
+validates each source once, before any notebook, and writes them there (history tables as
+Parquet, read back as DuckDB or Spark views; per-customer tables as pandas; the validation
+report as JSON). A notebook opened by hand (no run folder, or one without them) validates once
+in its own kernel and writes them to the scratch folder the same way.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from segwork.catalog import Catalog, dataset
+from segwork.catalog import ARTIFACTS_FOLDER, RUN_DATASETS, Catalog, dataset
 from segwork.config import RunConfig, load_config
 from segwork.preflight import CUSTOMER_TABLE_ARTIFACTS
-from segwork.sources import Tables, load_tables
+from segwork.schema import Tables, ValidationReport
 
 
 @dataclass
@@ -38,7 +44,7 @@ class RunContext:
 
         cfg = load_config(config_path)
         base = Path(run_dir) if str(run_dir) else cfg.reports_path / "scratch"
-        artifacts = base / "artifacts"
+        artifacts = base / ARTIFACTS_FOLDER
         artifacts.mkdir(parents=True, exist_ok=True)
         set_theme()
         return cls(
@@ -51,9 +57,19 @@ class RunContext:
 
     @property
     def tables(self) -> Tables:
-        """The validated tables (read on first use)."""
+        """The validated tables of this run, read from its catalog on first use.
+
+        Under ``segwork run`` the run validated every source once and wrote them; here they are
+        only opened (no source is read or validated again). By hand (scratch folder) the sources
+        are validated once in this kernel and written to the scratch folder first.
+        """
         if self._tables is None:
-            self._tables = load_tables(self.config)
+            from segwork import engines
+
+            catalog = self.catalog
+            if self.run_dir is None or not catalog.exists("validation"):
+                validate_into(self.config, catalog)
+            self._tables = catalog.load_tables(engines.connect(self.config))
         return self._tables
 
     def has_table(self, name: str) -> bool:
@@ -76,9 +92,13 @@ class RunContext:
         return Catalog(self.artifacts_dir.parent, self.config.reports_path)
 
     def save(self, result: Any) -> None:
-        """Write the named outputs of a step result (its ``outputs()``) or of a mapping."""
+        """Write the named outputs of a step result (its ``outputs()``) or of a mapping.
+
+        The datasets the run itself writes (the validated tables and ``validation``) are
+        skipped: a notebook never replaces what validation recorded.
+        """
         outputs = result.outputs() if hasattr(result, "outputs") else result
-        self.catalog.save_all(outputs)
+        self.catalog.save_all({k: v for k, v in outputs.items() if k not in RUN_DATASETS})
 
     def load(self, name: str) -> Any:
         """Read the dataset ``name`` of this run through the catalog."""
@@ -89,7 +109,7 @@ class RunContext:
 
     def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> None:
         """Write a declared dataset (see :meth:`save`)."""
-        self.catalog.save(name, obj)
+        self.save({name: obj})
 
     def read_artifact(self, name: str) -> Any:
         return self.catalog.load(name)
@@ -144,3 +164,22 @@ class RunContext:
                     extra[[c for c in extra.columns if c not in base.columns]], how="left"
                 )
         return base
+
+
+def validate_into(cfg: RunConfig, catalog: Catalog) -> ValidationReport:
+    """Read and validate every source of ``cfg`` once and write the tables through ``catalog``.
+
+    Raises what validation raises (:class:`segwork.schema.SchemaError`, a ``ConfigError``):
+    nothing is written then. The engine's connection is closed afterwards, so the tables it
+    held in memory are freed. Returns the validation report.
+    """
+    from segwork.sources import load_tables
+
+    tables = load_tables(cfg)
+    try:
+        catalog.save_tables(tables)
+    finally:
+        disconnect = getattr(tables.con, "disconnect", None)
+        if disconnect is not None and tables.con.name != "pyspark":  # Spark's session is shared
+            disconnect()
+    return tables.report

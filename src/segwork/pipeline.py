@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pandas as pd
 
 import segwork
 from segwork import preflight
 from segwork import progress as progress_lines
+from segwork.catalog import DATASETS, Catalog
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
 from segwork.errors import SegworkError
 from segwork.files import atomic_write_text, file_sha256, redact, redact_tree
@@ -84,8 +84,11 @@ class RunFailed(PipelineError):  # noqa: N818 - the name reads as what happened
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         nb = record.failed_notebook
+        check = record.validation or {}
         where = (
-            f" in notebook {nb.stem}: {nb.error.get('ename')}: {nb.error.get('evalue')}"
+            f" validating the sources (no notebook ran): {check['error'].get('evalue')}"
+            if check.get("status") == "failed" and check.get("error")
+            else f" in notebook {nb.stem}: {nb.error.get('ename')}: {nb.error.get('evalue')}"
             if nb and nb.error
             else "".join(
                 f" writing {o['output']} to {o['target']}: {o.get('error')}"
@@ -139,6 +142,9 @@ class RunRecord:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)  # database tables written
     interrupted: dict[str, Any] | None = None  # noticed_by (run id), noticed_at (ISO time)
+    # the run's one reading and validation of the sources, before any notebook: status,
+    # duration_s, rows per table; on failure error (ename, evalue, table, column, fix)
+    validation: dict[str, Any] | None = None
     package_version: str = segwork.__version__
     python_version: str = sys.version.split()[0]
     host: str = field(default_factory=socket.gethostname)
@@ -191,6 +197,7 @@ class RunRecord:
             "inputs": self.inputs,
             "outputs": self.outputs,
             "interrupted": self.interrupted,
+            "validation": self.validation,
             "notebooks": notebooks,
         }
 
@@ -221,6 +228,7 @@ class RunRecord:
             inputs=data.get("inputs", []),
             outputs=data.get("outputs", []),
             interrupted=data.get("interrupted"),
+            validation=data.get("validation"),
             package_version=data.get("package_version", ""),
             python_version=data.get("python_version", ""),
             host=data.get("host", ""),
@@ -636,6 +644,11 @@ def run(
         run_dir.mkdir()  # under the lock; new_run_id checked that it is free
         (run_dir / "notebooks").mkdir()
         _write_run_files(record, secrets)
+        catalog = Catalog(run_dir, reports)
+        if not _validate_sources(cfg, record, catalog, progress, secrets):
+            _finish(record, t0, "failed", secrets)
+            update_reports_index(reports, secrets=secrets)
+            return record
 
         show_bar = progress and sys.stderr.isatty()
         n = len(selected)
@@ -650,7 +663,7 @@ def run(
                         secrets=secrets,
                     )
                     continue
-                written = _written_artifacts(run_dir)
+                written = _written_artifacts(catalog)
                 reason = preflight.missing_artifact_reason(spec, written, specs[: i - 1])
                 if reason is not None:
                     nb_rec.status, nb_rec.reason = "not applicable", reason
@@ -751,6 +764,68 @@ def run(
     return record
 
 
+def _validate_sources(
+    cfg: RunConfig, record: RunRecord, catalog: Catalog, progress: bool, secrets: Sequence[str]
+) -> bool:
+    """Read and validate every source once and write the validated tables through the catalog.
+
+    Every notebook then reads them from the run folder (``ctx.tables``) instead of reading and
+    validating the sources again. A source that does not validate stops the run before any
+    notebook: ``record.validation`` holds the message (table, column, rows, fix); returns False.
+    """
+    from segwork.context import validate_into
+
+    t = time.perf_counter()
+    _say(progress, "validating the sources ...", secrets=secrets)
+    entry: dict[str, Any] = {"status": "running"}
+    record.validation = entry
+    try:
+        with _progress_lines(progress):
+            report = validate_into(cfg, catalog)
+    except SegworkError as exc:  # SchemaError, ConfigError (a ${VAR} not set), ...
+        entry["status"] = "failed"
+        entry["error"] = redact_tree(
+            {
+                "ename": type(exc).__name__,
+                "evalue": redact_url(str(exc)),
+                "table": getattr(exc, "table", None),
+                "column": getattr(exc, "column", None),
+                "fix": getattr(exc, "fix", None),
+            },
+            secrets,
+        )
+    entry["duration_s"] = round(time.perf_counter() - t, 3)
+    if entry["status"] == "failed":
+        _say(
+            progress,
+            f"validation FAILED after {entry['duration_s']:.1f} s: {entry['error']['evalue']}",
+            secrets=secrets,
+        )
+        return False
+    entry["status"] = "succeeded"
+    entry["tables"] = {s.table: s.table_rows for s in report.tables.values()}
+    entry["rows_dropped"] = report.dropped
+    _say(progress, f"sources validated in {entry['duration_s']:.1f} s", secrets=secrets)
+    _write_run_files(record, secrets)
+    return True
+
+
+@contextlib.contextmanager
+def _progress_lines(enabled: bool) -> Iterator[None]:
+    """segwork's progress lines of work done in this process, silenced (``SEGWORK_PROGRESS=0``)
+    when the run prints no progress."""
+    saved = os.environ.get("SEGWORK_PROGRESS")
+    if not enabled:
+        os.environ["SEGWORK_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SEGWORK_PROGRESS", None)
+        else:
+            os.environ["SEGWORK_PROGRESS"] = saved
+
+
 def _write_outputs(
     cfg: RunConfig, record: RunRecord, progress: bool, secrets: Sequence[str] = ()
 ) -> str:
@@ -766,8 +841,8 @@ def _write_outputs(
     assert sink is not None
     entry: dict[str, Any] = {"output": "memberships", "target": sink.describe(), "rows": None}
     record.outputs.append(entry)
-    artifact = record.run_dir / "artifacts" / "segment_membership.parquet"
-    if not artifact.exists():
+    catalog = Catalog(record.run_dir, record.run_dir.parent.parent)
+    if not catalog.exists("segment_membership"):
         entry["status"] = "skipped"
         entry["note"] = (
             "no segment_membership artifact (the rule segments notebook did not run or did not apply)"
@@ -776,7 +851,7 @@ def _write_outputs(
     t = time.perf_counter()
     _say(progress, f"writing segment memberships to {sink.describe()} ...", secrets=secrets)
     try:
-        wide = pd.read_parquet(artifact).set_index("customer_id")
+        wide = catalog.load("segment_membership").set_index("customer_id")
         rows = warehouse.membership_rows(
             actions.membership_long(wide),
             run_id=record.run_id,
@@ -797,11 +872,16 @@ def _write_outputs(
     return "succeeded"
 
 
-def _written_artifacts(run_dir: Path) -> set[str]:
-    folder = run_dir / "artifacts"
-    if not folder.is_dir():
-        return set()
-    return {p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".json")}
+def _written_artifacts(catalog: Catalog) -> set[str]:
+    """The datasets written so far: every declared one that exists, and any other Parquet or
+    JSON file in the artifacts folder (by its stem)."""
+    folder = catalog.artifacts_dir
+    extra = (
+        {p.stem for p in folder.iterdir() if p.suffix in (".parquet", ".json")}
+        if folder.is_dir()
+        else set()
+    )
+    return {name for name in DATASETS if catalog.exists(name)} | extra
 
 
 def mark_interrupted_runs(

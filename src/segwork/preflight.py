@@ -13,7 +13,9 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
 - ``tables``: sources that must be configured. ``customers`` counts as available when any table
   with customer ids is configured (``config.ID_TABLES``: customers are then derived from their
   ids, as ``sources.load_tables`` does).
-- ``artifacts``: written by an earlier notebook of the same run (one that ``provides`` it).
+- ``artifacts``: written by an earlier notebook of the same run (one that ``provides`` it), or
+  by the run itself before any notebook (``validation`` and the validated tables:
+  :data:`segwork.catalog.RUN_DATASETS`).
 - ``files``: parameters naming a file relative to the config's folder, which must exist. A file
   the user named in the config (``notebooks.<stem>.<param>``) that is missing is an **error**
   (a typo must not silently skip an analysis); the default of the parameters cell missing means
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segwork.catalog import RUN_DATASETS, Catalog
 from segwork.config import ID_TABLES, TABLES, RunConfig
 
 RESERVED_PARAMETERS = ("config_path", "run_dir")
@@ -261,7 +264,8 @@ def decide(specs: Sequence[NotebookSpec], configured: Collection[str]) -> list[A
     """
     tables = available_tables(configured)
     decisions: list[Applicability] = []
-    providers: dict[str, Applicability] = {}  # artifact -> the earlier notebook that writes it
+    # artifact -> the earlier notebook that writes it; the run writes its own before any notebook
+    providers = {name: Applicability("the run", True, None) for name in RUN_DATASETS}
     for spec in specs:
         reason = None
         for table in spec.requires.tables:
@@ -305,7 +309,7 @@ def missing_artifact_reason(
 ) -> str | None:
     """Why ``spec`` cannot run now: an artifact it needs was not written by the run so far."""
     for artifact in spec.requires.artifacts:
-        if artifact in written:
+        if artifact in written or artifact in RUN_DATASETS:
             continue
         provider = next((s.stem for s in earlier if artifact in s.requires.provides), None)
         if provider is None:
@@ -874,15 +878,13 @@ def _last_artifact(cfg: RunConfig, name: str) -> Any | None:
     Any run counts, also one that failed later: artifacts are written whole (atomically), and
     a run that failed in the rules notebook is the one whose columns the user needs checked.
     """
-    import pandas as pd
-
     from segwork.pipeline import load_run_records
 
     runs = load_run_records(cfg.reports_path)
     for run in sorted(runs, key=lambda r: str(r.get("started", "")), reverse=True):
-        path = cfg.reports_path / "runs" / run["run_id"] / "artifacts" / f"{name}.parquet"
-        if path.is_file():
-            return pd.read_parquet(path)
+        catalog = Catalog(cfg.reports_path / "runs" / run["run_id"], cfg.reports_path)
+        if catalog.path(name).is_file():
+            return catalog.load(name)
     return None
 
 

@@ -273,6 +273,8 @@ def _run_view(record: Any) -> dict[str, Any]:
     run["failed_notebook"] = failed[0] if failed else None
     run["not_applicable"] = [nb for nb in notebooks if nb["status"] == "not applicable"]
     run.setdefault("interrupted", None)
+    check = run.get("validation") or {}
+    run["validation_error"] = check.get("error") if check.get("status") == "failed" else None
     if failed and not failed[0]["error"]:
         failed[0]["error"] = {"ename": "Error", "evalue": "", "cell_source": "", "traceback": ""}
     run["n_reports"] = sum(1 for nb in notebooks if nb["html"])
@@ -300,6 +302,14 @@ def _summary(run: dict[str, Any]) -> str:
         return (
             f"This run succeeded on {when} and produced {_plural(n, 'report')} in {took}."
             + did_not_apply
+        )
+    if run["status"] == "failed" and run["validation_error"]:
+        error = run["validation_error"]
+        where = f" (table {error['table']})" if error.get("table") else ""
+        return (
+            f"This run failed on {when}: the data did not pass validation{where}, so no "
+            "analysis ran. The message below says what is wrong and how to fix it. The reports "
+            "published as “latest” are unchanged."
         )
     if run["status"] == "failed":
         nb = run["failed_notebook"]
