@@ -15,7 +15,7 @@ must be unique. Extra columns pass through untouched.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import ibis
@@ -204,6 +204,26 @@ class ValidationReport:
         self.tables[derived.table] = TableStats(
             derived.table, derived.describe(), derived.rows, derived.rows, ["customer_id"]
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the run's ``validation`` dataset); :meth:`from_dict` reads it back."""
+        return {
+            "tables": [asdict(s) for s in self.tables.values()],
+            "issues": [asdict(i) for i in self.issues],
+            "derived": [asdict(d) for d in self.derived.values()],
+            "rows_dropped": self.dropped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
+        """The report :meth:`to_dict` wrote (``rows_dropped`` is derived, so it is not read)."""
+        report = cls()
+        for s in data.get("tables", []):
+            report.tables[s["table"]] = TableStats(**s)
+        report.issues = [Issue(**i) for i in data.get("issues", [])]
+        for d in data.get("derived", []):
+            report.derived[d["table"]] = DerivedTable(**d)
+        return report
 
     def issues_frame(self) -> pd.DataFrame:
         cols = ["table", "column", "problem", "count", "unit", "action", "examples"]
