@@ -21,7 +21,10 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from segwork import abtest
 from segwork.abtest import ABTestError
+from segwork.pages import campaign_ab as page
+from segwork.plots import abtest as plots
 from segwork.schema import SchemaError
+from segwork.widgets import planner
 
 TIGHT = {"rtol": 1e-8, "atol": 1e-12}
 
@@ -804,7 +807,7 @@ def test_rollout_without_a_minimum_is_todays_rule_exactly():
 
 
 def test_forest_plot(result):
-    ax = abtest.forest_plot(result.table, metric="conversion", campaign="c2")
+    ax = plots.forest_plot(result.table, metric="conversion", campaign="c2")
     rows = result.table[
         (result.table["metric"] == "conversion") & (result.table["campaign_id"] == "c2")
     ]
@@ -818,13 +821,13 @@ def test_forest_plot(result):
     assert set(np.round(100 * rows["diff_ci_low"], 9)) <= set(np.round(ends, 9))
     assert "percentage points" in ax.get_xlabel()
     plt.close(ax.figure)
-    ax = abtest.forest_plot(result.table, metric="conversion", campaign="c2", scale="lift")
+    ax = plots.forest_plot(result.table, metric="conversion", campaign="c2", scale="lift")
     xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
     assert set(np.round(rows["lift"], 12)) <= set(np.round(xs, 12))
     assert "lift" in ax.get_xlabel()
     plt.close(ax.figure)
     with pytest.raises(ABTestError):
-        abtest.forest_plot(result.table, metric="conversion", campaign="nope")
+        plots.forest_plot(result.table, metric="conversion", campaign="nope")
 
 
 # --------------------------------------------------------------------------------------
@@ -879,7 +882,7 @@ def test_plan(result):
 
 
 def test_planner_widget_updates():
-    box = abtest.sample_size_planner(baseline=0.05, mde_value=0.1)
+    box = planner.sample_size_planner(baseline=0.05, mde_value=0.1)
     sliders = {
         c.description: c for c in box.children if hasattr(c, "description") and c.description
     }
@@ -891,8 +894,8 @@ def test_planner_widget_updates():
     assert f"{abtest.sample_size(0.05, 0.2):,} customers per arm" in out.value
     sliders["power"].value = 0.9
     assert f"{abtest.sample_size(0.05, 0.2, power=0.9):,}" in out.value
-    assert out.value == abtest.planner_text(0.05, 0.2, 0.9, 0.05, True)
-    assert "strictly between" in abtest.planner_text(0.9, 0.5, 0.8, 0.05)
+    assert out.value == planner.planner_text(0.05, 0.2, 0.9, 0.05, True)
+    assert "strictly between" in planner.planner_text(0.9, 0.5, 0.8, 0.05)
 
 
 # --------------------------------------------------------------------------------------
@@ -1098,12 +1101,12 @@ def test_winsorizing_and_cuped_apply_to_any_numeric_metric(email_test):
     assert spend["method"].str.contains("winsorized at the 0.999 quantile").all()
     assert res.table.loc[res.table["metric"] == "visit", "winsorized_at"].isna().all()
     assert "spend winsorized at the 0.999 quantile" in res.summary()
-    assert abtest.cuped_text(res).startswith(
+    assert page.cuped_text(res).startswith(
         "Adjusting for the pre-period column 'history' (CUPED, regression adjustment) barely "
         "changes the intervals"  # history is independent of the outcomes in this simulation
     )
     plain = abtest.evaluate(email_test, control="No E-Mail", metrics=["visit"])
-    assert abtest.cuped_text(plain) == ""  # no pre-period column: no CUPED sentence
+    assert page.cuped_text(plain) == ""  # no pre-period column: no CUPED sentence
 
 
 # --------------------------------------------------------------------------------------
@@ -1260,7 +1263,7 @@ def test_setup_problems_checks_the_other_settings_when_given(email_test):
 
 def test_cuped_sentence_states_the_measured_narrowing(cuped_data):
     res = abtest.evaluate(cuped_data, pre_metric="pre_revenue")
-    text = abtest.cuped_text(res)
+    text = page.cuped_text(res)
     rev = res.table.loc[res.table["metric"] == "revenue", "ci_width_reduction"]
     assert rev.median() > 0.05 and "makes the intervals narrower" in text
     assert f"revenue {rev.median():.0%}" in text

@@ -11,6 +11,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from segwork import abtest
+from segwork.pages import campaign_ab as page
+from segwork.plots import abtest as plots
 
 
 def _exposures(n: int = 4000, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -48,7 +50,7 @@ def test_with_segments_same_in_pandas_and_ibis_and_keeps_unlabelled() -> None:
 def test_readable_formats_rates_and_money_from_the_table() -> None:
     exp, customers = _exposures()
     res = abtest.evaluate(abtest.with_segments(exp, customers, ["seg"]), segment="seg")
-    r = abtest.readable(res.table, currency="CZK")
+    r = page.readable(res.table, currency="CZK")
     row = res.table.iloc[0]
     assert r.loc[0, "control"] == (
         f"{row['control_mean']:.1%}"
@@ -77,7 +79,7 @@ def test_headline_names_the_segments_to_roll_out() -> None:
     # the planted effect is in A only: the interaction test finds it, so segments are decided
     assert (rec["scope"] == "segment").all()
     assert rec.loc[rec["decision"] == "roll out", "segment"].tolist() == ["A"]
-    text = abtest.headline(overall, rec)
+    text = page.headline(overall, rec)
     assert text.startswith("c1: the effect differs between seg segments")
     assert "Roll out: seg = A ('treatment'" in text
     assert "customers with no seg" in text and "(unknown)" not in text
@@ -201,7 +203,7 @@ def test_unknown_segment_is_named_in_words_and_never_the_only_roll_out() -> None
     assert unknown["decision"] == "keep testing"  # ... but it is never the only target
     assert unknown["target"] == "customers with no seg"
     assert "find out who they are" in unknown["reason"]
-    text = abtest.headline(overall, rec)
+    text = page.headline(overall, rec)
     assert "(unknown)" not in text and "Roll out:" not in text
     del rng
 
@@ -241,7 +243,7 @@ def _email_test(n: int = 64000, seed: int = 3) -> pd.DataFrame:
 def test_small_amounts_are_shown_in_cents() -> None:
     df = _email_test()
     res = abtest.evaluate(df, control="No E-Mail", metrics=["visit", "conversion", "spend"])
-    r = abtest.readable(res.table, currency="USD").set_index(["variant", "metric"])
+    r = page.readable(res.table, currency="USD").set_index(["variant", "metric"])
     t = res.table.set_index(["variant", "metric"]).loc[("Mens E-Mail", "spend")]
     assert 0.3 < t["control_mean"] < 1.5  # about a dollar per customer, as in the real test
     row = r.loc[("Mens E-Mail", "spend")]
@@ -281,7 +283,7 @@ def test_large_amounts_keep_whole_units_and_nothing_shows_nan() -> None:
 def test_readable_names_unknown_customers_in_words() -> None:
     exp, customers = _exposures()
     res = abtest.evaluate(abtest.with_segments(exp, customers, ["seg"]), segment="seg")
-    r = abtest.readable(res.table, segment_column="seg")
+    r = page.readable(res.table, segment_column="seg")
     assert "customers with no seg" in set(r["segment"]) and "(unknown)" not in set(r["segment"])
     assert not r.map(lambda v: "nan" in str(v).lower()).any().any()
 
@@ -304,7 +306,7 @@ def test_interaction_table_uses_the_same_adjusted_p_as_the_decision() -> None:
     df = _campaign({"A": {"a": 0.03, "b": 0.0}, "B": {"a": 0.03, "b": 0.05}}, n=2500, seed=16)
     overall, seg = abtest.evaluate(df), abtest.evaluate(df, segment="seg")
     het = seg.heterogeneity("conversion")
-    shown = abtest.readable_heterogeneity(het, segment_column="seg")
+    shown = page.readable_heterogeneity(het, segment_column="seg")
     holm = multipletests(het["p_value"], method="holm")[1]
     assert shown["p-value, Holm over variants"].tolist() == [abtest._p_text(p) for p in holm]
     assert shown["differs?"].tolist() == ["yes" if p < 0.05 else "not detectably" for p in holm]
@@ -317,7 +319,7 @@ def test_readable_decisions_shows_increments_with_their_intervals() -> None:
     df = _campaign({"A": 0.04, "B": 0.04}, n=3000, seed=17)
     overall, seg = abtest.evaluate(df, alpha=0.1), abtest.evaluate(df, segment="seg", alpha=0.1)
     rec = abtest.recommend(overall, seg, segment_column="seg", population=50_000)
-    shown = abtest.readable_decisions(rec, currency="EUR", level=0.9)
+    shown = page.readable_decisions(rec, currency="EUR", level=0.9)
     r = overall.table.set_index("metric")
     conv = 50_000 * r.loc["conversion", ["diff", "diff_ci_low", "diff_ci_high"]].to_numpy(float)
     rev = 50_000 * r.loc["revenue", ["diff", "diff_ci_low", "diff_ci_high"]].to_numpy(float)
@@ -349,7 +351,7 @@ def test_decision_text_has_no_scientific_p_and_names_the_segment_column() -> Non
     # one variant: the interaction p as computed by the independent OLS/HC2 oracle
     p = _ols_interaction_p(df)
     assert f"interaction gives p = {abtest._p_text(p)}" in reason
-    head = abtest.headline(overall, rec)
+    head = page.headline(overall, rec)
     assert "between seg segments for any variant" in head and "e-" not in head
 
 
@@ -362,7 +364,7 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
     df = _campaign({"1) $0 - $100": 0.04, "2) $100 - $200": 0.04}, n=1500, seed=22)
     res = abtest.evaluate(df, segment="seg")
     fig, ax = plt.subplots()
-    abtest.forest_plot(res, "conversion", ax=ax, title="c1: lift in conversion by history_segment")
+    plots.forest_plot(res, "conversion", ax=ax, title="c1: lift in conversion by history_segment")
     fig.canvas.draw()
     labels = ax.get_yticklabels() + [ax.title, ax.xaxis.label]
     assert sorted(t.get_text() for t in labels[:2]) == ["1) $0 - $100", "2) $100 - $200"]
@@ -371,7 +373,7 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
     assert max(len(line) for line in ax.title.get_text().splitlines()) <= 48  # fits its panel
     plt.close(fig)
     # money: the difference per customer in the currency, with the interval the tables show
-    ax = abtest.forest_plot(res, "revenue", currency="USD")
+    ax = plots.forest_plot(res, "revenue", currency="USD")
     row = res.table[res.table["metric"] == "revenue"]
     xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
     assert set(np.round(row["diff"], 9)) <= set(np.round(xs, 9))
@@ -382,7 +384,7 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
 def test_a_yes_no_segment_is_named_with_its_column() -> None:
     df = _email_test(n=6000)
     res = abtest.evaluate(df, control="No E-Mail", metrics=["conversion"], segment="newbie")
-    shown = abtest.readable(res.table, segment_column="newbie")
+    shown = page.readable(res.table, segment_column="newbie")
     assert set(shown["segment"]) == {"newbie = 0", "newbie = 1"}
     assert abtest.segment_name("Urban", "zip_code") == "Urban"  # words stay as they are
     assert abtest.segment_name("(unknown)", "zip_code") == "customers with no zip_code"
@@ -397,7 +399,7 @@ def test_other_segmentations_carry_their_interaction_test() -> None:
     seg = abtest.evaluate(df, segment="seg")
     p = _ols_interaction_p(df)  # the independent oracle (OLS, HC2)
     assert p > 0.05
-    text = abtest.heterogeneity_text(seg, "conversion", segment_column="seg")
+    text = page.heterogeneity_text(seg, "conversion", segment_column="seg")
     assert text == (
         "c1: the effect on conversion does not differ detectably between seg segments "
         f"(interaction p = {abtest._p_text(p)}), so the differences between the rows of "
@@ -407,7 +409,7 @@ def test_other_segmentations_carry_their_interaction_test() -> None:
     seg = abtest.evaluate(df, segment="seg")
     p = _ols_interaction_p(df)
     assert p < 0.001
-    text = abtest.heterogeneity_text(seg, "conversion", segment_column="seg")
+    text = page.heterogeneity_text(seg, "conversion", segment_column="seg")
     assert text == (
         "c1: the effect on conversion differs between seg segments for 'treatment' "
         "(interaction p < 0.001)."
