@@ -20,7 +20,6 @@ from segwork import actions as A
 from segwork.actions import (
     ActionError,
     ActionLedger,
-    MembershipStore,
     build_actions,
     changes,
     export_members,
@@ -167,51 +166,6 @@ def test_changes_first_run_entered_or_baseline() -> None:
 def test_no_change_when_nothing_moved() -> None:
     cur = _wide(RUN1, IDS)
     assert changes(cur, cur.copy()).empty
-
-
-# ------------------------------------------------------------------------------ run history
-
-
-def test_membership_store_previous_and_history(tmp_path: Path) -> None:
-    store = MembershipStore(tmp_path / "segments")
-    assert store.previous("r1") is None and store.history().empty
-    # run ids that do not sort like their times: order must come from run_at
-    store.save("zz-first", "2025-05-31 06:00", _wide(RUN1, IDS))
-    store.save("aa-second", "2025-06-30 06:00", _wide(RUN2, IDS))
-    assert store.previous_run_id("aa-second") == "zz-first"
-    assert store.previous_run_id("zz-first") is None
-    assert store.previous_run_id("not-saved-yet") == "aa-second"  # the latest stored run
-    prev = store.previous("aa-second")
-    pd.testing.assert_frame_equal(
-        prev,
-        membership_wide(membership_long(_wide(RUN1, IDS))),
-        check_column_type=False,
-        check_index_type=False,
-    )
-    assert "empty" in prev.columns and not prev["empty"].any()  # the empty segment survives
-
-    hist = store.history()
-    assert list(hist.columns) == ["run_id", "run_at", "segment", "members"]
-    got = {(r.run_id, r.segment): r.members for r in hist.itertuples()}
-    want = {("zz-first", s): len(m) for s, m in RUN1.items()}
-    want |= {("aa-second", s): len(m) for s, m in RUN2.items()}
-    assert got == want
-    assert hist["run_at"].is_monotonic_increasing
-
-    # saving the same run again replaces it; no temporary files are left behind
-    store.save("aa-second", "2025-06-30 06:00", _wide({"vip": ["c1"]}, IDS))
-    assert store.history().query("run_id == 'aa-second'")["members"].tolist() == [1]
-    assert sorted(p.name for p in (tmp_path / "segments").iterdir()) == [
-        "aa-second.parquet",
-        "zz-first.parquet",
-    ]
-    stored = pd.read_parquet(tmp_path / "segments" / "zz-first.parquet")
-    assert list(stored.columns) == ["run_id", "run_at", "segment", "customer_id"]
-
-
-def test_membership_store_rejects_unsafe_run_ids(tmp_path: Path) -> None:
-    with pytest.raises(ActionError, match="run_id"):
-        MembershipStore(tmp_path).save("../escape", TODAY, _wide(RUN1, IDS))
 
 
 # ----------------------------------------------------------------------------------- actions
@@ -382,6 +336,9 @@ def test_actions_given_as_dataclasses(customers: pd.DataFrame) -> None:
 # --------------------------------------------------------------------- idempotence and ledger
 
 
+ALL_FORMATS = ("csv", "xlsx", "jsonl")
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -389,11 +346,11 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_same_run_twice_gives_identical_files(
     tmp_path: Path, customers: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = ActionLedger(tmp_path / "ledger.parquet")
+    ledger = ActionLedger()
     ent = _entered("vip", IDS)
     acts = {"vip": [TASK, EMAIL, CALL]}
     first = build_actions(ent, customers, acts, run_id="r1", today=TODAY, ledger=ledger)
-    write_actions(first, tmp_path / "a")
+    write_actions(first, tmp_path / "a", ALL_FORMATS)
     a = _files(tmp_path / "a")
     n_first = ledger.record(first, left=None)
     assert n_first == len(first.tasks) + len(first.emails) + len(first.calls) == 8 + 4 + 5
@@ -411,9 +368,9 @@ def test_same_run_twice_gives_identical_files(
         xlsx_writer, "datetime", SimpleNamespace(datetime=_Later, timezone=datetime.timezone)
     )
     again = build_actions(ent, customers, acts, run_id="r1", today=TODAY, ledger=ledger)
-    write_actions(again, tmp_path / "a")
+    write_actions(again, tmp_path / "a", ALL_FORMATS)
     assert _files(tmp_path / "a") == a
-    write_actions(again, tmp_path / "b")
+    write_actions(again, tmp_path / "b", ALL_FORMATS)
     assert _files(tmp_path / "b") == a
     assert set(a) == {
         f"{n}.{ext}" for n in ("tasks", "emails", "calls") for ext in ("csv", "xlsx", "jsonl")
@@ -429,7 +386,7 @@ def test_same_run_twice_gives_identical_files(
 def test_ledger_prevents_a_second_action_and_allows_reentry(
     tmp_path: Path, customers: pd.DataFrame
 ) -> None:
-    ledger = ActionLedger(tmp_path / "ledger.parquet")
+    ledger = ActionLedger()
     acts = {"vip": TASK}
     # run 1: c1 and c2 enter
     r1 = build_actions(
@@ -490,7 +447,7 @@ def test_ledger_prevents_a_second_action_and_allows_reentry(
 
 
 def test_same_day_second_run_does_not_duplicate(tmp_path: Path, customers: pd.DataFrame) -> None:
-    ledger = ActionLedger(tmp_path / "ledger.parquet")
+    ledger = ActionLedger()
     morning = build_actions(
         _entered("vip", ["c1"]), customers, {"vip": TASK}, run_id="am", today=TODAY, ledger=ledger
     )
@@ -578,7 +535,7 @@ def test_action_lists_are_neutralised_in_csv_and_xlsx_not_in_jsonl(
     lists = build_actions(
         _entered("vip", ["c2"]), customers, {"vip": tpl}, run_id="r1", today=TODAY
     )
-    write_actions(lists, tmp_path)
+    write_actions(lists, tmp_path, ("csv", "xlsx", "jsonl"))
     raw_name = customers.loc["c2", "name"]
     assert pd.read_csv(tmp_path / "tasks.csv")["name"].iloc[0] == "'" + raw_name
     assert pd.read_csv(tmp_path / "tasks.csv")["text"].iloc[0] == "'" + raw_name
@@ -655,22 +612,20 @@ def test_template_context_fields(customers: pd.DataFrame) -> None:
     assert lists.tasks["text"].tolist() == ["[vip/r9] c1 by 2025-07-02 for Eva"]
 
 
-def test_three_runs_through_store_changes_and_ledger(
-    tmp_path: Path, customers: pd.DataFrame
-) -> None:
-    """The pipeline's loop: compare with the stored previous run, act, record, save."""
-    store = MembershipStore(tmp_path / "segments")
-    ledger = ActionLedger(tmp_path / "ledger.parquet")
+def test_three_runs_through_changes_and_ledger(tmp_path: Path, customers: pd.DataFrame) -> None:
+    """The run's loop: compare with the previous published run, act, record."""
+    ledger = ActionLedger()
     acts = {"vip": TASK, "lapsed": CALL}
     runs = [("r1", "2025-06-01", RUN1), ("r2", "2025-06-02", RUN2), ("r3", "2025-06-03", RUN1)]
     issued: dict[str, set[tuple[str, str]]] = {}
+    previous = None
     for run_id, day, members in runs:
         current = _wide({s: m for s, m in members.items() if s in ("vip", "lapsed")}, IDS)
-        moved = changes(current, store.previous(run_id))
+        moved = changes(current, previous)
         lists = build_actions(moved, customers, acts, run_id=run_id, today=day, ledger=ledger)
         write_actions(lists, tmp_path / run_id)
         ledger.record(lists, left=moved)
-        store.save(run_id, day, current)
+        previous = current
         issued[run_id] = set(zip(lists.tasks["segment"], lists.tasks["customer_id"], strict=True))
         issued[run_id] |= set(zip(lists.calls["segment"], lists.calls["customer_id"], strict=True))
     # r1: every member entered (first run); calls only with phone consent and a number
@@ -680,11 +635,9 @@ def test_three_runs_through_store_changes_and_ledger(
     assert issued["r2"] == {("vip", "c7")}
     # r3: c1 re-entered vip after leaving -> a new task; c4 re-entered lapsed but cannot be called
     assert issued["r3"] == {("vip", "c1")}
-    assert store.history().groupby("run_id")["members"].sum().to_dict() == {
-        "r1": 5,
-        "r2": 4,
-        "r3": 5,
-    }
+    assert sorted(p.name for p in (tmp_path / "r1").iterdir()) == [
+        "calls.csv", "emails.csv", "excluded.csv", "tasks.csv"
+    ]  # fmt: skip
 
 
 # ------------------------------------------------------------- validation hook (segwork validate)
