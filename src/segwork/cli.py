@@ -1,8 +1,9 @@
 """The command line: `segwork demo`, `segwork validate`, `segwork run`, `segwork assign`.
 
 Errors a user can fix (a bad config, a broken table, a run already in progress, a setting that a
-run would trip on) are printed as one clear message and exit with status 2; a run whose notebook
-failed exits with status 1. Everything printed is redacted by value with the config's secrets
+run would trip on: every :class:`segwork.errors.SegworkError`) are printed as one clear message
+and exit with status 2; a run that failed (a source that does not validate, a notebook that
+fails) prints why and exits with status 1. Everything printed is redacted by value with the config's secrets
 (``RunConfig.secrets()``, the values of the ``${VARS}`` in its URLs), tracebacks of unexpected
 errors included.
 """
@@ -18,9 +19,8 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from segwork.config import ConfigError
+from segwork.errors import SegworkError
 from segwork.files import redact
-from segwork.schema import SchemaError
 
 app = typer.Typer(
     help="segwork: customer segmentation workbench.",
@@ -47,7 +47,7 @@ def _secrets(config: Path) -> list[str]:
         return []
 
 
-_EXPECTED = (ConfigError, SchemaError)
+_EXPECTED: tuple[type[Exception], ...] = (SegworkError,)
 
 
 class _Redacting:
@@ -126,13 +126,13 @@ def _validate(config: Path, secrets: Sequence[str]) -> None:
     try:
         cfg = load_config(config)
         specs, findings = preflight.read_specs(cfg, pipeline.find_notebooks(cfg.notebooks_path))
-    except (ConfigError, pipeline.PipelineError) as e:
+    except SegworkError as e:
         _fail(str(e), secrets=secrets)
     findings += preflight.reports_dir_findings(cfg.reports_path)
     decisions = preflight.decide(specs, preflight.configured_tables(cfg))
     try:
         tables = load_tables(cfg)
-    except (ConfigError, SchemaError) as e:
+    except SegworkError as e:
         say(preflight.Preflight(findings, decisions).summary())
         _fail(str(e), secrets=secrets)
     say(tables.report.summary())
@@ -156,16 +156,12 @@ def run(
 
     secrets = _secrets(config)
     try:
-        with _unexpected_errors(secrets, (*_EXPECTED, pipeline.PipelineError)):
+        with _unexpected_errors(secrets):
             record = pipeline.run(config, notebooks=notebook or None)
-    except (ConfigError, SchemaError, pipeline.RunLockedError, pipeline.PipelineError) as e:
+    except SegworkError as e:
         _fail(str(e), secrets=secrets)
     if record.status != "succeeded":
-        typer.secho(
-            f"run {record.run_id} failed; see {record.run_dir / 'index.html'}",
-            fg=typer.colors.RED,
-            err=True,
-        )
+        typer.secho(redact(str(pipeline.RunFailed(record)), secrets), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.secho(
         f"run {record.run_id} succeeded in {record.duration_s:.1f} s: {record.run_dir / 'index.html'}",
@@ -189,7 +185,7 @@ def assign(
 
     try:
         path = clusters.assign_file(model, input, output)
-    except (ValueError, FileNotFoundError) as e:
+    except (SegworkError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"assignments written to {path}")
 

@@ -96,7 +96,8 @@ class RunFailed(PipelineError):  # noqa: N818 - the name reads as what happened
                 if o.get("status") == "failed"
             )
         )
-        super().__init__(f"run {record.run_id} failed{where}. See {record.run_dir / 'index.html'}")
+        text = f"run {record.run_id} failed{where}".rstrip(".")
+        super().__init__(f"{text}. See {record.run_dir / 'index.html'}")
 
 
 class StaleLockWarning(UserWarning):
