@@ -18,16 +18,18 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from segwork import clusters
-from segwork.clusters import (
-    TRUSTED_TYPES,
+from segwork.pages import personas as pages
+from segwork.personas import (
     ClusteringError,
-    ModelFileError,
     PersonaClusterer,
     choose_k,
+    cluster_behaviour,
     fit_personas,
+    model_file,
     persona_names,
 )
+from segwork.personas.model_file import TRUSTED_TYPES, ModelFileError
+from segwork.plots import personas as plots
 from segwork.survey import (
     SurveyError,
     SurveySpec,
@@ -36,6 +38,7 @@ from segwork.survey import (
     reverse_code,
     score_survey,
 )
+from segwork.widgets import personas as widgets
 
 # --------------------------------------------------------------------------------------------
 # simulated surveys with known personas
@@ -436,7 +439,7 @@ def test_demo_assignment_reproduces_fitted_labels(demo, demo_fit, tmp_path):
     kept = a.dropna()
     pd.testing.assert_series_equal(kept.astype("int64"), demo_fit.labels, check_names=False)
     path = demo_fit.save(tmp_path / "personas.skops")
-    m = clusters.load(path)
+    m = model_file.load(path)
     pd.testing.assert_series_equal(m.assign(new), a)
     names = m.assign(new, names=True).dropna()
     assert (names == demo_fit.personas.reindex(names.index)).all()
@@ -512,7 +515,7 @@ def test_save_load_round_trip_and_trusted_types(fitted4, sim4, tmp_path):
 
     walk(schema)
     assert found and found <= set(TRUSTED_TYPES)
-    m = clusters.load(path)
+    m = model_file.load(path)
     assert m.k == fitted4.k and m.names == dict(enumerate(fitted4.profiles["name"]))
     new = resp.sample(200, random_state=1)
     pd.testing.assert_series_equal(m.assign(new), fitted4.assign(new))
@@ -526,19 +529,19 @@ def test_tampered_or_unverifiable_model_is_refused(fitted4, tmp_path):
     bad.write_bytes(bytes(data))
     Path(str(bad) + ".json").write_text(Path(str(path) + ".json").read_text())
     with pytest.raises(ModelFileError, match="sha256 .* does not match"):
-        clusters.load(bad)
+        model_file.load(bad)
     Path(str(bad) + ".json").unlink()
     with pytest.raises(ModelFileError, match="no sidecar"):
-        clusters.load(bad)
+        model_file.load(bad)
     # metadata edited in the sidecar (checksum kept) no longer matches the model
     side = Path(str(path) + ".json")
     rec = json.loads(side.read_text())
     rec["meta"]["k"] = 9
     side.write_text(json.dumps(rec))
     with pytest.raises(ModelFileError, match="metadata"):
-        clusters.load(path)
+        model_file.load(path)
     with pytest.raises(FileNotFoundError):
-        clusters.load(tmp_path / "nope.skops")
+        model_file.load(tmp_path / "nope.skops")
 
 
 def test_mismatched_input_is_refused(fitted4, sim4):
@@ -585,7 +588,7 @@ def test_assign_file_and_cli(fitted4, sim4, tmp_path, suffix):
     inp = tmp_path / f"new{suffix}"
     new = resp.head(50)
     new.to_csv(inp, index=False) if suffix == ".csv" else new.to_parquet(inp, index=False)
-    out = clusters.assign_file(model, inp, tmp_path / f"out{suffix}")
+    out = model_file.assign_file(model, inp, tmp_path / f"out{suffix}")
     got = (
         pd.read_csv(out, dtype={"customer_id": "string"})
         if suffix == ".csv"
@@ -595,7 +598,7 @@ def test_assign_file_and_cli(fitted4, sim4, tmp_path, suffix):
     expected = fitted4.assign(new)
     assert got["cluster"].tolist() == expected.tolist()
     with pytest.raises(ClusteringError, match="unsupported output type"):
-        clusters.assign_file(model, inp, tmp_path / "out.xlsx")
+        model_file.assign_file(model, inp, tmp_path / "out.xlsx")
     runner = CliRunner()
     res = runner.invoke(
         app,
@@ -714,7 +717,7 @@ def test_behaviour_per_cluster_matches_groupby(fitted4, sim4):
             "channel": rng.choice(["web", "store"], len(resp)),
         }
     )
-    out = clusters.cluster_behaviour(fitted4.labels, table)
+    out = cluster_behaviour(fitted4.labels, table)
     t = table.set_index("customer_id").loc[fitted4.labels.index]
     expected = t["revenue"].groupby(fitted4.labels.to_numpy()).mean()
     np.testing.assert_allclose(
@@ -730,15 +733,15 @@ _SEABORN_SET_BAD = (
 
 @pytest.mark.filterwarnings(_SEABORN_SET_BAD)
 def test_figures_return_axes(fitted4):
-    ax = clusters.k_selection_plot(fitted4.sweep)
+    ax = plots.k_selection_plot(fitted4.sweep)
     assert len(ax.lines) >= 4 and "number of personas" in ax.get_xlabel()
     # the legend sits beside the plot, so it hides none of the lines
     ax.figure.canvas.draw()
     legend_box = ax.get_legend().get_window_extent()
     assert legend_box.x0 >= ax.get_window_extent().x1
-    ax2 = clusters.profile_heatmap(fitted4.profiles)
+    ax2 = plots.profile_heatmap(fitted4.profiles)
     assert len(ax2.get_yticklabels()) == fitted4.k
-    ax3 = clusters.projection_plot(fitted4)
+    ax3 = plots.projection_plot(fitted4)
     assert len(ax3.texts) == fitted4.k
     plt.close("all")
 
@@ -758,7 +761,7 @@ def test_summary_is_readable(fitted4):
 @pytest.mark.filterwarnings(_SEABORN_SET_BAD)
 def test_explorer_is_driven(sim4):
     resp, cat, _ = sim4
-    ex = clusters.explorer(resp.head(500), cat, k_range=(2, 5), n_bootstrap=2)
+    ex = widgets.explorer(resp.head(500), cat, k_range=(2, 5), n_bootstrap=2)
     assert ex.k.value == ex.result.k == 4  # starts at the rule's choice
     first_stab, first_table, first_png = ex.stability.value, ex.personas.value, ex.heatmap.value
     assert first_png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -779,9 +782,7 @@ def test_explorer_is_driven(sim4):
 
 
 def test_headline_names_every_persona_and_the_reason(fitted4):
-    from segwork.clusters import headline
-
-    text = headline(fitted4)
+    text = pages.headline(fitted4)
     assert f"fall into {fitted4.k} personas" in text
     for name in fitted4.profiles["name"]:
         assert name in text

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from segwork import clusters, survey
+from segwork import personas, survey
+from segwork.pages import personas as pages
 from segwork.survey import (
     SurveyError,
     SurveySpec,
@@ -406,7 +407,7 @@ def test_reliability_table_for_people_in_words_without_true_false_or_nan():
     )
     spec = SurveySpec.from_catalogue(cat)
     rel = reliability(survey.reverse_code(data, spec), spec)
-    shown = clusters.readable_reliability(rel).set_index("construct")
+    shown = pages.readable_reliability(rel).set_index("construct")
     # the oracle: Cronbach's alpha in closed form on complete answers
     block = data[["i0", "i1", "i2"]].dropna()
     alpha = 1.5 * (1 - block.var(ddof=1).sum() / block.sum(axis=1).var(ddof=1))
@@ -469,7 +470,7 @@ def _kruskal_by_hand(values: np.ndarray, groups: np.ndarray) -> float:
 
 def test_behaviour_tests_match_scipy_and_hand_formulas():
     labels, table = _behaviour_data()
-    out = clusters.behaviour_tests(labels, table).set_index("column")
+    out = personas.behaviour_tests(labels, table).set_index("column")
     known = table.set_index("customer_id").reindex(labels.index)
     have = known["revenue"].notna().to_numpy()
     assert out.loc["revenue", "n"] == have.sum() == 560 and out.loc["revenue", "n_missing"] == 40
@@ -516,8 +517,8 @@ def test_behaviour_tests_match_scipy_and_hand_formulas():
 
 def test_behaviour_text_claims_a_difference_only_where_the_test_finds_one():
     labels, table = _behaviour_data()
-    tests = clusters.behaviour_tests(labels, table)
-    text = clusters.behaviour_text(tests, n_respondents=600)
+    tests = personas.behaviour_tests(labels, table)
+    text = personas.behaviour_text(tests, n_respondents=600)
     differ, same = text.split("No difference between the personas was found")
     assert "revenue (Kruskal-Wallis" in differ and "segment (chi-square" in differ
     assert "orders" not in differ and "channel" not in differ
@@ -530,16 +531,16 @@ def test_behaviour_text_claims_a_difference_only_where_the_test_finds_one():
         revenue=rng.permutation(table["revenue"].to_numpy()),
         segment=rng.permutation(table["segment"].to_numpy()),
     )
-    flat_tests = clusters.behaviour_tests(labels, flat)
+    flat_tests = personas.behaviour_tests(labels, flat)
     assert not flat_tests["differs"].any()
-    flat_text = clusters.behaviour_text(flat_tests)
+    flat_text = personas.behaviour_text(flat_tests)
     assert "differ in" not in flat_text and "cannot be told apart" in flat_text
 
 
 def test_behaviour_tests_that_cannot_run_say_why():
     labels, table = _behaviour_data()
     t = table.assign(constant=1.0, one_cat="x")
-    out = clusters.behaviour_tests(labels, t).set_index("column")
+    out = personas.behaviour_tests(labels, t).set_index("column")
     assert np.isnan(out.loc["constant", "p_value"]) and "same value" in out.loc["constant", "note"]
     assert np.isnan(out.loc["one_cat", "p_value"]) and "same value" in out.loc["one_cat", "note"]
     assert not out.loc["constant", "differs"]
@@ -560,29 +561,29 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     labels, table = _behaviour_data()
     res = _fake_result(labels)
     no_orders = pd.DataFrame(index=pd.Index(labels.index, name="customer_id"))
-    b = clusters.persona_behaviour(res, no_orders)
+    b = personas.persona_behaviour(res, no_orders)
     assert not b.available and b.reason.startswith("This run has no order history")
     # orders exist, but none of the respondents bought anything (survey-only respondents)
     c360 = pd.DataFrame(
         {"orders_total": 0, "has_ordered": False, "revenue_365d": 0.0},
         index=pd.Index(labels.index, name="customer_id"),
     )
-    b = clusters.persona_behaviour(res, c360)
+    b = personas.persona_behaviour(res, c360)
     assert not b.available and "None of the 600 respondents has an order" in b.reason
     # respondents not in the customer table at all
     others = c360.set_axis([f"X{i}" for i in range(600)]).assign(orders_total=2, has_ordered=True)
-    assert "None of the 600" in clusters.persona_behaviour(res, others).reason
+    assert "None of the 600" in personas.persona_behaviour(res, others).reason
     # buyers: the table, the tests and the text
     c360 = table.set_index("customer_id").rename(columns={"revenue": "revenue_365d"})
     c360 = c360.assign(orders_total=c360["orders"], has_ordered=c360["orders"] > 0)
-    b = clusters.persona_behaviour(res, c360, columns=("revenue_365d", "segment"))
+    b = personas.persona_behaviour(res, c360, columns=("revenue_365d", "segment"))
     assert b.available and b.n_buyers == int((table["orders"] > 0).sum())
     assert list(b.tests["column"]) == ["revenue_365d", "segment"]
     assert list(b.table.index) == ["P0", "P1", "P2", "all"]
     assert "The personas differ in revenue, last 365 days (Kruskal-Wallis" in b.text
     assert "revenue_365d" not in b.text  # the column's name in words, not the code's
     # the tables as shown: words, the currency, shares in %, no nan/True/False/e-notation
-    shown = clusters.readable_behaviour(b.table, currency="EUR")
+    shown = pages.readable_behaviour(b.table, currency="EUR")
     names = res.profiles["name"]
     by_hand = c360["revenue_365d"].groupby(labels.map(names).reindex(c360.index)).mean()
     k = 0 if by_hand.abs().min() >= 100 else 2
@@ -591,7 +592,7 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     }
     seg_cols = [c for c in shown.columns if c.startswith("segment: ")]
     assert seg_cols and all(v.endswith("%") for c in seg_cols for v in shown[c])
-    tests = clusters.readable_behaviour_tests(b.tests)
+    tests = pages.readable_behaviour_tests(b.tests)
     assert tests["compared"].tolist() == ["revenue, last 365 days", "segment"]
     assert set(tests["differ?"]) <= {"yes", "no", ""}
     cells = " ".join(
@@ -607,8 +608,8 @@ def test_persona_behaviour_is_left_out_with_one_sentence_when_there_are_no_order
     # the default columns follow the windows the customer 360 has
     c360w = c360.rename(columns={"revenue_365d": "revenue_180d", "orders": "orders_180d"})
     c360w = c360w.assign(revenue_30d=1.0, orders_30d=1, rfm_segment=c360w["segment"])
-    assert clusters.behaviour_columns(c360w) == ["revenue_180d", "orders_180d", "rfm_segment"]
-    b = clusters.persona_behaviour(res, c360w)
+    assert personas.behaviour_columns(c360w) == ["revenue_180d", "orders_180d", "rfm_segment"]
+    b = personas.persona_behaviour(res, c360w)
     assert list(b.tests["column"]) == ["revenue_180d", "orders_180d", "rfm_segment"]
 
 
@@ -617,11 +618,11 @@ def test_small_amounts_per_persona_keep_their_cents():
         {"revenue_30d (mean)": [0.654, 1.42], "orders_30d (mean)": [0.2, 1.0]},
         index=pd.Index(["P0", "all"], name="persona"),
     )
-    shown = clusters.readable_behaviour(table, currency="USD")
+    shown = pages.readable_behaviour(table, currency="USD")
     assert shown["revenue, last 30 days (mean)"].tolist() == ["0.65 USD", "1.42 USD"]
     assert shown["orders, last 30 days (mean)"].tolist() == ["0.2", "1.0"]
-    assert clusters.behaviour_label("clv_12m") == "expected value, next 12 months (CLV)"
-    assert clusters.behaviour_label("aov") == "average order value"
+    assert personas.behaviour_label("clv_12m") == "expected value, next 12 months (CLV)"
+    assert personas.behaviour_label("aov") == "average order value"
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,7 +654,7 @@ def test_big_five_shaped_survey_is_scored_and_named_in_its_own_terms():
             )
     resp = pd.DataFrame({"customer_id": [str(61617 + i) for i in range(n)], **cols})
     cat = pd.DataFrame(rows)
-    r = clusters.fit_personas(resp, cat, k=2, n_bootstrap=2)
+    r = personas.fit_personas(resp, cat, k=2, n_bootstrap=2)
     assert (r.reliability["alpha"] > 0.8).all() and (r.reliability["suspect_items"] == "").all()
     names = set(r.profiles["name"])
     assert names <= {
@@ -689,9 +690,9 @@ def test_headline_says_when_groups_are_weakly_separated():
             sweep=pd.DataFrame({"silhouette": [sil]}, index=pd.Index([2], name="k")),
         )
 
-    weak = clusters.headline(fake(0.18))
+    weak = pages.headline(fake(0.18))
     assert "weakly separated (silhouette 0.18" in weak and "continuum" in weak
-    assert "weakly" not in clusters.headline(fake(0.41))
+    assert "weakly" not in pages.headline(fake(0.41))
 
 
 # --------------------------------------------------------------------------------------------
@@ -853,8 +854,8 @@ def test_page_sentences_about_the_survey_give_no_analyst_commands():
         "The survey table also has the column age; it is"
     )
     result = SimpleNamespace(n_respondents=2794, n_imputed=433)
-    text = clusters.grouping_text(result, "persona_model.skops")
+    text = pages.grouping_text(result, "persona_model.skops")
     assert text.startswith("2,794 respondents were grouped; 433 missing answers were filled")
     assert "segwork assign" not in text and "`" not in text
-    one = clusters.grouping_text(SimpleNamespace(n_respondents=5, n_imputed=1), "m.skops")
+    one = pages.grouping_text(SimpleNamespace(n_respondents=5, n_imputed=1), "m.skops")
     assert "1 missing answer was filled" in one

@@ -104,7 +104,7 @@ DATASETS: dict[str, Dataset] = {
             "artifacts/persona_model.skops",
             "03_personas",
             "the fitted persona model (skops with a sha256 sidecar; assigns new customers)",
-            loader="segwork.clusters:load",
+            loader="segwork.personas.model_file:load",
         ),
         # 04 campaign A/B
         _artifact("ab_overall", "04_campaign_ab", "whole-campaign results per variant and metric"),

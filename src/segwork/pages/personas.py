@@ -1,0 +1,131 @@
+"""Page text of notebook 03 (personas): headline, readable tables, and one call per section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segwork.personas.behaviour import _is_money, behaviour_label
+from segwork.personas.naming import construct_label
+from segwork.personas.result import PersonaResult
+
+# Kaufman & Rousseeuw's reading of the average silhouette: below 0.25 no substantial structure
+WEAK_SILHOUETTE = 0.25
+
+
+def readable_reliability(rel: pd.DataFrame) -> pd.DataFrame:
+    """:func:`segwork.survey.reliability` for people: constructs as the catalogue names them,
+    Cronbach's alpha to two decimals ('cannot be computed' instead of nan), 'yes' where it is
+    below the bar, and the items whose reverse coding looks wrong."""
+    thr = rel.attrs.get("threshold", 0.7)
+    return pd.DataFrame(
+        {
+            "construct": [construct_label(c) for c in rel.index],
+            "items": rel["n_items"].astype(int).to_numpy(),
+            "reverse-coded items": rel["reverse_items"].fillna("").astype(str).to_numpy(),
+            "respondents who answered all its items": [f"{int(n):,}" for n in rel["n_complete"]],
+            "Cronbach's alpha": [
+                "cannot be computed" if not np.isfinite(a) else f"{a:.2f}"
+                for a in rel["alpha"].astype(float)
+            ],
+            f"below {thr:g}?": ["yes" if w else "" for w in rel["weak"].astype(bool)],
+            "items against the rest (check their coding)": rel["suspect_items"]
+            .fillna("")
+            .astype(str)
+            .to_numpy(),
+        }
+    )
+
+
+def readable_behaviour(table: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+    """:func:`cluster_behaviour`'s table for people: columns in words, amounts with the currency
+    (cents when an amount is under 100, else whole units), counts with one decimal, category shares
+    in per cent; an empty cell, never 'nan', where a persona has no value."""
+    from segwork.display import number
+
+    out = pd.DataFrame(index=table.index.astype(str))
+    out.index.name = "persona"
+    for col in table.columns:
+        v = table[col].to_numpy(dtype=float)
+        if str(col).endswith(" (mean)"):
+            base = str(col)[: -len(" (mean)")]
+            money = _is_money(base)
+            small = np.nanmin(np.abs(v), initial=np.inf) < 100
+            k = (2 if small else 0) if money else 1
+            unit = currency if money else ""
+            out[f"{behaviour_label(base)} (mean)"] = [number(x, k, unit=unit) for x in v]
+        else:
+            base, _, cat = str(col).partition(": ")
+            cat = "not scored or no value" if cat == "missing" else cat
+            out[f"{behaviour_label(base)}: {cat}"] = [
+                "" if not np.isfinite(x) else f"{x:.0%}" for x in v
+            ]
+    return out.reset_index()
+
+
+def readable_behaviour_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    """:func:`behaviour_tests` for people: what was compared in words, the test, how many
+    respondents had a value, the Holm-adjusted p ('< 0.001', never '6.5e-08'), the effect size
+    and whether the personas differ ('yes'/'no'; empty where nothing could be tested)."""
+    from segwork.display import number
+
+    return pd.DataFrame(
+        {
+            "compared": [behaviour_label(c) for c in tests["column"]],
+            "test": tests["test"].astype(str).to_numpy(),
+            "respondents with a value": [f"{int(n):,}" for n in tests["n"]],
+            "statistic (df)": [
+                ""
+                if not np.isfinite(st)
+                else f"{'H' if t == 'Kruskal-Wallis' else 'chi-square'} = "
+                f"{number(st, 1)} ({int(df)})"
+                for t, st, df in zip(tests["test"], tests["statistic"], tests["df"], strict=True)
+            ],
+            "p (Holm-adjusted)": [
+                "" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+                for p in tests["p_holm"].astype(float)
+            ],
+            "effect size": [
+                "" if not np.isfinite(e) else f"{name} {e:.2f}"
+                for name, e in zip(tests["effect_name"], tests["effect"].astype(float), strict=True)
+            ],
+            "differ?": [
+                "" if not np.isfinite(p) else ("yes" if d else "no")
+                for p, d in zip(tests["p_holm"].astype(float), tests["differs"], strict=True)
+            ],
+            "note": tests["note"].fillna("").astype(str).to_numpy(),
+        }
+    )
+
+
+def grouping_text(result: PersonaResult, model_file: str) -> str:
+    """Who was grouped, how many missing answers were filled and how, and where the model is
+    (for the page; the command that uses the model is in the README, not here)."""
+    return (
+        f"{result.n_respondents:,} respondents were grouped; {result.n_imputed:,} missing "
+        f"{'answer was' if result.n_imputed == 1 else 'answers were'} filled (from the respondent's own "
+        "answers to the same construct, else the item's median). The model is saved as "
+        f"{model_file} in the run's artifacts, so new respondents can be placed into the same "
+        "personas."
+    )
+
+
+def headline(result: PersonaResult) -> str:
+    """The finding notebook 03 leads with: how many personas, their names and sizes, why this k."""
+    p = result.profiles.sort_values("size", ascending=False)
+    names = "; ".join(f"{r['name']} ({r['share']:.0%})" for _, r in p.iterrows())
+    text = (
+        f"{result.n_respondents:,} survey respondents fall into {result.k} personas: {names}.\n\n"
+        f"Why {result.k}: {result.k_reason.removeprefix(f'{result.k} personas: ')}"
+    )
+    sil = (
+        float(result.sweep.loc[result.k, "silhouette"]) if "silhouette" in result.sweep else np.nan
+    )
+    if sil < WEAK_SILHOUETTE:
+        text += (
+            f"\n\nThe groups are weakly separated (silhouette {sil:.2f}; below {WEAK_SILHOUETTE} "
+            "is usually read as no substantial cluster structure): respondents vary along a "
+            "continuum, and the personas are regions of it rather than distinct types. Many "
+            "respondents lie near a boundary."
+        )
+    return text

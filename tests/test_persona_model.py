@@ -1,0 +1,84 @@
+"""The persona estimator (segwork.personas.PersonaModel) behaves like a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from segwork.personas import PersonaModel, k_sweep
+from segwork.summary import Summary
+from segwork.survey import score_survey
+from tests.test_clusters import simulate_survey
+
+
+@pytest.fixture(scope="module")
+def data():
+    return simulate_survey(4, n=700, seed=5)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    resp, cat, _ = data
+    return PersonaModel(k_range=(2, 6), n_bootstrap=3).fit(resp.iloc[:600], cat)
+
+
+def test_parameters_and_fitted_state(model):
+    params = model.get_params()
+    assert params["k"] == "auto" and params["k_range"] == (2, 6) and params["n_bootstrap"] == 3
+    check_is_fitted(model)
+    assert model.k_ == model.result_.k == 4 and len(model.labels_) == 600
+    with pytest.raises(NotFittedError):
+        check_is_fitted(PersonaModel())
+    with pytest.raises(NotFittedError):
+        PersonaModel().predict(pd.DataFrame({"customer_id": ["a"]}))
+
+
+def test_clone_and_refit_gives_the_same_labels(model, data):
+    resp, cat, _ = data
+    twin = clone(model)
+    assert not hasattr(twin, "labels_") and twin.get_params() == model.get_params()
+    twin.fit(resp.iloc[:600], cat)
+    pd.testing.assert_series_equal(twin.labels_, model.labels_)
+
+
+def test_predict_on_training_answers_reproduces_the_fitted_labels(model, data):
+    resp, _, _ = data
+    got = model.predict(resp.iloc[:600])
+    assert got.astype("int64").tolist() == model.labels_.tolist()
+    assert got.index.tolist() == model.labels_.index.tolist()
+
+
+def test_predict_on_new_answers_is_the_nearest_centre(model, data):
+    resp, _, _ = data
+    new = resp.iloc[600:]
+    got = model.predict(new)
+    # independently: score with the fitted rules, standardise with the fitted scaler's numbers,
+    # nearest fitted centre by squared Euclidean distance
+    scored = score_survey(new, model.spec_, learn_medians=False)
+    scaler = model.pipeline_[0].named_transformers_["psychographic"]
+    z = (scored.constructs.to_numpy() - scaler.mean_) / scaler.scale_
+    centres = model.pipeline_[-1].cluster_centers_
+    expected = ((z[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    assert got.loc[scored.constructs.index].astype("int64").tolist() == expected.tolist()
+
+
+def test_summary_is_a_summary(model):
+    s = model.summary()
+    assert isinstance(s, Summary) and "k: 4" in s and "<table" in s._repr_html_()
+
+
+def test_early_stop_keeps_what_is_stable(data):
+    """Stopping the refits of a provably unstable k changes no stable/unstable verdict."""
+    resp, cat, _ = data
+    X = PersonaModel(k=4, n_bootstrap=0).fit(resp, cat).result_.features
+    full, _ = k_sweep(X, (2, 7), n_bootstrap=6, stability_threshold=None)
+    fast, _ = k_sweep(X, (2, 7), n_bootstrap=6, n_jobs=2)
+    assert ((full["min_cluster_jaccard"] >= 0.9) == (fast["min_cluster_jaccard"] >= 0.9)).all()
+    stable = fast["min_cluster_jaccard"] >= 0.9
+    pd.testing.assert_frame_equal(full[stable], fast[stable])
+    assert (fast.loc[~stable, "n_refits"] <= 6).all() and (fast.loc[stable, "n_refits"] == 6).all()
+    np.testing.assert_allclose(full["silhouette"], fast["silhouette"])
