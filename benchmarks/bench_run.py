@@ -4,10 +4,13 @@ For each size the demo CRM is written with ``segwork demo`` into ``data/bench/de
 (reused when its truth.json has the same size, seed and generator version), a run config is
 derived from ``configs/demo.yaml`` with the paths pointing there and reports going to
 ``data/bench/reports-<n>/``, and ``segwork.pipeline.run`` executes every notebook, in a child
-process of its own. Per notebook it reports the wall time of the RunRecord (kernel start,
-execution and HTML rendering) and the peak resident memory of the notebook's kernel (its
-VmHWM, sampled every 0.2 s until the kernel exits, so only a peak in a kernel's last 0.2 s
-could be missed), plus the sampled peak of the kernel with its child processes.
+process of its own. Per notebook it reports the wall time of the RunRecord and where it went
+(its ``timings``): waiting for the kernel (started, with the notebook's imports, while the
+previous notebook ran), papermill's execution and in it the notebook's own cells, and the HTML
+rendering; "frame" is everything but the cells (kernel wait + papermill's own time + render).
+It also reports the run's one validation of the sources, the peak resident memory of each
+notebook's kernel (its VmHWM, sampled every 0.2 s) and the peak of the whole run: the runner
+process plus every kernel and their children, summed at each sample.
 
     python benchmarks/bench_run.py --customers 20000 200000
     python benchmarks/bench_run.py --customers 20000          # about 1.5 minutes
@@ -18,6 +21,7 @@ Prints a table and writes benchmarks/results/run-<UTC time>.md/.json and run-lat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -126,6 +130,8 @@ class KernelWatch(threading.Thread):
         self.current: str | None = None  # the notebook stem being run
         self.kernel_hwm_mb: dict[str, float] = {}
         self.tree_rss_mb: dict[str, float] = {}
+        self.total_peak_mb = 0.0  # runner + every kernel and child, summed per sample
+        self._by_pid: dict[int, tuple[float, float, str]] = {}  # pid -> hwm, tree, stem at max
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -133,15 +139,21 @@ class KernelWatch(threading.Thread):
 
         me = psutil.Process()
         while not self.stop.wait(self.poll_s):
-            stem = self.current
-            if stem is None:
-                continue
+            stem = self.current or "(validation)"
             try:
-                kernels = [
-                    p for p in me.children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
-                ]
+                children = me.children(recursive=True)
+                total = me.memory_info().rss
             except psutil.Error:
                 continue
+            for c in children:
+                with contextlib.suppress(psutil.Error):
+                    total += c.memory_info().rss
+            self.total_peak_mb = max(self.total_peak_mb, total / 2**20)
+            kernels = []
+            for p in children:
+                with contextlib.suppress(psutil.Error):
+                    if "ipykernel" in " ".join(p.cmdline()):
+                        kernels.append(p)
             for k in kernels:
                 try:
                     hwm = _vm_hwm_mb(k.pid)
@@ -150,8 +162,14 @@ class KernelWatch(threading.Thread):
                     )
                 except (psutil.Error, OSError):
                     continue
-                self.kernel_hwm_mb[stem] = max(self.kernel_hwm_mb.get(stem, 0.0), hwm)
-                self.tree_rss_mb[stem] = max(self.tree_rss_mb.get(stem, 0.0), tree / 2**20)
+                # a kernel belongs to the notebook that was running when its memory peaked (a
+                # kernel is started during the previous notebook and stopped during the next)
+                old = self._by_pid.get(k.pid, (0.0, 0.0, stem))
+                owner = stem if hwm > old[0] else old[2]
+                self._by_pid[k.pid] = (max(hwm, old[0]), max(tree / 2**20, old[1]), owner)
+        for hwm, tree, owner in self._by_pid.values():
+            self.kernel_hwm_mb[owner] = max(self.kernel_hwm_mb.get(owner, 0.0), hwm)
+            self.tree_rss_mb[owner] = max(self.tree_rss_mb.get(owner, 0.0), tree)
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -206,11 +224,14 @@ def child_run(config: str) -> None:
             "duration_s": record.duration_s,
             "wall_s": time.perf_counter() - t0,
             "runner_peak_rss_mb": peak_rss_mb(),
+            "run_peak_rss_mb": watch.total_peak_mb,
+            "validation": record.validation,
             "notebooks": [
                 {
                     "stem": nb.stem,
                     "status": nb.status,
                     "seconds": nb.duration_s,
+                    "timings": nb.timings,
                     "kernel_peak_rss_mb": watch.kernel_hwm_mb.get(nb.stem),
                     "kernel_tree_rss_mb": watch.tree_rss_mb.get(nb.stem),
                     "error": (nb.error or {}).get("evalue"),
@@ -283,21 +304,38 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
     def mb(v: float | None) -> str:
         return "-" if v is None else f"{v:,.0f}"
 
+    def sec(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
     rows = []
     for r in runs:
         n = f"{r['customers']:,}"
         if "error" in r:
-            rows.append([n, "(run)", "error", r["error"].splitlines()[0], "", ""])
+            rows.append([n, "(run)", "error", r["error"].splitlines()[0], *[""] * 8])
             continue
+        check = r.get("validation") or {}
+        rows.append(
+            [n, "validation of the sources", check.get("status", "-"), sec(check.get("duration_s"))]
+            + ["-"] * 5
+            + [sec(check.get("duration_s")), "-", "-"]
+        )
         for nb in r["notebooks"]:
-            secs = "-" if nb["seconds"] is None else f"{nb['seconds']:.1f}"
+            t = nb.get("timings") or {}
+            cells = t.get("cells")
+            frame = None if nb["seconds"] is None or cells is None else nb["seconds"] - cells
             status = nb["status"] + (f": {nb['error']}" if nb.get("error") else "")
             rows.append(
                 [
                     n,
                     nb["stem"],
                     status,
-                    secs,
+                    sec(nb["seconds"]),
+                    sec(t.get("kernel_wait")),
+                    sec(t.get("kernel_boot")),
+                    sec(t.get("execute")),
+                    sec(cells),
+                    sec(t.get("render")),
+                    sec(frame),
                     mb(nb["kernel_peak_rss_mb"]),
                     mb(nb["kernel_tree_rss_mb"]),
                 ]
@@ -305,11 +343,16 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
         rows.append(
             [
                 n,
-                "whole run (runner process)",
+                "whole run (runner + kernels)",
                 r["status"],
                 f"{r['duration_s']:.1f}",
-                mb(r["runner_peak_rss_mb"]),
-                "-",
+                *["-"] * 5,
+                sec(
+                    r["duration_s"]
+                    - sum((nb.get("timings") or {}).get("cells") or 0 for nb in r["notebooks"])
+                ),
+                f"runner {mb(r['runner_peak_rss_mb'])}",
+                f"all {mb(r.get('run_peak_rss_mb'))}",
             ]
         )
     data_rows = [
@@ -327,6 +370,12 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
         "notebook",
         "status",
         "seconds",
+        "kernel wait",
+        "kernel boot (overlapped)",
+        "papermill",
+        "cells",
+        "render",
+        "frame (seconds - cells)",
         "peak RSS MB",
         "kernel + children MB (sampled)",
     ]
@@ -335,9 +384,13 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
             "# segwork run benchmark",
             "",
             "`segwork.pipeline.run` on the demo CRM (configs/demo.yaml with paths to the benchmark "
-            "data). Seconds per notebook are the RunRecord's (kernel start, execution, HTML "
-            "rendering); peak RSS is the notebook kernel's VmHWM, sampled every 0.2 s; the whole-run "
-            "row gives the runner process's own peak (papermill, nbconvert). "
+            "data). Seconds per notebook are the RunRecord's: waiting for the kernel (kernel wait; "
+            "it was started with the notebook's imports while the previous notebook ran: kernel "
+            "boot), papermill's execution (papermill) of which the notebook's own cells (cells), "
+            "and the HTML rendering (render); frame = seconds - cells, the orchestration's part. "
+            "Peak RSS is the notebook kernel's VmHWM, sampled every 0.2 s; the whole-run row gives "
+            "the runner process's own peak (validation, papermill, nbconvert) and the peak of the "
+            "runner and all kernels with their children summed per sample. "
             f"Total wall time {total_s / 60:.1f} min.",
             "",
             markdown_table(header, rows),

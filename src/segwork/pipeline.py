@@ -123,6 +123,10 @@ class NotebookRecord:
     )
     parameters: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None  # why the notebook does not apply (status "not applicable")
+    # where duration_s went (seconds): kernel_wait (waiting for the kernel to be ready; it was
+    # started, with the notebook's imports, while the previous notebook ran: kernel_boot),
+    # execute (papermill) of which cells (the notebook's own cells), render (the HTML page)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -446,6 +450,131 @@ def _kernel_config() -> Any:
     return Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
+class _Kernel:
+    """A notebook's kernel, started ahead of the notebook with its imports done at start-up.
+
+    The kernel runs the notebook's own top-level ``import`` statements (as ``__import__``
+    calls: no name is bound) before it answers, so a kernel started while the previous
+    notebook runs has its start-up and imports behind it when its notebook begins.
+    """
+
+    def __init__(self, notebook: Path, kernel_name: str) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.notebook = notebook
+        self.km = AsyncKernelManager(kernel_name=kernel_name, config=_kernel_config())
+        self.launched = time.perf_counter()
+        warm = _warm_up_code(notebook)
+        with _kernel_environment():
+            run_sync(self.km.start_kernel)(
+                cwd=str(notebook.parent),
+                extra_arguments=[f"--IPKernelApp.exec_lines={warm}"] if warm else [],
+            )
+
+    def wait_ready(self, timeout: float = 120) -> dict[str, float]:
+        """Wait until the kernel answers; the seconds waited and since its launch."""
+        t = time.perf_counter()
+        kc = self.km.blocking_client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=timeout)
+        finally:
+            kc.stop_channels()
+        now = time.perf_counter()
+        return {"kernel_wait": round(now - t, 3), "kernel_boot": round(now - self.launched, 3)}
+
+
+class _Kernels:
+    """The kernels of a run: at most one started ahead, and those asked to shut down."""
+
+    def __init__(self, kernel_name: str) -> None:
+        self.kernel_name = kernel_name
+        self.ahead: _Kernel | None = None
+        self.stopping: list[_Kernel] = []
+
+    def prestart(self, notebook: Path) -> None:
+        """Start the kernel of ``notebook`` now (a failure to start shows when it is taken)."""
+        self._drop_ahead()
+        with contextlib.suppress(Exception):
+            self.ahead = _Kernel(notebook, self.kernel_name)
+
+    def take(self, notebook: Path) -> _Kernel:
+        """The kernel started ahead for ``notebook``, or one started now."""
+        if self.ahead is not None and self.ahead.notebook == notebook:
+            kernel, self.ahead = self.ahead, None
+            return kernel
+        self._drop_ahead()
+        return _Kernel(notebook, self.kernel_name)
+
+    def stop(self, kernel: _Kernel) -> None:
+        """Ask the kernel to shut down without waiting for it (see :meth:`close`)."""
+        from jupyter_core.utils import run_sync
+
+        with contextlib.suppress(Exception):
+            run_sync(kernel.km.request_shutdown)()
+        self.stopping.append(kernel)
+
+    def _drop_ahead(self) -> None:
+        if self.ahead is not None:
+            self.stop(self.ahead)
+            self.ahead = None
+
+    def close(self) -> None:
+        """Shut down every kernel of the run and wait for them (killed if they do not exit)."""
+        from jupyter_core.utils import run_sync
+
+        self._drop_ahead()
+        for kernel in self.stopping:
+            with contextlib.suppress(Exception):
+                run_sync(kernel.km.finish_shutdown)()
+            with contextlib.suppress(Exception):
+                run_sync(kernel.km.cleanup_resources)()
+        self.stopping = []
+
+
+def _warm_up_code(notebook: Path) -> str:
+    """Code that imports what the notebook's code cells import at their top level, binding no
+    name and ignoring failures (the notebook's own import then reports them)."""
+    import ast
+
+    imports: list[tuple[str, list[str]]] = []
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # noqa: BLE001 - papermill reports an unreadable notebook
+        return ""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics: the cell's imports are left to the cell
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                imports += [(a.name, []) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imports.append((node.module, [a.name for a in node.names]))
+    if not imports:
+        return ""
+    return (
+        f"def _segwork_warm_up():\n    for name, names in {imports!r}:\n        try:\n"
+        "            __import__(name, fromlist=names)\n        except Exception:\n"
+        "            pass\n_segwork_warm_up()\ndel _segwork_warm_up"
+    )
+
+
+def _cell_seconds(executed: Path) -> float | None:
+    """The time the notebook's own cells took (papermill records each cell's duration)."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # noqa: BLE001
+        return None
+    return round(
+        sum(float(c.metadata.get("papermill", {}).get("duration") or 0) for c in nb.cells), 3
+    )
+
+
 def _error_from_exception(exc: BaseException) -> dict[str, Any]:
     tb = getattr(exc, "traceback", None)
     if isinstance(tb, list):
@@ -646,7 +775,14 @@ def run(
         (run_dir / "notebooks").mkdir()
         _write_run_files(record, secrets)
         catalog = Catalog(run_dir, reports)
+        kernels = _Kernels(kernel_name)
+        upcoming = [
+            p for p, nb in zip(selected, record.notebooks, strict=True) if nb.status == "not run"
+        ]
+        if upcoming:  # its start-up and imports overlap the validation
+            kernels.prestart(upcoming[0])
         if not _validate_sources(cfg, record, catalog, progress, secrets):
+            kernels.close()
             _finish(record, t0, "failed", secrets)
             update_reports_index(reports, secrets=secrets)
             return record
@@ -681,24 +817,38 @@ def run(
                 }
                 _say(progress, f"[{i}/{n}] {path.stem} ...", secrets=secrets)
                 t_nb = time.perf_counter()
+                timings = nb_rec.timings
                 try:
-                    with _kernel_environment():
-                        papermill.execute_notebook(
-                            str(path),
-                            str(out),
-                            parameters=params,
-                            kernel_name=kernel_name,
-                            cwd=str(path.parent),
-                            progress_bar=show_bar,
-                            log_output=False,
-                            stderr_file=_ProgressRelay(secrets) if progress else None,
-                            config=_kernel_config(),
-                        )
+                    kernel = kernels.take(path)
+                    t_exec = None
+                    try:
+                        timings.update(kernel.wait_ready())
+                        later = upcoming[upcoming.index(path) + 1 :]
+                        if later:  # the next kernel starts and imports while this notebook runs
+                            kernels.prestart(later[0])
+                        t_exec = time.perf_counter()
+                        with _kernel_environment():
+                            papermill.execute_notebook(
+                                str(path),
+                                str(out),
+                                parameters=params,
+                                kernel_name=kernel_name,
+                                cwd=str(path.parent),
+                                progress_bar=show_bar,
+                                log_output=False,
+                                stderr_file=_ProgressRelay(secrets) if progress else None,
+                                config=_kernel_config(),
+                                km=kernel.km,
+                            )
+                    finally:
+                        if t_exec is not None:
+                            timings["execute"] = round(time.perf_counter() - t_exec, 3)
+                        kernels.stop(kernel)
                     nb_rec.status = "succeeded"
                 except Exception as exc:  # PapermillExecutionError, dead kernel, no kernel, ...
                     nb_rec.status = "failed"
                     nb_rec.error = redact_tree(_error_from_exception(exc), secrets)
-                nb_rec.duration_s = round(time.perf_counter() - t_nb, 3)
+                t_render = time.perf_counter()
                 if out.exists():
                     nb_rec.ipynb = out
                     redact_notebook(out, secrets)  # before the page is rendered from it
@@ -721,6 +871,9 @@ def run(
                             nb_rec.error["evalue"] = (
                                 f"the HTML report could not be rendered: {nb_rec.error['evalue']}"
                             )
+                    timings["render"] = round(time.perf_counter() - t_render, 3)
+                    timings["cells"] = _cell_seconds(out)
+                nb_rec.duration_s = round(time.perf_counter() - t_nb, 3)
                 if nb_rec.status == "failed":
                     _say(
                         progress,
@@ -749,9 +902,11 @@ def run(
                     "cell_index": None,
                     "traceback": "",
                 }
+            kernels.close()
             _finish(record, t0, "failed", secrets)
             update_reports_index(reports, secrets=secrets)
             raise
+        kernels.close()
 
         status = "failed" if any(nb.status == "failed" for nb in record.notebooks) else "succeeded"
         if status == "succeeded" and cfg.outputs.memberships is not None:
