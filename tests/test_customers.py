@@ -259,7 +259,8 @@ def test_breakdown_columns_come_from_the_data() -> None:
 
 
 def test_monthly_orders_marks_partial_first_and_last_months() -> None:
-    from segwork.quality import monthly_orders, partial_months_text
+    from segwork.pages.data_collection import partial_months_text
+    from segwork.quality import monthly_orders
 
     orders = _order_lines_export()
     m = monthly_orders(orders, analysis_date=REF)
@@ -341,8 +342,10 @@ def test_top_n_helper_and_bars() -> None:
 def test_page_text_of_a_campaign_only_run_comes_from_its_tables() -> None:
     from types import SimpleNamespace
 
-    from segwork.quality import absent_sections, c360_contents, headline, table_overview
+    from segwork.pages.data_collection import absent_sections, c360_contents, headline_text
+    from segwork.quality import table_overview
     from segwork.schema import TableStats, ValidationReport
+    from segwork.steps import data_collection
 
     exposures = pd.DataFrame(
         {
@@ -367,10 +370,11 @@ def test_page_text_of_a_campaign_only_run_comes_from_its_tables() -> None:
         report=report,
     )
     c360 = build_customer360(customers, None, analysis_date=REF)
-    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    result = data_collection.run(tables, analysis_date=REF, currency="USD")
+    text = headline_text(result)
     assert "no customer table" in text and "campaign exposures: 3 customers" in text
     assert "no order history" in text and "bought" not in text and "revenue" not in text
-    assert absent_sections(tables, c360)[0].startswith("There is no order table in this run")
+    assert absent_sections(result)[0].startswith("There is no order table in this run")
     assert c360_contents(c360, []).startswith("The customer 360 holds only the 3 customer ids")
     overview = table_overview(tables)
     assert overview.loc[overview["table"] == "customers", ["from", "to"]].values.tolist() == [
@@ -401,7 +405,8 @@ def test_texts_and_breakdowns_follow_the_configured_windows() -> None:
 
 
 def test_order_breakdown_by_a_text_column_of_the_orders() -> None:
-    from segwork.quality import order_breakdown, order_breakdown_text, order_categories
+    from segwork.pages.data_collection import order_breakdown_text
+    from segwork.quality import order_breakdown, order_categories
 
     orders = _order_lines_export()
     rng = np.random.default_rng(5)
@@ -429,7 +434,9 @@ def test_order_breakdown_by_a_text_column_of_the_orders() -> None:
 
 def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_path: Path) -> None:
     """A purchase log's rows and an export's lines are not orders: the finding says both."""
-    from segwork.quality import headline, monthly_counts_text, monthly_orders, returns_text
+    from segwork.pages.data_collection import headline_text, monthly_counts_text, returns_text
+    from segwork.quality import monthly_orders
+    from segwork.steps import data_collection
     from tests.conftest import write_config
 
     log = pd.DataFrame(  # CDNOW's shape: no order id; two rows of c1 on one day are one order
@@ -441,11 +448,11 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
     )
     log.to_csv(tmp_path / "log.csv", index=False)
     tables = load_tables(load_config(write_config(tmp_path, {"orders": {"path": "log.csv"}})))
-    c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
-    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    text = headline_text(data_collection.run(tables, analysis_date=REF, currency="USD"))
     assert "2 customers and 3 orders (4 rows), from 05 Jan 2025" in text
     # the overview table shows 3 rows for orders: the sentence under it says why, not "4"
-    from segwork.quality import rows_counted_text, table_overview
+    from segwork.pages.data_collection import rows_counted_text
+    from segwork.quality import table_overview
 
     assert table_overview(tables).set_index("table").loc["orders", "rows"] == 3
     assert rows_counted_text(tables.report) == (
@@ -481,8 +488,7 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
         },
     }
     tables = load_tables(load_config(write_config(tmp_path, {"orders": source})))
-    c360 = build_customer360(tables.customers, tables.orders, analysis_date=REF)
-    text = headline(tables, c360, analysis_date=REF, currency="USD")
+    text = headline_text(data_collection.run(tables, analysis_date=REF, currency="USD"))
     assert "2 customers and 3 orders (4 lines)" in text
     assert rows_counted_text(tables.report).endswith("its 3 rows were built from 4 order lines.")
     assert "Validation dropped 1 order line of orders; the table below" in text
@@ -495,7 +501,8 @@ def test_page_01_counts_orders_not_source_rows_and_says_nothing_about_zero(tmp_p
 def test_a_text_column_of_the_orders_that_is_one_value_per_customer_describes_the_customer() -> (
     None
 ):
-    from segwork.quality import customer_columns_from_orders, from_orders_text
+    from segwork.pages.data_collection import from_orders_text
+    from segwork.quality import customer_columns_from_orders
 
     rng = np.random.default_rng(3)
     ids = [f"C{i:02d}" for i in range(40)]
@@ -553,7 +560,7 @@ def test_a_flagged_return_of_amount_zero_is_no_purchase_anywhere() -> None:
 
 def test_c360_contents_counts_the_customer_id_column() -> None:
     """A survey-only 360 has the id and ``survey_answered``: two columns, as the artifact has."""
-    from segwork.quality import c360_contents
+    from segwork.pages.data_collection import c360_contents
 
     responses = pd.DataFrame({"customer_id": ["a", "b"], "item_id": "Q1", "value": [1, 2]})
     c360 = build_customer360(
@@ -569,6 +576,7 @@ def test_c360_contents_counts_the_customer_id_column() -> None:
 
 
 def test_value_spread_says_how_many_buyers_its_percentiles_cover() -> None:
+    from segwork.pages.data_collection import spread_text
     from segwork.quality import value_spread
 
     values = pd.Series([0.0] * 3 + list(np.linspace(10, 100, 97)) + [np.nan])
@@ -577,10 +585,10 @@ def test_value_spread_says_how_many_buyers_its_percentiles_cover() -> None:
     assert (spread.positive, spread.not_positive) == (97, 3)
     assert spread.low == pytest.approx(np.percentile(positive, 1))
     assert spread.high == pytest.approx(np.percentile(positive, 99))
-    text = spread.describe("USD")
+    text = spread_text(spread, "USD")
     assert "98 % of the 97 buyers with a positive average" in text
     assert "3 buyers with an average of 0" in text
-    assert "left out" not in value_spread(positive).describe("USD")
+    assert "left out" not in spread_text(value_spread(positive), "USD")
 
 
 def test_money_axis_uses_one_unit_per_axis_and_keeps_halves() -> None:
@@ -611,8 +619,8 @@ def test_money_axis_uses_one_unit_per_axis_and_keeps_halves() -> None:
 def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> None:
     import matplotlib.pyplot as plt
 
+    from segwork.pages.data_collection import missing_labels, missing_text
     from segwork.plots import share_bars
-    from segwork.quality import missing_labels, missing_text
 
     missing = pd.DataFrame(
         {
@@ -640,7 +648,8 @@ def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> 
 def test_c360_charts_text_counts_buyers_idle_in_the_window() -> None:
     """CDNOW: 15,238 of the buyers had no order in the last 365 days; the left chart's bar at 0 is
     theirs and the sentence says so, with counts from the orders themselves."""
-    from segwork.quality import c360_charts_text, value_spread
+    from segwork.pages.data_collection import c360_charts_text
+    from segwork.quality import value_spread
 
     customers, orders, _ = _random_history(n_orders=120)
     old = orders.assign(order_date=orders["order_date"] - pd.Timedelta(days=900))
@@ -676,7 +685,7 @@ def test_money_writes_thousands_in_full_below_ten_thousand() -> None:
 
 
 def test_c360_contents_names_profile_columns_in_words() -> None:
-    from segwork.quality import c360_contents
+    from segwork.pages.data_collection import c360_contents
 
     customers = pd.DataFrame({"customer_id": ["a"], "income_band": ["low"], "birth_date": [REF]})
     c360 = build_customer360(customers, None, analysis_date=REF)
@@ -685,7 +694,7 @@ def test_c360_contents_names_profile_columns_in_words() -> None:
 
 
 def test_breakdown_sentences_name_attributes_in_words() -> None:
-    from segwork.quality import breakdown_text, other_groups_text
+    from segwork.pages.data_collection import breakdown_text, other_groups_text
 
     text = breakdown_text(with_orders=True, days=365, not_shown=["postal_code", "city"])
     assert text.endswith(

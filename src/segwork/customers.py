@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from segwork import progress
-from segwork.schema import as_ibis, is_purchase, is_return, require_columns
+from segwork.schema import as_ibis, as_of, day_end, is_purchase, is_return, require_columns, to_day
 
 AGE_BANDS = [(18, 24), (25, 34), (35, 44), (45, 54), (55, 64), (65, 200)]
 SIZE_BANDS = [
@@ -35,7 +35,7 @@ SIZE_BANDS = [
 
 def age_band(birth_date: pd.Series, analysis_date: pd.Timestamp | str) -> pd.Series:
     """Age in whole years at the analysis date, as a band ('25-34', '65+'); missing stays missing."""
-    ref = pd.Timestamp(analysis_date)
+    ref = to_day(analysis_date)
     bd = pd.to_datetime(birth_date, errors="coerce")
     before_birthday = (bd.dt.month > ref.month) | (
         (bd.dt.month == ref.month) & (bd.dt.day > ref.day)
@@ -64,9 +64,8 @@ def order_behaviour(
     """Per-customer order behaviour as of the analysis date (aggregated in the Ibis backend)."""
     t = as_ibis(orders)
     require_columns(t.columns, ("order_id", "customer_id", "order_date", "amount"), "orders")
-    ref = pd.Timestamp(analysis_date)
-    end = ref + pd.Timedelta(days=1)  # the analysis date is a whole day
-    t = t.filter(t.order_date < end)
+    ref, end = to_day(analysis_date), day_end(analysis_date)  # the analysis date is a whole day
+    t = as_of(t, ref, "order_date")
     purchase = is_purchase(t)
     aggs = {
         "first_order_date": t.order_date.min(),
@@ -97,29 +96,29 @@ def interaction_counts(
     analysis_date: pd.Timestamp | str,
     window_days: int = 365,
 ) -> pd.DataFrame:
-    """Interactions per customer and kind in the last ``window_days``, plus service contract flag."""
+    """Interactions per customer and kind in the last ``window_days``, plus service contract flag.
+
+    One row per customer with an interaction on or before the analysis date: a ``<kind>_<w>d``
+    count per kind seen by then (kinds in alphabetical order), ``has_service_contract`` and
+    ``complaints_total`` (ever, up to the analysis date) and ``last_interaction_at``. The counts
+    are pivoted in the backend, so only one row per customer comes into pandas.
+    """
     t = as_ibis(interactions)
     require_columns(t.columns, ("customer_id", "occurred_at", "kind"), "interactions")
-    end = pd.Timestamp(analysis_date) + pd.Timedelta(days=1)
-    t = t.filter(t.occurred_at < end)
-    recent = t.occurred_at >= end - pd.Timedelta(days=window_days)
-    long = progress.to_pandas(
-        t.group_by(["customer_id", "kind"]).aggregate(
-            n=recent.ifelse(1, 0).sum(), ever=t.count(), last=t.occurred_at.max()
-        ),
+    t = as_of(t, analysis_date, "occurred_at")
+    kinds = sorted(str(k) for k in t.select("kind").distinct().to_pandas()["kind"].dropna())
+    recent = t.occurred_at >= day_end(analysis_date) - pd.Timedelta(days=window_days)
+    aggs = {f"{k}_{window_days}d": ((t.kind == k) & recent).ifelse(1, 0).sum() for k in kinds}
+    aggs["has_service_contract"] = (t.kind == "service_contract").ifelse(1, 0).sum() > 0
+    aggs["complaints_total"] = (t.kind == "complaint").ifelse(1, 0).sum()
+    aggs["last_interaction_at"] = t.occurred_at.max()
+    out = progress.to_pandas(
+        t.group_by("customer_id").aggregate(**aggs),
         "aggregating interactions per customer",
-    )
-    wide = long.pivot_table(
-        index="customer_id", columns="kind", values="n", aggfunc="sum", fill_value=0
-    )
-    wide.columns = [f"{k}_{window_days}d" for k in wide.columns]
-    wide = wide.astype("int64")
-    out = wide
-    contracts = long.loc[long["kind"] == "service_contract"].set_index("customer_id")["ever"]
-    out["has_service_contract"] = out.index.isin(contracts.index[contracts > 0])
-    complaints = long.loc[long["kind"] == "complaint"].set_index("customer_id")["ever"]
-    out["complaints_total"] = complaints.reindex(out.index).fillna(0).astype("int64")
-    out["last_interaction_at"] = long.groupby("customer_id")["last"].max().reindex(out.index)
+    ).set_index("customer_id")
+    ints = [c for c in out.columns if c not in ("has_service_contract", "last_interaction_at")]
+    out[ints] = out[ints].astype("int64")
+    out["has_service_contract"] = out["has_service_contract"].astype(bool)
     return out
 
 
@@ -140,7 +139,7 @@ def build_customer360(
     nobody ever bought), and the same holds for interactions and survey answers.
     """
     require_columns(customers.columns, ("customer_id",), "customers")
-    ref = pd.Timestamp(analysis_date)
+    ref = to_day(analysis_date)
     c360 = customers.set_index("customer_id")
     if c360.index.has_duplicates:
         raise ValueError(
