@@ -11,6 +11,7 @@ import pytest
 
 from segwork import actions, segments
 from segwork.context import RunContext
+from segwork.pages import rule_segments as pages
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_size_history_and_headline(members: pd.DataFrame) -> None:
         pd.DataFrame(index=members.index),
         pd.DataFrame({"customer_id": ["C001"], "segment": ["a"], "change": ["entered"]}),
     )
-    text = segments.headline(
+    text = pages.headline_text(
         kpis, members, previous_run="r1", tasks=3, emails=2, calls=1, no_consent=4
     )
     in_any = int((members["a"] | members["b"]).sum())
@@ -184,14 +185,14 @@ def test_check_rules_stops_on_a_typo_and_lists_the_columns() -> None:
 def test_describe_rules_and_empty_headline_come_from_the_rules() -> None:
     from segwork.rules import load_rules
 
-    text = segments.describe_rules(load_rules(_RULES), source="segs.yaml")
+    text = pages.describe_rules(load_rules(_RULES), source="segs.yaml")
     assert text.startswith("The rules file segs.yaml defines 4 saved segments: 'Region A' (")
     assert "(Customers in region A)" in text and "'Loyal' (rfm_segment == \"Champions\")" in text
     empty = segments.segment_kpis(
         pd.DataFrame(index=pd.Index([], name="customer_id")), pd.DataFrame()
     )
     assert empty.empty and list(empty.columns) == ["segment", "members", "share"]
-    line = segments.headline(
+    line = pages.headline_text(
         empty, pd.DataFrame(), previous_run=None, tasks=0, emails=0, calls=0, no_consent=0
     )
     assert line.startswith("No saved segment could be evaluated")

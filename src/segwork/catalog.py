@@ -121,7 +121,8 @@ DATASETS: dict[str, Dataset] = {
         _artifact("segment_membership", "05_rule_segments", "members of each rule segment"),
         _artifact("segment_changes", "05_rule_segments", "customers who entered or left"),
         _artifact("segment_kpis", "05_rule_segments", "size and value per rule segment"),
-        Dataset("actions", "folder", "actions", "05_rule_segments", "action lists and members"),
+        Dataset("actions", "folder", "actions", "05_rule_segments", "action lists (tasks, ...)"),
+        Dataset("segment_members", "folder", "members", "05_rule_segments", "members per segment"),
         Dataset(
             "action_ledger",
             "parquet",

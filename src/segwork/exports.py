@@ -74,8 +74,23 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
             continue
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object)
-        mapped = s.map(neutralise_cell)
-        out[col] = mapped.astype(s.dtype) if pd.api.types.is_string_dtype(s.dtype) else mapped
+        if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+            hit = s.str.startswith(FORMULA_TRIGGERS).fillna(False).to_numpy(dtype=bool)
+            if hit.any():
+                out[col] = s.mask(hit, "'" + s)
+            else:
+                out[col] = s
+            continue
+        values = s.to_numpy(dtype=object)
+        hit = np.fromiter(
+            (isinstance(v, str) and v.startswith(FORMULA_TRIGGERS) for v in values),
+            dtype=bool,
+            count=len(values),
+        )
+        if hit.any():
+            values = values.copy()
+            values[hit] = ["'" + v for v in values[hit]]
+        out[col] = pd.Series(values, index=s.index, dtype=object)
     out.columns = [neutralise_cell(str(c)) for c in out.columns]
     return out
 

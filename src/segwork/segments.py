@@ -2,7 +2,8 @@
 
 Inputs are plain tables: a boolean membership table (one row per customer, one column per
 segment, as :meth:`segwork.rules.RuleSet.memberships` returns it), the customer table and the
-entries/exits of :func:`segwork.actions.changes`. Nothing here reads or writes files.
+entries/exits of :func:`segwork.actions.changes`. Nothing here reads or writes files; the
+page text (headline, rule descriptions, number formats) is in :mod:`segwork.pages.rule_segments`.
 """
 
 from __future__ import annotations
@@ -116,29 +117,6 @@ def check_rules(
     )
 
 
-def kpi_formats(kpis: pd.DataFrame) -> dict[str, str]:
-    """Number formats for the KPI table: cents when the segments' revenues are small."""
-    from segwork.display import money_format
-
-    formats = {"share": "{:.1%}"}
-    for col in ("revenue", "revenue_per_member"):
-        if col in kpis:
-            formats[col] = money_format(kpis[col])
-    return formats
-
-
-def describe_rules(ruleset: RuleSet, *, source: str) -> str:
-    """What the saved segments of this run are, in the rules file's own words."""
-    if not len(ruleset):
-        return f"The rules file {source} defines no segments."
-    items = [
-        f"'{r.name}' ({r.description.rstrip('.') if r.description else str(r.rule)})"
-        for r in ruleset
-    ]
-    text = f"The rules file {source} defines {len(ruleset)} saved segment{'s' if len(ruleset) > 1 else ''}: "
-    return text + "; ".join(items) + "."
-
-
 def segment_kpis(
     memberships: pd.DataFrame,
     customers: pd.DataFrame,
@@ -215,46 +193,3 @@ def size_history(history: Sequence[tuple[str, pd.Timestamp, pd.DataFrame]]) -> p
         for seg in m.columns
     ]
     return pd.DataFrame(rows, columns=["run_id", "run_at", "segment", "members"])
-
-
-def headline(
-    kpis: pd.DataFrame,
-    memberships: pd.DataFrame,
-    *,
-    previous_run: str | None,
-    tasks: int,
-    emails: int,
-    calls: int,
-    no_consent: int,
-) -> str:
-    """The finding notebook 05 leads with, in words a sales manager reads."""
-    if kpis.empty:
-        return (
-            "No saved segment could be evaluated on this run's data, so there are no members, "
-            "entries, exits or actions."
-        )
-    in_any = int(memberships.fillna(False).astype(bool).any(axis=1).sum())
-    text = (
-        f"{len(kpis)} saved segment{'s' if len(kpis) != 1 else ''} hold{'' if len(kpis) != 1 else 's'} {in_any:,} customers ({in_any / max(len(memberships), 1):.0%} of all "
-        f"customers) in at least one segment."
-    )
-    if "entered" in kpis:
-        since = (
-            f"since the last successful run ({previous_run})"
-            if previous_run
-            else "on this first run"
-        )
-        text += (
-            f" {since[0].upper()}{since[1:]}, {int(kpis['entered'].sum()):,} segment entries and "
-            f"{int(kpis['left'].sum()):,} exits were recorded."
-        )
-    text += (
-        f"\n\nThe entries produced {tasks:,} tasks for account managers, {emails:,} emails and {calls:,} calls."
-        + (
-            f" {no_consent:,} customers were left off a contact list because they have not given consent for "
-            "that channel or lack contact details."
-            if no_consent
-            else ""
-        )
-    )
-    return text

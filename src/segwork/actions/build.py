@@ -189,14 +189,24 @@ def _consent(values: pd.Series) -> np.ndarray:
                 or (isinstance(v, str) and v.strip().lower() in words)
                 or (isinstance(v, int | float | np.number) and not isinstance(v, bool) and v == 1)
             )
-            for v in values
+            for v in values.to_numpy(dtype=object, na_value=None)
         ],
         dtype=bool,
     )
 
 
 def _has_contact(values: pd.Series) -> np.ndarray:
-    return np.array([not _is_missing(v) and bool(str(v).strip()) for v in values], dtype=bool)
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(
+        values.dtype
+    ):
+        return (values.str.strip().str.len() > 0).fillna(False).to_numpy(dtype=bool)
+    return np.array(
+        [
+            not _is_missing(v) and bool(str(v).strip())
+            for v in values.to_numpy(dtype=object, na_value=None)
+        ],
+        dtype=bool,
+    )
 
 
 def _entered_long(entered: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +350,9 @@ def _action_rows(
 ) -> pd.DataFrame:
     n = len(sub)
     due = today + pd.Timedelta(days=cfg.due_in_days)
-    owners = sub["owner"] if "owner" in sub.columns else pd.Series([None] * n, index=sub.index)
+    owners = (
+        sub["owner"].to_numpy(dtype=object, na_value=None) if "owner" in sub.columns else [None] * n
+    )
     assignee, assigned_by = [], []
     for o in owners:
         if not _is_missing(o) and str(o).strip():
@@ -390,5 +402,5 @@ def _list_frame(name: str, parts: list[pd.DataFrame]) -> pd.DataFrame:
         if c in ("due_date", "entry_date"):
             df[c] = pd.to_datetime(df[c]).astype("datetime64[us]")
         else:
-            df[c] = df[c].map(lambda v: None if _is_missing(v) else str(v)).astype("str")
+            df[c] = df[c].astype("str")
     return df.sort_values(["segment", "customer_id", "action_id"], ignore_index=True)

@@ -49,6 +49,13 @@ def _check_run_id(run_id: str) -> str:
 
 
 def _ids(values: Iterable[Any], what: str) -> list[str]:
+    """Customer ids as text (a missing one is an :class:`ActionError`); vectorised for arrays."""
+    if isinstance(values, pd.Index | pd.Series | np.ndarray):
+        arr = pd.Series(values).to_numpy(dtype=object, na_value=None)
+        missing = pd.isna(arr)
+        if missing.any():
+            raise ActionError(f"{what}: a customer_id is missing; every row needs a customer_id")
+        return [v if type(v) is str else str(v) for v in arr]
     out: list[str] = []
     for v in values:
         if _is_missing(v):
