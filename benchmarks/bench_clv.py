@@ -24,7 +24,9 @@ import time
 import numpy as np
 from scipy import optimize
 
-from segwork.clv import BetaGeo, _fit_bgnbd, _unique_histories, bgnbd_log_likelihood
+from segwork.clv import BetaGeo, bgnbd_log_likelihood
+from segwork.clv.bgnbd import _fit_bgnbd
+from segwork.clv.inputs import _unique_histories
 
 TRUE = {"r": 0.75, "alpha": 65.0, "a": 0.45, "b": 11.0}
 

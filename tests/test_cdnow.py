@@ -18,6 +18,8 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
 from segwork import clv, rfm
+from segwork.pages import rfm_clv as page02
+from segwork.steps import rfm_clv as step02
 from tests.realdata import cdnow_master, cdnow_summary
 
 END = "1998-06-30"
@@ -125,22 +127,27 @@ def test_gamma_gamma_equals_lifetimes_on_cdnow_repeat_buyers(weekly) -> None:
 def test_notebook_02_on_cdnow(orders) -> None:
     """A closed cohort with orders only: no new buyers, no profile breakdowns, no interactions
     in the words, every customer in the CLV table, and the models compared with an interval."""
-    res = clv.analyse_rfm_clv(orders, analysis_date=END, window_days=365)
+    res = step02.run(orders, analysis_date=END, window_days=365)
     assert (res.migration.customers["segment_before"] == "new").sum() == 0
     assert len(res.clv_features) == 23_570
     assert res.breakdowns == [] and res.breakdown_note
     cov = res.scored.attrs["coverage"]
     assert cov["scored"] + cov["before_window"] == 23_570 and cov["only_returns"] == 0
-    assert f"{cov['scored']:,} of 23,570 customers" in res.coverage
+    assert f"{cov['scored']:,} of 23,570 customers" in page02.coverage(res)
     text = "\n".join(
-        [res.coverage, res.headline(), *res.model_notes, clv.comparison_text(res.comparison)]
+        [
+            page02.coverage(res),
+            page02.result_headline(res),
+            *res.model_notes,
+            page02.comparison_text(res.comparison),
+        ]
     )
     for word in ("email", "complaint", "cart", "new buyers", "nan", "NaT"):
         assert word not in text
     # BG/NBD and the spend model are trusted on CDNOW: the value table shows its chance still
     # active and CLV
     assert not res.bgnbd_untrusted and not res.spend_untrusted and res.spend.caveats() == []
-    page = res.value_table(currency="USD", discount_rate_monthly=0.01)
+    page = page02.segment_value_table(res, currency="USD", discount_rate_monthly=0.01)
     assert "chance still active (BG/NBD)" in page.frame.columns
     assert "value per customer, 12 months (USD)" in page.frame.columns
     assert "not shown" not in page.note
@@ -153,7 +160,7 @@ def test_page_02_migration_counts_on_cdnow(raw, orders) -> None:
     """The headline's migration counts against pandas on the raw file: customers with a purchase
     in the 365 days up to 1 April 1998 (scored then), those of them with none in the 365 days up
     to 30 June 1998 (no longer scored), and the earlier customers who came back."""
-    res = clv.analyse_rfm_clv(orders, analysis_date=END, window_days=365)
+    res = step02.run(orders, analysis_date=END, window_days=365)
     end, earlier = pd.Timestamp(END), pd.Timestamp(END) - pd.Timedelta(days=90)
 
     def buyers(upto: pd.Timestamp) -> set[str]:
@@ -161,14 +168,14 @@ def test_page_02_migration_counts_on_cdnow(raw, orders) -> None:
         return set(rows["customer_id"])
 
     then, now = buyers(earlier), buyers(end)
-    text = res.headline()
+    text = page02.result_headline(res)
     assert (len(then), len(then - now), len(now - then)) == (9_499, 1_630, 463)
     assert f"Of the {len(then):,} customers scored on 01 Apr 1998" in text
     assert f"{len(then - now):,} ({len(then - now) / len(then):.0%}) are no longer scored" in text
     assert (
         f"no first-time buyers arrived and {len(now - then):,} earlier customers came back" in text
     )
-    assert "no 'new' row" in rfm.migration_text(res.migration, window_days=365)
+    assert "no 'new' row" in page02.migration_text(res.migration, window_days=365)
 
 
 def test_page_01_order_value_spread_on_cdnow(raw) -> None:

@@ -21,6 +21,9 @@ from statsmodels.tools.numdiff import approx_hess
 from threadpoolctl import threadpool_limits
 
 from segwork import clv, demo, display, rfm
+from segwork.pages import rfm_clv as page02
+from segwork.plots import clv as plots_clv
+from segwork.steps import rfm_clv as step02
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -162,13 +165,15 @@ def test_analytic_gradients_match_finite_differences(simulated) -> None:
     rows = simulated.sample(2000, random_state=1)
     x, tx, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
     ux, xi = np.unique(x, return_inverse=True)
-    data = clv._BGData(x, tx, T, np.arange(1.0, len(x) + 1))  # unequal weights
+    data = clv.bgnbd._BGData(x, tx, T, np.arange(1.0, len(x) + 1))  # unequal weights
     gg = simulate_gg(500, 3.0, 5.0, 40.0, seed=3)
     gx, gxi = np.unique(gg["frequency"].to_numpy(), return_inverse=True)
     objectives = {
-        "bgnbd": (lambda lp: clv._bg_objective(lp, data, 0.3), np.log([0.4, 6.0, 0.9, 3.0])),
+        "bgnbd": (lambda lp: clv.bgnbd._bg_objective(lp, data, 0.3), np.log([0.4, 6.0, 0.9, 3.0])),
         "gamma-gamma": (
-            lambda lp: clv._gg_objective(lp, gx, gxi, gg["monetary"].to_numpy(), np.ones(500), 0.3),
+            lambda lp: clv.gamma_gamma._gg_objective(
+                lp, gx, gxi, gg["monetary"].to_numpy(), np.ones(500), 0.3
+            ),
             np.log([2.0, 4.0, 30.0]),
         ),
     }
@@ -752,7 +757,7 @@ def test_every_form_of_a_degenerate_hessian_flags_the_weak_parameters(form) -> N
     hess = np.zeros((4, 4))
     hess[:2, :2], hess[2:, 2:] = good, bad
     edge = [2, 3] if form == "edge" else []
-    cov = clv._covariance_from_hessian(hess, edge)
+    cov = clv.fitting._covariance_from_hessian(hess, edge)
     np.testing.assert_allclose(cov[:2, :2], np.linalg.inv(good), rtol=1e-12)
     if form == "nan":  # only log a is undefined; log b is identified on its own
         assert np.isinf(cov[2, 2]) and cov[3, 3] == pytest.approx(1.0)
@@ -760,7 +765,7 @@ def test_every_form_of_a_degenerate_hessian_flags_the_weak_parameters(form) -> N
         assert np.isinf(cov[2, 2]) and np.isinf(cov[3, 3])
     fit = optimize.OptimizeResult(x=np.zeros(4), success=True, jac=np.zeros(4), message="")
     with pytest.warns(clv.CLVWarning, match="a"):
-        weak, text = clv._fit_problems("BG/NBD", fit, NAMES, cov, "advice")
+        weak, text = clv.fitting._fit_problems("BG/NBD", fit, NAMES, cov, "advice")
     assert set(weak) == ({"a"} if form == "nan" else {"a", "b"})
 
 
@@ -843,7 +848,7 @@ def test_page_calls_a_model_better_only_when_the_interval_excludes_zero() -> Non
     diff = cmp.auc_difference
     p = cmp.predictions
     assert diff == clv.auc_difference(p["actual"], p["propensity"], p["bgnbd"])
-    text = clv.comparison_text(cmp)
+    text = page02.comparison_text(cmp)
     excludes = diff["low"] > 0 or diff["high"] < 0
     assert ("ranked customers better" in text) == excludes
     assert ("neither can be called better" in text) == (not excludes)
@@ -853,7 +858,7 @@ def test_page_calls_a_model_better_only_when_the_interval_excludes_zero() -> Non
     assert "email" not in text and "complaint" not in text and "cart" not in text
     # an interval that straddles 0 is said to be indistinguishable
     cmp.auc_difference = {**diff, "low": -0.01, "high": 0.02, "difference": 0.005}
-    assert "neither can be called better" in clv.comparison_text(cmp)
+    assert "neither can be called better" in page02.comparison_text(cmp)
 
 
 def test_accuracy_table_and_plots_name_models_and_columns_in_words() -> None:
@@ -862,21 +867,21 @@ def test_accuracy_table_and_plots_name_models_and_columns_in_words() -> None:
     d = demo.generate(800, seed=3)
     ref = pd.Timestamp(d.truth["analysis_date"])
     cmp = clv.compare_on_holdout(d.orders, analysis_date=ref, horizon_days=90)
-    table = clv.accuracy_table(cmp)
+    table = page02.accuracy_table(cmp)
     assert table["model"].tolist() == ["propensity model", "BG/NBD"]
-    assert set(table.columns) == set(clv.ACCURACY_FORMATS) | {"model"}
+    assert set(table.columns) == set(page02.ACCURACY_FORMATS) | {"model"}
     cut = ref - pd.Timedelta(days=90)
     o = d.orders[d.orders["order_date"] <= ref]
     before = set(o.loc[o["order_date"] <= cut, "customer_id"])
     after = set(o.loc[(o["order_date"] > cut) & (o["amount"] > 0), "customer_id"])
     assert table["customers"].tolist() == [len(before)] * 2
     assert table["share who bought"].iloc[0] == pytest.approx(len(before & after) / len(before))
-    text = clv.accuracy_text(cmp)
+    text = page02.accuracy_text(cmp)
     assert f"the {len(before):,} customers with a purchase up to {cut:%d %b %Y}" in text
     assert "last 90 days" in text and "_" not in text
     fig, (ax1, ax2) = plt.subplots(1, 2)
-    clv.calibration_plot(cmp.calibration, ax=ax1, days=90)
-    clv.groups_plot(cmp.groups, ax=ax2, days=90)
+    plots_clv.calibration_plot(cmp.calibration, ax=ax1, days=90)
+    plots_clv.groups_plot(cmp.groups, ax=ax2, days=90)
     for ax in (ax1, ax2):
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "BG/NBD" in labels and "bgnbd" not in labels and "propensity" not in labels
@@ -910,25 +915,25 @@ def _cohort_orders(n: int = 600, *, days: int = 540, seed: int = 11, repeat: boo
     )
 
 
-def _page_text(res: clv.RfmClvResult) -> str:
-    parts = [res.coverage, res.headline(), *res.notes, *res.model_notes]
+def _page_text(res: step02.RfmClvResult) -> str:
+    parts = [page02.coverage(res), page02.result_headline(res), *res.notes, *res.model_notes]
     parts += [t for t in (res.migration_note, res.holdout_note, res.breakdown_note) if t]
     if res.comparison is not None:
-        parts.append(clv.comparison_text(res.comparison))
+        parts.append(page02.comparison_text(res.comparison))
     return "\n".join(parts)
 
 
 def test_notebook_02_on_a_closed_cohort_with_orders_only() -> None:
     orders = _cohort_orders()
     ref = pd.Timestamp("2021-06-24")  # 540 days after the start
-    res = clv.analyse_rfm_clv(orders, analysis_date=ref, window_days=365)
+    res = step02.run(orders, analysis_date=ref, window_days=365)
     text = _page_text(res)
     # a closed cohort has no new buyers
     assert (res.migration.customers["segment_before"] == "new").sum() == 0
     assert "no first-time buyers arrived" in text
     # orders only: no profile breakdowns, the propensity model uses the order history only
     assert res.breakdowns == [] and "left out" in res.breakdown_note
-    assert clv.propensity_inputs_text(res.propensity_model) == "the order history"
+    assert page02.propensity_inputs_text(res.propensity_model) == "the order history"
     for demo_word in ("email", "complaint", "cart", "business", "South Moravia", "CZK"):
         assert demo_word not in text
     for missing in ("nan", "NaT", "None"):
@@ -936,7 +941,7 @@ def test_notebook_02_on_a_closed_cohort_with_orders_only() -> None:
     # every customer with a purchase is in the clv features; zero-amount buyers too
     assert len(res.clv_features) == orders["customer_id"].nunique()
     assert set(res.table.index) == set(orders["customer_id"])
-    assert res.comparison is not None and "AUC" in clv.comparison_text(res.comparison)
+    assert res.comparison is not None and "AUC" in page02.comparison_text(res.comparison)
     assert display.money_format(orders["amount"]) == "{:,.2f}"  # cents for small amounts
     models = res.models()
     assert set(models["auc_difference"]) >= {"difference", "low", "high"}
@@ -947,7 +952,7 @@ def test_notebook_02_goes_on_when_no_model_can_be_fitted() -> None:
     each section that cannot run is one sentence, and the scores are still there."""
     orders = _cohort_orders(200, days=40, repeat=False)
     ref = pd.Timestamp("2020-02-20")
-    res = clv.analyse_rfm_clv(orders, analysis_date=ref, migration_days=90, horizon_days=90)
+    res = step02.run(orders, analysis_date=ref, migration_days=90, horizon_days=90)
     assert res.bgnbd is None and res.spend is None
     assert any("BG/NBD" in n and "repeat purchase" in n for n in res.model_notes)
     assert any("Gamma-Gamma" in n for n in res.model_notes)
@@ -965,7 +970,7 @@ def test_too_few_buyers_in_the_holdout_is_said_in_words() -> None:
     the counts, and the BG/NBD fit and the scores are still there."""
     orders = _cohort_orders(40, days=400, seed=13)
     ref = pd.Timestamp("2021-02-04")
-    res = clv.analyse_rfm_clv(orders, analysis_date=ref, window_days=365)
+    res = step02.run(orders, analysis_date=ref, window_days=365)
     last = orders[
         (orders["order_date"] > ref - pd.Timedelta(days=90)) & (orders["order_date"] <= ref)
     ]
@@ -987,7 +992,7 @@ def test_value_table_names_columns_in_words() -> None:
             "clv_share": [55 / 62.5, 7.5 / 62.5],
         }
     )
-    table = clv.value_table(seg_value, currency="EUR", discount_rate_monthly=0.01, warned=True)
+    table = page02.value_table(seg_value, currency="EUR", discount_rate_monthly=0.01, warned=True)
     assert list(table.frame.columns) == [
         "segment",
         "customers",
@@ -1001,7 +1006,7 @@ def test_value_table_names_columns_in_words() -> None:
     assert table.note.startswith("Chance still active:") and "1% a month" in table.note
     assert table.note.endswith("Read the model warnings above before using these figures.")
     assert "_" not in table.note
-    only = clv.value_table(
+    only = page02.value_table(
         seg_value[["rfm_segment", "customers", "propensity_90d"]],
         currency="EUR",
         discount_rate_monthly=0.01,
@@ -1014,14 +1019,14 @@ def test_a_bgnbd_warning_is_not_lifted_by_the_holdout_check() -> None:
     """Online Retail: BG/NBD "cannot be trusted" (warning) yet ranked better on the holdout; the
     finding must not read as if the warning were void."""
     orders = _cohort_orders()
-    res = clv.analyse_rfm_clv(orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365)
+    res = step02.run(orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365)
     assert res.comparison is not None and res.bgnbd is not None
     res.bgnbd.caveats = lambda: []
-    assert "warning above" not in res.comparison_text()
-    assert res.comparison_text() == clv.comparison_text(res.comparison)
+    assert "warning above" not in page02.comparison(res)
+    assert page02.comparison(res) == page02.comparison_text(res.comparison)
     res.bgnbd.caveats = lambda: ["The BG/NBD model cannot be trusted on this data."]
-    text = res.comparison_text()
-    assert text.startswith(clv.comparison_text(res.comparison))
+    text = page02.comparison(res)
+    assert text.startswith(page02.comparison_text(res.comparison))
     assert text.endswith(
         "The model warning above still holds: this check is of who buys in the next 90 days, "
         "not of BG/NBD's chance still active or lifetime value."
@@ -1055,11 +1060,11 @@ def test_value_table_leaves_out_bgnbd_when_the_page_warns_it_cannot_be_trusted()
     ref = pd.Timestamp("2020-01-01") + pd.Timedelta(days=600)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = clv.analyse_rfm_clv(_nobody_leaves_orders(), analysis_date=ref)
+        res = step02.run(_nobody_leaves_orders(), analysis_date=ref)
     assert res.bgnbd_untrusted and any("cannot be trusted" in n for n in res.model_notes)
     assert res.bgnbd.params_["a"] / (res.bgnbd.params_["a"] + res.bgnbd.params_["b"]) < 0.001
     assert {"p_alive", "clv_12m"} <= set(res.table.columns)  # the artifact keeps them
-    page = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    page = page02.segment_value_table(res, currency="EUR", discount_rate_monthly=0.01)
     shown = " ".join(page.frame.columns)
     assert "chance still active" not in shown and "value" not in shown
     assert page.frame["customers"].is_monotonic_decreasing  # not ordered by the hidden CLV
@@ -1074,7 +1079,7 @@ def test_value_table_leaves_out_bgnbd_when_the_page_warns_it_cannot_be_trusted()
     assert f"{m['brier']:.3f}" in page.note and f"{m['brier_baseline']:.3f}" in page.note
     # the same result without the warning shows BG/NBD's columns as before
     res.bgnbd.caveats = lambda: []
-    trusted = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    trusted = page02.segment_value_table(res, currency="EUR", discount_rate_monthly=0.01)
     assert "chance still active (BG/NBD)" in trusted.frame.columns
     assert "value per customer, 12 months (EUR)" in trusted.frame.columns
     assert "not shown" not in trusted.note
@@ -1094,7 +1099,7 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
     )
     good = {"auc": 0.81, "brier": 0.12, "brier_baseline": 0.2, "base_rate": 0.3, "n": 1000}
     good["mean_predicted"] = 0.28  # within 2 binomial SEs (2 * 0.0145) of the actual share
-    page = clv.value_table(
+    page = page02.value_table(
         seg_value,
         currency="EUR",
         discount_rate_monthly=0.01,
@@ -1113,7 +1118,7 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
         "against 0.200 for always predicting that share, AUC 0.810."
     )
     # 3 points off on 1,000 customers is more than 2 SEs: only the ranking is offered
-    off = clv.value_table(
+    off = page02.value_table(
         seg_value,
         currency="EUR",
         discount_rate_monthly=0.01,
@@ -1123,11 +1128,11 @@ def test_value_table_offers_the_propensity_model_only_with_its_holdout_evidence(
     assert "to rank customers (not as a probability: its level was off)" in off.note
     assert "as the chance of a purchase and" not in off.note
     assert "Read the model warnings" not in page.note  # said once, at the start
-    no_check = clv.value_table(
+    no_check = page02.value_table(
         seg_value, currency="EUR", discount_rate_monthly=0.01, bgnbd_untrusted=True
     )
     assert "not checked on past data" in no_check.note
-    bare = clv.value_table(
+    bare = page02.value_table(
         seg_value[["rfm_segment", "customers", "p_alive", "clv_12m", "clv_total", "clv_share"]],
         currency="EUR",
         discount_rate_monthly=0.01,
@@ -1173,7 +1178,7 @@ def test_value_table_leaves_out_lifetime_value_when_the_spend_model_cannot_be_tr
     ref = pd.Timestamp("2020-01-01") + pd.Timedelta(days=600)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = clv.analyse_rfm_clv(_same_spenders_orders(), analysis_date=ref)
+        res = step02.run(_same_spenders_orders(), analysis_date=ref)
     assert not res.bgnbd_untrusted and res.spend_untrusted
     assert {"q", "v"} <= set(res.spend.weak_parameters_)
     p, q, v = (res.spend.params_[k] for k in ("p", "q", "v"))
@@ -1185,7 +1190,7 @@ def test_value_table_leaves_out_lifetime_value_when_the_spend_model_cannot_be_tr
     assert {"p_alive", "expected_purchases_90d", "expected_spend", "clv_12m"} <= set(
         res.table.columns
     )  # the artifact keeps them
-    page = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    page = page02.segment_value_table(res, currency="EUR", discount_rate_monthly=0.01)
     assert "chance still active (BG/NBD)" in page.frame.columns
     assert not any("value" in c for c in page.frame.columns)
     assert page.frame["customers"].is_monotonic_decreasing  # not ordered by the hidden CLV
@@ -1200,7 +1205,7 @@ def test_value_table_leaves_out_lifetime_value_when_the_spend_model_cannot_be_tr
     assert "value per customer" not in page.note and "Read the model warnings" not in page.note
     # the same result with a trusted spend model shows lifetime value as before
     res.spend.weak_parameters_ = []
-    trusted = res.value_table(currency="EUR", discount_rate_monthly=0.01)
+    trusted = page02.segment_value_table(res, currency="EUR", discount_rate_monthly=0.01)
     assert "value per customer, 12 months (EUR)" in trusted.frame.columns
     assert "not shown" not in trusted.note
 
@@ -1217,11 +1222,11 @@ def test_value_table_says_why_once_when_neither_model_can_be_trusted() -> None:
         }
     )
     kw = {"currency": "EUR", "discount_rate_monthly": 0.01, "horizon_days": 30}
-    spend = clv.value_table(seg_value, spend_untrusted=True, **kw)
+    spend = page02.value_table(seg_value, spend_untrusted=True, **kw)
     assert list(spend.frame.columns) == ["segment", "customers", "chance still active (BG/NBD)"]
     assert list(spend.frame["segment"]) == ["Lost", "Champions"]
     assert "expected purchases in 30 days (BG/NBD, column expected_purchases_30d" in spend.note
-    both = clv.value_table(seg_value, spend_untrusted=True, bgnbd_untrusted=True, **kw)
+    both = page02.value_table(seg_value, spend_untrusted=True, bgnbd_untrusted=True, **kw)
     assert list(both.frame.columns) == ["segment", "customers"]
     assert both.note.startswith("Chance still active and lifetime value (BG/NBD) are not shown")
     assert "spend model" not in both.note  # BG/NBD's reason covers lifetime value

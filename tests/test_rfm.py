@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segwork import rfm
+from segwork.pages import rfm_clv as page02
+from segwork.plots import rfm as plots_rfm
 from segwork.schema import SchemaError
 
 matplotlib.use("Agg")
@@ -728,7 +730,7 @@ def test_closed_cohort_has_no_new_customers_only_inactive_ones_coming_back():
     in_now = set(d[d.order_date > pd.Timestamp(ref) - pd.Timedelta(days=365)].customer_id)
     assert set(before.index[before == "inactive"]) == in_now - in_then
     assert len(in_now - in_then) > 0
-    text = rfm.headline(rfm.segment_kpis(rfm.score(rfm.features(df, analysis_date=ref))), res)
+    text = page02.headline(rfm.segment_kpis(rfm.score(rfm.features(df, analysis_date=ref))), res)
     assert "no first-time buyers" in text and "new buyers" not in text
 
 
@@ -805,15 +807,15 @@ def test_plots_draw_the_data():
 
     df = make_orders(12)
     scored = rfm.score(rfm.features(df, analysis_date="2024-12-31"))
-    ax = rfm.rf_heatmap(scored)
+    ax = plots_rfm.rf_heatmap(scored)
     assert np.nansum(ax.collections[0].get_array()) == len(scored)
-    ax = rfm.rf_heatmap(scored, value="monetary")
+    ax = plots_rfm.rf_heatmap(scored, value="monetary")
     assert ax.collections
     kpis = rfm.segment_kpis(scored)
-    ax = rfm.segment_bars(kpis)
+    ax = plots_rfm.segment_bars(kpis)
     assert len(ax.patches) >= 2 * len(kpis) - 1
     res = rfm.migration(df, analysis_date="2024-12-31", earlier_days=90)
-    ax = rfm.migration_heatmap(res)
+    ax = plots_rfm.migration_heatmap(res)
     arr = np.ma.filled(ax.collections[0].get_array().astype(float), np.nan)
     shown = res.shares.loc[res.counts.sum(axis=1) > 0]  # rows without customers are left out
     np.testing.assert_allclose(arr.reshape(shown.shape), shown.to_numpy(), equal_nan=True)
@@ -875,7 +877,7 @@ def test_coverage_says_who_was_scored_and_why_others_were_left_out():
     assert cov["customers_with_orders"] == d["customer_id"].nunique()
     assert cov["before_window"] == d["customer_id"].nunique() - inside["customer_id"].nunique()
     assert cov["only_returns"] == inside["customer_id"].nunique() - len(buyers)
-    text = rfm.coverage_text(f, customers_total=cov["customers_with_orders"] + 7)
+    text = page02.coverage_text(f, customers_total=cov["customers_with_orders"] + 7)
     total = cov["customers_with_orders"] + 7
     assert f"{len(buyers):,} of {total:,} customers" in text
     assert f"{cov['before_window']:,} whose orders all lie before those 90 days" in text
@@ -925,7 +927,7 @@ def test_headline_gives_the_counts_behind_its_shares():
     ref = "2024-12-31"
     res = rfm.migration(df, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365})
     kpis = rfm.segment_kpis(rfm.score(rfm.features(df, analysis_date=ref, window_days=365)))
-    text = rfm.headline(kpis, res)
+    text = page02.headline(kpis, res)
     top = kpis.sort_values("revenue_share", ascending=False).iloc[0]
     assert (
         f"{int(top['customers']):,} of the {int(kpis['customers'].sum()):,} scored customers"
@@ -975,7 +977,7 @@ def test_migration_chart_leaves_out_empty_rows_and_the_text_explains_every_label
     df = _cohort()  # a closed cohort: nobody's first purchase is in the last 90 days
     ref = "2024-12-31"
     res = rfm.migration(df, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365})
-    ax = rfm.migration_heatmap(res)
+    ax = plots_rfm.migration_heatmap(res)
     rows = [t.get_text() for t in ax.get_yticklabels()]
     plt.close("all")
     before = res.customers["segment_before"].astype(str)
@@ -983,7 +985,7 @@ def test_migration_chart_leaves_out_empty_rows_and_the_text_explains_every_label
     n_inactive = int((before == "inactive").sum())
     assert f"inactive ({n_inactive:,})" in rows
     assert len(rows) == int((res.counts.sum(axis=1) > 0).sum())
-    text = rfm.migration_text(res, window_days=365)
+    text = page02.migration_text(res, window_days=365)
     assert "'gone': customers with no purchase in the 365 days up to now" in text
     assert "'inactive'" in text and "no 'new' row" in text and "'new':" not in text
     assert "90 days ago" in text
@@ -994,21 +996,23 @@ def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts(
     kpis = rfm.segment_kpis(
         rfm.score(rfm.features(df, analysis_date="2024-12-31", window_days=365))
     )
-    table = rfm.segment_table(kpis, currency="USD", window_days=365)
+    table = page02.segment_table(kpis, currency="USD", window_days=365)
     assert not any("_" in c for c in table.frame.columns)
     assert table.frame["customers"].tolist() == kpis["customers"].tolist()
     assert table.frame["net revenue (USD)"].tolist() == kpis["revenue"].tolist()
     assert set(table.formats) <= set(table.frame.columns)
     assert "in the 365 days up to the analysis date" in table.note and "_" not in table.note
     small = kpis.assign(avg_order_value=kpis["avg_order_value"] / 1000)
-    fmt = rfm.segment_table(small, currency="USD", window_days=None)
+    fmt = page02.segment_table(small, currency="USD", window_days=None)
     assert fmt.formats["average order value (USD)"] == "{:,.2f}"
     assert "over the whole history" in fmt.note
 
 
 def test_scores_text_names_the_runs_score_levels():
-    assert "from 1 (the customers lowest on it) to 4 (the highest)" in rfm.scores_text(4)
-    assert "into 7 groups" in rfm.scores_text(7) and "highest score level" not in rfm.scores_text(7)
+    assert "from 1 (the customers lowest on it) to 4 (the highest)" in page02.scores_text(4)
+    assert "into 7 groups" in page02.scores_text(
+        7
+    ) and "highest score level" not in page02.scores_text(7)
 
 
 def test_breakdown_tests_say_whether_the_mix_differs_with_a_holm_adjusted_chi_square():
@@ -1029,7 +1033,7 @@ def test_breakdown_tests_say_whether_the_mix_differs_with_a_holm_adjusted_chi_sq
         }
     )
     frames = {c: rfm.breakdown(scored, customers, c) for c in ("tier", "coin")}
-    texts = rfm.breakdown_tests(frames)
+    texts = page02.breakdown_tests(frames)
     raw = []
     for c in ("tier", "coin"):
         table = pd.crosstab(customers.set_index("customer_id")[c], scored["segment"].astype(str))
@@ -1061,13 +1065,13 @@ def test_rf_heatmap_prints_counts_with_thousands_separators():
         index=pd.Index([f"c{i}" for i in range(n)], name="customer_id"),
     )
     scored.attrs["bins"] = 5
-    ax = rfm.rf_heatmap(scored)
+    ax = plots_rfm.rf_heatmap(scored)
     texts = {t.get_text() for t in ax.texts}
     assert f"{n - 24:,}" in texts and "(customers)" not in ax.get_title()
     plt.close("all")
 
 
 def test_breakdowns_intro_lists_attributes_in_words():
-    text = rfm.breakdowns_intro(["age_band", "region", "customer_type"])
+    text = page02.breakdowns_intro(["age_band", "region", "customer_type"])
     assert text.startswith("The segment mix by age band, region and customer type. ")
     assert "compare across a row" not in text and "test says whether" in text

@@ -1,0 +1,747 @@
+"""Page 02 (RFM segments, next purchase and lifetime value): every sentence it says, and one
+function per section that shows it.
+
+The section functions take the result of :func:`segwork.steps.rfm_clv.run` and show the
+section with :mod:`segwork.display` and :mod:`segwork.plots.rfm` / :mod:`segwork.plots.clv`;
+the text functions (``headline``, ``coverage_text``, ``comparison_text``, ...) return the words,
+which come from the data and the parameters, never from the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2_contingency
+from statsmodels.stats.multitest import multipletests
+
+from segwork.abtest import _p_phrase
+from segwork.clv import MODEL_NAMES, HoldoutComparison, PropensityModel, auc_difference
+from segwork.clv import value_by_segment as _value_by_segment
+from segwork.display import PageTable, money_format
+from segwork.rfm import GONE, INACTIVE, NEW, MigrationResult, RFMError
+
+
+def coverage_text(features: pd.DataFrame, *, customers_total: int | None = None) -> str:
+    """One paragraph for the page: how many customers were scored, how many left out and why.
+
+    ``features`` is the output of :func:`features` (its ``attrs["coverage"]``);
+    ``customers_total`` is the number of customers known to the run (e.g. the customer table),
+    so that customers who never ordered are counted too.
+    """
+    a = features.attrs
+    cov = a.get("coverage")
+    if not cov:
+        raise RFMError("coverage_text needs the output of rfm.features (attrs['coverage'])")
+    date = pd.Timestamp(a["analysis_date"])
+    window = a.get("window_days")
+    where = (
+        f"up to {date:%d %b %Y}"
+        if window is None
+        else (f"in the {window:,} days up to {date:%d %b %Y}")
+    )
+    reasons = []
+    if cov["before_window"]:
+        reasons.append(
+            f"{cov['before_window']:,} whose orders all lie before those {window:,} days"
+        )
+    if cov["only_returns"]:
+        reasons.append(
+            f"{cov['only_returns']:,} with only returns there"
+            + (" (or purchases returned in full)" if a.get("convention") == "clv" else "")
+        )
+    if customers_total is not None and customers_total > cov["customers_with_orders"]:
+        reasons.append(
+            f"{customers_total - cov['customers_with_orders']:,} known customers without any "
+            f"order {f'up to {date:%d %b %Y}'}"
+        )
+    scored = cov["scored"]
+    total = max(customers_total or 0, cov["customers_with_orders"])
+    text = (
+        f"{scored:,} of {total:,} customers ({scored / total:.0%}) are scored: "
+        f"everyone with a purchase {where} (an order of amount 0 counts as a purchase)."
+    )
+    text += (" Left out: " + "; ".join(reasons) + ".") if reasons else " Nobody is left out."
+    after = a.get("orders_after_analysis_date", 0)
+    if after:
+        text += f" {after:,} order rows dated after {date:%d %b %Y} are not counted."
+    return text
+
+
+def breakdowns_intro(columns: Sequence[str]) -> str:
+    """The sentence before the segment-mix charts, naming the attributes in words."""
+    names = [c.replace("_", " ") for c in columns]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return (
+        f"The segment mix by {listed}. A cell shows the share of that group's customers in the "
+        "segment; under each chart, a test says whether the groups differ more than chance "
+        "would explain."
+    )
+
+
+def breakdown_tests(
+    breakdowns: Mapping[str, pd.DataFrame], *, alpha: float = 0.05
+) -> dict[str, str]:
+    """Whether the segment mix differs between the groups of each attribute, in one sentence each.
+
+    A chi-square test of independence on the customer counts of :func:`breakdown` (groups x
+    segments, empty rows and columns left out); the p-values are adjusted by Holm's method for
+    the number of attributes tested, so a chart is not called different by chance alone.
+    """
+    tested: dict[str, tuple[float, int, int, int, float]] = {}
+    out: dict[str, str] = {}
+    for by, b in breakdowns.items():
+        grid = b.pivot_table(
+            index=by, columns="segment", values="customers", aggfunc="sum", observed=True
+        )
+        grid = grid.loc[grid.sum(axis=1) > 0, grid.sum(axis=0) > 0]
+        name = by.replace("_", " ")
+        if grid.shape[0] < 2 or grid.shape[1] < 2:
+            out[by] = f"{name[:1].upper()}{name[1:]}: too few groups or segments to test."
+            continue
+        _, p, _, expected = chi2_contingency(grid.to_numpy())
+        tested[by] = (
+            float(p),
+            int(grid.to_numpy().sum()),
+            *grid.shape,
+            float((expected < 5).mean()),
+        )
+    if tested:
+        adjusted = multipletests([v[0] for v in tested.values()], method="holm")[1]
+        k = len(tested)
+        for (by, (_, n, groups, _segments, small)), p in zip(tested.items(), adjusted, strict=True):
+            name = by.replace("_", " ")
+            test = (
+                f"chi-square test on {n:,} scored customers in {groups} groups, p "
+                f"{_p_phrase(float(p))}"
+                + (f", Holm-adjusted for the {k} attributes tested" if k > 1 else "")
+            )
+            if p < alpha:
+                text = (
+                    f"{name[:1].upper()}{name[1:]}: the segment mix differs between the groups "
+                    f"more than chance would explain ({test})."
+                )
+            else:
+                text = (
+                    f"{name[:1].upper()}{name[1:]}: the segment mix does not differ between the "
+                    f"groups beyond chance ({test}); the differences in this chart may be noise."
+                )
+            if small > 0.2:
+                text += (
+                    f" Many cells are small ({small:.0%} expect fewer than 5 customers), so the "
+                    "test is approximate."
+                )
+            out[by] = text
+    return {by: out[by] for by in breakdowns}
+
+
+def scores_text(bins: int) -> str:
+    """What a score means, for the run's number of score levels."""
+    return (
+        f"Each of the three scores runs from 1 (the customers lowest on it) to {bins} (the "
+        f"highest): the scored customers are split into {bins} groups of about equal size per "
+        "score, and the three scores together name the segment."
+    )
+
+
+def segment_table(kpis: pd.DataFrame, *, currency: str, window_days: int | None):
+    """:func:`segment_kpis` as page 02 shows it: columns in words, cents only for small amounts,
+    and a sentence saying what each column counts and over which days."""
+    names = {
+        "segment": "segment",
+        "customers": "customers",
+        "customer_share": "share of customers",
+        "revenue": f"net revenue ({currency})",
+        "revenue_share": "share of revenue",
+        "orders": "orders",
+        "avg_order_value": f"average order value ({currency})",
+        "orders_per_customer": "orders per customer",
+        "mean_recency": "days since last purchase",
+    }
+    frame = kpis[[c for c in names if c in kpis]].rename(columns=names)
+    formats = {
+        "customers": "{:,}",
+        "share of customers": "{:.1%}",
+        names["revenue"]: money_format(kpis["revenue"]),
+        "share of revenue": "{:.1%}",
+        "orders": "{:,}",
+        names["avg_order_value"]: money_format(kpis["avg_order_value"]),
+        "orders per customer": "{:.1f}",
+        "days since last purchase": "{:,.0f}",
+    }
+    window = (
+        f"in the {window_days:,} days up to the analysis date"
+        if window_days
+        else "over the whole history"
+    )
+    note = (
+        f"Net revenue, orders and orders per customer count purchases {window} (net revenue: "
+        "purchases minus returns); average order value: net revenue per order; days since last "
+        "purchase: the segment's average."
+    )
+    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+
+
+def migration_text(moves: MigrationResult, *, window_days: int | None) -> str:
+    """How to read :func:`migration_heatmap` of ``moves``: its rows, its special labels, and
+    which of them are empty (left out of the chart)."""
+    days = (moves.analysis_date - moves.earlier_date).days
+    totals = moves.counts.sum(axis=1)
+    columns = moves.counts.sum(axis=0)
+    text = (
+        f"Read across a row: of the customers who were in that segment {days} days ago (how many, "
+        "in brackets), the share now in each segment."
+    )
+    labels = []
+    if totals.get(NEW, 0) > 0:
+        labels.append(f"'{NEW}': customers whose first purchase ever came after that date")
+    if totals.get(INACTIVE, 0) > 0:
+        labels.append(
+            f"'{INACTIVE}': customers who had bought before but "
+            + (
+                f"had no purchase in the {window_days:,} days before that date"
+                if window_days
+                else "only returns up to that date"
+            )
+        )
+    if columns.get(GONE, 0) > 0:
+        labels.append(
+            f"'{GONE}': customers with no purchase in the {window_days:,} days up to now, so they "
+            "are no longer scored"
+            if window_days
+            else f"'{GONE}': customers no longer scored"
+        )
+    if labels:
+        text += " " + "; ".join(labels) + "."
+    if totals.get(NEW, 0) == 0:
+        text += " No customer made a first purchase after that date, so there is no 'new' row."
+    return text
+
+
+def headline(kpis: pd.DataFrame, moves: MigrationResult | None = None) -> str:
+    """The finding notebook 02 leads with: where the revenue is and which way customers move."""
+    k = kpis.set_index("segment")
+    top = k.sort_values("revenue_share", ascending=False).iloc[0]
+    scored = int(k["customers"].sum())
+    text = (
+        f"{top.name} are {int(top['customers']):,} of the {scored:,} scored customers "
+        f"({top['customer_share']:.0%}) but bring {top['revenue_share']:.0%} of these customers' "
+        "net revenue."
+    )
+    risk = [s for s in ("At Risk", "Can't Lose Them") if s in k.index and k.loc[s, "customers"] > 0]
+    if risk:
+        n = int(k.loc[risk, "customers"].sum())
+        share = float(k.loc[risk, "revenue_share"].sum())
+        rec = k.loc[risk, "mean_recency"]
+        since = (
+            f"{rec.min():,.0f} days"
+            if len(rec) == 1 or round(rec.min()) == round(rec.max())
+            else f"{rec.min():,.0f} to {rec.max():,.0f} days"
+        )
+        text += (
+            f" {n:,} customers who bought often or spent much have not bought for {since} on "
+            f"average ({' and '.join(risk)}); they brought {share:.0%} of the revenue and are the "
+            "first to win back."
+        )
+    if moves is not None:
+        c = moves.customers
+        old = c[~c["segment_before"].isin([NEW, INACTIVE])]
+        if len(old):
+            same = old["segment_before"].astype(str) == old["segment_now"].astype(str)
+            gone = int((old["segment_now"] == GONE).sum())
+            new = int((c["segment_before"] == NEW).sum())
+            back = int(((c["segment_before"] == INACTIVE) & (c["segment_now"] != GONE)).sum())
+            text += (
+                f"\n\nOf the {len(old):,} customers scored on {moves.earlier_date:%d %b %Y}, "
+                f"{int(same.sum()):,} ({same.mean():.0%}) are in the same segment now"
+                + (
+                    f" and {gone:,} ({gone / len(old):.0%}) are no longer scored (no purchase in "
+                    "the current scoring window)"
+                    if gone
+                    else ""
+                )
+                + ". Since then "
+                + (f"{new:,} first-time buyers arrived" if new else "no first-time buyers arrived")
+                + (f" and {back:,} earlier customers came back." if back else ".")
+            )
+    return text
+
+
+def value_table(
+    seg_value: pd.DataFrame,
+    *,
+    currency: str,
+    discount_rate_monthly: float,
+    warned: bool = False,
+    bgnbd_untrusted: bool = False,
+    propensity_check: dict[str, float] | None = None,
+    spend_untrusted: bool = False,
+    horizon_days: int | None = None,
+):
+    """:func:`value_by_segment` as page 02 shows it: columns in words and what each means.
+
+    ``warned``: a model warning is on the page, so the note sends the reader to it.
+    ``bgnbd_untrusted``: the page warns that BG/NBD cannot be trusted (:meth:`BetaGeo.caveats`);
+    its chance still active and the lifetime value built on it are then not shown as findings
+    (they stay in the artifact), segments are ordered by size, and the note says why and what
+    to use instead. ``propensity_check``: the propensity model's holdout metrics
+    (:attr:`HoldoutResult.metrics`), the evidence for offering it instead.
+    ``spend_untrusted``: the page warns that the spend model cannot be trusted
+    (:attr:`GammaGamma.untrusted`); lifetime value, which multiplies BG/NBD's expected purchases
+    by its expected spend, is then not shown either (it stays in the artifact), while BG/NBD's
+    columns stay when it is trusted; the note says why and names the expected purchases in
+    ``horizon_days`` days (in the artifact) as what to use instead.
+    """
+    lead = ""
+    if bgnbd_untrusted:
+        hidden = [
+            c
+            for c in seg_value.columns
+            if c in ("p_alive", "clv_total", "clv_share") or c.startswith(("clv_", "expected_"))
+        ]
+        seg_value = seg_value.drop(columns=hidden).sort_values(
+            "customers", ascending=False, kind="stable"
+        )
+        lead = (
+            "Chance still active and lifetime value (BG/NBD) are not shown: the model cannot be "
+            "trusted on this data, see the warning above. " + _instead(seg_value, propensity_check)
+        )
+        warned = False  # the lead already sends the reader to the warning
+    elif spend_untrusted:
+        hidden = [c for c in seg_value.columns if c.startswith("clv_") or c == "expected_spend"]
+        seg_value = seg_value.drop(columns=hidden).sort_values(
+            "customers", ascending=False, kind="stable"
+        )
+        purchases = (
+            f"expected purchases in {horizon_days} days (BG/NBD, column "
+            f"expected_purchases_{horizon_days}d of the rfm artifact)"
+            if horizon_days
+            else "expected purchases (BG/NBD, in the rfm artifact)"
+        )
+        lead = (
+            "Lifetime value is not shown: it multiplies the expected purchases by the spend "
+            "model's expected spend per purchase, and the spend model (Gamma-Gamma) cannot be "
+            "trusted on this data, see the warning above. To estimate what customers are worth, "
+            f"use their {purchases} times their own average order value, or the net revenue "
+            "per segment in the segment table above."
+        )
+        warned = False  # the lead already sends the reader to the warning
+    names: dict[str, str] = {"rfm_segment": "segment", "customers": "customers"}
+    formats: dict[str, str] = {"customers": "{:,.0f}"}
+    words = []
+    if "p_alive" in seg_value:
+        names["p_alive"] = "chance still active (BG/NBD)"
+        formats[names["p_alive"]] = "{:.0%}"
+        words.append(
+            "chance still active: the segment's average chance, by BG/NBD, that its customers "
+            "have not stopped buying (BG/NBD lets a customer stop only after a repeat purchase, "
+            "so it counts every customer with a single purchase as active)"
+        )
+    for col in seg_value.columns:
+        if col.startswith("propensity_") and col.endswith("d"):
+            days = col[len("propensity_") : -1]
+            names[col] = f"chance of a purchase in {days} days"
+            formats[names[col]] = "{:.0%}"
+            words.append(
+                f"chance of a purchase in {days} days: the average, by the propensity model"
+            )
+    clv_col = next((c for c in seg_value.columns if c.startswith("clv_") and c.endswith("m")), None)
+    if clv_col is not None:
+        months = clv_col[len("clv_") : -1]
+        names[clv_col] = f"value per customer, {months} months ({currency})"
+        names["clv_total"] = f"segment value ({currency})"
+        names["clv_share"] = "share of value"
+        formats[names[clv_col]] = money_format(seg_value[clv_col])
+        formats[names["clv_total"]] = money_format(seg_value["clv_total"])
+        formats["share of value"] = "{:.1%}"
+        words.append(
+            f"value per customer: the expected revenue of the next {months} months, discounted "
+            f"by {discount_rate_monthly:.0%} a month (BG/NBD with Gamma-Gamma); segment value: "
+            "its sum over the segment, and that sum's share of all segments"
+        )
+    frame = seg_value[[c for c in names if c in seg_value]].rename(columns=names)
+    note = "; ".join(words)
+    note = note[:1].upper() + note[1:] + "." if note else ""
+    note = (lead + " " + note).strip()
+    if warned:
+        note += " Read the model warnings above before using these figures."
+    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+
+
+def _instead(seg_value: pd.DataFrame, check: dict[str, float] | None) -> str:
+    """What a reader can use when BG/NBD is not shown: the propensity model if it is in the
+    table and beat the base rate on the holdout (with that evidence), and always recency."""
+    col = next((c for c in seg_value.columns if c.startswith("propensity_")), None)
+    recency = (
+        "the time since the last purchase (recency, on which the segments rest: the longer, "
+        "the less likely the customer is to come back)"
+    )
+    if col is None:
+        return f"To decide whom to win back, use {recency}."
+    days = col[len("propensity_") : -1]
+    if check and check.get("brier", np.inf) < check.get("brier_baseline", -np.inf):
+        pred, base = check["mean_predicted"], check["base_rate"]
+        # the level is off when it misses the actual share by more than two binomial SEs
+        off = abs(pred - base) > 2 * np.sqrt(base * (1 - base) / max(check.get("n", 1), 1))
+        use = (
+            "to rank customers (not as a probability: its level was off)"
+            if off
+            else "as the chance of a purchase"
+        )
+        return (
+            f"To decide whom to win back, use the propensity model's chance of a purchase in "
+            f"{days} days {use} and {recency}. On the last {days} days it predicted "
+            f"{pred:.1%} buyers against {base:.1%} actual, Brier score {check['brier']:.3f} "
+            f"against {check['brier_baseline']:.3f} for always predicting that share, AUC "
+            f"{check['auc']:.3f}."
+        )
+    why = (
+        f" (on the last {days} days its Brier score, {check['brier']:.3f}, was no better than "
+        f"{check['brier_baseline']:.3f} for always predicting the share of buyers)"
+        if check
+        else " (it was not checked on past data)"
+    )
+    return (
+        f"To decide whom to win back, use {recency}; the propensity model's chance of a purchase "
+        f"is shown but not backed by the check on past data{why}."
+    )
+
+
+def accuracy_table(comparison: HoldoutComparison) -> pd.DataFrame:
+    """The holdout metrics as the page shows them: one row per model, in words."""
+    m = comparison.metrics
+    out = pd.DataFrame(
+        {
+            "model": [MODEL_NAMES.get(str(k), str(k)) for k in m.index],
+            "customers": m["n"].round().astype("int64").to_numpy(),
+            "share who bought": m["base_rate"].to_numpy(),
+            "AUC": m["auc"].to_numpy(),
+            "Brier score": m["brier"].to_numpy(),
+            "Brier score of a flat guess": m["brier_baseline"].to_numpy(),
+        }
+    )
+    return out
+
+
+ACCURACY_FORMATS = {
+    "customers": "{:,}",
+    "share who bought": "{:.1%}",
+    "AUC": "{:.3f}",
+    "Brier score": "{:.4f}",
+    "Brier score of a flat guess": "{:.4f}",
+}
+
+
+def accuracy_text(comparison: HoldoutComparison) -> str:
+    """What the columns of :func:`accuracy_table` mean, with this run's dates and counts."""
+    m = comparison.metrics
+    days = int(comparison.holdout.metrics["horizon_days"])
+    cutoff = pd.Timestamp(comparison.holdout.eval_cutoff)
+    n = int(round(float(m["n"].iloc[0])))
+    return (
+        f"customers: the {n:,} customers with a purchase up to {cutoff:%d %b %Y}, whom both models "
+        "scored; share who "
+        f"bought: of them, the share who bought in the last {days} days. AUC: the chance that a "
+        "customer who bought is ranked above one who did not (0.5 is a coin toss, 1 is perfect). "
+        "Brier score: the mean squared gap between the predicted chance and what happened (0 or "
+        "1); a flat guess predicts the share who bought for everyone, so a model is of use only "
+        "where its Brier score is below that of the flat guess."
+    )
+
+
+def propensity_inputs_text(inputs: PropensityModel | pd.DataFrame | dict[str, Any]) -> str:
+    """What the propensity model sees, in words: a fitted model, its features frame (from
+    :func:`build_propensity_dataset`) or their ``inputs_``/``attrs`` dict."""
+    if isinstance(inputs, PropensityModel):
+        inputs = getattr(inputs, "inputs_", {})
+    elif isinstance(inputs, pd.DataFrame):
+        inputs = inputs.attrs
+    kinds = [k.replace("_", " ") for k in inputs.get("interaction_kinds", [])]
+    profile = [c.replace("_", " ") for c in inputs.get("profile_columns", [])]
+    parts = ["the order history"]
+    if kinds:
+        parts.append("the interactions recorded here (" + ", ".join(kinds) + ")")
+    if profile:
+        parts.append("the customer profile (" + ", ".join(profile) + ")")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def comparison_text(
+    comparison: HoldoutComparison | dict[str, Any], *, bgnbd_warned: bool = False
+) -> str:
+    """Plain words on which model to trust for what, from the holdout metrics.
+
+    One model is called better at ranking only when the confidence interval of the AUC
+    difference (DeLong) excludes 0; otherwise the two are called indistinguishable on this data.
+    ``bgnbd_warned``: the page warns that BG/NBD cannot be trusted; the text then says that
+    this check does not lift the warning (it tests who buys soon, not the chance still active).
+    """
+    m = comparison["metrics"]
+    holdout = comparison["holdout"]
+    days = int(holdout.metrics["horizon_days"])
+    d = (
+        comparison.auc_difference
+        if isinstance(comparison, HoldoutComparison)
+        else comparison.get("auc_difference")
+    )
+    if not d:
+        p = comparison["predictions"]
+        d = auc_difference(p["actual"], p["propensity"], p["bgnbd"])
+    interval = (
+        f"difference {d['difference']:+.3f}, {d['level']:.0%} confidence interval "
+        f"[{d['low']:+.3f}, {d['high']:+.3f}], DeLong test"
+    )
+    aucs = (
+        f"AUC {m.loc['propensity', 'auc']:.3f} for the propensity model vs "
+        f"{m.loc['bgnbd', 'auc']:.3f} for BG/NBD; {interval}"
+    )
+    if d["low"] > 0 or d["high"] < 0:
+        best = "the propensity model" if d["difference"] > 0 else "BG/NBD"
+        lead = f"On the last {days} days, {best} ranked customers better ({aucs})."
+    else:
+        lead = (
+            f"On the last {days} days, the two models ranked customers equally well within the "
+            f"uncertainty of this data ({aucs}): neither can be called better."
+        )
+    sees = propensity_inputs_text(holdout.model)
+    text = (
+        f"{lead} Brier score {m.loc['propensity', 'brier']:.3f} vs {m.loc['bgnbd', 'brier']:.3f} "
+        f"(lower is better). The propensity model learns from {sees}; BG/NBD with Gamma-Gamma "
+        "needs only purchase history, extrapolates beyond one horizon and gives lifetime value."
+    )
+    if bgnbd_warned:
+        text += (
+            f" The model warning above still holds: this check is of who buys in the next {days} "
+            "days, not of BG/NBD's chance still active or lifetime value."
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# the result of segwork.steps.rfm_clv.run in words
+# --------------------------------------------------------------------------------------------
+def result_headline(result: Any) -> str:
+    """The finding page 02 leads with (:func:`headline` of the result's key figures and moves)."""
+    return headline(result.kpis, result.migration)
+
+
+def coverage(result: Any) -> str:
+    """Who was scored and why others were left out (:func:`coverage_text`)."""
+    return coverage_text(result.scored, customers_total=result.customers_total)
+
+
+def comparison(result: Any) -> str:
+    """:func:`comparison_text` of the holdout check, minding a BG/NBD warning on the page."""
+    if result.comparison is None:
+        return ""
+    return comparison_text(result.comparison, bgnbd_warned=result.bgnbd_untrusted)
+
+
+def segment_value_table(
+    result: Any, *, currency: str, discount_rate_monthly: float | None = None
+) -> PageTable | None:
+    """The value per segment as page 02 shows it (:func:`value_table`), or None when there is
+    no model prediction or no scored customer; without BG/NBD's columns when it cannot be
+    trusted, without lifetime value when the spend model cannot (they stay in the rfm dataset)."""
+    t = result.table
+    cols = [c for c in t.columns if c == "p_alive" or c.startswith(("propensity_", "clv_"))]
+    if not cols or "rfm_segment" not in t or not t["rfm_segment"].notna().any():
+        return None
+    rate = result.discount_rate_monthly if discount_rate_monthly is None else discount_rate_monthly
+    return value_table(
+        _value_by_segment(t),
+        currency=currency,
+        discount_rate_monthly=rate,
+        warned=bool(result.model_notes),
+        bgnbd_untrusted=result.bgnbd_untrusted,
+        propensity_check=None if result.holdout is None else dict(result.holdout.metrics),
+        spend_untrusted=result.spend_untrusted,
+        horizon_days=result.horizon_days,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the sections of page 02, one call each
+# --------------------------------------------------------------------------------------------
+def _show():
+    import matplotlib.pyplot as plt
+
+    plt.show()
+
+
+def _subplots(*args: Any, **kwargs: Any):
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def lead(result: Any) -> None:
+    """The finding, who was scored, what a score means, and the notes on the scores."""
+    from segwork import display as show
+
+    show.finding(result_headline(result))
+    show.explain(coverage(result) + " " + scores_text(result.bins))
+    for note in result.notes:
+        show.warning(note, title="Note on the scores")
+
+
+def segments(result: Any, *, currency: str) -> None:
+    """Share of customers and of revenue per segment, the key figures and the member lists."""
+    from segwork import display as show
+    from segwork.plots.rfm import segment_bars
+
+    segment_bars(result.kpis)
+    _show()
+    show.explain(
+        "For each segment: its share of customers and its share of net revenue. Segments whose "
+        "revenue share is far above their customer share carry the business; large segments "
+        "with little revenue are where reactivation can pay."
+    )
+    show.show_page_table(
+        segment_table(result.kpis, currency=currency, window_days=result.window_days),
+        caption="Segment key figures",
+    )
+    if result.members is not None:
+        show.explain(
+            "The member list of each segment is in the run folder under rfm_segments/ "
+            f"({len(result.members.segments)} CSV files)."
+        )
+
+
+def rf_grid(result: Any) -> None:
+    """Customers per recency and frequency score."""
+    from segwork import display as show
+    from segwork.plots.rfm import rf_heatmap
+
+    _, ax = _subplots(figsize=(7, 5.5))
+    rf_heatmap(result.scored, ax=ax)
+    _show()
+    show.explain(
+        "Customers by recency score (rows) and frequency score (columns). Top right: recent and "
+        "frequent buyers (the best customers); bottom left: customers who bought rarely and "
+        "long ago."
+    )
+
+
+def breakdowns(result: Any) -> None:
+    """The segment mix by each profile attribute, with its test (or why there is none)."""
+    from segwork import display as show
+    from segwork.plots import share_heatmap
+    from segwork.rfm import with_group_counts
+
+    if not result.breakdowns:
+        show.explain(result.breakdown_note)
+        return
+    show.explain(breakdowns_intro(result.breakdowns))
+    frames = result.breakdown_frames
+    tests = breakdown_tests(frames)
+    for column, b in frames.items():
+        _, ax = _subplots(figsize=(12, 0.4 * b[column].nunique() + 2))
+        share_heatmap(
+            with_group_counts(b, column),
+            index=column,
+            columns="segment",
+            values="share",
+            title=f"Segment mix by {column.replace('_', ' ')}",
+            ax=ax,
+        )
+        _show()
+        show.explain(tests[column])
+    show.explain("Each row sums to 100 % of the group's scored customers (how many, in brackets).")
+
+
+def migration(result: Any) -> None:
+    """Where customers were ``migration_days`` ago and where they are now (or why not shown)."""
+    from segwork import display as show
+    from segwork.plots.rfm import migration_heatmap
+
+    moves = result.migration
+    if moves is None:
+        show.explain(result.migration_note)
+        return
+    show.explain(
+        f"Where customers were {result.migration_days} days ago (rows) and where they are now "
+        "(columns). If most customers stay in their segment, the segments are stable enough to "
+        "plan with; large flows from the best segments into the slipping ones are an early "
+        "warning."
+    )
+    _, ax = _subplots(figsize=(11, 7))
+    migration_heatmap(moves, ax=ax)
+    _show()
+    show.explain(migration_text(moves, window_days=result.window_days))
+
+
+def models(result: Any) -> None:
+    """The two next-purchase models, their warnings, and their check on the last horizon."""
+    from segwork import display as show
+    from segwork.plots.clv import calibration_plot, groups_plot
+
+    days = result.horizon_days
+    inputs = (
+        propensity_inputs_text(result.propensity_model)
+        if result.propensity_model
+        else "the order history"
+    )
+    show.explain(
+        "Two ways to predict whether a customer buys in the coming months. BG/NBD (a 'buy till "
+        "you die' model) uses only each customer's purchase history: how often and how recently "
+        "they bought, and since when; it gives the chance the customer is still active and the "
+        "expected number of purchases, and with a spend model (Gamma-Gamma) lifetime value. A "
+        f"propensity model (gradient boosting) learns from {inputs}."
+    )
+    for note in result.model_notes:
+        show.warning(note, title="Model warning")
+    if result.holdout_note:
+        show.explain(result.holdout_note)
+    cmp = result.comparison
+    if cmp is not None:
+        show.explain(
+            f"Both were trained on data up to {days} days before the analysis date and checked "
+            f"against what customers actually did in the last {days} days."
+        )
+        show.show_table(
+            accuracy_table(cmp),
+            formats=ACCURACY_FORMATS,
+            caption=f"Accuracy on the last {days} days (higher AUC and lower Brier score are "
+            "better)",
+        )
+        show.explain(accuracy_text(cmp))
+        _, (ax1, ax2) = _subplots(1, 2, figsize=(13, 4.5))
+        calibration_plot(cmp.calibration, ax=ax1, days=days)
+        groups_plot(cmp.groups, ax=ax2, days=days)
+        _show()
+        show.finding(comparison(result), title="Which prediction to trust for what")
+        show.explain(
+            "Left: customers sorted into ten equal groups by predicted probability; a point on "
+            "the diagonal means the prediction matched reality. Right: share of customers who "
+            "bought, predicted and actual, by how many repeat purchases they had made before."
+        )
+    elif result.holdout is not None:
+        show.explain(str(result.holdout.summary()))
+
+
+def value(result: Any, *, currency: str) -> None:
+    """Expected value per RFM segment (or what is shown instead when a model is not trusted)."""
+    from segwork import display as show
+
+    table = segment_value_table(result, currency=currency)
+    if table is None:
+        return
+    untrusted = result.bgnbd_untrusted or result.spend_untrusted  # no lifetime value shown
+    show.show_page_table(
+        table,
+        caption="Per RFM segment"
+        if untrusted
+        else f"Expected value per RFM segment over the next {result.clv_months} months",
+    )
+
+
+def model_summaries(result: Any) -> None:
+    """The fitted models' summaries (for the analyst's notebook; the report removes them)."""
+    from IPython.display import display
+
+    for fitted in (result.bgnbd, result.spend, result.holdout):
+        if fitted is not None:
+            display(fitted.summary())

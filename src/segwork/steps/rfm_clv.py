@@ -1,0 +1,368 @@
+"""The computation of notebook 02: RFM segments, migration, next purchase and lifetime value.
+
+:func:`run` takes the validated orders (and, when the run has them, customers, interactions and
+the customer 360 as ``profile``) and the notebook's parameters, and returns an
+:class:`RfmClvResult` whose :meth:`~RfmClvResult.outputs` are the datasets ``rfm``,
+``clv_models`` and ``rfm_members`` of the catalog. A section this data cannot support (no
+earlier period for migration, no repeat purchase for BG/NBD, too short a history for the
+holdout, no profile columns for breakdowns) is left out with one plain sentence instead of an
+error. The page's words are in :mod:`segwork.pages.rfm_clv`.
+
+Each aggregation runs once: the orders (and interactions) are materialised once in their Ibis
+backend, the scores at the analysis date are reused by the migration, the key figures per
+segment come from the classic features (net revenue and purchase orders of the window), and
+the propensity model is fitted once per window (the comparison with BG/NBD reuses it).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from segwork import rfm
+from segwork.clv import (
+    BetaGeo,
+    CLVError,
+    GammaGamma,
+    HoldoutComparison,
+    HoldoutResult,
+    PropensityModel,
+    build_propensity_dataset,
+    compare_on_holdout,
+    customer_lifetime_value,
+    temporal_holdout,
+)
+from segwork.schema import as_ibis, is_purchase, to_day
+
+__all__ = ["BREAKDOWN_COLUMNS", "RfmClvResult", "RfmMembers", "run"]
+
+# profile columns a segment breakdown can use, in the order they are shown (built by customers)
+BREAKDOWN_COLUMNS = (
+    "age_band",
+    "gender",
+    "income_band",
+    "region",
+    "country",
+    "industry",
+    "company_size",
+    "customer_type",
+)
+BREAKDOWN_TOP = 12  # groups per breakdown chart; the rest pooled as "other"
+
+
+@dataclass
+class RfmMembers:
+    """The member list of each RFM segment (the ``rfm_members`` dataset): one CSV per segment
+    with a member, named for the segment, with the member's customer 360 and RFM columns."""
+
+    memberships: pd.DataFrame  # customers x segments, booleans (rfm.segment_members)
+    customers: pd.DataFrame  # one row per scored customer, index customer_id
+
+    @property
+    def segments(self) -> list[str]:
+        return [str(c) for c in self.memberships.columns]
+
+    def write(self, folder: Path) -> list[Path]:
+        """Write ``<segment>.csv`` per segment into ``folder`` (cells a spreadsheet would run
+        as formulas neutralised, UTF-8 with BOM); the paths written."""
+        from segwork.exports import csv_bytes
+        from segwork.files import atomic_write_bytes
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for seg in self.memberships.columns:
+            ids = self.memberships.index[self.memberships[seg].to_numpy(dtype=bool)]
+            table = self.customers.loc[ids].reset_index()
+            stem = re.sub(r"[^A-Za-z0-9]+", "_", str(seg)).strip("_").lower() or "segment"
+            written.append(atomic_write_bytes(folder / f"{stem}.csv", csv_bytes(table)))
+        return written
+
+
+@dataclass
+class RfmClvResult:
+    """Everything notebook 02 shows, computed from the run's tables; every ``*_note`` is the one
+    plain sentence the page shows instead of a section that this data cannot support.
+
+    ``scored``: features with scores and segment (``scored.attrs["coverage"]``: who was scored
+    and why others were left out); ``notes``: RFM scoring caveats; ``model_notes``: models that
+    could not be fitted or cannot be trusted, in words; ``table``: per customer RFM scores and
+    segment joined with the model predictions that exist (the ``rfm`` dataset);
+    ``breakdowns``: the profile columns with a segment-mix table in ``breakdown_frames``.
+    """
+
+    scored: pd.DataFrame
+    kpis: pd.DataFrame
+    notes: list[str]
+    migration: rfm.MigrationResult | None
+    migration_note: str | None
+    clv_features: pd.DataFrame
+    bgnbd: BetaGeo | None
+    spend: GammaGamma | None
+    model_notes: list[str]
+    comparison: HoldoutComparison | None
+    holdout: HoldoutResult | None
+    holdout_note: str | None
+    propensity_model: PropensityModel | None
+    table: pd.DataFrame
+    breakdowns: list[str]
+    breakdown_note: str | None
+    horizon_days: int
+    clv_months: int
+    bins: int = 5
+    window_days: int | None = 365
+    migration_days: int = 90
+    discount_rate_monthly: float = 0.01
+    customers_total: int | None = None  # customers known to the run (the customer 360)
+    breakdown_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    members: RfmMembers | None = None
+
+    @property
+    def bgnbd_untrusted(self) -> bool:
+        """BG/NBD was fitted and the page warns that it cannot be trusted (its caveats)."""
+        return self.bgnbd is not None and bool(self.bgnbd.caveats())
+
+    @property
+    def spend_untrusted(self) -> bool:
+        """The spend model was fitted and the page warns that it cannot be trusted."""
+        return self.spend is not None and self.spend.untrusted
+
+    def models(self) -> dict[str, Any]:
+        """Parameters and holdout metrics as plain data (the clv_models dataset)."""
+        out: dict[str, Any] = {
+            "bgnbd": self.bgnbd.params_ if self.bgnbd else None,
+            "gamma_gamma": self.spend.params_ if self.spend else None,
+            "notes": list(self.model_notes),
+        }
+        if self.comparison is not None:
+            out["holdout"] = self.comparison.metrics.reset_index(names="model").to_dict("records")
+            out["auc_difference"] = dict(self.comparison.auc_difference)
+        elif self.holdout is not None:
+            out["holdout"] = [{"model": "propensity", **self.holdout.metrics}]
+        if self.holdout_note:
+            out["holdout_note"] = self.holdout_note
+        return out
+
+    def outputs(self) -> dict[str, Any]:
+        """The datasets of notebook 02, by catalog name (see :mod:`segwork.catalog`)."""
+        return {
+            "rfm": self.table.reset_index(),
+            "clv_models": self.models(),
+            "rfm_members": self.members,
+        }
+
+
+def _first_purchase(orders: ibis.Table) -> pd.Timestamp | None:
+    first = orders.filter(is_purchase(orders)).order_date.min().to_pandas()
+    return None if pd.isna(first) else pd.Timestamp(first).normalize()
+
+
+def _materialise(table: pd.DataFrame | ibis.Table | None) -> ibis.Table | None:
+    """The table once in its backend (an Ibis table over a DataFrame, or a cached Ibis table),
+    so that the many aggregations below do not each re-read and re-validate the source."""
+    if table is None:
+        return None
+    t = as_ibis(table)
+    try:
+        return t.cache()
+    except Exception:  # noqa: BLE001 - a backend without caching: the table as it is
+        return t
+
+
+def run(
+    orders: pd.DataFrame | ibis.Table,
+    customers: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | ibis.Table | None = None,
+    *,
+    analysis_date: Any,
+    profile: pd.DataFrame | None = None,
+    bins: int = 5,
+    segment_map: Any = "default",
+    window_days: int | None = 365,
+    migration_days: int = 90,
+    horizon_days: int = 90,
+    clv_months: int = 12,
+    discount_rate_monthly: float = 0.01,
+) -> RfmClvResult:
+    """RFM segments, migration, BG/NBD + Gamma-Gamma, the propensity model and their holdout
+    comparison, as notebook 02 shows them.
+
+    ``profile`` is the customer 360 (index customer_id) whose profile columns the breakdowns
+    use and whose columns go into the segment member lists; ``customers`` is the customers
+    table the propensity model takes its profile from.
+    """
+    ref = to_day(analysis_date, "analysis_date", error=rfm.RFMError)
+    orders = _materialise(orders)
+    interactions = _materialise(interactions)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        features = rfm.features(orders, analysis_date=ref, window_days=window_days)
+        scored = rfm.score(features, bins=bins, segment_map=segment_map)
+    # classic features carry each customer's net revenue and purchase orders of the window
+    kpis = rfm.segment_kpis(scored)
+    notes = sorted(
+        {
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, rfm.RFMWarning)
+            and "left out of the RFM" not in str(w.message)
+        }
+    )
+
+    moves, migration_note = None, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rfm.RFMWarning)  # the same notes as the scores above
+            moves = rfm.migration(
+                orders,
+                analysis_date=ref,
+                earlier_days=migration_days,
+                feature_kwargs={"window_days": window_days},
+                current=scored,
+                bins=bins,
+                segment_map=segment_map,
+            )
+    except rfm.RFMNotApplicable as e:
+        migration_note = str(e)
+
+    model_notes: list[str] = []
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")  # the page says it in words (caveats) instead
+        clv_features = rfm.features(orders, analysis_date=ref, convention="clv")
+        bgnbd: BetaGeo | None = None
+        spend: GammaGamma | None = None
+        try:
+            bgnbd = BetaGeo().fit(clv_features)
+            model_notes += bgnbd.caveats()
+        except CLVError as e:
+            model_notes.append(
+                "The BG/NBD model (chance still active, expected purchases, lifetime value) is "
+                f"left out: {e}"
+            )
+        try:
+            spend = GammaGamma().fit(clv_features)
+            model_notes += spend.caveats()
+        except CLVError as e:
+            model_notes.append(
+                f"The spend model (Gamma-Gamma) and lifetime value are left out: {e}"
+            )
+        if spend is not None and spend.params_["q"] <= 1:
+            model_notes.append(
+                "Lifetime value is left out: spend per purchase is too heavy-tailed for the spend "
+                f"model (fitted q = {spend.params_['q']:.2f} <= 1, an infinite mean)."
+            )
+            spend = None
+
+        comparison, holdout, holdout_note, final = None, None, None, None
+        h = pd.Timedelta(days=int(horizon_days))
+        first = _first_purchase(orders)
+        if first is not None and first > ref - 2 * h:
+            holdout_note = (
+                "The propensity model and the check of the models on past data are left out: "
+                f"they need purchases before {ref - 2 * h:%d %b %Y} (two periods of "
+                f"{horizon_days} days before the analysis date), and the first purchase is on "
+                f"{first:%d %b %Y}."
+            )
+        else:
+            try:  # fitted once: the comparison with BG/NBD reuses it
+                holdout = temporal_holdout(
+                    orders,
+                    customers,
+                    interactions,
+                    analysis_date=ref,
+                    horizon_days=horizon_days,
+                )
+            except CLVError as e:
+                holdout_note = (
+                    "The propensity model and the check of the models on past data are left "
+                    f"out: {e}."
+                )
+            if holdout is not None and bgnbd is not None:
+                try:
+                    comparison = compare_on_holdout(
+                        orders,
+                        customers,
+                        interactions,
+                        analysis_date=ref,
+                        horizon_days=horizon_days,
+                        holdout=holdout,
+                    )
+                except CLVError as e:
+                    holdout_note = (
+                        "BG/NBD is not compared with the propensity model on past data: "
+                        f"at {ref - h:%d %b %Y} {e}"
+                    )
+            if holdout is not None:
+                final = holdout.model
+
+    value = pd.DataFrame(index=clv_features.index)
+    if bgnbd is not None:
+        value["p_alive"] = bgnbd.p_alive(clv_features)
+        value[f"expected_purchases_{horizon_days}d"] = bgnbd.expected_purchases(
+            float(horizon_days), clv_features
+        )
+        if spend is not None:
+            value["expected_spend"] = spend.conditional_expected_average_profit(clv_features)
+            value[f"clv_{clv_months}m"] = customer_lifetime_value(
+                bgnbd,
+                spend,
+                clv_features,
+                horizon_months=clv_months,
+                discount_rate_monthly=discount_rate_monthly,
+            )
+    if final is not None:
+        X_now, _ = build_propensity_dataset(
+            orders, customers, interactions, cutoff=ref, horizon_days=horizon_days
+        )
+        value[f"propensity_{horizon_days}d"] = final.predict_proba(X_now).reindex(value.index)
+    table = rfm.customer_table(scored).join(value, how="outer")
+
+    breakdowns = [
+        c
+        for c in BREAKDOWN_COLUMNS
+        if profile is not None and c in profile and profile[c].reindex(scored.index).nunique() >= 2
+    ]
+    breakdown_note = (
+        None
+        if breakdowns
+        else "The segment mix by customer profile is left out: the customer data has no profile "
+        "column with at least two values among the scored customers (such as age, region, "
+        "industry or company size)."
+    )
+    frames = {c: rfm.breakdown(scored, profile, c, top=BREAKDOWN_TOP) for c in breakdowns}
+    member_columns = table if profile is None else profile.join(table, how="inner")
+    members = RfmMembers(rfm.segment_members(table), member_columns)
+    return RfmClvResult(
+        scored=scored,
+        kpis=kpis,
+        notes=notes,
+        migration=moves,
+        migration_note=migration_note,
+        clv_features=clv_features,
+        bgnbd=bgnbd,
+        spend=spend,
+        model_notes=model_notes,
+        comparison=comparison,
+        holdout=holdout,
+        holdout_note=holdout_note,
+        propensity_model=final,
+        table=table,
+        breakdowns=breakdowns,
+        breakdown_note=breakdown_note,
+        horizon_days=int(horizon_days),
+        clv_months=int(clv_months),
+        bins=int(bins),
+        window_days=window_days,
+        migration_days=int(migration_days),
+        discount_rate_monthly=float(discount_rate_monthly),
+        customers_total=None if profile is None else len(profile),
+        breakdown_frames=frames,
+        members=members,
+    )
