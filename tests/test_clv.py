@@ -1230,3 +1230,28 @@ def test_value_table_says_why_once_when_neither_model_can_be_trusted() -> None:
     assert list(both.frame.columns) == ["segment", "customers"]
     assert both.note.startswith("Chance still active and lifetime value (BG/NBD) are not shown")
     assert "spend model" not in both.note  # BG/NBD's reason covers lifetime value
+
+
+# ---- scikit-learn estimators and summaries ---------------------------------------------------
+def test_bgnbd_and_gamma_gamma_clone_and_refit_to_the_same_parameters(simulated) -> None:
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from segwork.summary import Summary
+
+    rows = simulated.sample(3000, random_state=4)
+    spend = rows.assign(monetary=np.where(rows["frequency"] > 0, 20 + rows["recency"] % 13, 0.0))
+    for model, data in ((clv.BetaGeo(penalizer=0.001), rows), (clv.GammaGamma(), spend)):
+        fitted = model.fit(data)
+        check_is_fitted(fitted)
+        twin = clone(fitted)
+        assert twin.get_params() == fitted.get_params()
+        with pytest.raises(NotFittedError):
+            check_is_fitted(twin)
+        with pytest.raises(clv.CLVError, match="fit the model first"):
+            twin.summary()
+        assert twin.fit(data).params_ == pytest.approx(fitted.params_, rel=1e-12)
+        summary = fitted.summary()
+        assert isinstance(summary, Summary) and "std err" in summary
+        assert "<table" in summary._repr_html_() and str(summary) == summary.as_text()

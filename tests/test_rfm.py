@@ -1075,3 +1075,73 @@ def test_breakdowns_intro_lists_attributes_in_words():
     text = page02.breakdowns_intro(["age_band", "region", "customer_type"])
     assert text.startswith("The segment mix by age band, region and customer type. ")
     assert "compare across a row" not in text and "test says whether" in text
+
+
+# ------------------------------------------------------------------------------------------
+# RfmScorer: a scikit-learn transformer whose fit learns the quantile edges
+# ------------------------------------------------------------------------------------------
+def _continuous_features(n: int, seed: int) -> pd.DataFrame:
+    """Features without ties, so rank scores and edge scores agree."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "recency": rng.uniform(0, 365, n),
+            "frequency": rng.lognormal(1, 0.8, n),
+            "monetary": rng.lognormal(6, 1, n),
+        },
+        index=pd.Index([f"C{i:05d}" for i in range(n)], name="customer_id"),
+    )
+
+
+def test_rfm_scorer_scores_new_customers_with_the_learned_edges():
+    feats = _continuous_features(4000, seed=11)
+    first, second = feats.iloc[::2], feats.iloc[1::2]
+    scorer = rfm.RfmScorer(bins=5).fit(first)
+    q = np.linspace(0, 1, 6)
+    for name, col in (("R", "recency"), ("F", "frequency"), ("M", "monetary")):
+        # learned edges: the inner quantile edges of the first half, as numpy and pandas give them
+        np.testing.assert_array_equal(scorer.edges_[name], np.quantile(first[col], q)[1:-1])
+        _, qcut_edges = pd.qcut(first[col], 5, retbins=True)
+        np.testing.assert_allclose(scorer.edges_[name], qcut_edges[1:-1], rtol=1e-12)
+    got = scorer.transform(second)
+    bounds = {n: [-np.inf, *scorer.edges_[n], np.inf] for n in ("R", "F", "M")}
+    for name, col in (("F", "frequency"), ("M", "monetary")):
+        want = pd.cut(second[col], bounds[name], labels=False, right=True) + 1
+        np.testing.assert_array_equal(got[name], want)
+    # recency: the most recent get R = 5; bins closed on the recent side, as the rank scores
+    want_r = 5 - pd.cut(second["recency"], bounds["R"], labels=False, right=False)
+    np.testing.assert_array_equal(got["R"], want_r)
+    lookup, _ = rfm.segment_lookup("default", 5)
+    assert (got["segment"].astype(str) == got["rfm_code"].map(lookup)).all()
+    # the second half is scored against the first half's customers, not re-ranked
+    own = rfm.score(second)
+    assert not (own[["R", "F", "M"]].to_numpy() == got[["R", "F", "M"]].to_numpy()).all()
+
+
+def test_rfm_scorer_is_what_score_uses_and_edge_scores_equal_rank_scores_without_ties():
+    feats = _continuous_features(997, seed=5)
+    scored = rfm.score(feats, bins=4)
+    via = rfm.RfmScorer(bins=4).fit_transform(feats)
+    pd.testing.assert_frame_equal(scored, via)
+    by_edges = rfm.RfmScorer(bins=4).fit(feats).transform(feats)
+    pd.testing.assert_frame_equal(
+        by_edges[["R", "F", "M", "rfm_code"]], scored[["R", "F", "M", "rfm_code"]]
+    )
+
+
+def test_rfm_scorer_clones_and_refits_to_the_same_edges():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    feats = _continuous_features(500, seed=2)
+    scorer = rfm.RfmScorer(bins=3, segment_map="rf_grid", cut_points={"F": [1.5, 3.0]})
+    fitted = scorer.fit(feats)
+    twin = clone(fitted)
+    assert twin.get_params() == scorer.get_params() and not hasattr(twin, "edges_")
+    with pytest.raises(NotFittedError):
+        twin.transform(feats)
+    twin.fit(feats)
+    for name in ("R", "F", "M"):
+        np.testing.assert_array_equal(twin.edges_[name], fitted.edges_[name])
+    np.testing.assert_array_equal(twin.edges_["F"], [1.5, 3.0])  # fixed cut points are kept
+    pd.testing.assert_frame_equal(twin.transform(feats), fitted.transform(feats))

@@ -110,7 +110,7 @@ def _check_cut_points(name: str, edges: Sequence[float], bins: int) -> np.ndarra
     return e
 
 
-class RfmScorer(TransformerMixin, BaseEstimator):
+class RfmScorer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """R, F and M scores (1..bins) and the segment, with the score edges learned by ``fit``.
 
     ``fit(features)`` learns, per score, the ``bins - 1`` inner quantile edges of the raw values

@@ -1,0 +1,75 @@
+"""The computation of notebook 02 as a plain function: steps.rfm_clv.run and its outputs."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from segwork import demo, rfm
+from segwork.catalog import Catalog
+from segwork.customers import build_customer360
+from segwork.steps import rfm_clv as step
+
+
+@pytest.fixture(scope="module")
+def demo_result():
+    d = demo.generate(1500, seed=7)
+    ref = pd.Timestamp(d.truth["analysis_date"])
+    c360 = build_customer360(d.customers, d.orders, analysis_date=ref, interactions=d.interactions)
+    result = step.run(
+        d.orders, d.customers, d.interactions, analysis_date=ref, profile=c360, window_days=365
+    )
+    return d, ref, c360, result
+
+
+def test_outputs_are_the_catalog_datasets_of_notebook_02(demo_result, tmp_path) -> None:
+    _, _, _, result = demo_result
+    out = result.outputs()
+    assert set(out) == {"rfm", "clv_models", "rfm_members"}
+    assert out["rfm"]["customer_id"].is_unique
+    assert {"rfm_segment", "R", "F", "M", "p_alive", "clv_12m", "propensity_90d"} <= set(
+        out["rfm"].columns
+    )
+    assert set(out["clv_models"]) >= {"bgnbd", "gamma_gamma", "notes", "holdout"}
+    catalog = Catalog(tmp_path / "run")
+    paths = catalog.save_all(out)
+    back = catalog.load("rfm")
+    pd.testing.assert_frame_equal(back, out["rfm"], check_dtype=False)
+    assert catalog.load("clv_models")["bgnbd"] == pytest.approx(out["clv_models"]["bgnbd"])
+    assert paths["rfm_members"] == tmp_path / "run" / "rfm_segments"
+
+
+def test_member_lists_hold_each_segment_with_its_customer_columns(demo_result, tmp_path) -> None:
+    _, _, c360, result = demo_result
+    written = result.members.write(tmp_path)
+    table = result.table
+    segments = table["rfm_segment"].dropna().astype(str)
+    assert len(written) == segments.nunique() == len(result.members.segments)
+    total = 0
+    for path in written:
+        members = pd.read_csv(path, encoding="utf-8-sig", dtype={"customer_id": str})
+        seg = members["rfm_segment"].iloc[0]
+        assert (
+            path.suffix == ".csv"
+            and path.stem == "_".join(re.findall(r"[A-Za-z0-9]+", seg)).lower()
+        )
+        assert set(members["customer_id"]) == set(segments.index[segments == seg])
+        assert set(c360.columns) <= set(members.columns)
+        total += len(members)
+    assert total == len(segments)
+
+
+def test_the_step_reuses_scores_and_gives_what_the_pieces_give(demo_result) -> None:
+    """The shortcuts of the step (scores reused for migration, key figures from the classic
+    features) give what the separate functions give."""
+    d, ref, _, result = demo_result
+    kpis = rfm.segment_kpis(result.scored, d.orders, analysis_date=ref)
+    pd.testing.assert_frame_equal(result.kpis, kpis, check_exact=False, rtol=1e-12)
+    moves = rfm.migration(
+        d.orders, analysis_date=ref, earlier_days=90, feature_kwargs={"window_days": 365}
+    )
+    pd.testing.assert_frame_equal(result.migration.counts, moves.counts)
+    assert result.customers_total == len(d.customers)
+    assert result.breakdowns and set(result.breakdown_frames) == set(result.breakdowns)
