@@ -9,6 +9,11 @@ one cell with scipy's Welch test, so a fast but wrong run cannot pass.
 
     python benchmarks/bench_abtest.py                       # 1M rows, 1,000 cells
     python benchmarks/bench_abtest.py --rows 100000 --cuped --ibis
+    python benchmarks/bench_abtest.py --rows 200000 --segmentations   # notebook 04's shape
+
+``--segmentations`` times what notebook 04 does through Ibis/DuckDB: the whole campaign and three
+segment columns, once with one ``evaluate`` per split and once with ``evaluate_segmentations``
+(one aggregation of every combination, summed up to each column), and checks they agree.
 """
 
 from __future__ import annotations
@@ -70,6 +75,11 @@ def main() -> None:
     ap.add_argument(
         "--ibis", action="store_true", help="also time the Ibis/DuckDB aggregation path"
     )
+    ap.add_argument(
+        "--segmentations",
+        action="store_true",
+        help="also time overall + 3 segment columns via Ibis: separate evaluate calls vs one aggregation",
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -103,6 +113,28 @@ def main() -> None:
         t_i, res_i = best_of(lambda: abtest.evaluate(t, segment="segment"), args.repeat)
         print(f"evaluate via Ibis/DuckDB:                {t_i:.3f} s")
         assert np.allclose(res_i.table["p_value"], tab["p_value"], rtol=1e-8, equal_nan=True)
+
+    if args.segmentations:
+        import ibis
+
+        rng = np.random.default_rng(1)
+        t = ibis.memtable(
+            df.assign(
+                tier=pd.array(rng.choice(["gold", "silver", "bronze"], len(df)), dtype="str"),
+                region=pd.array(rng.choice(list("NSEW"), len(df)), dtype="str"),
+            )
+        )
+        cols = ["segment", "tier", "region"]
+
+        def separate():
+            return abtest.evaluate(t), {c: abtest.evaluate(t, segment=c) for c in cols}
+
+        t_sep, (o1, by1) = best_of(separate, args.repeat)
+        t_one, (o2, by2) = best_of(lambda: abtest.evaluate_segmentations(t, cols), args.repeat)
+        print(f"overall + {len(cols)} columns, evaluate each:   {t_sep:.3f} s")
+        print(f"overall + {len(cols)} columns, one aggregation: {t_one:.3f} s")
+        for a, b in [(o1, o2), *((by1[c], by2[c]) for c in cols)]:
+            assert np.allclose(a.table["p_value"], b.table["p_value"], rtol=1e-8, equal_nan=True)
 
     # correctness check of one cell against scipy
     r = tab[(tab["metric"] == "revenue")].iloc[0]

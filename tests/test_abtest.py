@@ -566,6 +566,32 @@ def test_ibis_input_gives_the_same_table(data):
     )
 
 
+@pytest.mark.parametrize("engine", ["pandas", "ibis"])
+def test_segmentations_from_one_aggregation_equal_separate_evaluations(data, engine):
+    """evaluate_segmentations sums the cells of every combination up to each column: the same
+    tables (and cells) as one evaluate() per column, with CUPED and winsorization."""
+    rng = np.random.default_rng(3)
+    df = data.assign(
+        tier=rng.choice(["gold", "silver"], len(data)),
+        region=pd.array(rng.choice(["N", "S", None], len(data)), dtype="string"),
+    )
+    t = ibis.memtable(df) if engine == "ibis" else df
+    kwargs = {"pre_metric": "pre_revenue", "winsorize": 0.97, "control": "control"}
+    overall, by = abtest.evaluate_segmentations(t, ["segment", "tier", "region"], **kwargs)
+    assert list(by) == ["segment", "tier", "region"]
+    for col, res in [(None, overall), *by.items()]:
+        ref = abtest.evaluate(t, segment=col, **kwargs)
+        text = ["campaign_id", "segment", "variant", "metric", "warnings", "method"]
+        pd.testing.assert_frame_equal(res.table[text], ref.table[text])
+        num = ref.table.select_dtypes("number").columns
+        np.testing.assert_allclose(
+            res.table[num].to_numpy(float), ref.table[num].to_numpy(float), rtol=1e-9, atol=1e-12
+        )
+        assert list(res.cells.columns) == list(ref.cells.columns)
+        assert res.settings.keys() == ref.settings.keys()
+        assert res.settings["segment"] == col
+
+
 # --------------------------------------------------------------------------------------
 # Heterogeneity
 # --------------------------------------------------------------------------------------

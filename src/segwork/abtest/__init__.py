@@ -64,7 +64,12 @@ Conventions (also printed by :meth:`ABResult.summary` and in the ``method`` colu
 
 from __future__ import annotations
 
-from segwork.abtest.cells import control_message, sufficient_stats
+from segwork.abtest.cells import (
+    combine_cells,
+    control_message,
+    segmentation_stats,
+    sufficient_stats,
+)
 from segwork.abtest.checks import setup_problems
 from segwork.abtest.conventions import (
     BAYES_METHOD,
@@ -81,7 +86,7 @@ from segwork.abtest.conventions import (
 )
 from segwork.abtest.decisions import VARIANT_RULE, decide, recommend
 from segwork.abtest.estimation import _adjust
-from segwork.abtest.evaluation import ABResult, evaluate
+from segwork.abtest.evaluation import ABResult, evaluate, evaluate_segmentations
 from segwork.abtest.formats import MetricFormat, _p_phrase, _p_text, metric_formats
 from segwork.abtest.heterogeneity import heterogeneity
 from segwork.abtest.metrics import (
@@ -132,6 +137,9 @@ __all__ = [
     "decide",
     "default_metrics",
     "evaluate",
+    "evaluate_segmentations",
+    "combine_cells",
+    "segmentation_stats",
     "heterogeneity",
     "mde",
     "metric_formats",

@@ -40,11 +40,7 @@ def sufficient_stats(
             f"{PARAMS}.winsorize: {winsorize!r} is not a quantile to cap amounts at; give one "
             "between 0.5 and 1 (e.g. 0.99), or null for no winsorization"
         )
-    if segment in ("campaign_id", "variant"):
-        raise ABTestError(
-            f"{PARAMS}.segment_columns: '{segment}' is a key of {TABLE}, not a customer attribute; "
-            "segment by a customer column such as a persona or an RFM segment"
-        )
+    _check_segment(segment)
     require_columns(exposures.columns, ["campaign_id", "variant"], TABLE)
     resolved = resolve_metrics(metrics, exposures)
     needed = [m.column for m in resolved] + [c for c in (segment, pre_metric) if c]
@@ -52,6 +48,14 @@ def sufficient_stats(
     if isinstance(exposures, ibis.Table):
         return _stats_ibis(exposures, segment, resolved, pre_metric, winsorize)
     return _stats_pandas(exposures, segment, resolved, pre_metric, winsorize)
+
+
+def _check_segment(segment: str | None) -> None:
+    if segment in ("campaign_id", "variant"):
+        raise ABTestError(
+            f"{PARAMS}.segment_columns: '{segment}' is a key of {TABLE}, not a customer attribute; "
+            "segment by a customer column such as a persona or an RFM segment"
+        )
 
 
 def _codes(series: pd.Series, name: str, *, allow_missing: bool) -> tuple[np.ndarray, list[str]]:
@@ -193,6 +197,118 @@ def _stats_ibis(t: ibis.Table, segment, metrics, pre_metric, winsorize):
             out[f"cx_{m.name}"] = g[f"cov_{m.name}"].astype(float).fillna(0.0) * out["n"]
     cells = pd.DataFrame(out)
     return cells, caps
+
+
+_SEP = "\x1f"  # joins the labels of several segment columns into one cell key
+
+
+def segmentation_stats(
+    exposures: pd.DataFrame | ibis.Table,
+    columns: Sequence[str],
+    *,
+    metrics: MetricsArg = ("conversion", "revenue"),
+    pre_metric: str | None = None,
+    winsorize: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, float]]]:
+    """:func:`sufficient_stats` of every combination of the segment ``columns`` in one
+    aggregation (one query for an Ibis table), for :func:`combine_cells` to sum up to each column.
+
+    Returns the cells (``segment`` is the combination's key), a frame with one column per
+    segment column giving each cell's label in it, and the winsorization caps (the caps depend
+    on the campaign only, so they are the same for every segmentation). Missing labels become
+    ``(missing)`` as in :func:`sufficient_stats`.
+    """
+    columns = list(dict.fromkeys(columns))
+    for c in columns:
+        _check_segment(c)
+    require_columns(exposures.columns, columns, TABLE)
+    if not columns:
+        cells, caps = sufficient_stats(
+            exposures, metrics=metrics, pre_metric=pre_metric, winsorize=winsorize
+        )
+        return cells, pd.DataFrame(index=cells.index), caps
+    if isinstance(exposures, ibis.Table):
+        parts = [exposures[c].cast("string").fill_null(MISSING_SEGMENT) for c in columns]
+        combo = parts[0].concat(*[x for p in parts[1:] for x in (ibis.literal(_SEP), p)])
+        cells, caps = sufficient_stats(
+            exposures.mutate(_segments=combo),
+            segment="_segments",
+            metrics=metrics,
+            pre_metric=pre_metric,
+            winsorize=winsorize,
+        )
+        split = cells["segment"].astype(str).str.split(_SEP, expand=True, regex=False)
+        labels = pd.DataFrame(
+            {
+                c: pd.Categorical(split[i], categories=sorted(set(split[i])))
+                for i, c in enumerate(columns)
+            }
+        )
+        return cells, labels, caps
+    # pandas: one integer code per combination, each column's labels in its own order (sorted
+    # values, missing last), as sufficient_stats orders a single column's segments
+    codes = [_codes(exposures[c], c, allow_missing=True) for c in columns]
+    combo = np.zeros(len(exposures), dtype=np.int64)
+    for k, labs in codes:
+        combo = combo * len(labs) + k
+    cells, caps = sufficient_stats(
+        exposures.assign(_segments=combo),
+        segment="_segments",
+        metrics=metrics,
+        pre_metric=pre_metric,
+        winsorize=winsorize,
+    )
+    rest = cells["segment"].astype(str).astype(np.int64).to_numpy()
+    labels = {}
+    for c, (_, labs) in reversed(list(zip(columns, codes, strict=True))):
+        rest, k = np.divmod(rest, len(labs))
+        labels[c] = pd.Categorical.from_codes(k, categories=labs)
+    return cells, pd.DataFrame({c: labels[c] for c in columns}), caps
+
+
+def combine_cells(cells: pd.DataFrame, segment: pd.Series | None = None) -> pd.DataFrame:
+    """Sum cells up to coarser ones: per campaign x ``segment`` (labels aligned with ``cells``;
+    None: the whole campaign, segment 'all') x variant. Counts add; means are count-weighted;
+    centred sums of squares and cross-products add their within-cell parts and the spread of the
+    cell means (the parallel formula of Chan et al.), so the result equals
+    :func:`sufficient_stats` of the coarser split up to rounding."""
+    seg = pd.Series("all", index=cells.index) if segment is None else segment
+    names = [c[len("mean_") :] for c in cells.columns if c.startswith("mean_")]
+    crossed = [c[len("cx_") :] for c in cells.columns if c.startswith("cx_")]
+    codes_c, camps = pd.factorize(cells["campaign_id"].astype(str), sort=True)
+    codes_s, segs = pd.factorize(seg, sort=True)  # a Categorical keeps its category order
+    codes_v, variants = pd.factorize(cells["variant"].astype(str), sort=True)
+    S, V = len(segs), len(variants)
+    key = (codes_c * S + codes_s) * V + codes_v
+    used, inv = np.unique(key, return_inverse=True)
+    k = len(used)
+    n_i = cells["n"].to_numpy(dtype=float)
+    n = np.bincount(inv, weights=n_i, minlength=k)
+    out: dict[str, Any] = {
+        "campaign_id": pd.array(np.asarray(camps, dtype=object)[used // (S * V)], dtype="str"),
+        "segment": pd.Categorical.from_codes((used // V) % S, categories=[str(x) for x in segs]),
+        "variant": pd.array(np.asarray(variants, dtype=object)[used % V], dtype="str"),
+        "n": n,
+    }
+    dev = {}
+    for name in names:
+        m_i = cells[f"mean_{name}"].to_numpy(dtype=float)
+        mean = np.bincount(inv, weights=n_i * m_i, minlength=k) / n
+        dev[name] = m_i - mean[inv]
+        out[f"mean_{name}"] = mean
+        out[f"m2_{name}"] = np.bincount(
+            inv,
+            weights=cells[f"m2_{name}"].to_numpy(dtype=float) + n_i * dev[name] ** 2,
+            minlength=k,
+        )
+    for name in crossed:
+        out[f"cx_{name}"] = np.bincount(
+            inv,
+            weights=cells[f"cx_{name}"].to_numpy(dtype=float) + n_i * dev["pre"] * dev[name],
+            minlength=k,
+        )
+    ordered = [c for c in cells.columns if c in out]
+    return pd.DataFrame(out)[ordered]
 
 
 # The dense grid of cells and the comparisons

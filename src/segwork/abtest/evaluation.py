@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from segwork.abtest.cells import _arm, _Grid, sufficient_stats
+from segwork.abtest.cells import (
+    _arm,
+    _Grid,
+    combine_cells,
+    segmentation_stats,
+    sufficient_stats,
+)
 from segwork.abtest.conventions import (
     BAYES_METHOD,
     CORRECTION_NAME,
@@ -429,6 +435,73 @@ def evaluate(
     posteriors (conversion), normal approximation (revenue); Holm / BH / none within each campaign
     (family: its segments x variants x metrics); intervals are not multiplicity-adjusted.
     """
+    spec = _check_settings(exposures, metrics, correction, alpha, n_bayes_draws)
+    cells, caps_by_metric = sufficient_stats(
+        exposures, segment=segment, metrics=spec, pre_metric=pre_metric, winsorize=winsorize
+    )
+    return _evaluate_cells(
+        cells,
+        caps_by_metric,
+        spec,
+        segment=segment,
+        control=control,
+        correction=correction,
+        alpha=alpha,
+        pre_metric=pre_metric,
+        winsorize=winsorize,
+        n_bayes_draws=n_bayes_draws,
+        bayes_seed=bayes_seed,
+        expected_shares=expected_shares,
+    )
+
+
+def evaluate_segmentations(
+    exposures: pd.DataFrame | ibis.Table,
+    segments: Sequence[str],
+    *,
+    control: str = "control",
+    metrics: MetricsArg = ("conversion", "revenue"),
+    correction: Correction = "holm",
+    alpha: float = 0.05,
+    pre_metric: str | None = None,
+    winsorize: float | None = None,
+    n_bayes_draws: int | None = None,
+    bayes_seed: int = 20240901,
+    expected_shares: Mapping[str, Any] | Sequence[float] | None = None,
+) -> tuple[ABResult, dict[str, ABResult]]:
+    """:func:`evaluate` of the whole campaigns and of each segment column in ``segments``, from
+    one aggregation of the exposures.
+
+    The cells of every combination of the segment columns are aggregated once (one query in the
+    Ibis backend; :func:`~segwork.abtest.cells.segmentation_stats`) and summed up to the cells of
+    each column and of the whole campaigns (:func:`~segwork.abtest.cells.combine_cells`), so the
+    results equal separate :func:`evaluate` calls up to rounding. Returns the whole-campaign
+    result and one result per column, keyed by column.
+    """
+    spec = _check_settings(exposures, metrics, correction, alpha, n_bayes_draws)
+    fine, labels, caps = segmentation_stats(
+        exposures, segments, metrics=spec, pre_metric=pre_metric, winsorize=winsorize
+    )
+    settings = dict(
+        control=control,
+        correction=correction,
+        alpha=alpha,
+        pre_metric=pre_metric,
+        winsorize=winsorize,
+        n_bayes_draws=n_bayes_draws,
+        bayes_seed=bayes_seed,
+        expected_shares=expected_shares,
+    )
+    overall = _evaluate_cells(combine_cells(fine), caps, spec, segment=None, **settings)
+    by = {
+        col: _evaluate_cells(combine_cells(fine, labels[col]), caps, spec, segment=col, **settings)
+        for col in dict.fromkeys(segments)
+    }
+    return overall, by
+
+
+def _check_settings(exposures, metrics, correction, alpha, n_bayes_draws) -> list[Metric]:
+    """The checks every evaluation starts with; the resolved metrics."""
     if correction not in CORRECTION_NAME:
         raise ABTestError(
             f"{PARAMS}.correction: {correction!r} is not a correction; use holm, fdr_bh or none"
@@ -442,13 +515,28 @@ def evaluate(
             f"exposures: expected a pandas DataFrame or an Ibis table, got {type(exposures).__name__}"
         )
     require_columns(exposures.columns, ["campaign_id", "variant"], TABLE)
+    return resolve_metrics(metrics, exposures)
+
+
+def _evaluate_cells(
+    cells: pd.DataFrame,
+    caps_by_metric: dict[str, dict[str, float]],
+    spec: Sequence[Metric],
+    *,
+    segment: str | None,
+    control: str,
+    correction: Correction,
+    alpha: float,
+    pre_metric: str | None,
+    winsorize: float | None,
+    n_bayes_draws: int | None,
+    bayes_seed: int,
+    expected_shares: Mapping[str, Any] | Sequence[float] | None,
+) -> ABResult:
+    """:func:`evaluate` from the cell statistics of one segmentation."""
     control = str(control)  # variants are compared as text (a YAML 0 is the variant '0')
-    spec = resolve_metrics(metrics, exposures)
     metrics = tuple(m.name for m in spec)
     kinds = {m.name: m.kind for m in spec}
-    cells, caps_by_metric = sufficient_stats(
-        exposures, segment=segment, metrics=spec, pre_metric=pre_metric, winsorize=winsorize
-    )
     if cells.empty:
         raise ABTestError(f"table '{TABLE}' has no rows")
     grid = _Grid(cells, control)

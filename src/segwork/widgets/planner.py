@@ -26,44 +26,64 @@ def planner_text(
     )
 
 
+def _slider(value: float, lo: float, hi: float, step: float, fmt: str, label: str):
+    return w.FloatSlider(
+        value=value,
+        min=lo,
+        max=hi,
+        step=step,
+        readout_format=fmt,
+        description=label,
+        style={"description_width": "150px"},
+        layout=w.Layout(width="480px"),
+    )
+
+
+class SampleSizePlanner:
+    """Sliders for baseline, minimum detectable lift, power and alpha, and the customers a test
+    needs, updated on every change. ``SampleSizePlanner().widget`` is the box to display;
+    ``planner.power.value = 0.9`` updates it as moving the slider does (:meth:`update`)."""
+
+    def __init__(
+        self,
+        baseline: float = 0.05,
+        mde_value: float = 0.10,
+        power: float = 0.8,
+        alpha: float = 0.05,
+        relative: bool = True,
+    ):
+        self.baseline = _slider(baseline, 0.001, 0.5, 0.001, ".1%", "baseline conversion")
+        self.mde = _slider(mde_value, 0.005, 1.0, 0.005, ".1%", "min. detectable lift")
+        self.power = _slider(power, 0.5, 0.99, 0.01, ".0%", "power")
+        self.alpha = _slider(alpha, 0.001, 0.2, 0.001, ".3f", "alpha")
+        self.relative = w.Checkbox(value=relative, description="lift is relative (else absolute)")
+        self.output = w.HTML()
+        controls = (self.baseline, self.mde, self.power, self.alpha, self.relative)
+        for ctl in controls:
+            ctl.observe(lambda _change: self.update(), names="value")
+        self.widget = w.VBox([*controls, self.output])
+        self.update()
+
+    def update(self) -> None:
+        """Recompute the sample size from the current settings (:func:`planner_text`)."""
+        self.output.value = planner_text(
+            self.baseline.value,
+            self.mde.value,
+            self.power.value,
+            self.alpha.value,
+            self.relative.value,
+        )
+
+
 def sample_size_planner(
     baseline: float = 0.05,
     mde_value: float = 0.10,
     power: float = 0.8,
     alpha: float = 0.05,
     relative: bool = True,
-):
-    """An ipywidgets planner: sliders for baseline, MDE, power and alpha, and the required sample
-    size, updated on every change (the update is :func:`planner_text`, a plain function)."""
-
-    def slider(
-        value: float, lo: float, hi: float, step: float, fmt: str, label: str
-    ) -> w.FloatSlider:
-        return w.FloatSlider(
-            value=value,
-            min=lo,
-            max=hi,
-            step=step,
-            readout_format=fmt,
-            description=label,
-            style={"description_width": "150px"},
-            layout=w.Layout(width="480px"),
-        )
-
-    base = slider(baseline, 0.001, 0.5, 0.001, ".1%", "baseline conversion")
-    eff = slider(mde_value, 0.005, 1.0, 0.005, ".1%", "min. detectable lift")
-    pw = slider(power, 0.5, 0.99, 0.01, ".0%", "power")
-    al = slider(alpha, 0.001, 0.2, 0.001, ".3f", "alpha")
-    rel = w.Checkbox(value=relative, description="lift is relative (else absolute)")
-    out = w.HTML(value=planner_text(base.value, eff.value, pw.value, al.value, rel.value))
-
-    def update(_change=None) -> None:
-        out.value = planner_text(base.value, eff.value, pw.value, al.value, rel.value)
-
-    for ctl in (base, eff, pw, al, rel):
-        ctl.observe(update, names="value")
-    box = w.VBox([base, eff, pw, al, rel, out])
-    return box
+) -> w.VBox:
+    """The planner's box (:class:`SampleSizePlanner`), ready to display."""
+    return SampleSizePlanner(baseline, mde_value, power, alpha, relative).widget
 
 
 planner = sample_size_planner
