@@ -327,3 +327,25 @@ def test_duckdb_settings_applied_and_checked() -> None:
         engines.duckdb_backend({"memory_limt": "1GB"})
     with pytest.raises(ConfigError, match=r"duckdb\.memory_limit"):
         engines.duckdb_backend({"memory_limit": "lots'; DROP TABLE x; --"})
+
+
+def test_validated_tables_go_through_the_run_catalog_on_spark(
+    duck: Tables, spark_path: Tables, spark_uri: Tables, tmp_path: Path
+) -> None:
+    """The run writes Spark's validated tables once (Spark writes them) and every notebook reads
+    them back on Spark: the same rows as DuckDB's, the same report."""
+    from segwork.catalog import Catalog
+
+    for i, tables in enumerate((spark_path, spark_uri)):
+        cat = Catalog(tmp_path / f"run{i}")
+        cat.save_tables(tables)
+        back = cat.load_tables(tables.con)
+        assert back.report == tables.report
+        assert back.orders.get_backend().name == "pyspark"
+        pd.testing.assert_frame_equal(back.customers, tables.customers)
+        for name in ("orders", "interactions"):
+            key = "order_id" if name == "orders" else ["customer_id", "occurred_at", "kind"]
+            _same(
+                getattr(back, name).to_pandas().sort_values(key).reset_index(drop=True),
+                getattr(duck, name).to_pandas().sort_values(key).reset_index(drop=True),
+            )
