@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/bench_clusters.py                 # 100,000 respondents (the target)
     .venv/bin/python benchmarks/bench_clusters.py --n 10000       # a quick check
+    .venv/bin/python benchmarks/bench_clusters.py --no-baseline   # the sweep as run, only
 
 Respondents are simulated like the demo survey (24 Likert items, 6 constructs, 5 personas, 3%
-missing answers), scored with segwork.survey and standardised as fit_personas does, then every
-k of the range is swept separately (the same seeded subsamples for every k, so the per-k rows
-equal one k_sweep call) to print seconds per k. Silhouette uses a fixed sample (``--sample-size``),
-refits are single-threaded k-means with ``--n-init`` starts, so the cost grows linearly in n.
+missing answers), scored with segwork.survey and standardised as PersonaModel does, then k is
+swept twice over the same data: the **baseline** (every bootstrap refit of every k, one after
+the other: the sweep before issue 14) and the sweep **as run** (the refits of a k stop once it
+is provably unstable, see segwork.personas.selection.k_sweep; ``--n-jobs`` refits at once).
+Both print their table, chosen k and ARI against the planted personas, and the ratio of times;
+the chosen k and the ARI must be the same. Silhouette uses a fixed sample (``--sample-size``),
+fits are single-threaded k-means with ``--n-init`` starts, so the cost grows linearly in n.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from segwork.clusters import choose_k, k_sweep
+from segwork.personas import choose_k, k_sweep
 from segwork.survey import SurveySpec, score_survey
 
 MEANS = np.array(
@@ -63,6 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--algorithm", default="kmeans", choices=["kmeans", "gmm", "ward"])
     p.add_argument("--n-init", type=int, default=4)
     p.add_argument("--sample-size", type=int, default=3000, help="silhouette sample")
+    p.add_argument("--n-jobs", type=int, default=2, help="refits at once (threads)")
+    p.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the sweep as before (every refit, sequential) and print the ratio",
+    )
     a = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -81,37 +92,45 @@ def main(argv: list[str] | None = None) -> None:
         f"n_init={a.n_init}, silhouette on {min(a.sample_size, len(X)):,} rows"
     )
 
-    rows, fits, total = [], {}, 0.0
-    for k in range(a.k_min, a.k_max + 1):
-        t0 = time.perf_counter()
-        sw, fit = k_sweep(
+    kept = ~np.isin(resp["customer_id"].to_numpy(), scored.exclusions["customer_id"].to_numpy())
+    ks = (a.k_min, a.k_max)
+    runs = []
+    modes = [("baseline: every refit, one at a time", None, 1)] if a.baseline else []
+    modes.append((f"as run: early stop, {a.n_jobs} refits at once", 0.9, a.n_jobs))
+    for label, threshold, jobs in modes:
+        t0, c0 = time.perf_counter(), time.process_time()
+        sweep, fits = k_sweep(
             X,
-            [k],
+            ks,
             algorithm=a.algorithm,
             n_bootstrap=a.bootstrap,
             n_init=a.n_init,
             sample_size=a.sample_size,
+            stability_threshold=threshold,
+            n_jobs=jobs,
         )
-        dt = time.perf_counter() - t0
-        total += dt
-        rows.append(sw)
-        fits.update(fit)
-        r = sw.iloc[0]
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        k, _ = choose_k(sweep)
+        ari = adjusted_rand_score(truth[kept], fits[k].labels_)
+        cols = ["silhouette", "stability", "min_cluster_jaccard", "n_refits"]
+        print(f"\n{label}\n{sweep[cols].round(3).to_string()}")
         print(
-            f"  k={k:>2}: {dt:6.1f} s   stability ARI {r['stability']:.3f}  weakest-cluster Jaccard "
-            f"{r['min_cluster_jaccard']:.3f}  silhouette {r['silhouette']:.3f}",
+            f"sweep: {dt:.1f} s ({cpu:.1f} s CPU) for {len(sweep)} values of k; chosen k={k} "
+            "(planted 5), "
+            f"ARI vs truth {ari:.3f}",
             flush=True,
         )
-    sweep = pd.concat(rows)
-    k, _ = choose_k(sweep)
-    kept = ~np.isin(resp["customer_id"].to_numpy(), scored.exclusions["customer_id"].to_numpy())
-    ari = adjusted_rand_score(truth[kept], fits[k].labels_)
-    n_k = a.k_max - a.k_min + 1
+        runs.append((dt, k, ari, cpu))
+    if len(runs) == 2:
+        (t_old, k_old, ari_old, c_old), (t_new, k_new, ari_new, c_new) = runs
+        same = k_old == k_new and ari_old == ari_new
+        print(
+            f"\nbaseline {t_old:.1f} s -> as run {t_new:.1f} s: {t_old / t_new:.1f}x faster "
+            f"(CPU {c_old:.1f} s -> {c_new:.1f} s: {c_old / c_new:.1f}x less); "
+            f"same k and ARI: {'yes' if same else 'NO'} (k {k_old} / {k_new}, "
+            f"ARI {ari_old:.3f} / {ari_new:.3f})"
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"total sweep: {total:.1f} s for {n_k} values of k ({total / n_k:.1f} s per k, "
-        f"{total / (n_k * (1 + a.bootstrap)):.2f} s per fit); chosen k={k} (planted 5), ARI vs truth {ari:.3f}"
-    )
     print(f"peak memory (max RSS): {peak_mb:,.0f} MB")
 
 

@@ -82,3 +82,16 @@ def test_early_stop_keeps_what_is_stable(data):
     pd.testing.assert_frame_equal(full[stable], fast[stable])
     assert (fast.loc[~stable, "n_refits"] <= 6).all() and (fast.loc[stable, "n_refits"] == 6).all()
     np.testing.assert_allclose(full["silhouette"], fast["silhouette"])
+
+
+def test_the_fast_ari_is_sklearns():
+    from sklearn.metrics import adjusted_rand_score
+
+    from segwork.personas.selection import _ari
+
+    rng = np.random.default_rng(3)
+    for k, n in ((2, 50), (5, 5000), (9, 80_000)):
+        a = rng.integers(0, k, n)
+        b = np.where(rng.random(n) < 0.8, a, rng.integers(0, k + 1, n))
+        assert _ari(a, b) == adjusted_rand_score(a, b)
+        assert _ari(a, a) == adjusted_rand_score(a, a) == 1.0

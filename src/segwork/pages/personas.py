@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from segwork import display as show
 from segwork.personas.behaviour import _is_money, behaviour_label
 from segwork.personas.naming import construct_label
 from segwork.personas.result import PersonaResult
+from segwork.plots import personas as plots
+from segwork.steps.personas import PersonasStep
+from segwork.survey import (
+    REASON_CONSENT,
+    describe_survey,
+    reliability_warning,
+    unused_columns_note,
+)
 
 # Kaufman & Rousseeuw's reading of the average silhouette: below 0.25 no substantial structure
 WEAK_SILHOUETTE = 0.25
@@ -41,7 +53,6 @@ def readable_behaviour(table: pd.DataFrame, *, currency: str = "") -> pd.DataFra
     """:func:`cluster_behaviour`'s table for people: columns in words, amounts with the currency
     (cents when an amount is under 100, else whole units), counts with one decimal, category shares
     in per cent; an empty cell, never 'nan', where a persona has no value."""
-    from segwork.display import number
 
     out = pd.DataFrame(index=table.index.astype(str))
     out.index.name = "persona"
@@ -53,7 +64,7 @@ def readable_behaviour(table: pd.DataFrame, *, currency: str = "") -> pd.DataFra
             small = np.nanmin(np.abs(v), initial=np.inf) < 100
             k = (2 if small else 0) if money else 1
             unit = currency if money else ""
-            out[f"{behaviour_label(base)} (mean)"] = [number(x, k, unit=unit) for x in v]
+            out[f"{behaviour_label(base)} (mean)"] = [show.number(x, k, unit=unit) for x in v]
         else:
             base, _, cat = str(col).partition(": ")
             cat = "not scored or no value" if cat == "missing" else cat
@@ -67,7 +78,6 @@ def readable_behaviour_tests(tests: pd.DataFrame) -> pd.DataFrame:
     """:func:`behaviour_tests` for people: what was compared in words, the test, how many
     respondents had a value, the Holm-adjusted p ('< 0.001', never '6.5e-08'), the effect size
     and whether the personas differ ('yes'/'no'; empty where nothing could be tested)."""
-    from segwork.display import number
 
     return pd.DataFrame(
         {
@@ -78,7 +88,7 @@ def readable_behaviour_tests(tests: pd.DataFrame) -> pd.DataFrame:
                 ""
                 if not np.isfinite(st)
                 else f"{'H' if t == 'Kruskal-Wallis' else 'chi-square'} = "
-                f"{number(st, 1)} ({int(df)})"
+                f"{show.number(st, 1)} ({int(df)})"
                 for t, st, df in zip(tests["test"], tests["statistic"], tests["df"], strict=True)
             ],
             "p (Holm-adjusted)": [
@@ -129,3 +139,151 @@ def headline(result: PersonaResult) -> str:
             "respondents lie near a boundary."
         )
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# the sections of page 03, one call each (the notebook narrates between them)
+# --------------------------------------------------------------------------------------------
+
+LEFT_OUT = "Left out: no personas were formed (see above)."
+
+
+def _model_file_name() -> str:
+    from segwork.catalog import dataset
+
+    return Path(dataset("persona_model").place).name
+
+
+def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def _show_figure() -> None:
+    import matplotlib.pyplot as plt
+
+    plt.show()
+
+
+def overview(step: PersonasStep) -> None:
+    """What the survey measures, then the headline (or why no personas were formed)."""
+    show.explain(describe_survey(step.spec))
+    if step.personas is None:
+        show.warning(
+            "No personas could be formed from this survey: " + str(step.not_fitted),
+            title="Not fitted",
+        )
+    else:
+        show.finding(headline(step.personas))
+
+
+def k_choice(step: PersonasStep) -> None:
+    """How many personas, and why: the k sweep's chart."""
+    res = step.personas
+    if res is None:
+        show.explain(LEFT_OUT)
+        return
+    _fig, ax = _figure((11, 4.5))
+    plots.k_selection_plot(res.sweep, ax=ax)
+    _show_figure()
+    show.explain(
+        "Separation (silhouette) and reproducibility for each number of groups; why this number "
+        "was chosen is said in the finding at the top."
+    )
+
+
+def profiles(step: PersonasStep) -> None:
+    """What sets each persona apart: the heatmap, then one finding per persona."""
+    res = step.personas
+    if res is None:
+        show.explain(LEFT_OUT)
+        return
+    _fig, ax = _figure((10, 0.6 * res.k + 2.5))
+    plots.profile_heatmap(res.profiles, ax=ax)
+    _show_figure()
+    show.explain(
+        "Rows are personas (with their size), columns the constructs of the item catalogue."
+    )
+    for _cid, row in res.profiles.iterrows():
+        show.finding(
+            row["description"] + "\n\nItems that set them apart most (as worded; in brackets the "
+            "group's mean answer in SD from all respondents'): " + row["top_items"] + ".",
+            title=f"{row['name']} ({int(row['size']):,} respondents, {row['share']:.0%})",
+        )
+
+
+def behaviour(step: PersonasStep) -> None:
+    """How each persona buys: the behaviour table, the tests and what they show."""
+    res, beh = step.personas, step.behaviour
+    if res is None:
+        show.explain(LEFT_OUT)
+        return
+    if beh is None or not beh.available:
+        show.explain(beh.reason if beh is not None else "No customer data was given.")
+        return
+    show.show_table(
+        readable_behaviour(beh.table, currency=step.currency),
+        caption="Behaviour per persona (means, and shares of each category)",
+    )
+    show.show_table(
+        readable_behaviour_tests(beh.tests),
+        caption="Do the personas differ? One test per comparison (p-values Holm-adjusted)",
+    )
+    if beh.text:
+        show.finding(beh.text, title="What the tests show")
+    show.explain(
+        "Numbers: Kruskal-Wallis test of the personas' distributions (epsilon-squared as effect "
+        "size); categories and yes/no: chi-square test of independence (Cramér's V). With many "
+        "respondents a small difference can be significant: read the effect size next to the "
+        "p-value."
+    )
+
+
+def projection(step: PersonasStep) -> None:
+    """A map of respondents in two dimensions, coloured by persona (for orientation)."""
+    res = step.personas
+    if res is None:
+        return
+    _fig, ax = _figure((8, 6))
+    plots.projection_plot(res, ax=ax)
+    _show_figure()
+    show.explain(
+        "A map of respondents in two dimensions (principal components of their answers), "
+        "coloured by persona, for orientation: groups that overlap here can still differ on "
+        "constructs the map flattens."
+    )
+
+
+def survey_quality(step: PersonasStep) -> None:
+    """Reliability of each construct, who was left out and why, where the model is."""
+    res = step.personas
+    if res is None:
+        show.explain(LEFT_OUT)
+        return
+    show.show_table(readable_reliability(res.reliability), caption="Reliability of each construct")
+    caveat = reliability_warning(res.reliability)
+    if caveat:
+        show.warning(caveat)
+    left_out = res.excluded[res.excluded > 0]
+    if len(left_out):
+        show.show_table(
+            left_out.rename("respondents").reset_index(), caption="Respondents left out, and why"
+        )
+    else:
+        show.explain(
+            "No respondent was left out (consent and the share of answered items were checked)."
+        )
+    if step.consent_source == "none":
+        show.explain(
+            "Neither the customers nor the survey table has a profiling_consent column, so no "
+            "respondent was left out for consent."
+        )
+    elif res.excluded.get(REASON_CONSENT, 0):
+        show.explain(
+            "Respondents without profiling consent on record (including respondents who are not "
+            "in the customers table) count as not consenting and are left out."
+        )
+    show.explain(grouping_text(res, _model_file_name()))
+    if res.unused_columns:
+        show.explain(unused_columns_note(res.unused_columns))

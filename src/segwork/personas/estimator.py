@@ -160,8 +160,7 @@ class PersonaModel(BaseEstimator):
         ``responses``: customer_id + one column per catalogue item (Likert on ``scale``,
         missing allowed). ``catalogue``: item, construct, text, reverse_coded. ``customers``:
         the customer 360 (indexed by customer_id): how the personas buy is compared on it
-        (``behaviour_``), and its ``profiling_consent`` column is the consent unless ``consent``
-        is given. ``behaviour`` (numeric) and ``profile`` (categorical) add features: a table
+        (``behaviour_``). ``behaviour`` (numeric) and ``profile`` (categorical) add features: a table
         with customer_id, or names of columns of ``responses``. ``consent``: a Series indexed by
         customer_id, or a table with customer_id and profiling_consent (default: a
         profiling_consent column of ``responses`` if there is one). ``describe``: a customer
@@ -174,8 +173,6 @@ class PersonaModel(BaseEstimator):
             raise ClusteringError(f"k must be 'auto' or an integer, got {k!r}")
         if not 0 < self.subsample < 1:
             raise ClusteringError(f"subsample must be a share in (0, 1), got {self.subsample!r}")
-        if consent is None and customers is not None and "profiling_consent" in customers:
-            consent = customers["profiling_consent"]
         prep = _prepare(
             responses,
             catalogue,

@@ -1,0 +1,33 @@
+"""Notebook 03's computation as a plain function (segwork.steps.personas), without papermill."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segwork.catalog import DATASETS, Catalog
+from segwork.personas.model_file import load
+from segwork.steps import personas as step
+from tests.test_clusters import simulate_survey
+
+
+def test_run_gives_the_three_outputs_the_catalog_declares(tmp_path):
+    resp, cat, _ = simulate_survey(3, n=400, seed=2)
+    consent = pd.DataFrame({"customer_id": resp["customer_id"], "profiling_consent": True})
+    consent.loc[:9, "profiling_consent"] = False
+    result = step.run(resp, cat, None, consent=consent, k_range=(2, 5), n_bootstrap=3)
+    assert result.fitted and result.personas.k == 3 and result.consent_source == "customers"
+    assert result.personas.n_respondents == 390 and result.behaviour is None
+    out = result.outputs()
+    assert set(out) == {"personas", "persona_profiles", "persona_model"} <= set(DATASETS)
+    catalog = Catalog(tmp_path / "run")
+    catalog.save_all(out)
+    model = load(catalog.path("persona_model"))
+    assert model.assign(resp.iloc[10:]).astype(int).tolist() == result.personas.labels.tolist()
+    assert catalog.load("personas")["persona"].tolist() == result.personas.personas.tolist()
+
+
+def test_a_survey_that_cannot_be_clustered_says_why():
+    resp, cat, _ = simulate_survey(3, n=15, seed=2)
+    result = step.run(resp, cat, k_range=(2, 4), n_bootstrap=2)
+    assert not result.fitted and "clustering needs at least 20" in result.not_fitted
+    assert result.outputs() == {} and result.consent_source == "none"
