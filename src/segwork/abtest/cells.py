@@ -222,48 +222,35 @@ def segmentation_stats(
     for c in columns:
         _check_segment(c)
     require_columns(exposures.columns, columns, TABLE)
+    is_ibis = isinstance(exposures, ibis.Table)
     if not columns:
-        cells, caps = sufficient_stats(
-            exposures, metrics=metrics, pre_metric=pre_metric, winsorize=winsorize
-        )
-        return cells, pd.DataFrame(index=cells.index), caps
-    if isinstance(exposures, ibis.Table):
+        t, segment = exposures, None
+    elif is_ibis:
         parts = [exposures[c].cast("string").fill_null(MISSING_SEGMENT) for c in columns]
         combo = parts[0].concat(*[x for p in parts[1:] for x in (ibis.literal(_SEP), p)])
-        cells, caps = sufficient_stats(
-            exposures.mutate(_segments=combo),
-            segment="_segments",
-            metrics=metrics,
-            pre_metric=pre_metric,
-            winsorize=winsorize,
-        )
-        split = cells["segment"].astype(str).str.split(_SEP, expand=True, regex=False)
-        labels = pd.DataFrame(
-            {
-                c: pd.Categorical(split[i], categories=sorted(set(split[i])))
-                for i, c in enumerate(columns)
-            }
-        )
-        return cells, labels, caps
-    # pandas: one integer code per combination, each column's labels in its own order (sorted
-    # values, missing last), as sufficient_stats orders a single column's segments
-    codes = [_codes(exposures[c], c, allow_missing=True) for c in columns]
-    combo = np.zeros(len(exposures), dtype=np.int64)
-    for k, labs in codes:
-        combo = combo * len(labs) + k
+        t, segment = exposures.mutate(_segments=combo), "_segments"
+    else:
+        # one integer code per combination; each column's labels in its own order (sorted
+        # values, missing last), as sufficient_stats orders a single column's segments
+        codes = [_codes(exposures[c], c, allow_missing=True) for c in columns]
+        combo = np.zeros(len(exposures), dtype=np.int64)
+        for k, labs in codes:
+            combo = combo * len(labs) + k
+        t, segment = exposures.assign(_segments=combo), "_segments"
     cells, caps = sufficient_stats(
-        exposures.assign(_segments=combo),
-        segment="_segments",
-        metrics=metrics,
-        pre_metric=pre_metric,
-        winsorize=winsorize,
+        t, segment=segment, metrics=metrics, pre_metric=pre_metric, winsorize=winsorize
     )
-    rest = cells["segment"].astype(str).astype(np.int64).to_numpy()
-    labels = {}
-    for c, (_, labs) in reversed(list(zip(columns, codes, strict=True))):
-        rest, k = np.divmod(rest, len(labs))
-        labels[c] = pd.Categorical.from_codes(k, categories=labs)
-    return cells, pd.DataFrame({c: labels[c] for c in columns}), caps
+    labels: dict[str, Any] = {}
+    if columns and is_ibis:
+        split = cells["segment"].astype(str).str.split(_SEP, expand=True, regex=False)
+        for i, c in enumerate(columns):
+            labels[c] = pd.Categorical(split[i], categories=sorted(set(split[i])))
+    elif columns:
+        rest = cells["segment"].astype(str).astype(np.int64).to_numpy()
+        for c, (_, labs) in reversed(list(zip(columns, codes, strict=True))):
+            rest, k = np.divmod(rest, len(labs))
+            labels[c] = pd.Categorical.from_codes(k, categories=labs)
+    return cells, pd.DataFrame({c: labels[c] for c in columns}, index=cells.index), caps
 
 
 def combine_cells(cells: pd.DataFrame, segment: pd.Series | None = None) -> pd.DataFrame:
