@@ -18,9 +18,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from segwork import report
+from segwork.progress import format_seconds
 from segwork.report import (
     external_references,
-    format_duration,
     format_size,
     format_when,
     render_notebook_html,
@@ -399,10 +399,11 @@ def test_index_pages_accept_a_run_record_object() -> None:
 
 
 def test_plain_words_formatting() -> None:
-    assert format_duration(None) == "–"
-    assert format_duration(12.34) == "12.3 s"
-    assert format_duration(72) == "1 min 12 s"
-    assert format_duration(3725) == "1 h 02 min"
+    assert format_seconds(None) == "–"
+    assert format_seconds(12.34) == "12.3 s"
+    assert format_seconds(72) == "1 min 12 s"
+    assert format_seconds(65) == "1 min 05 s"  # one duration text: the progress lines' too
+    assert format_seconds(3725) == "1 h 02 min"
     assert format_size(999) == "999 bytes"
     assert format_size(1_234_567) == "1.2 MB"
     assert format_size(None) == "–"

@@ -42,8 +42,12 @@ def say(text: str) -> None:
         print(PREFIX + text, file=sys.stderr, flush=True)
 
 
-def format_seconds(seconds: float) -> str:
-    """12.3 s, 4 min 05 s, 1 h 02 min."""
+def format_seconds(seconds: float | None) -> str:
+    """12.3 s, 4 min 05 s, 1 h 02 min; an en dash for no duration. The one duration text of
+    segwork: progress lines, run pages and the reports index."""
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, sec = divmod(int(round(seconds)), 60)

@@ -25,6 +25,7 @@ import jinja2
 import nbformat
 
 from segwork.files import atomic_write_text
+from segwork.progress import format_seconds
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 NOTEBOOK_TEMPLATE = "segwork_report"
@@ -142,7 +143,7 @@ def _page_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = format_when
-    env.filters["duration"] = format_duration
+    env.filters["duration"] = format_seconds
     env.filters["size"] = format_size
     return env
 
@@ -290,7 +291,7 @@ def _plural(n: int, word: str) -> str:
 def _summary(run: dict[str, Any]) -> str:
     when = format_when(run["started"]) if run["started"] else "an unknown date"
     n = run["n_reports"]
-    took = format_duration(run["duration_s"])
+    took = format_seconds(run["duration_s"])
     skipped = len(run["not_applicable"])
     did_not_apply = (
         f" {skipped} {'analysis' if skipped == 1 else 'analyses'} did not apply to this data "
@@ -413,20 +414,6 @@ def format_when(value: str | datetime | None) -> str:
     if tz in ("UTC", "UTC+00:00"):
         tz = "UTC"
     return f"{value.day} {value:%B %Y, %H:%M}" + (f" {tz}" if tz else "")
-
-
-def format_duration(seconds: float | None) -> str:
-    """12.3 -> ``12.3 s``; 72 -> ``1 min 12 s``; 3725 -> ``1 h 02 min``."""
-    if seconds is None:
-        return "–"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        m, s = divmod(round(seconds), 60)
-        return f"{m} min {s} s"
-    h, rest = divmod(round(seconds), 3600)
-    return f"{h} h {rest // 60:02d} min"
 
 
 def format_size(n: int | None) -> str:
