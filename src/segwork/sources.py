@@ -56,7 +56,9 @@ from segwork.schema import (
     TableStats,
     ValidationReport,
     as_ibis,
+    day_end,
     require_columns,
+    to_timestamp,
 )
 
 _MAX_EXAMPLES = 5
@@ -1859,7 +1861,7 @@ def _ibis_date(col: ibis.Value, dt: Any, src: SourceConfig, table: str, name: st
         value = col.try_cast("timestamp")
     else:
         return ibis.null("timestamp")
-    first = ibis.timestamp(pd.Timestamp(_FIRST_DATE).to_pydatetime())
+    first = ibis.timestamp(to_timestamp(_FIRST_DATE, "first date").to_pydatetime())
     return ibis.ifelse(value >= first, value, ibis.null("timestamp"))
 
 
@@ -2015,7 +2017,7 @@ class _SparkReader:
             self._count_late(out)
         elif table in _LATE_COLUMNS and _LATE_COLUMNS[table][0] in out.columns:
             column = _LATE_COLUMNS[table][0]
-            day = pd.Timestamp(self.cfg.analysis_date) + pd.Timedelta(days=1)
+            day = day_end(self.cfg.analysis_date)
             late = out.filter(out[column] >= day)
             n_late = _int(late.count().to_pandas())
             shown = self._examples(late, [late[column]]) if n_late else []
@@ -2030,7 +2032,7 @@ class _SparkReader:
 
     def _count_late(self, orders: ibis.Table) -> None:
         """Orders after the analysis date: kept and counted, as the DuckDB reader does."""
-        day = pd.Timestamp(self.cfg.analysis_date) + pd.Timedelta(days=1)
+        day = day_end(self.cfg.analysis_date)
         late = orders.filter(orders.order_date >= day)
         n_late = _int(late.count().to_pandas())
         shown = self._examples(late, [late.order_date])
