@@ -54,6 +54,10 @@ BREAKDOWN_COLUMNS = (
     "customer_type",
 )
 BREAKDOWN_TOP = 12  # groups per breakdown chart; the rest pooled as "other"
+# the columns the step reads, required and optional (a table lacking a required one is passed
+# on whole, so the function that needs it names it in its error)
+ORDER_COLUMNS = (("order_id", "customer_id", "order_date", "amount"), ("is_return",))
+INTERACTION_COLUMNS = (("customer_id", "occurred_at", "kind"), ())
 
 
 @dataclass
@@ -163,12 +167,17 @@ def _first_purchase(orders: ibis.Table) -> pd.Timestamp | None:
     return None if pd.isna(first) else pd.Timestamp(first).normalize()
 
 
-def _materialise(table: pd.DataFrame | ibis.Table | None) -> ibis.Table | None:
-    """The table once in its backend (an Ibis table over a DataFrame, or a cached Ibis table),
-    so that the many aggregations below do not each re-read and re-validate the source."""
+def _materialise(
+    table: pd.DataFrame | ibis.Table | None, columns: tuple[tuple[str, ...], tuple[str, ...]]
+) -> ibis.Table | None:
+    """The columns of ``table`` the step reads, once in its backend (a cached Ibis table), so
+    that the many aggregations below do not each re-read and re-validate the source."""
     if table is None:
         return None
     t = as_ibis(table)
+    required, optional = columns
+    if set(required) <= set(t.columns):
+        t = t.select(*[c for c in t.columns if c in required + optional])
     try:
         return t.cache()
     except Exception:  # noqa: BLE001 - a backend without caching: the table as it is
@@ -198,8 +207,8 @@ def run(
     table the propensity model takes its profile from.
     """
     ref = to_day(analysis_date, "analysis_date", error=rfm.RFMError)
-    orders = _materialise(orders)
-    interactions = _materialise(interactions)
+    orders = _materialise(orders, ORDER_COLUMNS)
+    interactions = _materialise(interactions, INTERACTION_COLUMNS)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
