@@ -81,6 +81,8 @@ def test_early_stop_keeps_what_is_stable(data):
     stable = fast["min_cluster_jaccard"] >= 0.9
     pd.testing.assert_frame_equal(full[stable], fast[stable])
     assert (fast.loc[~stable, "n_refits"] <= 6).all() and (fast.loc[stable, "n_refits"] == 6).all()
+    after_stable = stable.shift(1, fill_value=False)  # quoted by choose_k: every refit made
+    pd.testing.assert_frame_equal(full[after_stable], fast[after_stable])
     np.testing.assert_allclose(full["silhouette"], fast["silhouette"])
 
 

@@ -114,7 +114,8 @@ def k_sweep(
     Whether each k is stable, hence the k :func:`choose_k` picks, is then exactly what all refits
     give; the stability figures of such a k are the means of the refits made (``n_refits``
     says how many). If in the end no k is stable (:func:`choose_k` then compares the unstable
-    ones), the stopped refits are completed.
+    ones), the stopped refits are completed, and so are those of the k after each stable one
+    (:func:`choose_k` quotes its figure when it chooses the stable one).
 
     ``n_threads`` caps the BLAS/OpenMP threads of each fit (1 by default: many small fits are
     fastest single-threaded; None = the libraries' default); ``n_jobs`` runs that many refits at
@@ -255,6 +256,11 @@ def _k_sweep(
         if not stable:  # choose_k compares the unstable k: every refit is needed
             for k in ks:
                 stab[k].run(pool, None)
+        # the k after a stable one is quoted in choose_k's reason ("one of its groups does not
+        # come back (overlap 0.76 only)"): its figure is that of every refit
+        for k, k_next in zip(ks, ks[1:], strict=False):
+            if k in stable:
+                stab[k_next].run(pool, None)
     finally:
         if pool is not None:
             pool.shutdown()
