@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from segwork.errors import SegworkError
+from segwork.schema import FALSE_WORDS, TRUE_WORDS
 
 DEFAULT_SCALE = (1, 5)
 ALPHA_THRESHOLD = 0.7
@@ -52,8 +53,8 @@ SCALE_COLUMNS = ("scale_min", "scale_max")  # optional item-catalogue columns: e
 MISSING_CODE_COLUMN = "missing_code"  # optional item-catalogue column: the answer meaning "none"
 # columns of survey_responses that are not answers (everything else should be a catalogue item)
 META_COLUMNS = ("customer_id", "answered_at", CONSENT_COLUMN)
-_TRUE = {"true", "t", "yes", "y", "1", "ano"}
-_FALSE = {"false", "f", "no", "n", "0", "ne"}
+_TRUE = set(TRUE_WORDS)  # the one list of yes/no words (segwork.schema)
+_FALSE = set(FALSE_WORDS)
 
 
 class SurveyError(SegworkError, ValueError):
