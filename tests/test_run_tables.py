@@ -157,3 +157,20 @@ def test_the_cli_catches_every_segwork_error(
     assert result.exit_code == 2
     assert "error: a clear message with the fix" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_unexpected_validation_error_fails_the_run_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import segwork.context
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in validation")
+
+    monkeypatch.setattr(segwork.context, "validate_into", broken)
+    config = write_config(write_project(tmp_path / "project"))
+    record = pipeline.run(config, progress=False)
+    assert record.status == "failed"
+    assert record.validation["error"]["ename"] == "RuntimeError"
+    assert "a bug in validation" in record.validation["error"]["traceback"]
+    assert json.loads((record.run_dir / "run.json").read_text())["status"] == "failed"

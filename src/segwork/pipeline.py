@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -58,11 +59,13 @@ from segwork.errors import SegworkError
 from segwork.files import atomic_write_text, file_sha256, redact, redact_tree
 from segwork.report import (
     notebook_title,
+    preload_renderer,
     render_notebook_html,
     render_reports_index,
     render_run_index,
     strip_ansi,
 )
+from segwork.schema import ValidationReport
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 RESERVED_PARAMETERS = preflight.RESERVED_PARAMETERS
@@ -98,6 +101,15 @@ class RunFailed(PipelineError):  # noqa: N818 - the name reads as what happened
         )
         text = f"run {record.run_id} failed{where}".rstrip(".")
         super().__init__(f"{text}. See {record.run_dir / 'index.html'}")
+
+
+_INTERRUPTED = {
+    "ename": "Interrupted",
+    "evalue": "the run was interrupted",
+    "cell_source": "",
+    "cell_index": None,
+    "traceback": "",
+}
 
 
 class StaleLockWarning(UserWarning):
@@ -781,10 +793,18 @@ def run(
         ]
         if upcoming:  # its start-up and imports overlap the validation
             kernels.prestart(upcoming[0])
-        if not _validate_sources(cfg, record, catalog, progress, secrets):
-            kernels.close()
-            _finish(record, t0, "failed", secrets)
-            update_reports_index(reports, secrets=secrets)
+        try:
+            validated = _validate_sources(cfg, record, catalog, progress, secrets)
+        except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
+            record.validation = {"status": "failed", "error": _INTERRUPTED}
+            validated = False
+            raise
+        finally:
+            if not validated:
+                kernels.close()
+                _finish(record, t0, "failed", secrets)
+                update_reports_index(reports, secrets=secrets)
+        if not validated:
             return record
 
         show_bar = progress and sys.stderr.isatty()
@@ -895,13 +915,7 @@ def run(
             )
             if current is not None:
                 current.status = "failed"
-                current.error = {
-                    "ename": "Interrupted",
-                    "evalue": "the run was interrupted",
-                    "cell_source": "",
-                    "cell_index": None,
-                    "traceback": "",
-                }
+                current.error = dict(_INTERRUPTED)
             kernels.close()
             _finish(record, t0, "failed", secrets)
             update_reports_index(reports, secrets=secrets)
@@ -928,42 +942,103 @@ def _validate_sources(
     Every notebook then reads them from the run folder (``ctx.tables``) instead of reading and
     validating the sources again. A source that does not validate stops the run before any
     notebook: ``record.validation`` holds the message (table, column, rows, fix); returns False.
-    """
-    from segwork.context import validate_into
 
+    With DuckDB the work is done in a forked child process, so the memory it needs (at a million
+    customers several GB) is returned when it ends instead of staying with the runner while the
+    kernels run; meanwhile the runner loads the HTML renderer. Spark validates in this process
+    (its session belongs to it).
+    """
     t = time.perf_counter()
     _say(progress, "validating the sources ...", secrets=secrets)
     entry: dict[str, Any] = {"status": "running"}
     record.validation = entry
-    try:
-        with _progress_lines(progress):
-            report = validate_into(cfg, catalog)
-    except SegworkError as exc:  # SchemaError, ConfigError (a ${VAR} not set), ...
+    with _progress_lines(progress):
+        if cfg.engine == "pyspark" or "fork" not in multiprocessing.get_all_start_methods():
+            result = _validation_result(cfg, catalog)
+        else:
+            result = _validate_in_child(cfg, catalog)
+    entry["duration_s"] = round(time.perf_counter() - t, 3)
+    if "error" in result:
         entry["status"] = "failed"
         entry["error"] = redact_tree(
-            {
-                "ename": type(exc).__name__,
-                "evalue": redact_url(str(exc)),
-                "table": getattr(exc, "table", None),
-                "column": getattr(exc, "column", None),
-                "fix": getattr(exc, "fix", None),
-            },
-            secrets,
+            {**result["error"], "evalue": redact_url(result["error"]["evalue"])}, secrets
         )
-    entry["duration_s"] = round(time.perf_counter() - t, 3)
-    if entry["status"] == "failed":
         _say(
             progress,
             f"validation FAILED after {entry['duration_s']:.1f} s: {entry['error']['evalue']}",
             secrets=secrets,
         )
         return False
+    report = ValidationReport.from_dict(result["report"])
     entry["status"] = "succeeded"
     entry["tables"] = {s.table: s.table_rows for s in report.tables.values()}
     entry["rows_dropped"] = report.dropped
     _say(progress, f"sources validated in {entry['duration_s']:.1f} s", secrets=secrets)
     _write_run_files(record, secrets)
     return True
+
+
+def _validation_result(cfg: RunConfig, catalog: Catalog) -> dict[str, Any]:
+    """``{"report": ...}`` after validating into the catalog, or ``{"error": ...}`` saying why
+    not: a segwork error's table, column and fix, or any other error with its traceback."""
+    from segwork.context import validate_into
+
+    try:
+        return {"report": validate_into(cfg, catalog).to_dict()}
+    except SegworkError as exc:  # SchemaError, ConfigError (a ${VAR} not set), ...
+        error = {
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "table": getattr(exc, "table", None),
+            "column": getattr(exc, "column", None),
+            "fix": getattr(exc, "fix", None),
+        }
+    except Exception as exc:  # noqa: BLE001 - a bug: recorded with its traceback, run failed
+        error = _error_from_exception(exc)
+    return {"error": error}
+
+
+def _validation_child(cfg: RunConfig, catalog: Catalog, conn: Any) -> None:
+    try:
+        conn.send(_validation_result(cfg, catalog))
+    finally:
+        conn.close()
+
+
+def _validate_in_child(cfg: RunConfig, catalog: Catalog) -> dict[str, Any]:
+    """:func:`_validation_result` in a forked child; the renderer loads here meanwhile."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_validation_child, args=(cfg, catalog, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        with contextlib.suppress(Exception):
+            preload_renderer()
+        try:
+            result = receive.recv()
+        except EOFError:
+            child.join()
+            result = {
+                "error": {
+                    "ename": "ValidationProcessDied",
+                    "evalue": f"the validation of the sources ended without a result (exit code "
+                    f"{child.exitcode}; -9 means the system stopped it, usually for lack of "
+                    "memory). Fix: set a DuckDB memory_limit under duckdb: in the run config, or "
+                    "run on a machine with more memory.",
+                    "table": None,
+                    "column": None,
+                    "fix": None,
+                }
+            }
+    finally:
+        if child.is_alive():
+            child.join(timeout=30)
+        if child.is_alive():  # interrupted: do not leave it behind
+            child.terminate()
+            child.join()
+        receive.close()
+    return result
 
 
 @contextlib.contextmanager

@@ -148,6 +148,32 @@ def _page_env() -> jinja2.Environment:
     return env
 
 
+def preload_renderer() -> None:
+    """Import nbconvert and load the page template now (a run does it while it validates), so
+    the first page does not pay for it."""
+    _exporter()
+
+
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name=NOTEBOOK_TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        # The template empties these blocks; empty URLs as well in case a block is reused.
+        require_js_url="",
+        mathjax_url="",
+        mermaid_js_url="",
+        mermaid_layout_elk_js_url="",
+        jupyter_widgets_base_url="",
+        widget_renderer_url="",
+    )
+
+
 def render_notebook_html(
     ipynb_path: str | os.PathLike[str],
     html_path: str | os.PathLike[str],
@@ -168,8 +194,6 @@ def render_notebook_html(
     source. A header names the run and links back to the run's index page (``index_href``,
     relative to the HTML file; ``None`` for no link). Written atomically.
     """
-    from nbconvert import HTMLExporter
-
     ipynb_path = Path(ipynb_path)
     nb = nbformat.read(ipynb_path, as_version=4)
     error = notebook_error(nb)
@@ -188,21 +212,7 @@ def render_notebook_html(
             error=error,
         )
     )
-    exporter = HTMLExporter(
-        template_name=NOTEBOOK_TEMPLATE,
-        extra_template_basedirs=[str(TEMPLATES_DIR)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-        # The template empties these blocks; empty URLs as well in case a block is reused.
-        require_js_url="",
-        mathjax_url="",
-        mermaid_js_url="",
-        mermaid_layout_elk_js_url="",
-        jupyter_widgets_base_url="",
-        widget_renderer_url="",
-    )
+    exporter = _exporter()
     resources = {
         "metadata": {"name": ipynb_path.stem, "path": str(ipynb_path.parent)},
         "segwork_header_html": header,
@@ -275,7 +285,10 @@ def _run_view(record: Any) -> dict[str, Any]:
     run["not_applicable"] = [nb for nb in notebooks if nb["status"] == "not applicable"]
     run.setdefault("interrupted", None)
     check = run.get("validation") or {}
-    run["validation_error"] = check.get("error") if check.get("status") == "failed" else None
+    error = check.get("error") if check.get("status") == "failed" else None
+    run["validation_error"] = (
+        {"table": None, "column": None, "fix": None, "evalue": "", **error} if error else None
+    )
     if failed and not failed[0]["error"]:
         failed[0]["error"] = {"ename": "Error", "evalue": "", "cell_source": "", "traceback": ""}
     run["n_reports"] = sum(1 for nb in notebooks if nb["html"])
