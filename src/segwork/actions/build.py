@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -222,7 +223,7 @@ def _entered_long(entered: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "customer_id": _ids(entered["customer_id"], "entered"),
-            "segment": entered["segment"].astype(str).tolist(),
+            "segment": entered["segment"].astype(str).to_numpy(dtype=object),
         },
         dtype="str",
     )
@@ -268,6 +269,12 @@ def build_actions(
     today = _timestamp(today, "today").normalize()
     table = _customer_table(customers)
     configured = validate_actions(actions, table.columns)
+    used = {"name", "email", "phone", "owner"}  # the lists' own columns
+    for cfg in (c for configs in configured.values() for c in configs):
+        used.update(cfg.fields)
+        if cfg.effective_channel is not None:
+            used.update(CHANNELS[cfg.effective_channel][:2])
+    table = table[[c for c in table.columns if c in used]]  # only what the lists read
     ent = _entered_long(entered)
     seg_order = list(dict.fromkeys([*configured, *ent["segment"]]))
     entered_counts = {s: int((ent["segment"] == s).sum()) for s in seg_order}
@@ -340,6 +347,42 @@ def build_actions(
     )
 
 
+def _text_values(col: pd.Series) -> list[str]:
+    """:func:`_text` of every value of a column (vectorised for text and number columns)."""
+    if pd.api.types.is_string_dtype(col.dtype) and not pd.api.types.is_object_dtype(col.dtype):
+        return col.to_numpy(dtype=object, na_value="").tolist()
+    if pd.api.types.is_float_dtype(col.dtype):
+        return [
+            "" if x != x else str(int(x)) if x.is_integer() else f"{x:.2f}"
+            for x in col.to_numpy(dtype=float, na_value=np.nan).tolist()
+        ]
+    return [_text(v) for v in col.to_numpy(dtype=object)]
+
+
+def _fill(template: str, n: int, values: Mapping[str, Any]) -> list[str]:
+    """``string.Template(template).substitute`` for ``n`` rows at once: ``values`` maps each
+    field to a list of n texts or one text for every row. Nothing is evaluated."""
+    tpl = string.Template(template)
+    pieces: list[Any] = []
+    pos = 0
+    for m in tpl.pattern.finditer(template):
+        pieces.append(itertools.repeat(template[pos : m.start()], n))
+        if m.group("escaped") is not None:
+            pieces.append(itertools.repeat(tpl.delimiter, n))
+        else:
+            v = values[m.group("named") or m.group("braced")]
+            pieces.append(itertools.repeat(v, n) if isinstance(v, str) else v)
+        pos = m.end()
+    pieces.append(itertools.repeat(template[pos:], n))
+    return ["".join(row) for row in zip(*pieces, strict=False)]  # repeats are endless
+
+
+def _column(sub: pd.DataFrame, name: str) -> list[Any]:
+    if name not in sub.columns:
+        return [None] * len(sub)
+    return sub[name].to_numpy(dtype=object, na_value=None).tolist()
+
+
 def _action_rows(
     cfg: ActionConfig,
     sub: pd.DataFrame,
@@ -350,11 +393,8 @@ def _action_rows(
 ) -> pd.DataFrame:
     n = len(sub)
     due = today + pd.Timedelta(days=cfg.due_in_days)
-    owners = (
-        sub["owner"].to_numpy(dtype=object, na_value=None) if "owner" in sub.columns else [None] * n
-    )
     assignee, assigned_by = [], []
-    for o in owners:
+    for o in _column(sub, "owner"):
         if not _is_missing(o) and str(o).strip():
             assignee.append(str(o))
             assigned_by.append("owner")
@@ -364,22 +404,24 @@ def _action_rows(
         else:
             assignee.append(default_assignee)
             assigned_by.append("default")
-    tpl = string.Template(cfg.template)
-    records = sub[[f for f in cfg.fields if f in sub.columns]].to_dict("records")
-    texts = []
-    for rec, who, cid in zip(records, assignee, sub.index, strict=True):
-        mapping = {"rule": cfg.segment, "run_id": run_id, "due_date": _text(due), "assignee": who}
-        mapping["customer_id"] = cid
-        mapping.update({k: _text(v) for k, v in rec.items()})
-        texts.append(tpl.substitute(mapping))  # every field is checked: never a KeyError
+    ids = sub.index.to_numpy(dtype=object).tolist()
+    values: dict[str, Any] = {
+        "rule": cfg.segment,
+        "run_id": run_id,
+        "due_date": _text(due),
+        "assignee": assignee,
+        "customer_id": ids,
+    }
+    values.update({f: _text_values(sub[f]) for f in cfg.fields if f in sub.columns})
+    texts = _fill(cfg.template, n, values)  # every field is checked: never a KeyError
     data = {
         "action_id": list(aids),
         "run_id": [run_id] * n,
         "segment": [cfg.segment] * n,
-        "customer_id": sub.index.tolist(),
-        "name": sub["name"].tolist() if "name" in sub.columns else [None] * n,
-        "email": sub["email"].tolist() if "email" in sub.columns else [None] * n,
-        "phone": sub["phone"].tolist() if "phone" in sub.columns else [None] * n,
+        "customer_id": ids,
+        "name": _column(sub, "name"),
+        "email": _column(sub, "email"),
+        "phone": _column(sub, "phone"),
         "assignee": assignee,
         "assigned_by": assigned_by,
         "due_date": [due] * n,

@@ -70,7 +70,7 @@ def membership_long(
             raise ActionError("memberships: a row has no segment name")
         ids = _ids(memberships["customer_id"], "memberships")
         out = pd.DataFrame(
-            {"customer_id": ids, "segment": seg.astype(str).tolist()}, dtype="str"
+            {"customer_id": ids, "segment": seg.astype(str).to_numpy(dtype=object)}, dtype="str"
         ).drop_duplicates(ignore_index=True)
         listed = [str(x) for x in memberships.attrs.get("segments") or []]
         out.attrs["segments"] = list(dict.fromkeys([*listed, *out["segment"]]))
