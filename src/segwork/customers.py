@@ -55,6 +55,19 @@ def company_size_band(employees: pd.Series) -> pd.Series:
     return out.astype(pd.CategoricalDtype(labels, ordered=True))
 
 
+def _frame(expr: ibis.Table, label: str) -> pd.DataFrame:
+    """Run a per-customer aggregate as a progress step and bring it into pandas through Arrow
+    (the same dtypes as ``to_pandas`` for these aggregates, without Ibis's per-column pass)."""
+    try:
+        backend = expr.get_backend()
+    except Exception:  # an unbound expression: no percentage, the lines still print
+        backend = None
+    with progress.step(label, con=backend) as step:
+        df = expr.to_pyarrow().to_pandas()
+        step.note = f"{len(df):,} result rows"
+    return df
+
+
 def order_behaviour(
     orders: pd.DataFrame | ibis.Table,
     *,
@@ -79,7 +92,7 @@ def order_behaviour(
         inside = t.order_date >= end - pd.Timedelta(days=w)
         aggs[f"orders_{w}d"] = (inside & purchase).ifelse(1, 0).sum()
         aggs[f"revenue_{w}d"] = inside.ifelse(t.amount, 0).sum()
-    df = progress.to_pandas(
+    df = _frame(
         t.group_by("customer_id").aggregate(**aggs), "aggregating orders per customer"
     ).set_index("customer_id")
     df["aov"] = (
@@ -106,15 +119,18 @@ def interaction_counts(
     t = as_ibis(interactions)
     require_columns(t.columns, ("customer_id", "occurred_at", "kind"), "interactions")
     t = as_of(t, analysis_date, "occurred_at")
-    kinds = sorted(str(k) for k in t.select("kind").distinct().to_pandas()["kind"].dropna())
+    kinds = sorted(
+        str(k)
+        for k in t.select("kind").distinct().to_pyarrow()["kind"].to_pylist()
+        if k is not None
+    )
     recent = t.occurred_at >= day_end(analysis_date) - pd.Timedelta(days=window_days)
-    aggs = {f"{k}_{window_days}d": ((t.kind == k) & recent).ifelse(1, 0).sum() for k in kinds}
-    aggs["has_service_contract"] = (t.kind == "service_contract").ifelse(1, 0).sum() > 0
-    aggs["complaints_total"] = (t.kind == "complaint").ifelse(1, 0).sum()
+    aggs = {f"{k}_{window_days}d": t.count(where=(t.kind == k) & recent) for k in kinds}
+    aggs["has_service_contract"] = t.count(where=t.kind == "service_contract") > 0
+    aggs["complaints_total"] = t.count(where=t.kind == "complaint")
     aggs["last_interaction_at"] = t.occurred_at.max()
-    out = progress.to_pandas(
-        t.group_by("customer_id").aggregate(**aggs),
-        "aggregating interactions per customer",
+    out = _frame(
+        t.group_by("customer_id").aggregate(**aggs), "aggregating interactions per customer"
     ).set_index("customer_id")
     ints = [c for c in out.columns if c not in ("has_service_contract", "last_interaction_at")]
     out[ints] = out[ints].astype("int64")
@@ -160,8 +176,9 @@ def build_customer360(
         ints = [c for c in inter.columns if c.endswith("d") or c == "complaints_total"]
         c360[ints] = c360[ints].fillna(0).astype("int64")
         c360["has_service_contract"] = c360["has_service_contract"].fillna(False).astype(bool)
-    if survey_responses is not None:
-        c360["survey_answered"] = c360.index.isin(survey_responses["customer_id"])
+    if survey_responses is not None:  # a hash lookup: Index.isin on text ids is slow in pandas 3
+        answered = pd.Index(survey_responses["customer_id"].dropna().unique())
+        c360["survey_answered"] = answered.get_indexer(c360.index) >= 0
     if "birth_date" in c360:
         c360["age_band"] = age_band(c360["birth_date"], ref)
     if "employees" in c360:

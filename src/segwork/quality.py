@@ -93,9 +93,12 @@ def scan_tables(
     """
     out = {}
     for name in present_tables(tables):
-        t = as_ibis(getattr(tables, name))
+        data, date_col = getattr(tables, name), DATE_COLUMNS.get(name)
+        if isinstance(data, pd.DataFrame):  # one row per customer: counted where it is
+            out[name] = _scan_frame(name, data, date_col)
+            continue
+        t = as_ibis(data)
         aggs = {"__rows": t.count(), "__customers": t.customer_id.nunique()}
-        date_col = DATE_COLUMNS.get(name)
         dated = date_col in t.columns
         if dated:
             aggs["__first"], aggs["__last"] = t[date_col].min(), t[date_col].max()
@@ -123,6 +126,19 @@ def scan_tables(
             last_as_of=last_as_of.normalize() if last_as_of is not None else None,
         )
     return out
+
+
+def _scan_frame(name: str, df: pd.DataFrame, date_col: str | None) -> TableScan:
+    """:class:`TableScan` of a pandas table (customers, survey answers), without a query."""
+    dates = pd.to_datetime(df[date_col]) if date_col in df else None
+    return TableScan(
+        table=name,
+        rows=len(df),
+        customers=int(df["customer_id"].nunique()),
+        first=_ts(dates.min()) if dates is not None else None,
+        last=_ts(dates.max()) if dates is not None else None,
+        missing={str(c): int(n) for c, n in df.isna().sum().items()},
+    )
 
 
 def table_overview(tables: Tables, *, scans: Mapping[str, TableScan] | None = None) -> pd.DataFrame:
@@ -241,7 +257,8 @@ def customer_columns_from_orders(orders: pd.DataFrame | ibis.Table | None) -> pd
     for i, c in enumerate(cols):
         aggs[f"__n{i}"] = t[c].nunique()
         aggs[c] = t[c].max()
-    per = t.group_by("customer_id").aggregate(**aggs).to_pandas().set_index("customer_id")
+    per = t.group_by("customer_id").aggregate(**aggs).to_pyarrow().to_pandas()
+    per = per.set_index("customer_id")
     keep = [c for i, c in enumerate(cols) if len(per) and per[f"__n{i}"].max() <= 1]
     if not keep:
         return empty
@@ -256,17 +273,47 @@ def order_breakdown(
     Aggregated in the backend; a missing value is its own group, "(unknown)". Largest revenue
     first. Feed it to :func:`segwork.plots.top_n_bars` for many values.
     """
-    t = as_ibis(orders)
-    t = as_of(t, analysis_date, "order_date")
-    key = t[by].cast("string").fill_null("(unknown)").name(by)
-    out = (
-        t.group_by(key)
-        .aggregate(orders=t.order_id.nunique(), revenue=t.amount.sum())
-        .order_by(ibis.desc("revenue"))
-        .to_pandas()
-    )
-    out["revenue"] = out["revenue"].astype("float64")
-    return out
+    return order_breakdowns(orders, [by], analysis_date=analysis_date)[by]
+
+
+def order_breakdowns(
+    orders: pd.DataFrame | ibis.Table,
+    columns: list[str],
+    *,
+    analysis_date: pd.Timestamp | str,
+    distinct: Mapping[str, int] | None = None,
+    max_groups: int = 100_000,
+) -> dict[str, pd.DataFrame]:
+    """:func:`order_breakdown` of several columns, in one query when that stays small.
+
+    The orders are grouped by every combination of the columns' values and each column's table
+    is summed from those groups; an order is one row (order_id is the key of the orders table).
+    When the combinations could exceed ``max_groups`` (``distinct``: the columns' distinct
+    values, as :class:`TableScan` has them; unknown counts as too many), each column gets a
+    query of its own.
+    """
+    if not columns:
+        return {}
+    t = as_of(as_ibis(orders), analysis_date, "order_date")
+    combos = 1
+    for c in columns:
+        combos *= (distinct or {}).get(c, max_groups + 1) + 1  # + 1: the missing value
+    together = len(columns) == 1 or combos <= max_groups
+    sets = [columns] if together else [[c] for c in columns]
+    out = {}
+    for keys in sets:
+        grouped = (
+            t.group_by([t[c].cast("string").fill_null("(unknown)").name(c) for c in keys])
+            .aggregate(orders=t.order_id.count(), revenue=t.amount.sum())
+            .to_pyarrow()
+            .to_pandas()
+        )
+        for c in keys:
+            one = grouped.groupby(c, sort=False)[["orders", "revenue"]].sum().reset_index()
+            one["orders"] = one["orders"].astype("int64")
+            one["revenue"] = one["revenue"].astype("float64")
+            out[c] = one.sort_values("revenue", ascending=False, kind="stable", ignore_index=True)
+    return {c: out[c] for c in columns}
 
 
 def orders_after(orders: pd.DataFrame | ibis.Table, *, analysis_date: pd.Timestamp | str) -> int:

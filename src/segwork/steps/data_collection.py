@@ -127,9 +127,9 @@ def run(
         result.orders_after, result.last_order = scan.after, scan.last_as_of
         result.monthly = quality.monthly_orders(orders, analysis_date=ref)
         columns = quality.order_categories(orders, limit=ORDER_COLUMNS, distinct=scan.distinct)
-        result.order_breakdowns = {
-            c: quality.order_breakdown(orders, c, analysis_date=ref) for c in columns
-        }
+        result.order_breakdowns = quality.order_breakdowns(
+            orders, columns, analysis_date=ref, distinct=scan.distinct
+        )
         result.spread = quality.value_spread(c360.loc[c360["has_ordered"], "aov"])
     # Text columns of the orders with one value per customer (an invoice export's country)
     # describe the customer too: they are broken down, not added to the customer 360.
