@@ -136,31 +136,38 @@ def _stats_ibis(t: ibis.Table, segment, metrics, pre_metric, winsorize):
         cols["_pre"] = t[pre_metric].cast("float64")
     t = t.mutate(**cols)
     names = [m.name for m in metrics] + (["pre"] if pre_metric else [])
-    checks = {"n_rows": t.count(), "null_keys": (t.campaign_id.isnull() | t.variant.isnull()).sum()}
+    # checks of the keys and values, counted in the cell aggregation itself (one query) unless
+    # winsorization needs them first (its per-campaign caps drop rows without a campaign)
+    checks = {"_null_keys": (t.campaign_id.isnull() | t.variant.isnull()).sum()}
     for name in names:
-        checks[f"null_{name}"] = t[f"_{name}"].isnull().sum()
+        checks[f"_null_{name}"] = t[f"_{name}"].isnull().sum()
     binary = [m for m in metrics if m.binary]
     for m in binary:
-        checks[f"bad_{m.name}"] = ((t[f"_{m.name}"] != 0) & (t[f"_{m.name}"] != 1)).sum()
-    chk = t.aggregate(**checks).to_pandas().iloc[0]
-    if chk["null_keys"]:
-        raise ABTestError(
-            f"table '{TABLE}': {int(chk['null_keys'])} rows without campaign_id or variant"
-        )
+        checks[f"_bad_{m.name}"] = ((t[f"_{m.name}"] != 0) & (t[f"_{m.name}"] != 1)).sum()
     column_of = {m.name: m.column for m in metrics} | {"pre": pre_metric}
-    for name in names:
-        if chk[f"null_{name}"]:
+
+    def check(chk) -> None:
+        if chk["_null_keys"]:
             raise ABTestError(
-                f"table '{TABLE}', column '{column_of[name]}': {int(chk[f'null_{name}'])} missing "
-                "values; fill them in the export (0 = no conversion / no revenue) or drop those rows"
+                f"table '{TABLE}': {int(chk['_null_keys'])} rows without campaign_id or variant"
             )
-    for m in binary:
-        if chk[f"bad_{m.name}"]:
-            raise ABTestError(
-                f"table '{TABLE}', column '{m.column}': a binary outcome must be 0/1; found "
-                f"{int(chk[f'bad_{m.name}'])} other values. Fix: declare it as numeric in "
-                f"{PARAMS}.metrics, or recode it to 0/1"
-            )
+        for name in names:
+            if chk[f"_null_{name}"]:
+                raise ABTestError(
+                    f"table '{TABLE}', column '{column_of[name]}': {int(chk[f'_null_{name}'])} "
+                    "missing values; fill them in the export (0 = no conversion / no revenue) or "
+                    "drop those rows"
+                )
+        for m in binary:
+            if chk[f"_bad_{m.name}"]:
+                raise ABTestError(
+                    f"table '{TABLE}', column '{m.column}': a binary outcome must be 0/1; found "
+                    f"{int(chk[f'_bad_{m.name}'])} other values. Fix: declare it as numeric in "
+                    f"{PARAMS}.metrics, or recode it to 0/1"
+                )
+
+    if winsorize is not None:
+        check(t.aggregate(**checks).to_pandas().iloc[0])
     caps: dict[str, dict[str, float]] = {}
     if winsorize is not None:
         for m in metrics:
@@ -180,7 +187,11 @@ def _stats_ibis(t: ibis.Table, segment, metrics, pre_metric, winsorize):
     if pre_metric:
         for m in metrics:
             aggs[f"cov_{m.name}"] = t._pre.cov(t[f"_{m.name}"], how="pop")
+    if winsorize is None:
+        aggs.update(checks)
     g = t.group_by(["campaign_id", "_seg", "variant"]).aggregate(**aggs).to_pandas()
+    if winsorize is None:
+        check(g[list(checks)].sum())
     g = g.sort_values(["campaign_id", "_seg", "variant"], kind="stable").reset_index(drop=True)
     segs = sorted(g["_seg"].astype(str).unique())
     out = {

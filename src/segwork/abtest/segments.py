@@ -146,6 +146,7 @@ def attach_segments(
                         "different values", "different values among customers"
                     )
         t = with_segments(t, labels, from_customers, missing_label=missing_label)
+    counts = _joint_counts(t, from_customers, labels if from_customers else None)
     key: dict[str, str] = {}
     for col, src in sources.items():
         key[col] = col if src == "customers" else f"_segment_{col}"
@@ -156,20 +157,54 @@ def attach_segments(
                 else t.assign(**{key[col]: t[col]})
             )
         t, text = _group_values(
-            t, key[col], max_segments, missing_label, relabel=src == "exposures", name=col
+            t,
+            key[col],
+            max_segments,
+            missing_label,
+            relabel=src == "exposures",
+            name=col,
+            counts=counts.get(col),
         )
         if text:
             grouped[col] = text
     return Segments(t, list(sources), key, sources, missing, grouped)
 
 
-def _group_values(t, col: str, top: int, missing_label: str, *, relabel: bool, name: str):
-    """Cast a segment column to text labels; group many values (see :func:`attach_segments`)."""
+_JOINT_COUNTS_MAX = 100_000  # value combinations up to which the columns are counted together
+
+
+def _joint_counts(t, columns: list[str], labels: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Exposures per value of each of ``columns`` of an Ibis table, from one query that counts
+    their combinations (when there are not too many), instead of one query per column."""
+    if not isinstance(t, ibis.Table) or len(columns) < 2 or labels is None:
+        return {}
+    combos = np.prod([labels[c].nunique(dropna=False) + 1.0 for c in columns])
+    if combos > _JOINT_COUNTS_MAX:
+        return {}
+    joint = t.group_by(columns).aggregate(_n=t.count()).to_pandas()
+    return {
+        c: joint.groupby(c, dropna=False, sort=False)["_n"].sum().reset_index() for c in columns
+    }
+
+
+def _group_values(
+    t,
+    col: str,
+    top: int,
+    missing_label: str,
+    *,
+    relabel: bool,
+    name: str,
+    counts: pd.DataFrame | None = None,
+):
+    """Cast a segment column to text labels; group many values (see :func:`attach_segments`).
+    ``counts``: the column's value counts when already known (an Ibis table's column)."""
     is_ibis = isinstance(t, ibis.Table)
     if is_ibis:
         dt = t.schema()[col]
         numeric = dt.is_numeric() and not dt.is_boolean()
-        counts = t.group_by(col).aggregate(_n=t.count()).to_pandas()
+        if counts is None:
+            counts = t.group_by(col).aggregate(_n=t.count()).to_pandas()
         values, n = counts[col], counts["_n"].to_numpy()
     else:
         numeric = pd.api.types.is_numeric_dtype(t[col]) and not pd.api.types.is_bool_dtype(t[col])
