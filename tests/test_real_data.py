@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from segwork import pipeline
+from segwork.catalog import Catalog
 
 from . import realdata
 
@@ -125,7 +126,7 @@ def check_pages(record: pipeline.RunRecord, forbidden: tuple[str, ...] = ()) -> 
 
 
 def artifact(record: pipeline.RunRecord, name: str) -> pd.DataFrame:
-    return pd.read_parquet(record.run_dir / "artifacts" / f"{name}.parquet")
+    return Catalog(record.run_dir).load(name)
 
 
 # --- CDNOW: a real orders-only export -----------------------------------------------------------
