@@ -103,68 +103,182 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 # ------------------------------------------------------------------------------------ writing
 
 
-def _xlsx_value(v: Any) -> Any:
-    if _is_missing(v):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, str):
-        return _XLSX_ILLEGAL.sub("", v)
-    if isinstance(v, int | float | bool | dt.date | dt.datetime):
-        return v
-    return str(v)
+_XLSX_FILES = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        '<Override PartName="/docProps/core.xml" '
+        'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
+        'relationships/metadata/core-properties" Target="docProps/core.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/styles" Target="styles.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+        '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/></numFmts>'
+        '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+        "</cellStyleXfs>"
+        '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        "</styleSheet>"
+    ),
+}
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _xml_text(s: str) -> str:
+    s = _XLSX_ILLEGAL.sub("", s)
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _column_letter(k: int) -> str:
+    out = ""
+    k += 1
+    while k:
+        k, r = divmod(k - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def _xlsx_cells(s: pd.Series, ref: str) -> list[str]:
+    """The XML of one column's cells (rows 2..n+1); text is inline text, never a formula."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        values = s.to_numpy(dtype=object, na_value=None)
+        return [
+            "" if v is None else f'<c r="{ref}{i}" t="b"><v>{int(bool(v))}</v></c>'
+            for i, v in enumerate(values, start=2)
+        ]
+    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        values = s.to_numpy(dtype=float, na_value=np.nan).tolist()
+        whole = pd.api.types.is_integer_dtype(s.dtype)
+        return [
+            ""
+            if v != v or v in (float("inf"), float("-inf"))
+            else f'<c r="{ref}{i}"><v>{int(v) if whole else repr(v)}</v></c>'
+            for i, v in enumerate(values, start=2)
+        ]
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        ts = s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
+        serial = ((ts - _EXCEL_EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
+        day = (ts == ts.dt.normalize()).to_numpy(dtype=bool, na_value=False)
+        return [
+            "" if v != v else f'<c r="{ref}{i}" s="{1 if d else 2}"><v>{v!r}</v></c>'
+            for i, (v, d) in enumerate(zip(serial.tolist(), day.tolist(), strict=True), start=2)
+        ]
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        text = s.str.replace(_XLSX_ILLEGAL, "", regex=True)
+        for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
+            text = text.str.replace(a, b, regex=False)
+        return [
+            ""
+            if v is None
+            else f'<c r="{ref}{i}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>'
+            for i, v in enumerate(text.to_numpy(dtype=object, na_value=None), start=2)
+        ]
+    out = []
+    for i, v in enumerate(s.to_numpy(dtype=object, na_value=None), start=2):
+        if v is None or _is_missing(v):
+            out.append("")
+        elif isinstance(v, bool | np.bool_):
+            out.append(f'<c r="{ref}{i}" t="b"><v>{int(v)}</v></c>')
+        elif isinstance(v, int | float | np.integer | np.floating):
+            out.append(f'<c r="{ref}{i}"><v>{v!r}</v></c>' if np.isfinite(v) else "")
+        else:
+            text = _xml_text(v.isoformat() if isinstance(v, dt.date) else str(v))
+            out.append(
+                f'<c r="{ref}{i}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+            )
+    return out
 
 
 def _xlsx_bytes(df: pd.DataFrame, sheet: str, stamp: dt.datetime) -> bytes:
-    """An XLSX workbook of ``df`` (strings neutralised, written as text, never as formulas)
-    whose bytes depend only on the data: fixed document and zip timestamps."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+    """An XLSX workbook of ``df`` (strings neutralised, written as inline text, never as
+    formulas; dates as dates) whose bytes depend only on the data and ``stamp``.
 
+    Written directly as SpreadsheetML (one sheet, inline strings, two date formats): about ten
+    times faster than openpyxl's write-only mode for the action lists of a large run.
+    """
     safe = neutralise_frame(df)
-    wb = Workbook(write_only=True)
-    wb.properties.created = stamp
-    ws = wb.create_sheet(sheet[:31] or "Sheet1")
-
-    def cell(v: Any) -> Any:
-        v = _xlsx_value(v)
-        if isinstance(v, str) and v.startswith("="):
-            c = WriteOnlyCell(ws, value=v)  # never happens after neutralise_frame; kept as text
-            c.data_type = "s"
-            return c
-        if not isinstance(v, dt.datetime):
-            return v  # text (neutralised: openpyxl writes it as text), numbers, empty cells
-        c = WriteOnlyCell(ws, value=v)
-        c.number_format = (
-            "yyyy-mm-dd" if v == dt.datetime.combine(v.date(), dt.time()) else "yyyy-mm-dd hh:mm:ss"
-        )
-        return c
-
-    ws.append([cell(str(c)) for c in safe.columns])
-    for row in safe.itertuples(index=False, name=None):
-        ws.append([cell(v) for v in row])
-    raw = io.BytesIO()
-    wb.save(raw)
-    return _fixed_zip(raw.getvalue(), stamp)
-
-
-def _fixed_zip(data: bytes, stamp: dt.datetime) -> bytes:
-    """Rewrite an XLSX zip with fixed timestamps (every zip entry; the document's "modified",
-    which openpyxl sets to the clock on save), so equal content gives equal bytes."""
-    modified = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
-    when = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    refs = [_column_letter(k) for k in range(safe.shape[1])]
+    header = "".join(
+        f'<c r="{ref}1" t="inlineStr"><is><t xml:space="preserve">{_xml_text(str(c))}</t></is></c>'
+        for ref, c in zip(refs, safe.columns, strict=True)
+    )
+    columns = [_xlsx_cells(safe.iloc[:, k], ref) for k, ref in enumerate(refs)]
+    rows = [f'<row r="1">{header}</row>']
+    rows += [
+        f'<row r="{i}">{"".join(cells)}</row>'
+        for i, cells in enumerate(zip(*columns, strict=True), start=2)
+    ]
+    sheet_xml = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<sheetData>{''.join(rows)}</sheetData></worksheet>"
+    )
+    name = _xml_text(sheet[:31] or "Sheet1").replace('"', "&quot;")
+    workbook = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        f'<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
+    when = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    core = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
+        'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>segwork</dc:creator>'
+        f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
+        f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified>'
+        "</cp:coreProperties>"
+    )
+    files = {
+        **_XLSX_FILES,
+        "docProps/core.xml": core,
+        "xl/workbook.xml": workbook,
+        "xl/worksheets/sheet1.xml": sheet_xml,
+    }
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = modified.sub(rb"\g<1>" + when + rb"\g<2>", body)
-            dst.writestr(fixed, body)
+    with zipfile.ZipFile(out, "w") as dst:
+        for filename, body in files.items():
+            info = zipfile.ZipInfo(filename, date_time=_FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            dst.writestr(info, body.encode("utf-8"))
     return out.getvalue()
 
 
