@@ -140,6 +140,9 @@ DATASETS: dict[str, Dataset] = {
 TABLES: tuple[str, ...] = tuple(CONTRACTS)
 RUN_DATASETS: tuple[str, ...] = tuple(n for n, d in DATASETS.items() if d.producer == "validate")
 ARTIFACTS_FOLDER = "artifacts"
+#: The per-customer datasets the customer table joins, in order (``RunContext.customer_table``;
+#: rules and segment columns are checked against it): profile and behaviour, RFM/CLV, persona.
+CUSTOMER_TABLE: tuple[str, ...] = ("customer360", "rfm", "personas")
 
 
 def dataset(name: str) -> Dataset:

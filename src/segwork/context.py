@@ -22,9 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from segwork.catalog import ARTIFACTS_FOLDER, RUN_DATASETS, Catalog, dataset
+from segwork.catalog import ARTIFACTS_FOLDER, CUSTOMER_TABLE, RUN_DATASETS, Catalog, dataset
 from segwork.config import RunConfig, load_config
-from segwork.preflight import CUSTOMER_TABLE_ARTIFACTS
 from segwork.schema import Tables, ValidationReport
 
 
@@ -150,7 +149,7 @@ class RunContext:
         history = self.artifact_history(name)
         return history[-1][1] if history else None
 
-    def customer_table(self, artifacts: tuple[str, ...] = CUSTOMER_TABLE_ARTIFACTS) -> pd.DataFrame:
+    def customer_table(self, artifacts: tuple[str, ...] = CUSTOMER_TABLE) -> pd.DataFrame:
         """The customer 360 joined with the per-customer results of earlier notebooks.
 
         One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM

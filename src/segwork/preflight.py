@@ -48,14 +48,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segwork.catalog import RUN_DATASETS, Catalog
+from segwork.catalog import CUSTOMER_TABLE, RUN_DATASETS, Catalog
 from segwork.config import ID_TABLES, TABLES, RunConfig
 
 RESERVED_PARAMETERS = ("config_path", "run_dir")
 #: Tables whose customer ids make a customers table when none is configured (as sources does).
 CUSTOMER_ID_TABLES = tuple(t for t in ID_TABLES if t != "customers")
 #: Artifacts that ``RunContext.customer_table`` joins onto the customer 360 (rules read them).
-CUSTOMER_TABLE_ARTIFACTS = ("customer360", "rfm", "personas")
+CUSTOMER_TABLE_ARTIFACTS = CUSTOMER_TABLE
 _TYPE_WORDS = {
     "bool": "true or false",
     "int": "a whole number",
