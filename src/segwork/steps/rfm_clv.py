@@ -333,10 +333,19 @@ def run(
         value[f"propensity_{horizon_days}d"] = final.predict_proba(X_now).reindex(value.index)
     table = rfm.customer_table(scored).join(value, how="outer")
 
+    # the profile columns once on the scored customers (each breakdown would align them again)
+    aligned = None
+    if profile is not None:
+        present = [c for c in BREAKDOWN_COLUMNS if c in profile]
+        aligned = (
+            profile[present]
+            if profile.index.has_duplicates  # breakdown says so in its error
+            else profile[present].reindex(scored.index)
+        )
     breakdowns = [
         c
         for c in BREAKDOWN_COLUMNS
-        if profile is not None and c in profile and profile[c].reindex(scored.index).nunique() >= 2
+        if aligned is not None and c in aligned and aligned[c].reindex(scored.index).nunique() >= 2
     ]
     breakdown_note = (
         None
@@ -345,7 +354,7 @@ def run(
         "column with at least two values among the scored customers (such as age, region, "
         "industry or company size)."
     )
-    frames = {c: rfm.breakdown(scored, profile, c, top=BREAKDOWN_TOP) for c in breakdowns}
+    frames = {c: rfm.breakdown(scored, aligned, c, top=BREAKDOWN_TOP) for c in breakdowns}
     member_columns = table if profile is None else profile.join(table, how="inner")
     members = RfmMembers(rfm.segment_members(table), member_columns)
     return RfmClvResult(
