@@ -981,9 +981,9 @@ def _validate_sources(
 def _validation_result(cfg: RunConfig, catalog: Catalog) -> dict[str, Any]:
     """``{"report": ...}`` after validating into the catalog, or ``{"error": ...}`` saying why
     not: a segwork error's table, column and fix, or any other error with its traceback."""
-    from segwork.context import validate_into
-
     try:
+        from segwork.context import validate_into
+
         return {"report": validate_into(cfg, catalog).to_dict()}
     except SegworkError as exc:  # SchemaError, ConfigError (a ${VAR} not set), ...
         error = {
