@@ -18,6 +18,7 @@ from dataclasses import FrozenInstanceError
 from unittest import mock
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1152,3 +1153,54 @@ def test_describe_columns_shortens_long_tables():
     assert text == "c00, c01, c02, c03, c04 and 45 more"
     assert describe_columns(["account manager", "x"]) == "`account manager`, x"
     assert describe_columns([]) == "(none)"
+
+
+# ------------------------------------------- the run's evaluator (DuckDB) agrees with pandas
+
+
+def test_member_ids_in_duckdb_match_the_pandas_evaluator() -> None:
+    """RuleSet.member_ids (one Ibis query in DuckDB, ids back) and RuleSet.memberships (pandas)
+    select exactly the same customers, on the column kinds a customer table has."""
+    n = 400
+    rng = np.random.default_rng(7)
+    days = pd.to_datetime("2025-06-30") - pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    table = pd.DataFrame(
+        {
+            "region": pd.Series(rng.choice(["A", "B", "Jihomoravský kraj", None], n), dtype="str"),
+            "segment": pd.Categorical(rng.choice(["Champions", "At Risk", "Lost"], n)),
+            "revenue": np.where(rng.random(n) < 0.1, np.nan, rng.normal(1000, 800, n)),
+            "orders": pd.array(rng.integers(0, 9, n), dtype="Int64"),
+            "opt_in": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+            "last_order": days.where(rng.random(n) > 0.1),
+            "seen_at": (days + pd.Timedelta(minutes=30)).tz_localize("Europe/Prague"),
+            "email": pd.Series(
+                [f"c{i}@Firma.cz" if i % 3 else None for i in range(n)], dtype="str"
+            ),
+        },
+        index=pd.Index([f"c{i:04d}" for i in range(n)], name="customer_id", dtype="str"),
+    )
+    # 00:30 in Prague is the evening before in UTC: segwork's one time-zone rule says 29 June
+    table.loc["c0000", "seen_at"] = pd.Timestamp("2025-06-30 00:30", tz="Europe/Prague")
+    ruleset = load_rules(
+        [
+            {"name": "text", "rule": 'region == "Jihomoravský kraj" or region in ["A"]'},
+            {"name": "not text", "rule": 'not (region == "A")'},
+            {"name": "category", "rule": 'segment in ["At Risk", "Lost"] and revenue > 500'},
+            {"name": "numbers", "rule": "revenue between 0 and 1200 and orders >= 3"},
+            {"name": "bool", "rule": "opt_in and not (orders == 0)"},
+            {"name": "missing", "rule": "last_order is missing or email is not missing"},
+            {"name": "within", "rule": "last_order within 6 months"},
+            {"name": "older", "rule": "last_order older than 1 year"},
+            {"name": "dates", "rule": 'last_order >= date("2024-12-31")'},
+            {"name": "aware", "rule": 'seen_at after date("2025-01-01")'},
+            {"name": "aware day", "rule": 'seen_at == date("2025-06-29")'},
+            {"name": "ci text", "rule": 'email iends with "@firma.cz" and email contains "1"'},
+        ]
+    )
+    pandas_members = ruleset.memberships(table, today="2025-06-30")
+    long = ruleset.member_ids(table, today="2025-06-30")
+    for name in ruleset.names:
+        expected = set(pandas_members.index[pandas_members[name]])
+        got = set(long.loc[long["segment"] == name, "customer_id"])
+        assert got == expected, name
+    assert "c0000" in set(long.loc[long["segment"] == "aware day", "customer_id"])
