@@ -131,7 +131,17 @@ class RuleSet:
             if id_column not in frame.columns:
                 raise RuleError(f"the customer table has no {id_column!r} column or index")
             needed = [id_column, *(c for c in self.columns if c != id_column)]
-            table = ibis.memtable(frame[[c for c in needed if c in frame.columns]])
+            frame = frame[[c for c in needed if c in frame.columns]]
+            aware = [
+                c
+                for c in frame.columns
+                if isinstance(frame[c].dtype, pd.DatetimeTZDtype)  # the one rule: UTC, naive
+            ]
+            if aware:
+                frame = frame.assign(
+                    **{c: frame[c].dt.tz_convert("UTC").dt.tz_localize(None) for c in aware}
+                )
+            table = ibis.memtable(frame)
         self.validate(table)
         ids = table[id_column].cast("string").name("customer_id")
         parts = [
