@@ -174,3 +174,36 @@ def test_an_unexpected_validation_error_fails_the_run_with_its_traceback(
     assert record.validation["error"]["ename"] == "RuntimeError"
     assert "a bug in validation" in record.validation["error"]["traceback"]
     assert json.loads((record.run_dir / "run.json").read_text())["status"] == "failed"
+
+
+def test_a_kernel_imports_what_its_notebook_imports_without_binding_names(tmp_path: Path) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import json\nfrom os import path as p, sep\nx = 1"),
+            new_code_cell("%matplotlib inline\nimport colorsys"),  # not Python: left to the cell
+            new_code_cell("from segwork import no_such_module\nimport textwrap"),
+        ]
+    )
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    code = pipeline._warm_up_code(path)
+    assert "'json'" in code and "'textwrap'" in code and "colorsys" not in code
+    namespace: dict = {}
+    exec(code, namespace)  # a failing import is ignored: the notebook's own cell reports it
+    assert set(namespace) == {"__builtins__"}
+
+
+def test_run_json_says_where_each_notebooks_time_went(tmp_path: Path) -> None:
+    config = write_config(write_project(tmp_path / "project"))
+    record = pipeline.run(config, progress=False)
+    assert record.status == "succeeded", record.failed_notebook
+    check = json.loads((record.run_dir / "run.json").read_text(encoding="utf-8"))["validation"]
+    assert check["status"] == "succeeded" and check["tables"] == {"customers": 3, "orders": 3}
+    for nb in record.notebooks:
+        t = nb.timings
+        assert {"kernel_wait", "kernel_boot", "execute", "cells", "render"} <= set(t), nb.stem
+        assert t["cells"] <= t["execute"] <= nb.duration_s
+        assert t["kernel_wait"] <= t["kernel_boot"]
