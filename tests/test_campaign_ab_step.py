@@ -131,3 +131,43 @@ def test_importing_the_analysis_loads_no_io_or_presentation() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_page_sections_show_every_section(monkeypatch) -> None:
+    """One call per section of page 04; each shows its tables and sentences from the result."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from segwork import display
+    from segwork.pages import campaign_ab as page
+
+    shown: list[tuple[str, str]] = []
+    for name in ("finding", "warning", "explain", "show_table"):
+        monkeypatch.setattr(
+            display,
+            name,
+            lambda x, *a, _n=name, **k: shown.append(
+                (_n, k.get("caption") or k.get("title") or "")
+            ),
+        )
+    monkeypatch.setattr(matplotlib.pyplot, "show", lambda *a, **k: matplotlib.pyplot.close("all"))
+    exposures, customers = _data()
+    result = campaign_ab.run(exposures, customers, **SETTINGS)
+    for section in (
+        page.decision,
+        page.whole_campaigns,
+        page.effect_by_segment,
+        page.decision_table,
+        page.other_segmentations,
+        page.planning,
+    ):
+        section(result)
+    captions = [c for kind, c in shown if kind == "show_table"]
+    assert captions == [
+        "Whole campaigns: variant against control",
+        "Does the effect differ between persona segments? (interaction test)",
+        "Decision table (also written as ab_decisions.csv)",
+        "conversion by tier",
+        "Minimum detectable effect at 80% power",
+    ]
+    assert shown[0] == ("finding", "Decision")
