@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segwork import actions, segments
+from segwork import exports, segments
 from segwork.context import RunContext
 from segwork.pages import rule_segments as pages
 
@@ -80,7 +80,7 @@ def test_size_history_and_headline(members: pd.DataFrame) -> None:
 
 def test_member_exports_neutralise_formulas(tmp_path: Path, members: pd.DataFrame) -> None:
     customers = pd.DataFrame({"name": '=HYPERLINK("x")', "revenue_365d": -5.0}, index=members.index)
-    paths = actions.export_segment_members(
+    paths = exports.export_segment_members(
         members[["a"]], customers, tmp_path, formats=("csv", "parquet")
     )
     assert {p.name for p in paths} == {"a.csv", "a.parquet"}
