@@ -85,9 +85,10 @@ from segwork.abtest.conventions import (
     Correction,
 )
 from segwork.abtest.decisions import VARIANT_RULE, decide, recommend
-from segwork.abtest.estimation import _adjust
 from segwork.abtest.evaluation import ABResult, evaluate, evaluate_segmentations
-from segwork.abtest.formats import MetricFormat, _p_phrase, _p_text, metric_formats
+from segwork.abtest.formats import MetricFormat, metric_formats
+from segwork.abtest.formats import _p_phrase as _p_phrase  # rfm's page writes p-values alike
+from segwork.abtest.formats import _p_text as _p_text
 from segwork.abtest.heterogeneity import heterogeneity
 from segwork.abtest.metrics import (
     KIND_ALIASES,
@@ -95,10 +96,10 @@ from segwork.abtest.metrics import (
     METRIC_KINDS,
     Metric,
     MetricsArg,
-    _no_metrics_message,
     default_metrics,
     resolve_metrics,
 )
+from segwork.abtest.metrics import _no_metrics_message as _no_metrics_message
 from segwork.abtest.planning import mde, plan, sample_size
 from segwork.abtest.sample_ratio import srm
 from segwork.abtest.segments import (
@@ -154,5 +155,3 @@ __all__ = [
     "sufficient_stats",
     "with_segments",
 ]
-# _adjust, _p_text, _p_phrase and _no_metrics_message stay importable from here for rfm and tests.
-_PRIVATE = (_adjust, _p_phrase, _p_text, _no_metrics_message)

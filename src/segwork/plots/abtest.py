@@ -14,7 +14,7 @@ from segwork.abtest import ABResult, ABTestError, segment_name
 
 
 def forest_plot(
-    table: pd.DataFrame | ABResult,
+    data: pd.DataFrame | ABResult,
     metric: str | None = None,
     *,
     ax=None,
@@ -33,9 +33,10 @@ def forest_plot(
     minimum useful effect is red, as the stop needs the same corrected significance; ``"lift"``
     draws the relative lift with its delta-method interval, which can disagree with the
     difference's for small counts."""
-    if isinstance(table, ABResult):
-        metric = metric or table.primary_metric
-        table = table.table
+    table = data
+    if isinstance(data, ABResult):
+        metric = metric or data.primary_metric
+        table = data.table
     metric = metric or str(table["metric"].iat[0])
     t = table[table["metric"] == metric]
     if campaign is not None:
