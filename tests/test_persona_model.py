@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from segwork.personas import PersonaModel, k_sweep
+from segwork.personas import PersonaModel, choose_k, k_sweep
 from segwork.summary import Summary
 from segwork.survey import score_survey
 from tests.test_clusters import simulate_survey
@@ -81,8 +81,10 @@ def test_early_stop_keeps_what_is_stable(data):
     stable = fast["min_cluster_jaccard"] >= 0.9
     pd.testing.assert_frame_equal(full[stable], fast[stable])
     assert (fast.loc[~stable, "n_refits"] <= 6).all() and (fast.loc[stable, "n_refits"] == 6).all()
-    after_stable = stable.shift(1, fill_value=False)  # quoted by choose_k: every refit made
-    pd.testing.assert_frame_equal(full[after_stable], fast[after_stable])
+    chosen, reason = choose_k(full)
+    assert choose_k(fast) == (chosen, reason)  # the same k, and the same figures quoted
+    after = fast.index[fast.index > chosen][:1]  # quoted by choose_k: every refit made
+    pd.testing.assert_frame_equal(full.loc[after], fast.loc[after])
     np.testing.assert_allclose(full["silhouette"], fast["silhouette"])
 
 

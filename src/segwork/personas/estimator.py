@@ -200,6 +200,7 @@ class PersonaModel(BaseEstimator):
             n_threads=self.n_threads,
             n_jobs=self.n_jobs,
             stability_threshold=self.stability_threshold,
+            silhouette_share=self.silhouette_share,
         )
         k_sel, reason = choose_k(
             sweep,

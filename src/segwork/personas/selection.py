@@ -92,6 +92,7 @@ def k_sweep(
     n_threads: int | None = 1,
     n_jobs: int = 1,
     stability_threshold: float | None = 0.9,
+    silhouette_share: float = 0.8,
 ) -> tuple[pd.DataFrame, dict[int, PersonaClusterer]]:
     """Fit every k of ``k_range`` (inclusive bounds) and measure it; returns the table and the fits.
 
@@ -114,8 +115,9 @@ def k_sweep(
     Whether each k is stable, hence the k :func:`choose_k` picks, is then exactly what all refits
     give; the stability figures of such a k are the means of the refits made (``n_refits``
     says how many). If in the end no k is stable (:func:`choose_k` then compares the unstable
-    ones), the stopped refits are completed, and so are those of the k after each stable one
-    (:func:`choose_k` quotes its figure when it chooses the stable one).
+    ones), the stopped refits are completed, and so are those of the k after the one
+    :func:`choose_k` picks (with ``stability_threshold`` and ``silhouette_share``), whose figure
+    its reason quotes.
 
     ``n_threads`` caps the BLAS/OpenMP threads of each fit (1 by default: many small fits are
     fastest single-threaded; None = the libraries' default); ``n_jobs`` runs that many refits at
@@ -134,6 +136,7 @@ def k_sweep(
             ward_max_n=ward_max_n,
             n_jobs=max(int(n_jobs), 1),
             stability_threshold=stability_threshold,
+            silhouette_share=silhouette_share,
         )
 
 
@@ -199,6 +202,7 @@ def _k_sweep(
     ward_max_n: int,
     n_jobs: int,
     stability_threshold: float | None,
+    silhouette_share: float,
 ) -> tuple[pd.DataFrame, dict[int, PersonaClusterer]]:
     X = np.asarray(X, dtype=float)
     n = X.shape[0]
@@ -256,11 +260,14 @@ def _k_sweep(
         if not stable:  # choose_k compares the unstable k: every refit is needed
             for k in ks:
                 stab[k].run(pool, None)
-        # the k after a stable one is quoted in choose_k's reason ("one of its groups does not
-        # come back (overlap 0.76 only)"): its figure is that of every refit
-        for k, k_next in zip(ks, ks[1:], strict=False):
-            if k in stable:
-                stab[k_next].run(pool, None)
+        else:  # choose_k quotes the k after the one it picks ("... (overlap 0.76 only)")
+            table = pd.DataFrame([{**rows[k], **stab[k].row()} for k in ks]).set_index("k")
+            chosen, _ = choose_k(
+                table, stability_threshold=stability_threshold, silhouette_share=silhouette_share
+            )
+            later = [k for k in ks if k > chosen]
+            if later:
+                stab[later[0]].run(pool, None)
     finally:
         if pool is not None:
             pool.shutdown()
