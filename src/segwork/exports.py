@@ -306,16 +306,33 @@ def _json_value(v: Any) -> Any:
     return v
 
 
+def _json_column(s: pd.Series) -> list[Any]:
+    """:func:`_json_value` of every value of a column (vectorised for the common dtypes)."""
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        return s.to_numpy(dtype=object, na_value=None).tolist()
+    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""  # numpy dtypes only
+    if kind in ("b", "i", "u"):  # numpy bool and integers: never missing
+        return s.tolist()
+    if kind == "f":
+        return [None if x != x else x for x in s.tolist()]
+    if kind == "M":  # naive datetimes: a day at midnight, else the full time
+        day = (s == s.dt.normalize()).to_numpy(dtype=bool)
+        text = s.dt.strftime("%Y-%m-%d").to_numpy(dtype=object, na_value=None)
+        return [
+            None if v is None else v if d else _json_value(ts)
+            for v, d, ts in zip(text, day, s, strict=True)
+        ]
+    return [_json_value(v) for v in s.to_numpy(dtype=object)]
+
+
 def _jsonl_bytes(df: pd.DataFrame) -> bytes:
     cols = [str(c) for c in df.columns]
+    values = [_json_column(df.iloc[:, k]) for k in range(df.shape[1])]
     lines = [
         json.dumps(
-            dict(zip(cols, map(_json_value, row), strict=True)),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=str,
+            dict(zip(cols, row, strict=True)), ensure_ascii=False, allow_nan=False, default=str
         )
-        for row in df.itertuples(index=False, name=None)
+        for row in zip(*values, strict=True)
     ]
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
