@@ -254,12 +254,16 @@ def customer_columns_from_orders(orders: pd.DataFrame | ibis.Table | None) -> pd
     if not cols:
         return empty
     aggs = {}
-    for i, c in enumerate(cols):
-        aggs[f"__n{i}"] = t[c].nunique()
+    for i, c in enumerate(cols):  # one value per customer: its smallest is its largest
+        aggs[f"__lo{i}"] = t[c].min()  # (cheaper than counting distinct values per customer)
         aggs[c] = t[c].max()
     per = t.group_by("customer_id").aggregate(**aggs).to_pyarrow().to_pandas()
     per = per.set_index("customer_id")
-    keep = [c for i, c in enumerate(cols) if len(per) and per[f"__n{i}"].max() <= 1]
+    keep = [
+        c
+        for i, c in enumerate(cols)
+        if len(per) and ((per[f"__lo{i}"] == per[c]) | per[c].isna()).all()
+    ]
     if not keep:
         return empty
     return per[keep]
