@@ -162,19 +162,20 @@ def test_a_secret_reaches_no_file_and_no_screen_when_the_database_is_not_there(
     assert "sources.orders" in validated.stderr and "Connection refused" in validated.stderr
     assert f"postgresql://hostile:***@127.0.0.1:{port}/crm" in validated.stderr
     assert ran.exit_code == 1, ran.output
-    assert "01_load FAILED" in ran.stderr and "sources.orders" in ran.stderr
+    # the run validates the sources once, before any notebook (issue 14): it stops there
+    assert "validation FAILED" in ran.stderr and "sources.orders" in ran.stderr
+    assert f"postgresql://hostile:***@127.0.0.1:{port}/crm" in ran.stderr
 
     run_dir = next(p for p in (tmp_path / "reports" / "runs").iterdir() if p.is_dir())
     record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    error = record["notebooks"][0]["error"]
+    error = record["validation"]["error"]
     assert record["status"] == "failed" and "Connection refused" in error["evalue"]
-    nb = nbformat.read(run_dir / "notebooks" / "01_load.ipynb", as_version=4)
-    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert f"orders from postgresql://hostile:***@127.0.0.1:{port}/crm" in printed
-    page = (run_dir / "01_load.html").read_text(encoding="utf-8")
+    assert f"postgresql://hostile:***@127.0.0.1:{port}/crm" in error["evalue"]
+    assert record["notebooks"][0]["status"] == "not run"
+    page = (run_dir / "index.html").read_text(encoding="utf-8")
     assert "Connection refused" in page and "hostile:***@" in page
     n = assert_no_secret(tmp_path / "reports", _cli_texts(validated) + _cli_texts(ran), [SECRET])
-    assert n >= 6  # run.json, two index pages, the run's page, notebook, report page
+    assert n >= 4  # run.json, two index pages, the run's page (no notebook ran)
 
 
 # --------------------------------------------------------------------------------------------
