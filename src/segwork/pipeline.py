@@ -526,6 +526,12 @@ class _Kernels:
         with contextlib.suppress(Exception):
             run_sync(kernel.km.request_shutdown)()
         self.stopping.append(kernel)
+        for done in [k for k in self.stopping if k is not kernel and not _alive(k)]:
+            self.stopping.remove(done)  # exited: reap it now rather than at the end
+            with contextlib.suppress(Exception):
+                run_sync(done.km.finish_shutdown)()
+            with contextlib.suppress(Exception):
+                run_sync(done.km.cleanup_resources)()
 
     def _drop_ahead(self) -> None:
         if self.ahead is not None:
@@ -543,6 +549,15 @@ class _Kernels:
             with contextlib.suppress(Exception):
                 run_sync(kernel.km.cleanup_resources)()
         self.stopping = []
+
+
+def _alive(kernel: _Kernel) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(kernel.km.is_alive)())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _warm_up_code(notebook: Path) -> str:
