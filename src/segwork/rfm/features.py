@@ -153,9 +153,9 @@ def features(
 
     Customers with orders in the window but no purchase (classic) or no purchase period (clv) are
     left out; their number is in ``attrs["customers_excluded"]`` and an :class:`RFMWarning` says so.
-    ``attrs["coverage"]`` counts, for the page (see :func:`coverage_text`): customers with orders up
-    to the analysis date, those scored, those whose orders all fall before the window, and those
-    left out for returns only.
+    ``attrs["coverage"]`` counts, for the page (see :func:`segwork.pages.rfm_clv.coverage_text`):
+    customers with orders up to the analysis date, those scored, those whose orders all fall
+    before the window, and those left out for returns only.
 
     Raises :class:`~segwork.schema.SchemaError` for missing columns (naming those present) and
     :class:`RFMError` for an unparsable analysis date or an empty window.
