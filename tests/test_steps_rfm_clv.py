@@ -73,3 +73,23 @@ def test_the_step_reuses_scores_and_gives_what_the_pieces_give(demo_result) -> N
     pd.testing.assert_frame_equal(result.migration.counts, moves.counts)
     assert result.customers_total == len(d.customers)
     assert result.breakdowns and set(result.breakdown_frames) == set(result.breakdowns)
+
+
+def test_page_says_when_the_propensity_model_learned_from_a_sample() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from segwork.clv import PropensityModel
+    from segwork.pages.rfm_clv import _sample_text
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"orders_total": rng.poisson(2, 300), "recency": rng.integers(0, 90, 300)})
+    y = pd.Series(rng.random(300) < 0.3, index=X.index)
+    sampled = PropensityModel(max_samples=120, random_state=0).fit(X, y)
+    assert (sampled.n_train_, sampled.n_customers_) == (120, 300)
+    assert "random sample of 120 of the 300 customers" in _sample_text(
+        SimpleNamespace(propensity_model=sampled)
+    )
+    everyone = PropensityModel(max_samples=None).fit(X, y)
+    assert _sample_text(SimpleNamespace(propensity_model=everyone)) == ""

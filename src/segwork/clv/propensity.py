@@ -212,6 +212,7 @@ class PropensityModel(BaseEstimator):
             k: list(X.attrs.get(k, [])) for k in ("interaction_kinds", "profile_columns")
         }
         self.base_rate_ = float(y.mean())
+        self.n_customers_ = len(X)  # before sampling: the page says how many it learned from
         if self.max_samples is not None and len(X) > self.max_samples:
             rng = np.random.default_rng(self.random_state)
             rows = np.sort(rng.choice(len(X), int(self.max_samples), replace=False))

@@ -673,6 +673,18 @@ def migration(result: Any) -> None:
     show.explain(migration_text(moves, window_days=result.window_days))
 
 
+def _sample_text(result: Any) -> str:
+    """Say so when the propensity model learned from a random sample of the customers."""
+    model = result.propensity_model
+    n_train, n_all = getattr(model, "n_train_", None), getattr(model, "n_customers_", None)
+    if not model or n_train is None or n_all is None or n_train >= n_all:
+        return ""
+    return (
+        f" It learned from a random sample of {n_train:,} of the {n_all:,} customers (a fixed "
+        "seed, so a run can be repeated); it then scores every customer."
+    )
+
+
 def models(result: Any) -> None:
     """The two next-purchase models, their warnings, and their check on the last horizon."""
     from segwork import display as show
@@ -689,7 +701,7 @@ def models(result: Any) -> None:
         "you die' model) uses only each customer's purchase history: how often and how recently "
         "they bought, and since when; it gives the chance the customer is still active and the "
         "expected number of purchases, and with a spend model (Gamma-Gamma) lifetime value. A "
-        f"propensity model (gradient boosting) learns from {inputs}."
+        f"propensity model (gradient boosting) learns from {inputs}." + _sample_text(result)
     )
     for note in result.model_notes:
         show.warning(note, title="Model warning")
