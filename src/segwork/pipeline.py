@@ -13,21 +13,29 @@ One run, in order:
    ``RunLockedError``; a lock left by a dead process on this host is taken over with a warning).
    Holding it, mark earlier runs whose run.json still says "running" as "interrupted": their
    process died without writing its end (``kill -9``).
-3. Execute each applicable notebook with papermill (kernel ``python3``, working directory = the
-   notebooks folder, ``MPLBACKEND`` removed so the inline backend draws the figures) into
+3. Read and validate every source **once** (in a forked child process with DuckDB, so its
+   memory goes back when it ends) and write the validated tables and the validation report
+   through the run's catalog (``tables/<name>.parquet``, ``artifacts/validation.json``); every
+   notebook opens them from there (``ctx.tables``). A source that does not validate stops the
+   run here: ``run.json`` and the run page say why (table, column, rows, fix), no notebook runs
+   and ``latest`` does not move.
+4. Execute each applicable notebook with papermill (kernel ``python3``, working directory = the
+   notebooks folder, ``MPLBACKEND`` removed so the inline backend draws the figures; each kernel
+   is started, with the notebook's imports, while the previous notebook runs) into
    ``reports/runs/<run-id>/notebooks/<stem>.ipynb`` and render its stakeholder HTML
    ``reports/runs/<run-id>/<stem>.html``, also when it failed. A notebook whose required artifact
    an earlier notebook did not write is "not applicable" too. The first failure stops the run;
    later notebooks are recorded as "not run".
-4. Write ``run.json`` and the run's ``index.html``, rebuild ``reports/index.html`` (and
-   ``reports/runs/index.html``) from all ``run.json`` files, and, only if no notebook failed
+5. Write ``run.json`` (with each notebook's ``timings``) and the run's ``index.html``, rebuild
+   ``reports/index.html`` (and ``reports/runs/index.html``) from all ``run.json`` files, and, only if no notebook failed
    ("not applicable" is not a failure), point ``reports/latest`` at the run (a new symlink moved
    over the old one with ``os.replace``, so readers never see it missing). Release the lock.
 
 A failed notebook does not raise: ``run`` returns the ``RunRecord`` with ``status == "failed"``
 (``record.raise_for_status()`` raises ``RunFailed`` for callers that prefer an exception). Errors
 that stop a run before it starts raise ``ConfigError`` (bad config), ``PipelineError`` (notebooks,
-parameters, run id) or ``RunLockedError`` (another run holds the lock); all are ``ValueError``.
+parameters, run id) or ``RunLockedError`` (another run holds the lock); all are
+``SegworkError`` and ``ValueError``.
 """
 
 from __future__ import annotations
