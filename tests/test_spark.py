@@ -330,13 +330,22 @@ def test_duckdb_settings_applied_and_checked() -> None:
 
 
 def test_validated_tables_go_through_the_run_catalog_on_spark(
-    duck: Tables, spark_path: Tables, spark_uri: Tables, tmp_path: Path
+    crm: Path, session: Any, duck: Tables, tmp_path: Path
 ) -> None:
     """The run writes Spark's validated tables once (Spark writes them) and every notebook reads
     them back on Spark: the same rows as DuckDB's, the same report."""
     from segwork.catalog import Catalog
 
-    for i, tables in enumerate((spark_path, spark_uri)):
+    uri_sources = {
+        "customers": {"uri": (crm / "customers.parquet").as_uri()},
+        "orders": {"uri": "orders_parts"},
+        "interactions": {"uri": (crm / "interactions.csv").as_uri(), "format": "csv"},
+    }
+    fresh = [  # loaded here: Spark's lazy tables of the module fixtures see later tests' views
+        load_tables(_config(crm, "pyspark", _path_sources())),
+        load_tables(_config(crm, "pyspark", uri_sources)),
+    ]
+    for i, tables in enumerate(fresh):
         cat = Catalog(tmp_path / f"run{i}")
         cat.save_tables(tables)
         back = cat.load_tables(tables.con)

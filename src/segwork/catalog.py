@@ -226,7 +226,9 @@ class Catalog:
             if not self.exists(name):
                 self.load(name)  # the CatalogError that says who writes it
             if CONTRACTS[name].history:
-                table_name = f"segwork_{name}" if getattr(con, "name", "") == "pyspark" else name
+                # Spark's temporary views are shared by the session: a name of their own
+                spark = getattr(con, "name", "") == "pyspark"
+                table_name = f"segwork_validated_{name}" if spark else name
                 loaded[name] = con.read_parquet(str(self.path(name)), table_name=table_name)
             else:
                 loaded[name] = self.load(name)
