@@ -180,6 +180,7 @@ def test_page_02_migration_counts_on_cdnow(raw, orders) -> None:
 
 def test_page_01_order_value_spread_on_cdnow(raw) -> None:
     """68 CDNOW customers bought only free items: the spread names them and the 23,502 others."""
+    from segwork.pages.data_collection import spread_text
     from segwork.quality import value_spread
 
     per_day = raw.groupby(["customer_id", "date"])["dollar_value"].sum()
@@ -187,4 +188,4 @@ def test_page_01_order_value_spread_on_cdnow(raw) -> None:
     spread = value_spread(aov)
     assert (spread.positive, spread.not_positive) == (23_502, 68)
     assert spread.median == pytest.approx(aov[aov > 0].median())
-    assert "98 % of the 23,502 buyers with a positive average" in spread.describe("USD")
+    assert "98 % of the 23,502 buyers with a positive average" in spread_text(spread, "USD")

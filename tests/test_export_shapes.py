@@ -977,11 +977,10 @@ def test_a_campaign_export_without_ids_is_one_campaign_of_numbered_rows(
     assert "whose id is its row number" in said["customer_id"].problem
     assert said["campaign_id"].count == 300
     assert "of one campaign, 'email_test' (the file's name;" in said["campaign_id"].problem
-    from segwork.customers import build_customer360
-    from segwork.quality import headline
+    from segwork.pages.data_collection import headline_text
+    from segwork.steps import data_collection
 
-    c360 = build_customer360(tables.customers, None, analysis_date=pd.Timestamp("2025-06-30"))
-    text = headline(tables, c360, analysis_date="2025-06-30")
+    text = headline_text(data_collection.run(tables, analysis_date="2025-06-30"))
     assert text.startswith(
         "There is no customer table and campaign exposures has no customer id: each of its rows "
         "is one customer, numbered by its row: 300 customers"

@@ -268,7 +268,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 
 def test_segwork_assign_neutralises_formula_cells(tmp_path) -> None:
-    from segwork.clusters import fit_personas
+    from segwork.personas import fit_personas
     from tests.test_clusters import simulate_survey
 
     resp, cat, _ = simulate_survey(3, n=300, seed=5)

@@ -46,7 +46,7 @@ def test_member_lists_hold_each_segment_with_its_customer_columns(demo_result, t
     written = result.members.write(tmp_path)
     table = result.table
     segments = table["rfm_segment"].dropna().astype(str)
-    assert len(written) == segments.nunique() == len(result.members.segments)
+    assert len(written) == segments.nunique() == len(result.members.memberships.columns)
     total = 0
     for path in written:
         members = pd.read_csv(path, encoding="utf-8-sig", dtype={"customer_id": str})

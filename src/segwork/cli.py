@@ -181,10 +181,10 @@ def assign(
     ] = Path("assignments.csv"),
 ) -> None:
     """Place new customers into the existing persona clusters."""
-    from segwork import clusters
+    from segwork.personas import model_file
 
     try:
-        path = clusters.assign_file(model, input, output)
+        path = model_file.assign_file(model, input, output)
     except (SegworkError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     typer.echo(f"assignments written to {path}")

@@ -447,13 +447,21 @@ def describe_inputs(cfg: RunConfig) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def _kernel_environment() -> Iterator[None]:
     """Start kernels without MPLBACKEND: with it set (e.g. Agg) the inline backend is never
-    installed and the reports silently lose every figure. The kernel inherits os.environ."""
+    installed and the reports silently lose every figure. The kernel inherits os.environ.
+
+    OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, unless set): the next
+    notebook's kernel starts while one runs, and spinning threads would take its cores."""
     saved = os.environ.pop("MPLBACKEND", None)
+    set_policy = "OMP_WAIT_POLICY" not in os.environ
+    if set_policy:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         yield
     finally:
         if saved is not None:
             os.environ["MPLBACKEND"] = saved
+        if set_policy:
+            os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def _kernel_config() -> Any:

@@ -366,13 +366,6 @@ class ValueSpread:
     positive: int = 0  # how many values are positive (the percentiles are of these)
     not_positive: int = 0  # how many are zero or negative (left out of the percentiles)
 
-    def describe(self, currency: str) -> str:
-        """Transitional: :func:`segwork.pages.data_collection.spread_text` says it. Remove once
-        tests/test_cdnow.py calls that (the page text moved to the presentation layer)."""
-        from segwork.pages.data_collection import spread_text
-
-        return spread_text(self, currency)
-
 
 def value_spread(values: pd.Series) -> ValueSpread:
     """Percentiles of the positive values of ``values``; a log scale when they span > 50x."""
@@ -397,19 +390,3 @@ def consent_shares(c360: pd.DataFrame) -> pd.DataFrame:
         if col in c360
     ]
     return pd.DataFrame(rows, columns=["channel", "customers", "share"])
-
-
-def __getattr__(name: str):
-    """Transitional: ``headline`` moved to :mod:`segwork.pages.data_collection`
-    (``headline_text(steps.data_collection.run(tables, ...))``). Remove once
-    tests/test_export_shapes.py imports it from there."""
-    if name != "headline":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-    def headline(tables, c360, *, analysis_date, currency: str = "CZK") -> str:
-        from segwork.pages.data_collection import headline_text
-        from segwork.steps.data_collection import run
-
-        return headline_text(run(tables, analysis_date=analysis_date, currency=currency))
-
-    return headline

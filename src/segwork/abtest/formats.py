@@ -11,10 +11,7 @@ import numpy as np
 import pandas as pd
 
 from segwork.abtest.metrics import METRIC_KINDS
-
-# _NUMBER_RULES: ``decimals_for`` and ``number`` are segwork's one rule for writing numbers; they
-# live in segwork.display (presentation) and are imported where used, so importing segwork.abtest
-# loads no presentation module. They belong in a core module (then imported here at the top).
+from segwork.numbers import decimals_for, number
 
 
 @dataclass(frozen=True)
@@ -27,8 +24,6 @@ class MetricFormat:
     unit: str = ""
 
     def value(self, x: float) -> str:
-        from segwork.display import number  # the one number rule; lazy: see _NUMBER_RULES
-
         if x is None or not np.isfinite(x):
             return ""
         if self.kind == "binary":
@@ -36,8 +31,6 @@ class MetricFormat:
         return number(x, self.decimals, unit=self.unit)
 
     def diff(self, d: float, lo: float, hi: float) -> str:
-        from segwork.display import number  # the one number rule; lazy: see _NUMBER_RULES
-
         if d is None or not np.isfinite(d):
             return "not evaluated"
         k = self.decimals
@@ -52,7 +45,6 @@ def metric_formats(table: pd.DataFrame, *, currency: str = "") -> dict[str, Metr
     """One :class:`MetricFormat` per metric of a result table, chosen from its numbers: decimals
     that show the narrowest interval of a difference to two significant digits (at least one for
     rates), the currency for money metrics."""
-    from segwork.display import decimals_for  # the one decimals rule; lazy: see _NUMBER_RULES
 
     out = {}
     for m, rows in table.groupby("metric", sort=False):

@@ -19,7 +19,7 @@ from segwork.abtest import CORRECTION_NAME, VARIANT_RULE, ABResult, metric_forma
 from segwork.abtest.decisions import _increment_label
 from segwork.abtest.estimation import _adjust
 from segwork.abtest.formats import _p_phrase, _p_text
-from segwork.display import decimals_for, number
+from segwork.numbers import decimals_for, number
 from segwork.plots.abtest import forest_plot
 
 if TYPE_CHECKING:

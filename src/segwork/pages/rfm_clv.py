@@ -606,7 +606,7 @@ def segments(result: Any, *, currency: str) -> None:
     if result.members is not None:
         show.explain(
             "The member list of each segment is in the run folder under rfm_segments/ "
-            f"({len(result.members.segments)} CSV files)."
+            f"({len(result.members.memberships.columns)} CSV files)."
         )
 
 

@@ -143,12 +143,12 @@ def assign_file(model_path: str | Path, input_path: str | Path, output_path: str
     """Read new survey answers (CSV/Parquet), place them into the model's personas, write the result.
 
     The output (CSV or Parquet by suffix) has customer_id, cluster, persona, status (``assigned`` or
-    why not). The CSV is written by the export writer (:func:`segwork.actions.export_members`):
+    why not). The CSV is written by the export writer (:func:`segwork.exports.export_members`):
     a cell a spreadsheet would run as a formula (an id such as ``=HYPERLINK(...)``) is neutralised.
     Errors (missing file, tampered model, missing items, out-of-range answers) are
     ValueError/FileNotFoundError subclasses with a message that names the problem.
     """
-    from segwork.actions import export_members
+    from segwork.exports import export_members
 
     model_path, input_path, output_path = Path(model_path), Path(input_path), Path(output_path)
     out_suffix = output_path.suffix.lower()

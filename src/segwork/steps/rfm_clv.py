@@ -16,10 +16,8 @@ the propensity model is fitted once per window (the comparison with BG/NBD reuse
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ibis
@@ -38,9 +36,10 @@ from segwork.clv import (
     customer_lifetime_value,
     temporal_holdout,
 )
+from segwork.exports import MemberFiles
 from segwork.schema import as_ibis, is_purchase, to_day
 
-__all__ = ["BREAKDOWN_COLUMNS", "RfmClvResult", "RfmMembers", "run"]
+__all__ = ["BREAKDOWN_COLUMNS", "RfmClvResult", "run"]
 
 # profile columns a segment breakdown can use, in the order they are shown (built by customers)
 BREAKDOWN_COLUMNS = (
@@ -58,35 +57,6 @@ BREAKDOWN_TOP = 12  # groups per breakdown chart; the rest pooled as "other"
 # on whole, so the function that needs it names it in its error)
 ORDER_COLUMNS = (("order_id", "customer_id", "order_date", "amount"), ("is_return",))
 INTERACTION_COLUMNS = (("customer_id", "occurred_at", "kind"), ())
-
-
-@dataclass
-class RfmMembers:
-    """The member list of each RFM segment (the ``rfm_members`` dataset): one CSV per segment
-    with a member, named for the segment, with the member's customer 360 and RFM columns."""
-
-    memberships: pd.DataFrame  # customers x segments, booleans (rfm.segment_members)
-    customers: pd.DataFrame  # one row per scored customer, index customer_id
-
-    @property
-    def segments(self) -> list[str]:
-        return [str(c) for c in self.memberships.columns]
-
-    def write(self, folder: Path) -> list[Path]:
-        """Write ``<segment>.csv`` per segment into ``folder`` (cells a spreadsheet would run
-        as formulas neutralised, UTF-8 with BOM); the paths written."""
-        from segwork.exports import csv_bytes
-        from segwork.files import atomic_write_bytes
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for seg in self.memberships.columns:
-            ids = self.memberships.index[self.memberships[seg].to_numpy(dtype=bool)]
-            table = self.customers.loc[ids].reset_index()
-            stem = re.sub(r"[^A-Za-z0-9]+", "_", str(seg)).strip("_").lower() or "segment"
-            written.append(atomic_write_bytes(folder / f"{stem}.csv", csv_bytes(table)))
-        return written
 
 
 @dataclass
@@ -125,7 +95,7 @@ class RfmClvResult:
     discount_rate_monthly: float = 0.01
     customers_total: int | None = None  # customers known to the run (the customer 360)
     breakdown_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    members: RfmMembers | None = None
+    members: MemberFiles | None = None
 
     @property
     def bgnbd_untrusted(self) -> bool:
@@ -356,7 +326,7 @@ def run(
     )
     frames = {c: rfm.breakdown(scored, aligned, c, top=BREAKDOWN_TOP) for c in breakdowns}
     member_columns = table if profile is None else profile.join(table, how="inner")
-    members = RfmMembers(rfm.segment_members(table), member_columns)
+    members = MemberFiles(rfm.segment_members(table), member_columns, formats=("csv",))
     return RfmClvResult(
         scored=scored,
         kpis=kpis,
