@@ -102,8 +102,8 @@ LOAD_AND_PRINT = (
 WRITE_MEMBERS = (
     "import pandas as pd\n"
     "ids = ctx.tables.customers['customer_id'].astype(str).tolist()\n"
-    "ctx.write_artifact('segment_membership', pd.DataFrame({'customer_id': ids, "
-    "'vip': [i % 2 == 0 for i in range(len(ids))]}))\n"
+    "ctx.save({'segment_membership': pd.DataFrame({'customer_id': ids, "
+    "'vip': [i % 2 == 0 for i in range(len(ids))]})})\n"
 )
 
 

@@ -166,8 +166,8 @@ def _members_project(root: Path, url: str, if_exists: str = "replace") -> Path:
                 "import pandas as pd\n"
                 "from segwork.context import RunContext\n"
                 "ctx = RunContext.open(config_path, run_dir)\n"
-                "ctx.write_artifact('segment_membership', pd.DataFrame({'customer_id': ['1', '2', '3'],"
-                " 'vip': [True, False, True], 'lapsed': [False, True, True]}))"
+                "ctx.save({'segment_membership': pd.DataFrame({'customer_id': ['1', '2', '3'],"
+                " 'vip': [True, False, True], 'lapsed': [False, True, True]})})"
             ),
         ]
     )

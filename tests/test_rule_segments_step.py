@@ -199,7 +199,7 @@ def test_the_notebook_path_keeps_the_ledger_beside_the_runs(
             run_id=ctx.run_id,
             today=TODAY,
             history=ctx.artifact_history("segment_membership"),
-            ledger=ctx.load("action_ledger") if ctx.has_artifact("action_ledger") else None,
+            ledger=ctx.load("action_ledger") if ctx.exists("action_ledger") else None,
             published=[run["run_id"] for run in ctx.earlier_runs()],
         )
         ctx.save(result)

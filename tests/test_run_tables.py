@@ -77,7 +77,7 @@ def test_a_notebook_of_a_run_reads_the_tables_without_validating_again(
     ctx = RunContext.open(tiny_config, run_dir)
     assert len(ctx.tables.customers) == 4
     assert ctx.tables.orders.count().to_pyarrow().as_py() == 6
-    ctx.write_artifact("validation", {"tables": []})  # a notebook never replaces it
+    ctx.save({"validation": {"tables": []}})  # a notebook never replaces it
     assert ctx.load("validation")["tables"]
 
 

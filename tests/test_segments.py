@@ -109,9 +109,11 @@ def test_context_reads_only_successful_earlier_runs(tmp_path: Path, tiny_config:
     assert [r["run_id"] for r, _ in ctx.artifact_history("segment_kpis")] == ["r1", "r3"]
     assert len(ctx.previous_artifact("segment_kpis")) == 3
     assert ctx.previous_artifact("segment_changes") is None
-    ctx.write_artifact("customer360", pd.DataFrame({"customer_id": ["1", "2"], "a": [1, 2]}))
-    ctx.write_artifact(
-        "rfm", pd.DataFrame({"customer_id": ["2", "1"], "a": [9, 9], "seg": ["x", "y"]})
+    ctx.save(
+        {
+            "customer360": pd.DataFrame({"customer_id": ["1", "2"], "a": [1, 2]}),
+            "rfm": pd.DataFrame({"customer_id": ["2", "1"], "a": [9, 9], "seg": ["x", "y"]}),
+        }
     )
     table = ctx.customer_table()
     assert table.loc["1", "seg"] == "y" and table.loc["1", "a"] == 1  # the 360's own column wins

@@ -103,17 +103,8 @@ class RunContext:
         """Read the dataset ``name`` of this run through the catalog."""
         return self.catalog.load(name)
 
-    def artifact_path(self, name: str) -> Path:
-        return self.catalog.path(name)
-
-    def write_artifact(self, name: str, obj: pd.DataFrame | dict[str, Any] | list[Any]) -> None:
-        """Write a declared dataset (see :meth:`save`)."""
-        self.save({name: obj})
-
-    def read_artifact(self, name: str) -> Any:
-        return self.catalog.load(name)
-
-    def has_artifact(self, name: str) -> bool:
+    def exists(self, name: str) -> bool:
+        """Whether this run has the dataset ``name`` (see :mod:`segwork.catalog`)."""
         return self.catalog.exists(name)
 
     @property
@@ -155,10 +146,10 @@ class RunContext:
         One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM
         scores, segments, CLV and propensity (02), persona cluster (03), whichever exist.
         """
-        base = self.read_artifact(artifacts[0]).set_index("customer_id")
+        base = self.load(artifacts[0]).set_index("customer_id")
         for name in artifacts[1:]:
-            if self.has_artifact(name):
-                extra = self.read_artifact(name).set_index("customer_id")
+            if self.exists(name):
+                extra = self.load(name).set_index("customer_id")
                 base = base.join(
                     extra[[c for c in extra.columns if c not in base.columns]], how="left"
                 )
