@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_clusters.py                 # 100,000 respondents (the target)
     .venv/bin/python benchmarks/bench_clusters.py --n 10000       # a quick check
     .venv/bin/python benchmarks/bench_clusters.py --no-baseline   # the sweep as run, only
+    .venv/bin/python benchmarks/bench_clusters.py --step data/bench/demo-200000-seed42  # notebook 03's step
 
 Respondents are simulated like the demo survey (24 Likert items, 6 constructs, 5 personas, 3%
 missing answers), scored with segwork.survey and standardised as PersonaModel does, then k is
@@ -17,9 +18,13 @@ fits are single-threaded k-means with ``--n-init`` starts, so the cost grows lin
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,6 +63,55 @@ def simulate(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, np.ndar
     return resp, pd.DataFrame(cat), truth
 
 
+def run_step(folder: Path) -> None:
+    """Notebook 03's computation (``steps.personas.run``) on a benchmark demo folder
+    (``benchmarks/bench_run.py`` writes them, with their ``bench-config.yaml``), reading the
+    validated tables through a run catalog as ``segwork run`` does; the customer table is the
+    customer 360 (the run joins notebook 02's columns to it too). Validation and the customer
+    360 are done first and not timed. Prints wall and CPU seconds of the step, its k and the
+    load average."""
+    import segwork.steps.personas as step
+    from segwork import engines
+    from segwork.catalog import Catalog
+    from segwork.config import load_config
+    from segwork.context import validate_into
+    from segwork.customers import build_customer360
+
+    cfg = load_config(folder / "bench-config.yaml")
+    with tempfile.TemporaryDirectory(prefix="bench_step_") as tmp:
+        catalog = Catalog(Path(tmp) / "run")
+        validate_into(cfg, catalog)
+        tables = catalog.load_tables(engines.connect(cfg))
+        c360 = build_customer360(
+            tables.customers,
+            tables.orders,
+            analysis_date=cfg.analysis_date,
+            interactions=tables.interactions,
+        )
+        print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        w0, c0 = time.perf_counter(), time.process_time()
+        result = step.run(
+            tables.survey_responses, tables.survey_items, c360, consent=tables.customers
+        )
+        w1, c1 = time.perf_counter(), time.process_time()
+        if os.environ.get("SEGWORK_BENCH_KEEP"):  # the step's inputs, for profiling by hand
+            pd.to_pickle(
+                (tables.survey_responses, tables.survey_items, c360, tables.customers),
+                os.environ["SEGWORK_BENCH_KEEP"],
+            )
+    res = result.personas
+    cols = ["silhouette", "stability", "min_cluster_jaccard", "n_refits"]
+    print(f"{res.sweep[cols].round(3).to_string()}\n{res.k_reason}")
+    labels = res.labels.to_numpy()
+    print(
+        f"{res.n_respondents:,} respondents clustered; k={res.k}; "
+        f"sizes {np.bincount(labels).tolist()}; "
+        f"labels sha256 {hashlib.sha256(labels.astype(np.int64).tobytes()).hexdigest()[:16]}"
+    )
+    print(f"steps.personas.run: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU")
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100_000, help="respondents")
@@ -74,7 +128,16 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="also run the sweep as before (every refit, sequential) and print the ratio",
     )
+    p.add_argument(
+        "--step",
+        type=Path,
+        metavar="DEMO_DIR",
+        help="time notebook 03's step (steps.personas.run) on a benchmark demo folder instead",
+    )
     a = p.parse_args(argv)
+    if a.step is not None:
+        run_step(a.step)
+        return
 
     t0 = time.perf_counter()
     resp, cat, truth = simulate(a.n)

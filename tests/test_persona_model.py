@@ -99,3 +99,41 @@ def test_the_fast_ari_is_sklearns():
         b = np.where(rng.random(n) < 0.8, a, rng.integers(0, k + 1, n))
         assert _ari(a, b) == adjusted_rand_score(a, b)
         assert _ari(a, a) == adjusted_rand_score(a, a) == 1.0
+
+
+def test_refit_threads_run_kmeans_on_n_threads(data, monkeypatch):
+    """OpenMP's thread count is per thread: the refit threads get k_sweep's cap too, so a sweep
+    with refits at once makes the same fits as one without (2 refits x all cores spun before)."""
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    from segwork.personas import clusterer
+
+    resp, cat, _ = data
+    X = PersonaModel(k=4, n_bootstrap=0).fit(resp, cat).result_.features
+    seen, fit = [], clusterer.PersonaClusterer.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(_openmp_effective_n_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(clusterer.PersonaClusterer, "fit", spy)
+    one, _ = k_sweep(X, (2, 5), n_bootstrap=4, n_jobs=1)
+    two, _ = k_sweep(X, (2, 5), n_bootstrap=4, n_jobs=2)
+    assert seen and set(seen) == {1}
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+def test_cluster_jaccard_from_one_count_of_the_pairs():
+    from segwork.personas.selection import cluster_jaccard
+
+    rng = np.random.default_rng(4)
+    for k, n in ((2, 40), (4, 3000), (7, 20_000)):
+        a = rng.integers(0, k, n)
+        b = np.where(rng.random(n) < 0.7, rng.permutation(k + 1)[a], rng.integers(0, k + 1, n))
+        table = pd.crosstab(a, b).to_numpy()
+        jac = cluster_jaccard(a, b, k)
+        for c in range(k):  # the matched cluster has the largest overlap here (70% kept)
+            m = table[c].argmax()
+            inter = table[c, m]
+            assert jac[c] == inter / (table[c].sum() + table[:, m].sum() - inter)
+        assert np.array_equal(cluster_jaccard(a, a, k), np.ones(k))

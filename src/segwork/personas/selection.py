@@ -40,15 +40,29 @@ def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(dist, labels, metric="precomputed"))
 
 
-def _ari(reference: np.ndarray, other: np.ndarray) -> float:
-    """sklearn's ``adjusted_rand_score`` of two labelings 0..k-1, the same number, ~100x faster.
+def _contingency(reference: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
+    """Counts of (reference label, other label) pairs: a k x max(k, other's labels) integer table.
 
-    The pair counts come from one ``bincount`` of the contingency table instead of sklearn's
-    sorting and sparse matrix; the formula and its Python-integer arithmetic are sklearn's.
+    One ``bincount`` (exact integers): what the ARI and the cluster-wise Jaccard of a refit are
+    both read from, so each refit's labels are counted once.
     """
-    ka, kb = int(reference.max()) + 1, int(other.max()) + 1
-    table = np.bincount(reference * kb + other, minlength=ka * kb).reshape(ka, kb)
-    n = int(reference.size)
+    ka = max(k, int(reference.max()) + 1 if len(reference) else k)
+    kb = max(k, int(other.max()) + 1 if len(other) else k)
+    flat = np.bincount(
+        np.asarray(reference, dtype=np.int64) * kb + np.asarray(other, dtype=np.int64),
+        minlength=ka * kb,
+    )
+    return flat.reshape(ka, kb)
+
+
+def _ari_table(table: np.ndarray) -> float:
+    """sklearn's ``adjusted_rand_score`` from the contingency table, the same number.
+
+    The formula and its Python-integer arithmetic are sklearn's; the pair counts come from the
+    table's rows and columns instead of sklearn's sorting and sparse matrix (~100x faster).
+    """
+    table = table.astype(np.int64, copy=False)
+    n = int(table.sum())
     sum_squares = int((table**2).sum())
     tp = sum_squares - n
     fp = int((table * table.sum(axis=0)[None, :]).sum()) - sum_squares
@@ -59,16 +73,14 @@ def _ari(reference: np.ndarray, other: np.ndarray) -> float:
     return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
-def cluster_jaccard(reference: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
-    """Jaccard agreement of each reference cluster with its matched cluster in ``other``.
+def _ari(reference: np.ndarray, other: np.ndarray) -> float:
+    """sklearn's ``adjusted_rand_score`` of two labelings 0..k-1, the same number, ~100x faster."""
+    return _ari_table(_contingency(reference, other, 1))
 
-    Clusters are matched one-to-one by the assignment (Hungarian) maximising the overlap; a
-    reference cluster with no counterpart gets 0. Hennig's cluster-wise stability (2007) uses
-    the mean of these over bootstrap refits: above 0.75 a cluster is usually called stable.
-    """
-    ka = max(k, int(other.max()) + 1 if len(other) else k)
-    table = np.zeros((k, ka))
-    np.add.at(table, (reference, other), 1)
+
+def _jaccard_table(table: np.ndarray, k: int) -> np.ndarray:
+    """:func:`cluster_jaccard` from the contingency table (rows: the k reference clusters)."""
+    table = np.asarray(table[:k], dtype=float)
     rows, cols = linear_sum_assignment(-table)
     out = np.zeros(k)
     inter = table[rows, cols]
@@ -76,6 +88,16 @@ def cluster_jaccard(reference: np.ndarray, other: np.ndarray, k: int) -> np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         out[rows] = np.where(union > 0, inter / union, 0.0)
     return out
+
+
+def cluster_jaccard(reference: np.ndarray, other: np.ndarray, k: int) -> np.ndarray:
+    """Jaccard agreement of each reference cluster with its matched cluster in ``other``.
+
+    Clusters are matched one-to-one by the assignment (Hungarian) maximising the overlap; a
+    reference cluster with no counterpart gets 0. Hennig's cluster-wise stability (2007) uses
+    the mean of these over bootstrap refits: above 0.75 a cluster is usually called stable.
+    """
+    return _jaccard_table(_contingency(reference, other, k), k)
 
 
 def k_sweep(
@@ -120,8 +142,9 @@ def k_sweep(
     its reason quotes.
 
     ``n_threads`` caps the BLAS/OpenMP threads of each fit (1 by default: many small fits are
-    fastest single-threaded; None = the libraries' default); ``n_jobs`` runs that many refits at
-    once in threads (each refit has its own seed, so the results do not depend on it).
+    fastest single-threaded; None = the libraries' default), also in the refit threads;
+    ``n_jobs`` runs that many refits at once in threads (each refit has its own seed, so the
+    results do not depend on it).
     """
     with threadpool_limits(limits=n_threads):
         return _k_sweep(
@@ -135,9 +158,23 @@ def k_sweep(
             n_init=n_init,
             ward_max_n=ward_max_n,
             n_jobs=max(int(n_jobs), 1),
+            n_threads=n_threads,
             stability_threshold=stability_threshold,
             silhouette_share=silhouette_share,
         )
+
+
+def _limit_openmp(n_threads: int | None) -> None:
+    """Cap this thread's OpenMP threads (a refit thread's initializer).
+
+    OpenMP's thread count is a per-thread setting: the cap :func:`k_sweep` sets holds for the
+    calling thread only, and a new thread starts with the default (all cores). Without this,
+    each refit thread ran k-means with a team of one OpenMP thread per core: on 2 cores, 2
+    refits x 2 threads spinning at k-means' barriers (about a third of the sweep's CPU), and
+    summing partial centres in an order that depends on timing.
+    """
+    if n_threads is not None:
+        threadpool_limits(limits=n_threads, user_api="openmp")
 
 
 class _Stability:
@@ -153,10 +190,8 @@ class _Stability:
     def _one(self, b: int) -> tuple[float, np.ndarray]:
         idx = self.draws[b]
         refit = self.make(self.k, b).fit(self.X[idx])
-        return (
-            _ari(self.labels[idx], refit.labels_),
-            cluster_jaccard(self.labels[idx], refit.labels_, self.k),
-        )
+        table = _contingency(self.labels[idx], refit.labels_, self.k)  # counted once, read twice
+        return _ari_table(table), _jaccard_table(table, self.k)
 
     def provably_unstable(self, threshold: float | None) -> bool:
         if threshold is None or not self.jac:
@@ -201,6 +236,7 @@ def _k_sweep(
     n_init: int,
     ward_max_n: int,
     n_jobs: int,
+    n_threads: int | None,
     stability_threshold: float | None,
     silhouette_share: float,
 ) -> tuple[pd.DataFrame, dict[int, PersonaClusterer]]:
@@ -222,7 +258,11 @@ def _k_sweep(
         )
 
     rows, fits, stab = {}, {}, {}
-    pool = ThreadPoolExecutor(n_jobs) if n_jobs > 1 else None
+    pool = (
+        ThreadPoolExecutor(n_jobs, initializer=_limit_openmp, initargs=(n_threads,))
+        if n_jobs > 1
+        else None
+    )
     try:
         too_many = [k for k in ks if k >= n]
         if too_many:
