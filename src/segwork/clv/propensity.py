@@ -47,6 +47,7 @@ def _purchases_between(
     out = (
         t.group_by("customer_id")
         .aggregate(orders=t.count(), purchase_days=t.order_date.truncate("D").nunique())
+        .to_pyarrow()
         .to_pandas()
         .set_index("customer_id")
     )

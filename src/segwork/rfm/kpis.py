@@ -35,7 +35,7 @@ def _order_totals(
     agg = t.group_by("customer_id").aggregate(
         revenue=t.amount.sum(), orders=t.order_id.nunique(where=t.amount >= 0)
     )
-    return agg.to_pandas().set_index("customer_id")
+    return agg.to_pyarrow().to_pandas().set_index("customer_id")
 
 
 def segment_kpis(

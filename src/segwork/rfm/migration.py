@@ -168,5 +168,5 @@ def _first_purchases(t: ibis.Table, ref: pd.Timestamp) -> pd.Series:
     """Each customer's first purchase (amount >= 0) on or before ``ref``, aggregated in Ibis."""
     o = _orders_table(t)
     o = o.filter((o.ts < day_end(ref)) & (o.amount >= 0))
-    df = o.group_by("customer_id").aggregate(first=o.ts.min()).to_pandas()
+    df = o.group_by("customer_id").aggregate(first=o.ts.min()).to_pyarrow().to_pandas()
     return pd.to_datetime(df.set_index("customer_id")["first"]).dt.normalize()
