@@ -186,6 +186,7 @@ class _Stability:
         self.k, self.labels, self.make, self.draws, self.X = k, labels, make, draws, X
         self.aris: list[float] = []
         self.jac: list[np.ndarray] = []
+        self._started: list[Any] = []  # futures of the first batch, see start()
 
     def _one(self, b: int) -> tuple[float, np.ndarray]:
         idx = self.draws[b]
@@ -200,8 +201,19 @@ class _Stability:
         best = (np.sum(self.jac, axis=0) + (total - len(self.jac))) / total  # the rest all 1
         return bool(best.min() < threshold - 1e-12)
 
+    def start(self, pool: ThreadPoolExecutor | None) -> None:
+        """Queue the first batch of refits (always made), so the caller can work meanwhile."""
+        if pool is not None and not self.jac and not self._started:
+            step = pool._max_workers  # noqa: SLF001
+            self._started = [pool.submit(self._one, b) for b in range(min(step, len(self.draws)))]
+
     def run(self, pool: ThreadPoolExecutor | None, threshold: float | None) -> None:
         step = pool._max_workers if pool is not None else 1  # noqa: SLF001
+        for future in self._started:  # the batch start() queued: the same refits, in order
+            ari, jac = future.result()
+            self.aris.append(ari)
+            self.jac.append(jac)
+        self._started = []
         while len(self.jac) < len(self.draws) and not self.provably_unstable(threshold):
             batch = range(len(self.jac), min(len(self.jac) + step, len(self.draws)))
             done = pool.map(self._one, batch) if pool is not None else map(self._one, batch)
@@ -280,7 +292,7 @@ def _k_sweep(
             fits[k] = est
             labels = est.labels_
             stab[k] = _Stability(k, labels, make, draws, X)
-            stab[k].run(pool, stability_threshold)
+            stab[k].start(pool)  # the refit threads work while this thread measures the fit
             ok = len(np.unique(labels)) > 1
             rows[k] = {
                 "k": k,
@@ -291,6 +303,7 @@ def _k_sweep(
                 "inertia": float(((X - est.cluster_centers_[labels]) ** 2).sum()),
                 "min_share": float(np.bincount(labels, minlength=k).min() / n),
             }
+            stab[k].run(pool, stability_threshold)
         stable = [
             k
             for k in ks
