@@ -55,19 +55,6 @@ def company_size_band(employees: pd.Series) -> pd.Series:
     return out.astype(pd.CategoricalDtype(labels, ordered=True))
 
 
-def _frame(expr: ibis.Table, label: str) -> pd.DataFrame:
-    """Run a per-customer aggregate as a progress step and bring it into pandas through Arrow
-    (the same dtypes as ``to_pandas`` for these aggregates, without Ibis's per-column pass)."""
-    try:
-        backend = expr.get_backend()
-    except Exception:  # an unbound expression: no percentage, the lines still print
-        backend = None
-    with progress.step(label, con=backend) as step:
-        df = expr.to_pyarrow().to_pandas()
-        step.note = f"{len(df):,} result rows"
-    return df
-
-
 def order_behaviour(
     orders: pd.DataFrame | ibis.Table,
     *,
@@ -92,7 +79,7 @@ def order_behaviour(
         inside = t.order_date >= end - pd.Timedelta(days=w)
         aggs[f"orders_{w}d"] = (inside & purchase).ifelse(1, 0).sum()
         aggs[f"revenue_{w}d"] = inside.ifelse(t.amount, 0).sum()
-    df = _frame(
+    df = progress.to_pandas(
         t.group_by("customer_id").aggregate(**aggs), "aggregating orders per customer"
     ).set_index("customer_id")
     df["aov"] = (
@@ -129,7 +116,7 @@ def interaction_counts(
     aggs["has_service_contract"] = t.count(where=t.kind == "service_contract") > 0
     aggs["complaints_total"] = t.count(where=t.kind == "complaint")
     aggs["last_interaction_at"] = t.occurred_at.max()
-    out = _frame(
+    out = progress.to_pandas(
         t.group_by("customer_id").aggregate(**aggs), "aggregating interactions per customer"
     ).set_index("customer_id")
     ints = [c for c in out.columns if c not in ("has_service_contract", "last_interaction_at")]

@@ -131,12 +131,14 @@ def items(iterable: Iterable[T], label: str, *, total: int | None = None) -> Ite
 
 
 def to_pandas(expr: Any, label: str) -> Any:
-    """``expr.to_pandas()`` as a step: announced, with heartbeats (and DuckDB's percentage)."""
+    """A per-customer (or smaller) result in pandas, as a step: announced, with heartbeats (and
+    DuckDB's percentage). Through Arrow: the same dtypes as Ibis's ``to_pandas`` for these
+    aggregates, without its per-column pass (about 1 s per 150,000 rows)."""
     try:
         backend = expr.get_backend()
     except Exception:  # an unbound expression: no percentage, the lines still print
         backend = None
     with step(label, con=backend) as s:
-        df = expr.to_pandas()
+        df = expr.to_pyarrow().to_pandas()
         s.note = f"{len(df):,} result rows"
     return df

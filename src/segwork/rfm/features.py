@@ -25,7 +25,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segwork.customers import _frame  # through Arrow: Ibis's to_pandas converts per column
+from segwork import progress
 from segwork.rfm.errors import RFMError, RFMWarning
 from segwork.schema import SchemaError, as_ibis, day_end, is_return, require_columns, to_day
 
@@ -241,7 +241,9 @@ def _classic(
     else:
         aggs["n"] = t.ts.truncate("D").nunique(where=purchase)
     raw = (
-        _frame(t.group_by("customer_id").aggregate(**aggs), "RFM features: aggregating orders")
+        progress.to_pandas(
+            t.group_by("customer_id").aggregate(**aggs), "RFM features: aggregating orders"
+        )
         .set_index("customer_id")
         .sort_index()
     )
@@ -278,7 +280,7 @@ def _clv(t: ibis.Table, ref: pd.Timestamp, time_unit: str) -> pd.DataFrame:
         first_net=per.net.argmin(per.period, where=buy),
     )
     raw = (
-        _frame(summary, "CLV features: aggregating purchase periods")
+        progress.to_pandas(summary, "CLV features: aggregating purchase periods")
         .set_index("customer_id")
         .sort_index()
     )
