@@ -31,3 +31,15 @@ def test_a_survey_that_cannot_be_clustered_says_why():
     result = step.run(resp, cat, k_range=(2, 4), n_bootstrap=2)
     assert not result.fitted and "clustering needs at least 20" in result.not_fitted
     assert result.outputs() == {} and result.consent_source == "none"
+
+
+def test_page_says_which_k_were_judged_on_fewer_refits() -> None:
+    import pandas as pd
+
+    from segwork.pages.personas import early_stop_text
+
+    sweep = pd.DataFrame({"n_refits": [10, 10, 2, 2]}, index=pd.Index([2, 3, 4, 5], name="k"))
+    text = early_stop_text(sweep)
+    assert "mean of 2 refits for 4, 5 groups (of 10)" in text
+    assert early_stop_text(sweep.assign(n_refits=10)) == ""
+    assert early_stop_text(sweep.drop(columns="n_refits")) == ""

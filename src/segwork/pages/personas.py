@@ -189,7 +189,28 @@ def k_choice(step: PersonasStep) -> None:
     _show_figure()
     show.explain(
         "Separation (silhouette) and reproducibility for each number of groups; why this number "
-        "was chosen is said in the finding at the top."
+        "was chosen is said in the finding at the top." + early_stop_text(res.sweep)
+    )
+
+
+def early_stop_text(sweep: pd.DataFrame) -> str:
+    """Say which numbers of groups were judged on fewer bootstrap refits, and why."""
+    if "n_refits" not in sweep or sweep["n_refits"].isna().all():
+        return ""
+    full = int(sweep["n_refits"].max())
+    short = sweep.index[sweep["n_refits"] < full]
+    if not len(short):
+        return ""
+    groups = {
+        int(n): ", ".join(str(k) for k in short[sweep.loc[short, "n_refits"] == n])
+        for n in sorted(set(sweep.loc[short, "n_refits"]))
+    }
+    parts = [f"{n} refits for {ks} groups" for n, ks in groups.items()]
+    return (
+        f" The reproducibility shown is the mean of {'; '.join(parts)} (of {full}): after those, "
+        "even perfect agreement in the remaining refits could not have reached the bar the "
+        "choice requires, "
+        "so they were skipped (the choice is the same as with every refit)."
     )
 
 
