@@ -22,7 +22,6 @@ import hashlib
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,24 +69,11 @@ def run_step(folder: Path) -> None:
     customer 360 (the run joins notebook 02's columns to it too). Validation and the customer
     360 are done first and not timed. Prints wall and CPU seconds of the step, its k and the
     load average."""
-    import segwork.steps.personas as step
-    from segwork import engines
-    from segwork.catalog import Catalog
-    from segwork.config import load_config
-    from segwork.context import validate_into
-    from segwork.customers import build_customer360
+    from common import validated_demo  # the benchmarks folder is not a package
 
-    cfg = load_config(folder / "bench-config.yaml")
-    with tempfile.TemporaryDirectory(prefix="bench_step_") as tmp:
-        catalog = Catalog(Path(tmp) / "run")
-        validate_into(cfg, catalog)
-        tables = catalog.load_tables(engines.connect(cfg))
-        c360 = build_customer360(
-            tables.customers,
-            tables.orders,
-            analysis_date=cfg.analysis_date,
-            interactions=tables.interactions,
-        )
+    import segwork.steps.personas as step
+
+    with validated_demo(folder) as (cfg, catalog, tables, c360):
         print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         w0, c0 = time.perf_counter(), time.process_time()
         result = step.run(

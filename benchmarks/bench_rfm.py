@@ -194,24 +194,11 @@ def run_step(folder: Path) -> None:
     (``benchmarks/bench_run.py`` writes them, with their ``bench-config.yaml``), reading the
     validated tables through a run catalog as ``segwork run`` does. Validation is done first
     and not timed. Prints wall and CPU seconds of the step and of writing its datasets."""
-    import segwork.steps.rfm_clv as step
-    from segwork import engines
-    from segwork.catalog import Catalog
-    from segwork.config import load_config
-    from segwork.context import validate_into
-    from segwork.customers import build_customer360
+    from common import validated_demo  # the benchmarks folder is not a package
 
-    cfg = load_config(folder / "bench-config.yaml")
-    with tempfile.TemporaryDirectory(prefix="bench_step_") as tmp:
-        catalog = Catalog(Path(tmp) / "run")
-        validate_into(cfg, catalog)
-        tables = catalog.load_tables(engines.connect(cfg))
-        c360 = build_customer360(
-            tables.customers,
-            tables.orders,
-            analysis_date=cfg.analysis_date,
-            interactions=tables.interactions,
-        )
+    import segwork.steps.rfm_clv as step
+
+    with validated_demo(folder) as (cfg, catalog, tables, c360):
         w0, c0 = time.perf_counter(), time.process_time()
         result = step.run(
             tables.orders,

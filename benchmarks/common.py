@@ -18,7 +18,9 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,27 @@ def write_results(prefix: str, markdown: str, data: dict[str, Any], out_dir: Pat
 def dir_size_mb(path: Path) -> float:
     """Total size of the files under path, in MiB."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+@contextlib.contextmanager
+def validated_demo(folder: Path) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """A benchmark demo folder's sources validated once into a temporary run catalog, as
+    ``segwork run`` does, and its customer 360: ``(config, catalog, tables, c360)``."""
+    from segwork import engines
+    from segwork.catalog import Catalog
+    from segwork.config import load_config
+    from segwork.context import validate_into
+    from segwork.customers import build_customer360
+
+    cfg = load_config(folder / "bench-config.yaml")
+    with tempfile.TemporaryDirectory(prefix="bench_step_") as tmp:
+        catalog = Catalog(Path(tmp) / "run")
+        validate_into(cfg, catalog)
+        tables = catalog.load_tables(engines.connect(cfg))
+        c360 = build_customer360(
+            tables.customers,
+            tables.orders,
+            analysis_date=cfg.analysis_date,
+            interactions=tables.interactions,
+        )
+        yield cfg, catalog, tables, c360

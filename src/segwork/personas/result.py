@@ -12,6 +12,23 @@ import pandas as pd
 from segwork.summary import Summary
 from segwork.survey import ALPHA_THRESHOLD
 
+#: The quality indices of the k sweep, in the order tables show them.
+SWEEP_INDICES = (
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+    "bic",
+    "stability",
+    "stability_sd",
+    "min_cluster_jaccard",
+)
+
+
+def sweep_columns(sweep: pd.DataFrame, columns: tuple[str, ...] = SWEEP_INDICES) -> list[str]:
+    """The ``columns`` the k sweep has and filled (bic only for gmm, stability only if refit)."""
+    return [c for c in columns if c in sweep and sweep[c].notna().any()]
+
+
 if TYPE_CHECKING:
     from segwork.personas.estimator import PersonaModel
 
@@ -80,20 +97,7 @@ class PersonaResult:
             "k": str(self.k),
         }
         facts.update({f"excluded, {reason}": f"{n:,}" for reason, n in self.excluded.items()})
-        cols = [
-            c
-            for c in [
-                "silhouette",
-                "calinski_harabasz",
-                "davies_bouldin",
-                "bic",
-                "stability",
-                "stability_sd",
-                "min_cluster_jaccard",
-                "min_share",
-            ]
-            if c in self.sweep and self.sweep[c].notna().any()
-        ]
+        cols = sweep_columns(self.sweep, (*SWEEP_INDICES, "min_share"))
         personas = self.profiles[["name", "size", "share", "stability"]].copy()
         personas["share"] = [f"{x:.0%}" for x in personas["share"]]
         personas["stability"] = personas["stability"].astype(float).round(2)

@@ -11,7 +11,7 @@ import pandas as pd
 from segwork.personas.clusterer import ALGORITHMS, PersonaClusterer
 from segwork.personas.estimator import _assemble
 from segwork.personas.features import FEATURES, _prepare, _Prepared
-from segwork.personas.result import PersonaResult
+from segwork.personas.result import PersonaResult, sweep_columns
 from segwork.personas.selection import _k_values, choose_k, k_sweep
 from segwork.plots.personas import profile_heatmap
 from segwork.survey import ALPHA_THRESHOLD, DEFAULT_SCALE
@@ -156,19 +156,7 @@ class ClusterExplorer(widgets.VBox):
             f"{row['stability_sd']:.3f}, weakest cluster Jaccard {row['min_cluster_jaccard']:.3f}, "
             f"silhouette {row['silhouette']:.3f}<br><i>{html.escape(res.k_reason)}</i>"
         )
-        cols = [
-            c
-            for c in [
-                "silhouette",
-                "calinski_harabasz",
-                "davies_bouldin",
-                "bic",
-                "stability",
-                "stability_sd",
-                "min_cluster_jaccard",
-            ]
-            if res.sweep[c].notna().any()
-        ]
+        cols = sweep_columns(res.sweep)
         table = res.sweep[cols].round(3)
         self.indices.value = table.style.apply(
             lambda r: ["font-weight: bold; background: #eef" if r.name == k else "" for _ in r],
