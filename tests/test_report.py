@@ -484,3 +484,16 @@ def test_an_interrupted_run_says_so_in_plain_words() -> None:
     old = _record(status="interrupted")
     assert "was interrupted" in render_run_index(old)
     assert "1 run so far: 1 succeeded, 0 failed.</p>" in render_reports_index([_record()])
+
+
+def test_run_headline_is_the_first_reports_finding_or_the_status_summary() -> None:
+    ok = _record()
+    ok["notebooks"][0]["digest"] = {"headline": "First  finding.\n\nSecond paragraph."}
+    ok["notebooks"][1]["digest"] = {"headline": "RFM finding."}
+    assert report.run_headline(ok) == "First finding."
+    # a run recorded before digests existed, and a failed run: the plain status summary
+    assert report.run_headline(_record()).startswith("This run succeeded on 23 November 2026")
+    failed = _record(status="failed")
+    failed["notebooks"][0]["digest"] = {"headline": "First finding."}
+    failed["notebooks"][1].update(status="failed", error=None)
+    assert report.run_headline(failed).startswith("This run failed on 23 November 2026")

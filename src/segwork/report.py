@@ -362,6 +362,24 @@ def _summary(run: dict[str, Any]) -> str:
     return f"This run started on {when} and did not finish; it left no complete record."
 
 
+def run_headline(run: Any) -> str:
+    """The run's one-line headline: what the all-runs page and a notification say about it.
+
+    For a successful run, the first paragraph of the first report's headline finding (the
+    ``digest`` each notebook record carries, see ``segwork.pages.summary``); for a failed,
+    interrupted or unfinished run, and for a run recorded before reports carried a digest, the
+    plain status summary of its index page (``_summary``). ``run`` is a run.json mapping or a
+    ``RunRecord``.
+    """
+    view = _run_view(run)
+    if view["status"] == "succeeded":
+        for nb in view["notebooks"]:
+            text = str((nb.get("digest") or {}).get("headline") or "").strip()
+            if nb.get("status") == "succeeded" and text:
+                return " ".join(text.split("\n\n")[0].split())
+    return view["summary"]
+
+
 def render_run_index(record: Any) -> str:
     """The run's index page: status, plain-words summary, reports, inputs, parameters, versions.
 
