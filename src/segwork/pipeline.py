@@ -514,26 +514,25 @@ class _Kernel:
 
 
 class _Kernels:
-    """The kernels of a run: at most one started ahead, and those asked to shut down."""
+    """The kernels of a run: those started ahead of their notebooks, and those asked to stop."""
 
     def __init__(self, kernel_name: str) -> None:
         self.kernel_name = kernel_name
-        self.ahead: _Kernel | None = None
+        self.ahead: dict[Path, _Kernel] = {}
         self.stopping: list[_Kernel] = []
 
     def prestart(self, notebook: Path) -> None:
-        """Start the kernel of ``notebook`` now (a failure to start shows when it is taken)."""
-        self._drop_ahead()
+        """Start the kernel of ``notebook`` now unless it is started (a failure to start shows
+        when it is taken)."""
+        if notebook in self.ahead:
+            return
         with contextlib.suppress(Exception):
-            self.ahead = _Kernel(notebook, self.kernel_name)
+            self.ahead[notebook] = _Kernel(notebook, self.kernel_name)
 
     def take(self, notebook: Path) -> _Kernel:
         """The kernel started ahead for ``notebook``, or one started now."""
-        if self.ahead is not None and self.ahead.notebook == notebook:
-            kernel, self.ahead = self.ahead, None
-            return kernel
-        self._drop_ahead()
-        return _Kernel(notebook, self.kernel_name)
+        kernel = self.ahead.pop(notebook, None)
+        return kernel if kernel is not None else _Kernel(notebook, self.kernel_name)
 
     def stop(self, kernel: _Kernel) -> None:
         """Ask the kernel to shut down without waiting for it (see :meth:`close`)."""
@@ -549,16 +548,14 @@ class _Kernels:
             with contextlib.suppress(Exception):
                 run_sync(done.km.cleanup_resources)()
 
-    def _drop_ahead(self) -> None:
-        if self.ahead is not None:
-            self.stop(self.ahead)
-            self.ahead = None
-
-    def close(self) -> None:
-        """Shut down every kernel of the run and wait for them (killed if they do not exit)."""
+    def close(self, also: Sequence[_Kernel] = ()) -> None:
+        """Shut down every kernel of the run (and ``also``, kernels in use) and wait for them
+        (killed if they do not exit)."""
         from jupyter_core.utils import run_sync
 
-        self._drop_ahead()
+        for kernel in [*self.ahead.values(), *also]:
+            self.stop(kernel)
+        self.ahead = {}
         for kernel in self.stopping:
             with contextlib.suppress(Exception):
                 run_sync(kernel.km.finish_shutdown)()
@@ -736,15 +733,19 @@ def run(
     run_id: str | None = None,
     progress: bool = True,
     kernel_name: str = "python3",
+    parallel: int | None = None,
 ) -> RunRecord:
     """Run the notebooks of a config into a new run folder and publish the reports.
 
     ``reports_dir`` overrides the config's; ``notebooks`` runs only these stems (in folder order);
     ``run_id`` names the run folder (default: UTC time and the config name). ``progress`` prints
-    one line per notebook to stderr (and papermill's cell progress bar when stderr is a terminal).
+    one line per notebook to stderr (and papermill's cell progress bar when stderr is a terminal
+    and notebooks run one at a time). ``parallel`` is how many notebooks may run side by side
+    when their dependencies allow it (:func:`segwork.preflight.dependencies`; default: 2 on a
+    machine with 2 or more cores, else 1).
     Returns the ``RunRecord``; a failed notebook gives ``status == "failed"`` (see the module doc).
     """
-    import papermill
+    import papermill  # noqa: F401 - imported once here, before the notebook threads use it
 
     cfg = load_config(config_path)
     secrets = cfg.secrets()  # redacted by value from every record, page, notebook and line
@@ -838,115 +839,22 @@ def run(
         if not validated:
             return record
 
-        show_bar = progress and sys.stderr.isatty()
-        n = len(selected)
         try:
-            for i, (path, nb_rec, spec) in enumerate(
-                zip(selected, record.notebooks, specs, strict=True), start=1
-            ):
-                if nb_rec.status == "not applicable":
-                    _say(
-                        progress,
-                        f"[{i}/{n}] {path.stem} not applicable: {nb_rec.reason}",
-                        secrets=secrets,
-                    )
-                    continue
-                written = _written_artifacts(catalog)
-                reason = preflight.missing_artifact_reason(spec, written, specs[: i - 1])
-                if reason is not None:
-                    nb_rec.status, nb_rec.reason = "not applicable", reason
-                    _say(
-                        progress, f"[{i}/{n}] {path.stem} not applicable: {reason}", secrets=secrets
-                    )
-                    _write_run_files(record, secrets)
-                    continue
-                out = run_dir / "notebooks" / path.name
-                params = {
-                    "config_path": str(config_path),
-                    "run_dir": str(run_dir),
-                    **nb_rec.parameters,
-                }
-                _say(progress, f"[{i}/{n}] {path.stem} ...", secrets=secrets)
-                t_nb = time.perf_counter()
-                timings = nb_rec.timings
-                try:
-                    kernel = kernels.take(path)
-                    t_exec = None
-                    try:
-                        timings.update(kernel.wait_ready())
-                        later = upcoming[upcoming.index(path) + 1 :]
-                        if later:  # the next kernel starts and imports while this notebook runs
-                            kernels.prestart(later[0])
-                        t_exec = time.perf_counter()
-                        with _kernel_environment():
-                            papermill.execute_notebook(
-                                str(path),
-                                str(out),
-                                parameters=params,
-                                kernel_name=kernel_name,
-                                cwd=str(path.parent),
-                                progress_bar=show_bar,
-                                log_output=False,
-                                stderr_file=_ProgressRelay(secrets) if progress else None,
-                                config=_kernel_config(),
-                                km=kernel.km,
-                            )
-                    finally:
-                        if t_exec is not None:
-                            timings["execute"] = round(time.perf_counter() - t_exec, 3)
-                        kernels.stop(kernel)
-                    nb_rec.status = "succeeded"
-                except Exception as exc:  # PapermillExecutionError, dead kernel, no kernel, ...
-                    nb_rec.status = "failed"
-                    nb_rec.error = redact_tree(_error_from_exception(exc), secrets)
-                t_render = time.perf_counter()
-                if out.exists():
-                    nb_rec.ipynb = out
-                    redact_notebook(out, secrets)  # before the page is rendered from it
-                    html = run_dir / f"{path.stem}.html"
-                    try:
-                        render_notebook_html(
-                            out,
-                            html,
-                            title=nb_rec.title,
-                            run_name=cfg.name,
-                            run_id=run_id,
-                            run_started=started,
-                            index_href="index.html",
-                        )
-                        nb_rec.html = html
-                    except Exception as exc:
-                        if nb_rec.status == "succeeded":
-                            nb_rec.status = "failed"
-                            nb_rec.error = redact_tree(_error_from_exception(exc), secrets)
-                            nb_rec.error["evalue"] = (
-                                f"the HTML report could not be rendered: {nb_rec.error['evalue']}"
-                            )
-                    timings["render"] = round(time.perf_counter() - t_render, 3)
-                    timings["cells"] = _cell_seconds(out)
-                nb_rec.duration_s = round(time.perf_counter() - t_nb, 3)
-                if nb_rec.status == "failed":
-                    _say(
-                        progress,
-                        f"[{i}/{n}] {path.stem} FAILED after {nb_rec.duration_s:.1f} s: {nb_rec.error['ename']}: "
-                        f"{nb_rec.error['evalue']}",
-                        secrets=secrets,
-                    )
-                    break
-                _say(
-                    progress,
-                    f"[{i}/{n}] {path.stem} done in {nb_rec.duration_s:.1f} s",
+            with _kernel_environment():
+                _run_notebooks(
+                    selected,
+                    specs,
+                    record,
+                    catalog,
+                    kernels,
+                    run_name=cfg.name,
+                    config_path=config_path,
+                    kernel_name=kernel_name,
+                    parallel=_parallel_notebooks() if parallel is None else parallel,
+                    progress=progress,
                     secrets=secrets,
                 )
-                _write_run_files(record, secrets)
         except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
-            current = next(
-                (nb for nb in record.notebooks if nb.status == "not run" and nb.duration_s is None),
-                None,
-            )
-            if current is not None:
-                current.status = "failed"
-                current.error = dict(_INTERRUPTED)
             kernels.close()
             _finish(record, t0, "failed", secrets)
             update_reports_index(reports, secrets=secrets)
@@ -963,6 +871,240 @@ def run(
         else:
             update_reports_index(reports, secrets=secrets)
     return record
+
+
+def _parallel_notebooks() -> int:
+    """How many notebooks run side by side by default: 2 when the machine has 2 cores or more.
+
+    Only notebooks that do not depend on each other share the time (on the built-in notebooks:
+    02 beside 03, then 04 beside 05); more than two would only split the same cores further.
+    """
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+@dataclass
+class _Outcome:
+    """What a worker thread found running one notebook; the main thread applies it to the record."""
+
+    status: str
+    error: dict[str, Any] | None = None
+    ipynb: Path | None = None
+    html: Path | None = None
+    duration_s: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _execute_notebook(
+    path: Path,
+    kernel: _Kernel,
+    *,
+    title: str,
+    params: dict[str, Any],
+    run_dir: Path,
+    run_name: str,
+    run_id: str,
+    run_started: datetime,
+    kernel_name: str,
+    show_bar: bool,
+    progress: bool,
+    secrets: Sequence[str],
+) -> _Outcome:
+    """Execute one notebook with its (pre-started) kernel and render its page (a worker thread).
+
+    Touches nothing shared: the outcome is returned, and the main thread records it and stops
+    the kernel.
+    """
+    import papermill
+
+    t_nb = time.perf_counter()
+    out = run_dir / "notebooks" / path.name
+    outcome = _Outcome(status="succeeded")
+    timings = outcome.timings
+    t_exec = None
+    try:
+        timings.update(kernel.wait_ready())
+        t_exec = time.perf_counter()
+        papermill.execute_notebook(
+            str(path),
+            str(out),
+            parameters=params,
+            kernel_name=kernel_name,
+            cwd=str(path.parent),
+            progress_bar=show_bar,
+            log_output=False,
+            stderr_file=_ProgressRelay(secrets) if progress else None,
+            config=_kernel_config(),
+            km=kernel.km,
+        )
+    except Exception as exc:  # PapermillExecutionError, dead kernel, no kernel, ...
+        outcome.status = "failed"
+        outcome.error = redact_tree(_error_from_exception(exc), secrets)
+    finally:
+        if t_exec is not None:
+            timings["execute"] = round(time.perf_counter() - t_exec, 3)
+    t_render = time.perf_counter()
+    if out.exists():
+        outcome.ipynb = out
+        redact_notebook(out, secrets)  # before the page is rendered from it
+        html = run_dir / f"{path.stem}.html"
+        try:
+            render_notebook_html(
+                out,
+                html,
+                title=title,
+                run_name=run_name,
+                run_id=run_id,
+                run_started=run_started,
+                index_href="index.html",
+            )
+            outcome.html = html
+        except Exception as exc:
+            if outcome.status == "succeeded":
+                outcome.status = "failed"
+                outcome.error = redact_tree(_error_from_exception(exc), secrets)
+                outcome.error["evalue"] = (
+                    f"the HTML report could not be rendered: {outcome.error['evalue']}"
+                )
+        timings["render"] = round(time.perf_counter() - t_render, 3)
+        timings["cells"] = _cell_seconds(out)
+    outcome.duration_s = round(time.perf_counter() - t_nb, 3)
+    return outcome
+
+
+def _run_notebooks(
+    selected: Sequence[Path],
+    specs: Sequence[preflight.NotebookSpec],
+    record: RunRecord,
+    catalog: Catalog,
+    kernels: _Kernels,
+    *,
+    run_name: str,
+    config_path: Path,
+    kernel_name: str,
+    parallel: int,
+    progress: bool,
+    secrets: Sequence[str],
+) -> None:
+    """Execute the run's applicable notebooks, side by side where their dependencies allow.
+
+    A notebook starts when every earlier notebook it depends on has finished
+    (:func:`segwork.preflight.dependencies`) and a slot of ``parallel`` is free; notebooks start
+    in folder order. The first failure starts nothing new: notebooks already running finish,
+    the rest stay "not run". Kernels for the next notebooks are started (with their imports)
+    while others run. Records and run files are written by this (the main) thread only.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    parallel = max(1, parallel)
+    n = len(selected)
+    after = preflight.dependencies(specs)
+    position = {p.stem: i for i, p in enumerate(selected, start=1)}
+    by_stem = dict(
+        zip(
+            (p.stem for p in selected),
+            zip(selected, record.notebooks, specs, strict=True),
+            strict=True,
+        )
+    )
+    pending = []
+    for path, nb_rec in zip(selected, record.notebooks, strict=True):
+        if nb_rec.status == "not applicable":
+            _say(
+                progress,
+                f"[{position[path.stem]}/{n}] {path.stem} not applicable: {nb_rec.reason}",
+                secrets=secrets,
+            )
+        else:
+            pending.append(path.stem)
+    finished = {
+        p.stem
+        for p, nb in zip(selected, record.notebooks, strict=True)
+        if nb.status == "not applicable"
+    }
+    show_bar = progress and sys.stderr.isatty() and parallel == 1
+    running: dict[Any, tuple[str, _Kernel]] = {}
+    failed = False
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="segwork-notebook")
+    try:
+        while pending or running:
+            while not failed and len(running) < parallel:
+                ready = next((s for s in pending if set(after[s]) <= finished), None)
+                if ready is None:
+                    break
+                pending.remove(ready)
+                path, nb_rec, spec = by_stem[ready]
+                i = position[ready]
+                earlier = list(specs[: i - 1])
+                reason = preflight.missing_artifact_reason(
+                    spec, _written_artifacts(catalog), earlier
+                )
+                if reason is not None:
+                    nb_rec.status, nb_rec.reason = "not applicable", reason
+                    _say(progress, f"[{i}/{n}] {ready} not applicable: {reason}", secrets=secrets)
+                    _write_run_files(record, secrets)
+                    finished.add(ready)
+                    continue
+                kernel = kernels.take(path)
+                for later in pending[:parallel]:  # their start-up and imports overlap this run
+                    kernels.prestart(by_stem[later][0])
+                _say(progress, f"[{i}/{n}] {ready} ...", secrets=secrets)
+                future = pool.submit(
+                    _execute_notebook,
+                    path,
+                    kernel,
+                    title=nb_rec.title,
+                    params={
+                        "config_path": str(config_path),
+                        "run_dir": str(record.run_dir),
+                        **nb_rec.parameters,
+                    },
+                    run_dir=record.run_dir,
+                    run_name=run_name,
+                    run_id=record.run_id,
+                    run_started=record.started,
+                    kernel_name=kernel_name,
+                    show_bar=show_bar,
+                    progress=progress,
+                    secrets=secrets,
+                )
+                running[future] = (ready, kernel)
+            if not running:
+                break  # a failure left the rest "not run"
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                stem, kernel = running.pop(future)
+                kernels.stop(kernel)
+                outcome: _Outcome = future.result()
+                nb_rec = by_stem[stem][1]
+                nb_rec.status, nb_rec.error = outcome.status, outcome.error
+                nb_rec.ipynb, nb_rec.html = outcome.ipynb, outcome.html
+                nb_rec.duration_s = outcome.duration_s
+                nb_rec.timings.update(outcome.timings)
+                finished.add(stem)
+                i = position[stem]
+                if outcome.status == "failed":
+                    failed = True
+                    _say(
+                        progress,
+                        f"[{i}/{n}] {stem} FAILED after {nb_rec.duration_s:.1f} s: "
+                        f"{nb_rec.error['ename']}: {nb_rec.error['evalue']}",
+                        secrets=secrets,
+                    )
+                else:
+                    _say(
+                        progress,
+                        f"[{i}/{n}] {stem} done in {nb_rec.duration_s:.1f} s",
+                        secrets=secrets,
+                    )
+                _write_run_files(record, secrets)
+    except BaseException:  # interrupted (Ctrl-C): the notebooks running now were interrupted
+        for stem, _kernel in running.values():
+            nb_rec = by_stem[stem][1]
+            nb_rec.status, nb_rec.error = "failed", dict(_INTERRUPTED)
+        kernels.close(also=[k for _, k in running.values()])
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _validate_sources(

@@ -16,6 +16,11 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
 - ``artifacts``: written by an earlier notebook of the same run (one that ``provides`` it), or
   by the run itself before any notebook (``validation`` and the validated tables:
   :data:`segwork.catalog.RUN_DATASETS`).
+- ``uses`` (optional): artifacts the notebook reads when they exist (``ctx.customer_table()``
+  joins the RFM table and the personas if the run wrote them). Declaring ``uses``, even as an
+  empty list, says the notebook reads nothing else: it may then start as soon as the earlier
+  notebooks that provide its ``artifacts`` and ``uses`` have finished, beside others
+  (:func:`dependencies`). A notebook without ``uses`` waits for every earlier notebook.
 - ``files``: parameters naming a file relative to the config's folder, which must exist. A file
   the user named in the config (``notebooks.<stem>.<param>``) that is missing is an **error**
   (a typo must not silently skip an analysis); the default of the parameters cell missing means
@@ -91,6 +96,7 @@ class Requirements:
     artifacts: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
+    uses: tuple[str, ...] | None = None  # None: not declared, the notebook waits for all before it
     parameter_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     parameter_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -198,6 +204,7 @@ def requirements(metadata: Mapping[str, Any], where: str) -> tuple[Requirements,
             artifacts=names(req.get("artifacts"), "segwork.requires.artifacts"),
             files=names(req.get("files"), "segwork.requires.files"),
             provides=names(seg.get("provides"), "segwork.provides"),
+            uses=None if req.get("uses") is None else names(req["uses"], "segwork.requires.uses"),
             parameter_types=types,
             parameter_values=values,
         ),
@@ -302,6 +309,23 @@ def decide(specs: Sequence[NotebookSpec], configured: Collection[str]) -> list[A
             if decision.applicable or artifact not in providers:
                 providers[artifact] = decision
     return decisions
+
+
+def dependencies(specs: Sequence[NotebookSpec]) -> dict[str, tuple[str, ...]]:
+    """For each notebook (in run order), the earlier notebooks that must finish before it starts.
+
+    A notebook that declares ``uses`` waits for the earlier notebooks that provide one of its
+    ``artifacts`` or ``uses``; one that does not waits for every earlier notebook (pure).
+    """
+    after: dict[str, tuple[str, ...]] = {}
+    for i, spec in enumerate(specs):
+        earlier = specs[:i]
+        if spec.requires.uses is None:
+            after[spec.stem] = tuple(s.stem for s in earlier)
+            continue
+        reads = set(spec.requires.artifacts) | set(spec.requires.uses)
+        after[spec.stem] = tuple(s.stem for s in earlier if reads & set(s.requires.provides))
+    return after
 
 
 def missing_artifact_reason(
