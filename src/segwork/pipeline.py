@@ -21,11 +21,13 @@ One run, in order:
    and ``latest`` does not move.
 4. Execute each applicable notebook with papermill (kernel ``python3``, working directory = the
    notebooks folder, ``MPLBACKEND`` removed so the inline backend draws the figures; each kernel
-   is started, with the notebook's imports, while the previous notebook runs) into
+   is started, with the notebook's imports, while earlier notebooks run) into
    ``reports/runs/<run-id>/notebooks/<stem>.ipynb`` and render its stakeholder HTML
-   ``reports/runs/<run-id>/<stem>.html``, also when it failed. A notebook whose required artifact
-   an earlier notebook did not write is "not applicable" too. The first failure stops the run;
-   later notebooks are recorded as "not run".
+   ``reports/runs/<run-id>/<stem>.html``, also when it failed. Notebooks that do not depend on
+   each other (their ``segwork.requires`` metadata: :func:`segwork.preflight.dependencies`) run
+   side by side, two at a time by default. A notebook whose required artifact an earlier
+   notebook did not write is "not applicable" too. The first failure starts no further
+   notebook (one already running beside it finishes); those left are recorded as "not run".
 5. Write ``run.json`` (with each notebook's ``timings``) and the run's ``index.html``, rebuild
    ``reports/index.html`` (and ``reports/runs/index.html``) from all ``run.json`` files, and, only if no notebook failed
    ("not applicable" is not a failure), point ``reports/latest`` at the run (a new symlink moved
