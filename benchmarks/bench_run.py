@@ -14,6 +14,13 @@ process plus every kernel and their children, summed at each sample.
 
     python benchmarks/bench_run.py --customers 20000 200000
     python benchmarks/bench_run.py --customers 20000          # about 1.5 minutes
+    python benchmarks/bench_run.py --customers 200000 --baseline 44a5369
+
+``--baseline REV`` runs the same benchmark first with the code of git revision REV (a worktree
+in ``data/bench/baseline-<rev>/``, its own notebooks and configs/demo.yaml, imported through
+PYTHONPATH by the runner and its kernels) on the same data, and prints each size's whole-run
+time beside this tree's with the ratio: a figure measured in the same session on the same
+machine, which a time measured elsewhere is not.
 
 Prints a table and writes benchmarks/results/run-<UTC time>.md/.json and run-latest.md.
 """
@@ -96,26 +103,50 @@ def ensure_demo(folder: Path, n_customers: int, seed: int) -> dict[str, Any]:
     }
 
 
-def write_config(folder: Path, reports: Path) -> Path:
-    """configs/demo.yaml with its sources in folder, reports in reports, absolute paths."""
+def write_config(
+    folder: Path, reports: Path, *, code: Path = ROOT, label: str = "bench-config"
+) -> Path:
+    """``code``'s configs/demo.yaml with its sources in folder, reports in reports, notebooks
+    from ``code``, absolute paths."""
     import yaml
 
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    demo_config = code / "configs" / "demo.yaml"
+    cfg = yaml.safe_load(demo_config.read_text(encoding="utf-8"))
     cfg["name"] = f"{cfg.get('name', 'demo')} - benchmark {folder.name}"
     for table, spec in cfg["sources"].items():
         spec["path"] = str(folder / SOURCES[table])
-    cfg["notebooks_dir"] = str(ROOT / "notebooks")
+    cfg["notebooks_dir"] = str(code / "notebooks")
     cfg["reports_dir"] = str(reports)
     rules = (cfg.get("notebooks") or {}).get("05_rule_segments") or {}
     if "rules_file" in rules:  # relative to the config's folder: make it absolute
-        rules["rules_file"] = str((DEMO_CONFIG.parent / rules["rules_file"]).resolve())
-    path = folder / "bench-config.yaml"
+        rules["rules_file"] = str((demo_config.parent / rules["rules_file"]).resolve())
+    path = folder / f"{label}.yaml"
     path.write_text(
-        "# written by benchmarks/bench_run.py from configs/demo.yaml\n"
+        f"# written by benchmarks/bench_run.py from {demo_config}\n"
         + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
         encoding="utf-8",
     )
     return path
+
+
+def baseline_tree(rev: str, data_root: Path) -> tuple[Path, str]:
+    """A git worktree of ``rev`` (reused when it exists); its folder and the full commit."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tree = data_root / f"baseline-{commit[:10]}"
+    if not (tree / "src" / "segwork").is_dir():
+        shutil.rmtree(tree, ignore_errors=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
+            check=True,
+            capture_output=True,
+        )
+    return tree, commit
 
 
 # ------------------------------------------------------------------------------------------
@@ -162,14 +193,27 @@ class KernelWatch(threading.Thread):
                     )
                 except (psutil.Error, OSError):
                     continue
-                # a kernel belongs to the notebook that was running when its memory peaked (a
-                # kernel is started during the previous notebook and stopped during the next)
+                # a kernel belongs to its notebook: segwork run names it in the kernel's
+                # environment (SEGWORK_NOTEBOOK); older code did not, and then it belongs to the
+                # notebook that was running when its memory peaked
                 old = self._by_pid.get(k.pid, (0.0, 0.0, stem))
-                owner = stem if hwm > old[0] else old[2]
+                owner = _kernel_notebook(k.pid) or (stem if hwm > old[0] else old[2])
                 self._by_pid[k.pid] = (max(hwm, old[0]), max(tree / 2**20, old[1]), owner)
         for hwm, tree, owner in self._by_pid.values():
             self.kernel_hwm_mb[owner] = max(self.kernel_hwm_mb.get(owner, 0.0), hwm)
             self.tree_rss_mb[owner] = max(self.tree_rss_mb.get(owner, 0.0), tree)
+
+
+def _kernel_notebook(pid: int) -> str | None:
+    """The notebook a kernel was started for (SEGWORK_NOTEBOOK in its environment), if named."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"SEGWORK_NOTEBOOK="):
+            return item.split(b"=", 1)[1].decode()
+    return None
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -258,6 +302,11 @@ def main(argv: list[str] | None = None) -> None:
         default=round(ram_mb * 0.85 / 1024, 1),
         help="kill the run if its processes together go above this (default 85%% of RAM)",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the code of this git revision first, on the same data, and print the ratio",
+    )
     args = p.parse_args(argv)
     if any(n < 1 for n in args.customers):
         raise SystemExit("--customers: counts must be positive")
@@ -276,19 +325,31 @@ def main(argv: list[str] | None = None) -> None:
             f"interactions, {data['mb']:.0f} MB ({how})",
             flush=True,
         )
-        reports = data_root / f"reports-{n}"
-        shutil.rmtree(reports, ignore_errors=True)  # the previous benchmark's run: don't pile up
-        config = write_config(folder, reports)
-        res = run_child(
-            [sys.executable, __file__, "--child-run", str(config)],
-            rss_limit_mb=args.rss_limit_gb * 1024,
-            show_stderr=True,
-        )
-        runs.append({"customers": n, "config": str(config), "data": data, **res})
-        if "error" in res:
-            print(f"   run FAILED: {res['error']}", flush=True)
-        elif res["status"] != "succeeded":
-            print(f"   run {res['status']}: see {res['run_dir']}", flush=True)
+        codes: list[tuple[str, Path, dict[str, str] | None]] = []
+        if args.baseline:
+            tree, commit = baseline_tree(args.baseline, data_root)
+            env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+            codes.append((f"baseline {commit[:10]}", tree, env))
+        codes.append(("this tree", ROOT, None))
+        for code_label, code, env in codes:
+            suffix = "-baseline" if code != ROOT else ""
+            reports = data_root / f"reports-{n}{suffix}"
+            shutil.rmtree(reports, ignore_errors=True)  # the previous benchmark's run
+            config = write_config(folder, reports, code=code, label=f"bench-config{suffix}")
+            print(f"   -- {code_label}", flush=True)
+            res = run_child(
+                [sys.executable, __file__, "--child-run", str(config)],
+                rss_limit_mb=args.rss_limit_gb * 1024,
+                show_stderr=True,
+                env=env,
+            )
+            runs.append(
+                {"customers": n, "code": code_label, "config": str(config), "data": data, **res}
+            )
+            if "error" in res:
+                print(f"   run FAILED: {res['error']}", flush=True)
+            elif res["status"] != "succeeded":
+                print(f"   run {res['status']}: see {res['run_dir']}", flush=True)
 
     md = report(runs, info, time.perf_counter() - started)
     print("\n" + md.split("\n## Machine")[0])
@@ -309,7 +370,9 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
 
     rows = []
     for r in runs:
-        n = f"{r['customers']:,}"
+        n = f"{r['customers']:,}" + (
+            "" if r.get("code", "this tree") == "this tree" else f" ({r['code']})"
+        )
         if "error" in r:
             rows.append([n, "(run)", "error", r["error"].splitlines()[0], *[""] * 8])
             continue
@@ -347,14 +410,12 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
                 r["status"],
                 f"{r['duration_s']:.1f}",
                 *["-"] * 5,
-                sec(
-                    r["duration_s"]
-                    - sum((nb.get("timings") or {}).get("cells") or 0 for nb in r["notebooks"])
-                ),
+                f"notebooks summed {sec(sum(nb['seconds'] or 0 for nb in r['notebooks']))}",
                 f"runner {mb(r['runner_peak_rss_mb'])}",
                 f"all {mb(r.get('run_peak_rss_mb'))}",
             ]
         )
+    compare = _comparison(runs)
     data_rows = [
         [
             f"{r['customers']:,}",
@@ -391,8 +452,11 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
             "Peak RSS is the notebook kernel's VmHWM, sampled every 0.2 s; the whole-run row gives "
             "the runner process's own peak (validation, papermill, nbconvert) and the peak of the "
             "runner and all kernels with their children summed per sample. "
+            "Notebooks that do not depend on each other run side by side, so the whole run can "
+            "take less than its notebooks summed. "
             f"Total wall time {total_s / 60:.1f} min.",
             "",
+            *compare,
             markdown_table(header, rows),
             "",
             "## Data (`segwork demo`)",
@@ -407,6 +471,42 @@ def report(runs: list[dict], info: dict, total_s: float) -> str:
             "",
         ]
     )
+
+
+def _comparison(runs: list[dict]) -> list[str]:
+    """The whole-run seconds of the baseline and of this tree per size, with the ratio."""
+    table = []
+    for n in dict.fromkeys(r["customers"] for r in runs):
+        base = next(
+            (r for r in runs if r["customers"] == n and r.get("code", "").startswith("baseline")),
+            None,
+        )
+        this = next(
+            (r for r in runs if r["customers"] == n and r.get("code", "this tree") == "this tree"),
+            None,
+        )
+        if base is None or this is None or "error" in base or "error" in this:
+            continue
+        ratio = this["duration_s"] / base["duration_s"]
+        table.append(
+            [
+                f"{n:,}",
+                base["code"].removeprefix("baseline "),
+                f"{base['duration_s']:.1f}",
+                f"{this['duration_s']:.1f}",
+                f"{ratio:.2f}",
+                f"{1 / ratio:.2f}x",
+            ]
+        )
+    if not table:
+        return []
+    header = ["customers", "baseline commit", "baseline s", "this tree s", "ratio", "speed-up"]
+    return [
+        "## Against the baseline (same data, same machine, same session)",
+        "",
+        markdown_table(header, table),
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -82,18 +82,24 @@ def run_child(
     timeout_s: float | None = None,
     poll_s: float = 0.2,
     show_stderr: bool = False,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run a measuring child; return its JSON result, or {"error": ...} if it failed or was killed.
 
     The child's memory (its whole process tree) is sampled every ``poll_s`` seconds; above
     ``rss_limit_mb`` the tree is killed and the result says so. ``show_stderr`` passes the
     child's stderr (progress lines) through instead of keeping its tail for the error message.
+    ``env`` replaces the child's environment (default: this process's).
     """
     import psutil
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=None if show_stderr else subprocess.PIPE, text=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=None if show_stderr else subprocess.PIPE,
+        text=True,
+        env=env,
     )
     ps = psutil.Process(proc.pid)
     sampled = 0.0

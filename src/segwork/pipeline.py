@@ -499,6 +499,7 @@ class _Kernel:
         with _kernel_environment():
             run_sync(self.km.start_kernel)(
                 cwd=str(notebook.parent),
+                env={**os.environ, "SEGWORK_NOTEBOOK": notebook.stem},  # whose kernel this is
                 extra_arguments=[f"--IPKernelApp.exec_lines={warm}"] if warm else [],
             )
 
