@@ -301,3 +301,13 @@ def test_sorting_and_search_work_from_a_file_without_console_errors(tmp_path) ->
         )
         assert visible == 11  # customer 1 and customer 10..19
         assert rec.console_errors == [] and rec.page_errors == []
+
+
+def test_words_read_inside_a_sentence_and_money_keeps_its_exact_amount_on_hover() -> None:
+    assert display.words("rfm_segment") == "RFM segment"
+    assert display.words("customer_type") == "customer type" and display.words("tier") == "tier"
+    assert display.label("z_price_sensitivity") == "Price sensitivity (standardised)"
+    markup = display.table_html(
+        pd.DataFrame({"revenue": [109_791_656.0]}), formats={"revenue": "money"}, currency="CZK"
+    )
+    assert ">109.8 M CZK<" in markup and "title='109,791,656.00 CZK'" in markup

@@ -74,6 +74,12 @@ LABELS: dict[str, str] = {
     "recency_days": "Days since last purchase",
     "monetary": "Spend",
     "mean_recency": "Days since last purchase (average)",
+    "rfm_recency": "Days since last purchase",
+    "rfm_frequency": "Purchases",
+    "rfm_monetary": "Spend",
+    "R": "Recency score",
+    "F": "Frequency score",
+    "M": "Monetary score",
     "r_score": "Recency score",
     "f_score": "Frequency score",
     "m_score": "Monetary score",
@@ -136,6 +142,7 @@ _LABEL_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], .
         lambda m: f"Expected purchases, next {m[1]} days",
     ),
     (re.compile(r"(orders|revenue)_(\d+)d"), lambda m: f"{m[1].capitalize()}, last {m[2]} days"),
+    (re.compile(r"z_(\w+)"), lambda m: f"{label(m[1])} (standardised)"),
 )
 
 
@@ -150,12 +157,19 @@ def label(column: Any, labels: Mapping[str, str] | None = None) -> str:
         return labels[name]
     if name in LABELS:
         return LABELS[name]
-    for pattern, words in _LABEL_PATTERNS:
+    for pattern, make in _LABEL_PATTERNS:
         m = pattern.fullmatch(name)
         if m:
-            return words(m)
-    words = re.sub(r"\s+", " ", name.replace("_", " ")).strip()
-    return words[:1].upper() + words[1:]
+            return make(m)
+    text = re.sub(r"\s+", " ", name.replace("_", " ")).strip()
+    return text[:1].upper() + text[1:]
+
+
+def words(column: Any, labels: Mapping[str, str] | None = None) -> str:
+    """:func:`label` as it reads inside a sentence: 'rfm_segment' -> 'RFM segment',
+    'customer_type' -> 'customer type' (first letter small unless it starts an abbreviation)."""
+    text = label(column, labels)
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
 
 
 # ------------------------------------------------------------------------------------------
@@ -369,12 +383,13 @@ def table_html(
     """
     frame = df.reset_index() if index else df
     shown = frame.head(max_rows)
-    heads, columns, aligns = [], [], []
+    heads, columns, aligns, exact = [], [], [], []
     for pos, col in enumerate(shown.columns):
         s = shown.iloc[:, pos]
         fmt = (formats or {}).get(col)
         cells = _column_cells(s, fmt, currency)
         columns.append(cells)
+        exact.append(fmt == "money")  # rounded to '12.3 M': the exact amount on hover
         aligns.append(all(k is None or isinstance(k, float) for _, k in cells))
         heads.append(label(col, labels))
     if interactive is None:
@@ -391,12 +406,17 @@ def table_html(
     out.append("</tr></thead><tbody>")
     for i in range(len(shown)):
         out.append("<tr>")
-        for cells, right in zip(columns, aligns, strict=True):
+        for cells, right, hover in zip(columns, aligns, exact, strict=True):
             text, key = cells[i]
             sort = "" if key is None else repr(key) if isinstance(key, float) else str(key)
             style = "text-align:right" if right else "text-align:left"
+            title = (
+                f" title='{html.escape(number(key, 2, unit=currency or ''), quote=True)}'"
+                if hover and isinstance(key, float) and math.isfinite(key)
+                else ""
+            )
             out.append(
-                f"<td data-sort='{html.escape(sort, quote=True)}' style='{style}'>"
+                f"<td data-sort='{html.escape(sort, quote=True)}'{title} style='{style}'>"
                 f"{html.escape(text)}</td>"
             )
         out.append("</tr>")
