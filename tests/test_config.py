@@ -512,3 +512,106 @@ def test_a_nul_byte_from_a_broken_save_is_a_message(tiny_crm: Path, where: str) 
     line = 6 if where == "end" else 1
     with pytest.raises(ConfigError, match=rf"#x0000 \(a NUL byte\) on line {line},.*Fix: delete"):
         load_config(tiny_crm / "c.yaml")
+
+
+# ---- notify: and pdf: --------------------------------------------------------------------------
+
+
+def _with(tiny_crm: Path, **extra) -> dict:
+    return {"analysis_date": "2025-01-01", "sources": {"orders": {"path": "orders.csv"}}, **extra}
+
+
+def test_notify_and_pdf_are_read(tiny_crm: Path) -> None:
+    cfg = parse_config(_with(tiny_crm), base_dir=tiny_crm)
+    assert cfg.notify is None and cfg.pdf is False
+    cfg = parse_config(
+        _with(
+            tiny_crm,
+            pdf=True,
+            notify={
+                "command": ["/usr/local/bin/tell-team", "--channel", "crm"],
+                "webhook": {"url": "http://localhost:9000/hook", "timeout_s": 3},
+            },
+        ),
+        base_dir=tiny_crm,
+    )
+    assert cfg.pdf is True
+    assert cfg.notify.on == ["failure"]  # the default: only a run that did not succeed
+    assert cfg.notify.command == ["/usr/local/bin/tell-team", "--channel", "crm"]
+    assert cfg.notify.webhook.timeout_s == 3 and cfg.notify.webhook.headers == {}
+
+
+@pytest.mark.parametrize(
+    ("notify", "message"),
+    [
+        ({"comand": ["x"]}, r"notify\.comand: unknown key; did you mean 'command'"),
+        (
+            {"webhook": {"url": "http://h/x", "header": {}}},
+            r"notify\.webhook\.header: unknown key; did you mean 'headers'",
+        ),
+        ({"on": ["failure"]}, r"notify: notify needs a 'command' .* or a 'webhook'"),
+        ({"command": "tell-team --channel crm"}, r"notify\.command: Input should be a valid list"),
+        ({"command": []}, r"notify: 'command' is empty"),
+        (
+            {"command": ["x"], "on": ["fail"]},
+            r"notify\.on\.0: Input should be 'failure' or 'success'",
+        ),
+        (
+            {"webhook": {"url": "file:///etc/passwd"}},
+            r"notify\.webhook\.url: a webhook url is an http",
+        ),
+        (
+            {"webhook": {"url": "localhost:9000/hook"}},
+            r"notify\.webhook\.url: a webhook url is an http",
+        ),
+        (
+            {"webhook": {"url": "http://h/x", "headers": {"Bad Name": "v"}}},
+            r"notify\.webhook\.headers: 'Bad Name' is not an HTTP header name",
+        ),
+        (
+            {
+                "webhook": {
+                    "url": "http://h/x",
+                    "headers": {"Authorization": "Bearer ${NO_SUCH_VAR_H4}"},
+                }
+            },
+            r"notify\.webhook\.headers: the config refers to \$\{NO_SUCH_VAR_H4\}",
+        ),
+    ],
+)
+def test_bad_notify_settings_name_the_key(tiny_crm: Path, notify: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(_with(tiny_crm, notify=notify), base_dir=tiny_crm)
+
+
+def test_bare_yaml_on_key_and_a_single_event(tiny_crm: Path) -> None:
+    text = (
+        "analysis_date: 2025-01-01\nsources: {orders: {path: orders.csv}}\n"
+        "notify:\n  on: success\n  command: [tell-team]\n"
+    )
+    (tiny_crm / "n.yaml").write_text(text, encoding="utf-8")
+    assert load_config(tiny_crm / "n.yaml").notify.on == ["success"]
+
+
+def test_webhook_secrets(monkeypatch, tiny_crm: Path) -> None:
+    """Every ${VAR} of a header is a secret, and one in the url's path or query; the host is not."""
+    env = {"HOOK_HOST": "hooks.example.com", "HOOK_AUTH": "Zm9vOmJhcg", "HOOK_PATH": "T0/B1/xyz"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = parse_config(
+        _with(
+            tiny_crm,
+            notify={
+                "webhook": {
+                    "url": "https://${HOOK_HOST}/services/${HOOK_PATH}",
+                    "headers": {"Authorization": "Basic ${HOOK_AUTH}"},
+                }
+            },
+        ),
+        base_dir=tiny_crm,
+    )
+    assert set(cfg.secrets()) == {"Zm9vOmJhcg", "T0/B1/xyz", "T0%2FB1%2Fxyz"}
+    hook = cfg.notify.webhook
+    assert hook.resolved_url() == "https://hooks.example.com/services/T0/B1/xyz"
+    assert hook.resolved_headers() == {"Authorization": "Basic Zm9vOmJhcg"}
+    assert hook.describe() == "https://${HOOK_HOST}/services/${HOOK_PATH}"

@@ -5,7 +5,9 @@ run would trip on: every :class:`segwork.errors.SegworkError`) are printed as on
 and exit with status 2; a run that failed (a source that does not validate, a notebook that
 fails) prints why and exits with status 1. Everything printed is redacted by value with the config's secrets
 (``RunConfig.secrets()``, the values of the ``${VARS}`` in its URLs), tracebacks of unexpected
-errors included.
+errors included. ``segwork run`` then tells the config's ``notify:`` command and webhook
+(:mod:`segwork.notify`); how a notification went is printed to stderr and never changes the
+exit status.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from segwork.errors import SegworkError
 from segwork.files import redact
+
+if TYPE_CHECKING:
+    from segwork.config import RunConfig
+    from segwork.pipeline import RunRecord
 
 app = typer.Typer(
     help="segwork: customer segmentation workbench.",
@@ -37,14 +44,21 @@ def _fail(message: str, code: int = 2, secrets: Sequence[str] = ()) -> None:
     raise typer.Exit(code)
 
 
-def _secrets(config: Path) -> list[str]:
-    """The config's secrets, or none when it does not load (its error is reported elsewhere)."""
+def _loaded(config: Path) -> RunConfig | None:
+    """The config without checking its files, or None when it does not load (its error is
+    reported by the command itself)."""
     from segwork.config import load_config
 
     try:
-        return load_config(config, check_files=False).secrets()
+        return load_config(config, check_files=False)
     except Exception:  # noqa: BLE001 - any config error is reported by the command itself
-        return []
+        return None
+
+
+def _secrets(config: Path) -> list[str]:
+    """The config's secrets, or none when it does not load (its error is reported elsewhere)."""
+    cfg = _loaded(config)
+    return cfg.secrets() if cfg is not None else []
 
 
 _EXPECTED: tuple[type[Exception], ...] = (SegworkError,)
@@ -151,17 +165,40 @@ def run(
         list[str] | None, typer.Option(help="Run only these notebooks (file stems).")
     ] = None,
 ) -> None:
-    """Run every notebook with papermill into reports/runs/<run-id>/ and publish the HTML reports."""
+    """Run every notebook with papermill into reports/runs/<run-id>/ and publish the HTML reports.
+
+    Exit status: 0 the run succeeded; 1 it failed (a source that does not validate, a notebook
+    that fails, a write-back that fails) or stopped on an unexpected error; 2 it could not start
+    (a bad config, a missing file, another run holding the lock). With ``notify:`` in the config,
+    a run that did not succeed (and, if asked, one that did) is notified once the config has
+    loaded; a notification that fails is printed and recorded, and never changes the status.
+    """
     from segwork import pipeline
 
-    secrets = _secrets(config)
+    cfg = _loaded(config)
+    secrets = cfg.secrets() if cfg is not None else []
+    started = datetime.now(UTC)
     try:
         with _unexpected_errors(secrets):
             record = pipeline.run(config, notebooks=notebook or None)
     except SegworkError as e:
-        _fail(str(e), secrets=secrets)
+        typer.secho(f"error: {redact(str(e), secrets)}", fg=typer.colors.RED, err=True)
+        _notify_error(cfg, str(e), started, secrets)
+        raise typer.Exit(2) from None
+    except typer.Exit as e:  # an unexpected error: its traceback is printed already
+        if e.exit_code:
+            cause = e.__context__
+            what = f"{type(cause).__name__}: {cause}" if cause is not None else "see the log"
+            _notify_error(
+                cfg,
+                f"unexpected error ({what}); the traceback is in the run's log",
+                started,
+                secrets,
+            )
+        raise
     if record.status != "succeeded":
         typer.secho(redact(str(pipeline.RunFailed(record)), secrets), fg=typer.colors.RED, err=True)
+        _notify_run(cfg, record, secrets)
         raise typer.Exit(1)
     typer.secho(
         f"run {record.run_id} succeeded in {record.duration_s:.1f} s: {record.run_dir / 'index.html'}",
@@ -170,6 +207,62 @@ def run(
     for nb in record.notebooks:
         if nb.status == "not applicable":
             typer.echo(redact(f"  {nb.stem} did not apply: {nb.reason}", secrets))
+    _notify_run(cfg, record, secrets)
+
+
+def _notify_run(cfg: RunConfig | None, record: RunRecord, secrets: Sequence[str]) -> None:
+    """Tell the config's ``notify:`` how the run went, if it asks to hear about this outcome."""
+    from segwork import notify
+
+    if cfg is None or not notify.wants(cfg.notify, record.status):
+        return
+    data = notify.read_run_record(record.run_dir, record.to_dict())
+    reports_dir = record.run_dir.parent.parent
+    _deliver(cfg, notify.build_payload(data, reports_dir, secrets=secrets), record.run_dir, secrets)
+
+
+def _notify_error(
+    cfg: RunConfig | None, message: str, started: datetime, secrets: Sequence[str]
+) -> None:
+    """Tell ``notify:`` about a run that stopped before it had a record (the lock was held, a
+    source file is missing, an unexpected error). Nobody can be told when the config itself does
+    not load: the scheduler's log holds the error."""
+    from segwork import notify
+
+    if cfg is None or not notify.wants(cfg.notify, "failed"):
+        return
+    payload = notify.error_payload(
+        cfg.name, message, cfg.reports_path, started=started, secrets=secrets
+    )
+    _deliver(cfg, payload, None, secrets)
+
+
+def _deliver(
+    cfg: RunConfig, payload: dict[str, Any], run_dir: Path | None, secrets: Sequence[str]
+) -> None:
+    """Send, print one line per channel to stderr, record in the run folder; never raises."""
+    from segwork import notify
+
+    assert cfg.notify is not None
+    try:
+        results = notify.send(cfg.notify, payload, base_dir=cfg.base_dir, secrets=secrets)
+    except Exception as e:  # noqa: BLE001 - a notification never changes how the run ended
+        typer.secho(
+            redact(f"notification FAILED: {type(e).__name__}: {e}", secrets),
+            fg=typer.colors.RED,
+            err=True,
+        )
+        return
+    for r in results:
+        typer.secho(redact(r.message(), secrets), fg=None if r.ok else typer.colors.RED, err=True)
+    try:
+        notify.record(run_dir, payload, results, secrets)
+    except OSError as e:
+        typer.secho(
+            redact(f"notification record not written: {e}", secrets),
+            fg=typer.colors.RED,
+            err=True,
+        )
 
 
 @app.command()

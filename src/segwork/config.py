@@ -383,6 +383,128 @@ class Outputs(_Strict):
     )
 
 
+NOTIFY_EVENTS = ("failure", "success")
+"""When a notification is sent: a run that did not succeed, a run that did."""
+
+
+class WebhookConfig(_Strict):
+    """An HTTP endpoint that receives the run's notification as a JSON POST."""
+
+    url: str = Field(
+        description="http:// or https:// address of a local or company endpoint, e.g. "
+        "http://localhost:9000/hook. ${ENV_VAR} is replaced from the environment; a ${VAR} in the "
+        "path or query (where webhook tokens live), in the password part or with a secret-sounding "
+        "name is never reported. Redirects are not followed."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP headers to send, e.g. {Authorization: 'Bearer ${HOOK_TOKEN}'}. "
+        "Every ${ENV_VAR} in a header value is a secret: redacted wherever segwork writes or prints.",
+    )
+    timeout_s: float = Field(
+        10, gt=0, le=300, description="Seconds to wait for the endpoint before giving up."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        # an unset ${VAR} is an error now, not at the end of a run
+        parts = urllib.parse.urlsplit(resolve_env(v, url=True))
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "a webhook url is an http:// or https:// address with a host, e.g. "
+                "http://localhost:9000/hook"
+            )
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+                raise ValueError(f"{name!r} is not an HTTP header name (letters, digits, '-')")
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"the value of header {name!r} holds a line break")
+            resolve_env(value)
+        return v
+
+    def resolved_url(self) -> str:
+        """The address with ${VAR} replaced (the user:password part percent-encoded)."""
+        return resolve_env(self.url, url=True)
+
+    def resolved_headers(self) -> dict[str, str]:
+        """The headers with ${VAR} replaced from the environment."""
+        return {name: resolve_env(value) for name, value in self.headers.items()}
+
+    def describe(self) -> str:
+        """The address as written (${VARS} not filled in, a literal password hidden)."""
+        return redact_url(self.url)
+
+    def secrets(self) -> list[str]:
+        """The values of its ${VARS} that are secret: every one in a header value; in the url
+        those after the host (path, query), in the password part or with a secret-sounding name
+        (a host or port stays readable)."""
+        found = set(env_secrets([self.url]))
+        parts = urllib.parse.urlsplit(self.url)
+        after_host = self.url.find(parts.netloc) + len(parts.netloc) if parts.netloc else 0
+        spans = [m for m in _ENV_VAR.finditer(self.url) if m.start() >= after_host]
+        spans += [m for value in self.headers.values() for m in _ENV_VAR.finditer(value)]
+        for m in spans:
+            value = os.environ.get(m.group(1))
+            if value:
+                found |= {value, urllib.parse.quote(value, safe="")}
+        return sorted(found, key=len, reverse=True)
+
+
+class NotifyConfig(_Strict):
+    """Who hears about a run: a command to run and/or a webhook to call, on failure (and success)."""
+
+    on: list[Literal["failure", "success"]] = Field(
+        default_factory=lambda: ["failure"],
+        description="When to notify: [failure] (a run that did not succeed, or could not start "
+        "once the config loaded) or [failure, success].",
+    )
+    command: list[str] | None = Field(
+        None,
+        description="A program and its arguments as a list (never a shell line), e.g. "
+        "[/usr/local/bin/tell-team, --channel, crm]. It gets the payload as JSON on stdin and "
+        "SEGWORK_RUN_STATUS, SEGWORK_RUN_ID, SEGWORK_RUN_HEADLINE, SEGWORK_RUN_SUMMARY, ... in its "
+        "environment; it runs in the config's folder (a relative program path resolves there). "
+        "Arguments are passed as written: no ${VAR} replacement, so no secret on a command line.",
+    )
+    command_timeout_s: float = Field(
+        60, gt=0, le=3600, description="Seconds the command may take before it is stopped."
+    )
+    webhook: WebhookConfig | None = Field(
+        None, description="An HTTP endpoint that receives the payload as a JSON POST."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true; the user meant the word.
+        if isinstance(data, dict) and True in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        if isinstance(data, dict) and isinstance(data.get("on"), str):
+            data = {**data, "on": [data["on"]]}  # on: failure
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> NotifyConfig:
+        if self.command is None and self.webhook is None:
+            raise ValueError(
+                "notify needs a 'command' (a program to run) or a 'webhook' (an http:// address), "
+                "or both"
+            )
+        if self.command is not None and (not self.command or not self.command[0].strip()):
+            raise ValueError("'command' is empty; give the program to run and its arguments")
+        if not self.on:
+            raise ValueError("'on' is empty; give [failure] or [failure, success]")
+        if len(set(self.on)) != len(self.on):
+            raise ValueError(f"'on' names an event twice: {self.on}")
+        return self
+
+
 class Sources(_Strict):
     """The configured tables. Any subset will do, as long as one of them has customer ids."""
 
@@ -458,6 +580,15 @@ class RunConfig(_Strict):
     )
     notebooks_dir: Path = Path("notebooks")
     reports_dir: Path = Path("reports")
+    notify: NotifyConfig | None = Field(
+        None,
+        description="Tell someone how a run went: a command and/or a webhook, on failure "
+        "(and, if wanted, on success). See the README's Scheduling section.",
+    )
+    pdf: bool = Field(
+        False,
+        description="Also write a PDF of the run summary and of each report; needs Chromium.",
+    )
     base_dir: Path = Field(Path("."), description="Set on load: the folder of the config file.")
 
     @field_validator("spark")
@@ -506,7 +637,10 @@ class RunConfig(_Strict):
         urls = [src.url or src.uri or "" for _, src in self.sources.items()]
         if self.outputs.memberships is not None:
             urls.append(self.outputs.memberships.url)
-        return env_secrets(urls)
+        if self.notify is None or self.notify.webhook is None:
+            return env_secrets(urls)
+        found = set(env_secrets(urls)) | set(self.notify.webhook.secrets())
+        return sorted(found, key=len, reverse=True)
 
     def path(self, p: Path) -> Path:
         """Resolve a path from the config against the config file's folder."""
