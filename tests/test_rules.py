@@ -1204,3 +1204,103 @@ def test_member_ids_in_duckdb_match_the_pandas_evaluator() -> None:
         got = set(long.loc[long["segment"] == name, "customer_id"])
         assert got == expected, name
     assert "c0000" in set(long.loc[long["segment"] == "aware day", "customer_id"])
+
+
+# ----------------------------------------------------------------------- values and YAML
+
+
+def _regions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "region": pd.Series(
+                ["Hlavní město Praha"] * 3
+                + ["Jihomoravský kraj"] * 2
+                + ["Zlínský kraj", "Středočeský kraj", None],
+                dtype="string",
+            ),
+            "city": ["Praha", "Praha", "Praha", "Brno", "Brno", "Zlín", "Kladno", "Brno"],
+            "revenue_365d": [100.0, 2_000.0, 50_000.0, 0.0, 10.0, 75_000.0, None, 500.0],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "suggested"),
+    [
+        ('region == "Praha"', ["Hlavní město Praha"]),  # a word of the value
+        ('region == "hlavni mesto praha"', ["Hlavní město Praha"]),  # case and diacritics
+        ('region in ["Jihomoravsky kraj"]', ["Jihomoravský kraj"]),
+        ('city == "Brnoo"', ["Brno"]),  # a typo: difflib
+        ('region == "Zlinsky"', ["Zlínský kraj"]),
+    ],
+)
+def test_value_check_suggests_the_close_value(rule: str, suggested: list[str]) -> None:
+    report = rules.check_values(parse(rule), _regions())
+    assert len(report.errors) == 1 and report.warnings == []
+    err = report.errors[0]
+    assert err.kind == "unknown_value" and err.column in ("region", "city")
+    assert err.suggestions == suggested
+    assert f'did you mean "{suggested[0]}"?' in str(err)
+    assert str(err).startswith(f"no such value in {err.column}; did you mean")
+    assert "^" in str(err)  # the caret under the value
+
+
+def test_value_check_passes_valid_values_and_names_the_values_when_nothing_is_close() -> None:
+    ok = 'region == "Hlavní město Praha" or city in ["Brno", "Zlín"] and revenue_365d > 50'
+    assert not rules.check_values(parse(ok), _regions())
+    err = rules.check_values(parse('city == "Ostrava"'), _regions()).errors[0]
+    assert err.suggestions == []
+    assert 'no customer has "Ostrava" (its most frequent values: "Praha", "Brno"' in str(err)
+    # != and not in with a value nobody has: valid, but they exclude nobody -> a warning
+    report = rules.check_values(parse('city != "Prag"'), _regions())
+    assert report.errors == [] and "excludes nobody" in str(report.warnings[0])
+
+
+def test_number_outside_the_observed_range_is_a_warning_not_an_error() -> None:
+    df = _regions()
+    report = rules.check_values(parse("revenue_365d > 80000"), df)
+    assert report.errors == [] and len(report.warnings) == 1
+    warning = report.warnings[0]
+    assert warning.kind == "out_of_range"
+    assert "outside the values revenue_365d holds (0 to 75,000)" in str(warning)
+    assert not rules.check_values(parse("revenue_365d between 0 and 75000"), df)
+    assert len(rules.check_values(parse("revenue_365d between -5 and 90000"), df).warnings) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "rule", "description"),
+    [
+        ("Praha key accounts", 'region == "Hlavní město Praha" and revenue_365d > 50_000', ""),
+        (
+            'Quotes "and" #hash: colon',
+            "city in ['Brno', \"Zlín\"] and not (revenue_365d <= 10)",
+            "yes: no # not a comment",
+        ),
+        ("- dash", "revenue_365d between 1 and 2\n  or city is missing", "multi\nline"),
+        ("true", 'city == "null"', "123"),
+    ],
+)
+def test_rule_yaml_round_trips_through_the_rules_file_reader(
+    tmp_path, name: str, rule: str, description: str
+) -> None:
+    item = rules.rule_yaml(name, rule, description=description)
+    assert item.startswith("  - name: ")  # an item to paste under rules:, as the demo file has
+    path = tmp_path / "segments.yaml"
+    path.write_text("# my segments\nrules:\n" + item, encoding="utf-8")
+    (saved,) = rules.read_rules(path)
+    assert saved.name == name and saved.description == description
+    assert saved.rule == parse(rule)
+    assert saved.rule.text == rule.strip()
+    # pasted under the demo file's rules, it reads as one more rule
+    demo = (
+        __import__("pathlib").Path(__file__).parents[1] / "configs" / "demo_segments.yaml"
+    ).read_text(encoding="utf-8")
+    both = load_rules(demo.rstrip("\n") + "\n\n" + item)
+    assert both.names[-1] == name and both[name].rule == parse(rule)
+
+
+def test_rule_yaml_refuses_what_the_file_would_refuse() -> None:
+    with pytest.raises(RuleError, match="expected"):
+        rules.rule_yaml("x", "region ==")
+    with pytest.raises(RuleSetError, match="cannot be saved"):
+        rules.rule_yaml("", 'region == "a"')

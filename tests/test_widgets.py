@@ -22,7 +22,7 @@ def _customers() -> pd.DataFrame:
 
 
 def test_typing_updates_count_sample_and_errors() -> None:
-    b = RuleBuilder(_customers())
+    b = RuleBuilder(_customers(), delay=0)  # messages at once (the pause is tested below)
     assert "Type a rule" in b.count.value and b.members is None
     b.rule.value = 'region == "Jihomoravský kraj" and revenue_365d > 50000'
     assert b.error is None and b.members.tolist() == [True, False, False, False]
@@ -170,3 +170,101 @@ def test_planner_from_the_campaign_result() -> None:
     pd.testing.assert_frame_equal(p.baselines, same)
     assert "gold" in p.start.options[0][0] or "gold" in str(p.start.options)
     assert "Every segment at a 10.0 % lift" in p.table.value
+
+
+# ------------------------------------------------------------------ the rule builder's extras
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _czech() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "name": ["Eva", "Jan", "Petr", "Ida", "Olga"],
+            "region": ["Hlavní město Praha"] * 3 + ["Jihomoravský kraj", None],
+            "revenue_365d": [60_000.0, 10_000.0, 90_000.0, 70_000.0, 5.0],
+        },
+        index=pd.Index(["C1", "C2", "C3", "C4", "C5"], name="customer_id"),
+    )
+
+
+def test_errors_wait_for_a_pause_in_typing() -> None:
+    clock = _Clock()
+    b = RuleBuilder(_czech(), delay=0.5, clock=clock, timer=None)
+    b.rule.value = 'region == "Praha"'
+    assert "no such value in region" in b.error  # known at once ...
+    assert b.message.value == ""  # ... shown only after the pause
+    clock.now += 0.3
+    assert not b.debounce.poll() and b.message.value == ""
+    b.rule.value = 'region == "Prahaa"'  # typing again restarts the wait
+    clock.now += 0.3
+    assert not b.debounce.poll() and b.message.value == ""
+    clock.now += 0.25
+    assert b.debounce.poll()
+    assert "did you mean &quot;Hlavní město Praha&quot;?" in b.message.value  # escaped HTML
+    # a valid rule: the count follows the keystroke, the error line is cleared at once
+    b.rule.value = 'region == "Hlavní město Praha"'
+    assert b.error is None and "<b>3</b> of 5" in b.count.value and b.message.value == ""
+    # warnings (a number outside the column's values) also wait for the pause
+    b.rule.value = "revenue_365d > 100000"
+    assert b.members is not None and b.message.value == "" and b.warnings
+    clock.now += 1
+    b.debounce.poll()
+    assert "outside the values revenue_365d holds" in b.message.value
+
+
+def test_debounce_with_a_real_timer_shows_errors_after_the_pause() -> None:
+    import threading
+
+    shown = threading.Event()
+    b = RuleBuilder(_czech(), delay=0.05)
+    b.message.observe(lambda change: shown.set() if change["new"] else None, names="value")
+    b.rule.value = "revenu_365d > 1"
+    assert shown.wait(5)
+    assert "revenue_365d" in b.message.value
+
+
+def test_value_list_follows_the_column_and_inserts_a_quoted_value() -> None:
+    from segwork.widgets.rules import insert_value, last_column
+
+    b = RuleBuilder(_czech(), delay=0)
+    b.rule.value = "revenue_365d > 1000 and region == "
+    assert b.column.value == "region"
+    assert b.value_list.options[0] == ("Hlavní město Praha (3)", "Hlavní město Praha")
+    b.value_list.value = "Jihomoravský kraj"
+    b.insert_selected()
+    assert b.rule.value == 'revenue_365d > 1000 and region == "Jihomoravský kraj"'
+    assert b.members.tolist() == [False, False, False, True, False]
+    # a value being typed is replaced; a finished rule gets "and column == value"
+    assert insert_value('region == "Hla', "region", "Hlavní město Praha") == (
+        'region == "Hlavní město Praha"'
+    )
+    assert insert_value("region in [", "region", 'a "b"') == 'region in ["a \\"b\\""'
+    assert insert_value("revenue_365d > 5", "region", "X") == 'revenue_365d > 5 and region == "X"'
+    assert insert_value("", "account manager", "Eva") == '`account manager` == "Eva"'
+    assert last_column('region == "revenue_365d is" and ', ["region", "revenue_365d"]) == "region"
+
+
+def test_builder_gives_the_finished_rule_as_yaml_for_the_segments_file(tmp_path) -> None:
+    from segwork import rules
+
+    b = RuleBuilder(_czech(), delay=0)
+    assert b.yaml is None
+    b.rule.value = 'region == "Hlavní město Praha" and revenue_365d > 50000'
+    b.name.value = "Praha: big spenders"
+    b.description.value = "Bought over 50,000 in the last year"
+    assert b.yaml is not None and "Paste under <code>rules:</code>" in b.yaml_box.value
+    path = tmp_path / "segments.yaml"
+    path.write_text("rules:\n" + b.yaml, encoding="utf-8")
+    (saved,) = rules.read_rules(path)
+    assert saved.name == "Praha: big spenders"
+    assert saved.rule == rules.parse(b.rule.value)
+    assert saved.rule.mask(b.customers).tolist() == b.members.tolist()
+    b.rule.value = 'region == "Praha"'  # an error: no YAML to paste
+    assert b.yaml is None and "appears when the rule has no errors" in b.yaml_box.value

@@ -64,8 +64,10 @@ Where each part lives
 column holds, for pandas, Ibis or a {column: dtype} mapping), ``rule`` (:class:`Rule`: checks
 against a schema, ``mask``/``to_ibis``), ``evaluate_pandas`` and ``evaluate_ibis`` (the two
 evaluators), ``ruleset`` (the YAML rules file, :class:`RuleSet`, :func:`load_rules`),
-``errors`` (:class:`RuleError` with a caret under the rule text) and ``file`` (reading the
-rules file: the package's only file access).
+``errors`` (:class:`RuleError` with a caret under the rule text), ``values`` (a rule's values
+against the values a customer table holds: :func:`check_values` with did-you-mean suggestions,
+:class:`ColumnValues`; and :func:`rule_yaml`, a segment as an item of the rules file) and
+``file`` (reading the rules file: the package's only file access).
 
 Which evaluator runs where
 --------------------------
@@ -117,6 +119,13 @@ from segwork.rules.tree import (
     TextMatch,
     Within,
 )
+from segwork.rules.values import (
+    ColumnValues,
+    ValueReport,
+    check_values,
+    literal_text,
+    rule_yaml,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -125,6 +134,7 @@ __all__ = [
     "And",
     "Between",
     "Column",
+    "ColumnValues",
     "Compare",
     "InList",
     "IsMissing",
@@ -140,9 +150,13 @@ __all__ = [
     "RuleSpec",
     "SegmentRule",
     "TextMatch",
+    "ValueReport",
     "Within",
+    "check_values",
     "describe_columns",
+    "literal_text",
     "load_rules",
     "parse",
     "read_rules",
+    "rule_yaml",
 ]

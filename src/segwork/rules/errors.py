@@ -33,7 +33,9 @@ class RuleError(SegworkError, ValueError):
         self.position = start
         self.end = end
         self.column = column
-        self.kind = "syntax"  # or "unknown_column", "type" (set by Rule.problems)
+        self.kind = "syntax"  # or "unknown_column", "type" (Rule.problems), "unknown_value",
+        # "out_of_range" (segwork.rules.values.check_values)
+        self.suggestions: list[str] = []  # close values of an unknown value, best first
         self.problems: list[RuleError] = [self]
         super().__init__(_render(reason, text, start, end))
 
