@@ -389,6 +389,153 @@ def from_orders_text(columns: list[str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Alt text of the figures: what each one shows, in words from the data
+# --------------------------------------------------------------------------------------------
+def _words(name: str) -> str:
+    return str(name).replace("_", " ")
+
+
+def missing_alt(top: pd.DataFrame) -> str:
+    """The alt text of the missing-value bars (``top``: the rows charted, with their labels)."""
+    first, last = top.iloc[0], top.iloc[-1]
+    text = (
+        f"Bar chart of the share of rows with no value, for the {len(top)} column"
+        f"{'s' if len(top) != 1 else ''} with most gaps: {first['label']} "
+        f"{pct(float(first['share']))}"
+    )
+    if len(top) > 1:
+        text += f" down to {last['label']} {pct(float(last['share']))}"
+    return text + "."
+
+
+def monthly_alt(monthly: pd.DataFrame, *, currency: str) -> str:
+    """The alt text of the two monthly charts: the period, and the range of each line."""
+    first, last = monthly["month"].min(), monthly["month"].max()
+    low, high = monthly.loc[monthly["revenue"].idxmin()], monthly.loc[monthly["revenue"].idxmax()]
+    orders = monthly["orders"]
+    text = (
+        f"Two line charts of {len(monthly)} months, {first:%B %Y} to {last:%B %Y}. Left: net "
+        f"revenue per month, from {money(float(low['revenue']), currency)} in {low['month']:%B %Y} "
+        f"to {money(float(high['revenue']), currency)} in {high['month']:%B %Y}. Right: orders per "
+        f"month, from {int(orders.min()):,} to {int(orders.max()):,}"
+    )
+    if "returns" in monthly and int(monthly["returns"].sum()) > 0:
+        text += (
+            f", and returns, from {int(monthly['returns'].min()):,} to "
+            f"{int(monthly['returns'].max()):,}"
+        )
+    n_partial = int(monthly["partial"].astype(bool).sum()) if "partial" in monthly else 0
+    if n_partial:
+        text += f"; {n_partial} partial month{'s' if n_partial != 1 else ''} drawn hollow"
+    return text + "."
+
+
+def revenue_by_alt(by_value: pd.DataFrame, column: str, *, currency: str, shown: int) -> str:
+    """The alt text of a revenue-by-value bar chart: the largest bars with their revenue."""
+    top = by_value.head(min(shown, 5))
+    bars = "; ".join(
+        f"{r[column]} {money(float(r['revenue']), currency)}" for _, r in top.iterrows()
+    )
+    return (
+        f"Bar chart of net revenue by {_words(column)} ({len(by_value):,} values, the "
+        f"{min(shown, len(by_value))} largest shown): {bars}."
+    )
+
+
+def buyers_alt(c360: pd.DataFrame, *, days: int, spread: ValueSpread, currency: str) -> str:
+    """The alt text of the three histograms of the buyers."""
+    buyers = c360.loc[c360["has_ordered"]]
+    orders = buyers[f"orders_{days}d"]
+    since = pd.to_numeric(buyers["days_since_last_order"], errors="coerce")
+    text = (
+        f"Three histograms of the {len(buyers):,} buyers. Orders in the last {days} days: from "
+        f"{int(orders.min()):,} to {int(orders.max()):,}, median {orders.median():,.0f}. "
+        f"Average order value: median {money(spread.median, currency)}"
+        + (" (log axis)" if spread.log_scale else "")
+        + ". Days since the last order: "
+    )
+    if since.notna().any():
+        text += f"from {since.min():,.0f} to {since.max():,.0f}, median {since.median():,.0f}."
+    else:
+        text += "no value."
+    return text
+
+
+def breakdown_alt(groups: pd.DataFrame, column: str, *, most: int = 6) -> str:
+    """The alt text of a breakdown chart: each group's share of customers (and of revenue)."""
+    with_revenue = "revenue_share" in groups
+    parts = []
+    for _, r in groups.head(most).iterrows():
+        part = f"{r[column]} {pct(float(r['customer_share']))}"
+        if with_revenue and pd.notna(r["revenue_share"]):
+            part += f" of customers, {pct(float(r['revenue_share']))} of revenue"
+        parts.append(part)
+    rest = len(groups) - len(parts)
+    what = "share of customers and of net revenue" if with_revenue else "share of customers"
+    return (
+        f"Bar chart of {what} by {_words(column)}, {len(groups)} groups: "
+        + "; ".join(parts)
+        + (f"; and {rest} more." if rest > 0 else ".")
+    )
+
+
+def consent_alt(consent: pd.DataFrame) -> str:
+    """The alt text of the consent bars: each channel's share of customers."""
+    parts = [f"{r['channel']} {pct(float(r['share']))}" for _, r in consent.iterrows()]
+    return (
+        "Bar chart of the share of customers with consent, per channel: " + "; ".join(parts) + "."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tables as the page shows them
+# --------------------------------------------------------------------------------------------
+def overview_table(overview: pd.DataFrame) -> show.PageTable:
+    """The tables read: names in words, rows and distinct customers as counts."""
+    frame = overview.assign(table=overview["table"].map(_words))
+    return show.PageTable(
+        frame,
+        formats={"rows": "count", "customers": "count"},
+        labels={"customers": "Distinct customers"},
+    )
+
+
+def issues_table(issues: pd.DataFrame) -> show.PageTable:
+    """Validation findings: tables and columns in words, the count as a count."""
+    frame = issues.assign(table=issues["table"].map(_words), column=issues["column"].map(_words))
+    return show.PageTable(frame, formats={"count": "count"})
+
+
+def missing_table(missing: pd.DataFrame) -> show.PageTable:
+    """Every column with missing values: rows without a value (count) and their share (%)."""
+    frame = missing.assign(table=missing["table"].map(_words), column=missing["column"].map(_words))
+    return show.PageTable(
+        frame,
+        formats={"missing": "count", "share": "pct"},
+        labels={"missing": "Rows with no value", "share": "Share of rows"},
+    )
+
+
+def breakdown_table(groups: pd.DataFrame, column: str, *, currency: str) -> show.PageTable:
+    """The numbers behind one breakdown chart, with the currency on money."""
+    pcts = ("customer_share", "revenue_share", "active_share")
+    money_cols = [c for c in ("revenue", "revenue_per_customer") if c in groups]
+    return show.PageTable(
+        groups,
+        formats={
+            "customers": "count",
+            **{c: "pct" for c in pcts if c in groups},
+            **{c: "money" for c in money_cols},
+        },
+        labels={
+            "revenue_per_customer": "Net revenue per customer",
+            "active_share": "Share who bought",
+        },
+        currency=currency,
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Sections: one call per section of the notebook
 # --------------------------------------------------------------------------------------------
 def headline(result: DataCollectionResult) -> None:
@@ -401,9 +548,8 @@ def headline(result: DataCollectionResult) -> None:
 
 def tables_read(result: DataCollectionResult) -> None:
     """The tables, their size and period; what the rows count; sections the data leaves out."""
-    show.show_table(
-        result.overview.rename(columns={"customers": "distinct customers"}),
-        caption="Tables, their size and the period they cover",
+    show.show_page_table(
+        overview_table(result.overview), caption="Tables, their size and the period they cover"
     )
     after = result.orders_after or 0
     sentences = [
@@ -424,8 +570,9 @@ def validation(result: DataCollectionResult) -> None:
     if issues.empty:
         show.explain("No problems were found in any table.")
     else:
-        show.show_table(
-            issues, caption="Validation findings (action: kept, repaired = set to missing, dropped)"
+        show.show_page_table(
+            issues_table(issues),
+            caption="Validation findings (action: kept, repaired = set to missing, dropped)",
         )
 
 
@@ -433,9 +580,18 @@ def missing_values(result: DataCollectionResult, *, shown: int = 12) -> None:
     """The ``shown`` columns with most missing values, as bars, and what they say."""
     top = result.missing.head(shown).assign(label=missing_labels)
     if len(top):
-        figures.missing_bars(top)
-        plt.show()
+        ax = figures.missing_bars(top)
+        show.figure(ax.figure, alt=missing_alt(top))
     show.explain(missing_text(result.missing, shown=len(top)))
+    if len(result.missing):
+        show.for_analysts(
+            "every column with missing values",
+            show.page_table_html(
+                missing_table(result.missing),
+                caption="Missing values per column of each table, most first",
+                max_rows=len(result.missing),
+            ),
+        )
 
 
 def orders_over_time(result: DataCollectionResult) -> None:
@@ -448,7 +604,7 @@ def orders_over_time(result: DataCollectionResult) -> None:
     figures.monthly_revenue(monthly, currency=result.currency, ax=left)
     figures.monthly_counts(monthly, ax=right)
     fig.autofmt_xdate()
-    plt.show()
+    show.figure(fig, alt=monthly_alt(monthly, currency=result.currency))
     with_returns = int(monthly["returns"].sum()) > 0
     sentences = [
         "Left: net revenue per calendar month"
@@ -465,8 +621,9 @@ def revenue_by_order_columns(result: DataCollectionResult) -> None:
     if not result.has_orders:
         return
     for column, by_value in result.order_breakdowns.items():
-        figures.revenue_by(by_value, column, currency=result.currency, n=TOP_GROUPS)
-        plt.show()
+        ax = figures.revenue_by(by_value, column, currency=result.currency, n=TOP_GROUPS)
+        alt = revenue_by_alt(by_value, column, currency=result.currency, shown=TOP_GROUPS)
+        show.figure(ax.figure, alt=alt)
         show.explain(order_breakdown_text(by_value, column, shown=TOP_GROUPS))
     if not result.order_breakdowns:
         show.explain(
@@ -482,16 +639,17 @@ def customer360(result: DataCollectionResult) -> None:
     if not result.has_orders or result.spread is None:
         return
     days = result.longest_window
-    figures.buyer_histograms(c360, days=days, spread=result.spread, currency=result.currency)
-    plt.show()
+    axes = figures.buyer_histograms(c360, days=days, spread=result.spread, currency=result.currency)
+    alt = buyers_alt(c360, days=days, spread=result.spread, currency=result.currency)
+    show.figure(axes[0].figure, alt=alt)
     show.explain(c360_charts_text(c360, days=days, spread=result.spread, currency=result.currency))
 
 
 def customers_by_attribute(result: DataCollectionResult) -> None:
     """One chart per attribute: share of customers (and of net revenue) per group."""
     for column, groups in result.breakdowns.items():
-        figures.breakdown_bars(groups, column, title=column.replace("_", " ").capitalize())
-        plt.show()
+        ax = figures.breakdown_bars(groups, column, title=column.replace("_", " ").capitalize())
+        show.figure(ax.figure, alt=breakdown_alt(groups, column))
         if groups.attrs.get("other_values"):
             show.explain(
                 other_groups_text(
@@ -506,6 +664,16 @@ def customers_by_attribute(result: DataCollectionResult) -> None:
     not_shown = [c for c in result.breakdown_candidates if c not in result.breakdowns]
     days = result.longest_window if result.has_orders else None
     show.explain(breakdown_text(with_orders=result.has_orders, days=days, not_shown=not_shown))
+    show.for_analysts(
+        "the numbers behind the charts",
+        *(
+            show.page_table_html(
+                breakdown_table(groups, column, currency=result.currency),
+                caption=f"Customers by {_words(column)}",
+            )
+            for column, groups in result.breakdowns.items()
+        ),
+    )
 
 
 def consent(result: DataCollectionResult) -> None:
@@ -513,10 +681,10 @@ def consent(result: DataCollectionResult) -> None:
     if not len(result.consent):
         show.explain(no_consent_text(result))
         return
-    plots.share_bars(
+    ax = plots.share_bars(
         result.consent, category="channel", value="share", title="Customers with consent"
     )
-    plt.show()
+    show.figure(ax.figure, alt=consent_alt(result.consent))
     show.explain(
         "Share of all customers who agreed to be contacted through each channel (or, for "
         "profiling, to have their answers used for segmentation)."

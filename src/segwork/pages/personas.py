@@ -11,7 +11,7 @@ import pandas as pd
 from segwork import display as show
 from segwork.personas.behaviour import _is_money, behaviour_label
 from segwork.personas.naming import construct_label
-from segwork.personas.result import PersonaResult
+from segwork.personas.result import SWEEP_INDICES, PersonaResult, sweep_columns
 from segwork.plots import personas as plots
 from segwork.steps.personas import PersonasStep
 from segwork.survey import (
@@ -108,6 +108,111 @@ def readable_behaviour_tests(tests: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: How the k sweep's columns are named on the page, and how each is written.
+SWEEP_LABELS = {
+    "k": "Personas (k)",
+    "silhouette": "Separation (silhouette, higher is better)",
+    "calinski_harabasz": "Calinski-Harabasz index (higher is better)",
+    "davies_bouldin": "Davies-Bouldin index (lower is better)",
+    "bic": "BIC (lower is better)",
+    "stability": "Agreement of the repeats (adjusted Rand index)",
+    "stability_sd": "Agreement of the repeats, standard deviation",
+    "min_cluster_jaccard": "Least reproducible persona (Jaccard overlap)",
+    "n_refits": "Repeats (bootstrap refits)",
+    "min_share": "Smallest persona (share of respondents)",
+}
+
+
+def sweep_table(sweep: pd.DataFrame) -> show.PageTable:
+    """The k sweep for analysts: every index it filled, per number of personas, chosen k marked."""
+    cols = sweep_columns(sweep, (*SWEEP_INDICES, "n_refits", "min_share"))
+    frame = sweep[cols].reset_index()
+    frame = frame.rename(columns={frame.columns[0]: "k"})
+    chosen = sweep.attrs.get("chosen_k")
+    if chosen is None and "chosen" in sweep:
+        hits = sweep.index[sweep["chosen"].astype(bool)]
+        chosen = int(hits[0]) if len(hits) else None
+    frame.insert(1, "chosen", ["yes" if k == chosen else "" for k in frame["k"]])
+    formats = {c: "number" for c in cols}
+    formats.update({"k": "count", "n_refits": "count", "min_share": "pct"})
+    return show.PageTable(frame, formats=formats, labels={"chosen": "Chosen", **SWEEP_LABELS})
+
+
+def profile_table(profiles: pd.DataFrame) -> show.PageTable:
+    """The numbers of the heatmap: each persona's size and its mean on each construct (z)."""
+    zcols = [c for c in profiles.columns if str(c).startswith("z_")]
+    frame = profiles[["name", "size", "share", *zcols]]
+    labels = {"name": "Persona", "size": "Respondents", "share": "Share of respondents"}
+    for c in zcols:
+        name = construct_label(c[2:])
+        labels[c] = f"{name[:1].upper()}{name[1:]} (z)"
+    return show.PageTable(
+        frame,
+        formats={"size": "count", "share": "pct", **{c: "{:+.2f}" for c in zcols}},
+        labels=labels,
+    )
+
+
+def k_choice_alt(sweep: pd.DataFrame, k: int) -> str:
+    """The alt text of the k sweep's chart: the range tried, the chosen k and its indices."""
+    ks = sweep.index
+    text = (
+        f"Line chart of separation (silhouette) and reproducibility for {ks.min()} to {ks.max()} "
+        f"personas; {k} is marked as chosen"
+    )
+    facts = []
+    if "silhouette" in sweep and np.isfinite(sweep.loc[k, "silhouette"]):
+        facts.append(f"silhouette {float(sweep.loc[k, 'silhouette']):.2f}")
+    if "stability" in sweep and np.isfinite(sweep.loc[k, "stability"]):
+        facts.append(f"agreement of the repeats {float(sweep.loc[k, 'stability']):.2f}")
+    if "min_cluster_jaccard" in sweep and np.isfinite(sweep.loc[k, "min_cluster_jaccard"]):
+        facts.append(f"least reproducible persona {float(sweep.loc[k, 'min_cluster_jaccard']):.2f}")
+    return text + (f" ({', '.join(facts)})." if facts else ".")
+
+
+def profiles_alt(profiles: pd.DataFrame) -> str:
+    """The alt text of the heatmap: each persona's most distinctive construct and its z-score."""
+    zcols = [c for c in profiles.columns if str(c).startswith("z_")]
+    parts = []
+    for _, row in profiles.iterrows():
+        z = row[zcols].astype(float)
+        if z.notna().any():
+            top = z.abs().idxmax()
+            parts.append(f"{row['name']}: {construct_label(top[2:])} {z[top]:+.1f}")
+    return (
+        f"Heatmap of {len(profiles)} personas by {len(zcols)} constructs (mean z-scores against "
+        "all respondents); the most distinctive construct of each: " + "; ".join(parts) + "."
+    )
+
+
+def projection_alt(result: PersonaResult) -> str:
+    """The alt text of the map: respondents, the variance each axis explains, the personas."""
+    ev = result.projection.attrs.get("explained_variance_ratio", [np.nan, np.nan])
+    axes = (
+        f" (PC1 {ev[0]:.0%}, PC2 {ev[1]:.0%} of variance)"
+        if len(ev) > 1 and np.isfinite(ev[0]) and np.isfinite(ev[1])
+        else ""
+    )
+    return (
+        f"Scatter map of {len(result.projection):,} respondents on the first two principal "
+        f"components of their answers{axes}, coloured by persona: "
+        + ", ".join(str(n) for n in result.profiles["name"])
+        + "."
+    )
+
+
+def reliability_text(rel: pd.DataFrame) -> str:
+    """One sentence when every construct reaches the bar ("" otherwise: the warning says it)."""
+    alpha = rel["alpha"].astype(float)
+    if not len(rel) or rel["weak"].astype(bool).any() or not np.isfinite(alpha).all():
+        return ""
+    thr = rel.attrs.get("threshold", 0.7)
+    return (
+        f"All {len(rel)} constructs are measured reliably: Cronbach's alpha from "
+        f"{alpha.min():.2f} to {alpha.max():.2f} ({thr:g} or more is the usual bar)."
+    )
+
+
 def grouping_text(result: PersonaResult, model_file: str) -> str:
     """Who was grouped, how many missing answers were filled and how, and where the model is
     (for the page; the command that uses the model is in the README, not here)."""
@@ -160,12 +265,6 @@ def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
     return plt.subplots(figsize=size)
 
 
-def _show_figure() -> None:
-    import matplotlib.pyplot as plt
-
-    plt.show()
-
-
 def overview(step: PersonasStep) -> None:
     """What the survey measures, then the headline (or why no personas were formed)."""
     show.explain(describe_survey(step.spec))
@@ -184,12 +283,18 @@ def k_choice(step: PersonasStep) -> None:
     if res is None:
         show.explain(LEFT_OUT)
         return
-    _fig, ax = _figure((11, 4.5))
+    fig, ax = _figure((11, 4.5))
     plots.k_selection_plot(res.sweep, ax=ax)
-    _show_figure()
+    show.figure(fig, alt=k_choice_alt(res.sweep, res.k))
     show.explain(
         "Separation (silhouette) and reproducibility for each number of groups; why this number "
         "was chosen is said in the finding at the top." + early_stop_text(res.sweep)
+    )
+    show.for_analysts(
+        "every number of personas tried",
+        show.page_table_html(
+            sweep_table(res.sweep), caption="The k sweep", max_rows=len(res.sweep)
+        ),
     )
 
 
@@ -220,11 +325,18 @@ def profiles(step: PersonasStep) -> None:
     if res is None:
         show.explain(LEFT_OUT)
         return
-    _fig, ax = _figure((10, 0.6 * res.k + 2.5))
+    fig, ax = _figure((10, 0.6 * res.k + 2.5))
     plots.profile_heatmap(res.profiles, ax=ax)
-    _show_figure()
+    show.figure(fig, alt=profiles_alt(res.profiles))
     show.explain(
         "Rows are personas (with their size), columns the constructs of the item catalogue."
+    )
+    show.for_analysts(
+        "the numbers of the chart",
+        show.page_table_html(
+            profile_table(res.profiles),
+            caption="Each persona's mean on each construct, in SD from all respondents (z)",
+        ),
     )
     for _cid, row in res.profiles.iterrows():
         show.finding(
@@ -247,17 +359,21 @@ def behaviour(step: PersonasStep) -> None:
         readable_behaviour(beh.table, currency=step.currency),
         caption="Behaviour per persona (means, and shares of each category)",
     )
-    show.show_table(
-        readable_behaviour_tests(beh.tests),
-        caption="Do the personas differ? One test per comparison (p-values Holm-adjusted)",
-    )
     if beh.text:
         show.finding(beh.text, title="What the tests show")
-    show.explain(
-        "Numbers: Kruskal-Wallis test of the personas' distributions (epsilon-squared as effect "
-        "size); categories and yes/no: chi-square test of independence (Cramér's V). With many "
-        "respondents a small difference can be significant: read the effect size next to the "
-        "p-value."
+    show.for_analysts(
+        "the tests",
+        show.table_html(
+            readable_behaviour_tests(beh.tests),
+            caption="Do the personas differ? One test per comparison (p-values Holm-adjusted)",
+            labels={"p (Holm-adjusted)": "p (Holm-adjusted)"},
+        ),
+        show.text_html(
+            "Numbers: Kruskal-Wallis test of the personas' distributions (epsilon-squared as "
+            "effect size); categories and yes/no: chi-square test of independence (Cramér's V). "
+            "With many respondents a small difference can be significant: read the effect size "
+            "next to the p-value."
+        ),
     )
 
 
@@ -266,9 +382,9 @@ def projection(step: PersonasStep) -> None:
     res = step.personas
     if res is None:
         return
-    _fig, ax = _figure((8, 6))
+    fig, ax = _figure((8, 6))
     plots.projection_plot(res, ax=ax)
-    _show_figure()
+    show.figure(fig, alt=projection_alt(res))
     show.explain(
         "A map of respondents in two dimensions (principal components of their answers), "
         "coloured by persona, for orientation: groups that overlap here can still differ on "
@@ -282,14 +398,18 @@ def survey_quality(step: PersonasStep) -> None:
     if res is None:
         show.explain(LEFT_OUT)
         return
-    show.show_table(readable_reliability(res.reliability), caption="Reliability of each construct")
     caveat = reliability_warning(res.reliability)
     if caveat:
         show.warning(caveat)
+    reliable = reliability_text(res.reliability)
+    if reliable:
+        show.explain(reliable)
     left_out = res.excluded[res.excluded > 0]
     if len(left_out):
         show.show_table(
-            left_out.rename("respondents").reset_index(), caption="Respondents left out, and why"
+            left_out.rename("respondents").reset_index(),
+            caption="Respondents left out, and why",
+            formats={"respondents": "count"},
         )
     else:
         show.explain(
@@ -305,6 +425,14 @@ def survey_quality(step: PersonasStep) -> None:
             "Respondents without profiling consent on record (including respondents who are not "
             "in the customers table) count as not consenting and are left out."
         )
-    show.explain(grouping_text(res, _model_file_name()))
+    parts = [
+        show.table_html(
+            readable_reliability(res.reliability),
+            caption="Reliability of each construct",
+            labels={"construct": "Construct"},
+        ),
+        show.text_html(grouping_text(res, _model_file_name())),
+    ]
     if res.unused_columns:
-        show.explain(unused_columns_note(res.unused_columns))
+        parts.append(show.text_html(unused_columns_note(res.unused_columns)))
+    show.for_analysts("reliability, missing answers and the saved model", *parts)

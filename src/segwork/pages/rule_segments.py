@@ -8,7 +8,6 @@ page from a :class:`segwork.steps.rule_segments.RuleSegmentsResult`.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from segwork import display as show
@@ -36,13 +35,53 @@ def describe_rules(ruleset: RuleSet, *, source: str) -> str:
     return text + "; ".join(items) + "."
 
 
-def kpi_formats(kpis: pd.DataFrame) -> dict[str, str]:
-    """Number formats for the KPI table: cents when the segments' revenues are small."""
-    formats = {"share": "{:.1%}"}
+def kpi_formats(kpis: pd.DataFrame, *, currency: str = "") -> dict[str, str]:
+    """Number formats for the KPI table: counts, shares in per cent, and amounts in full with
+    the currency (cents when the segments' revenues are small), so no digit is lost."""
+    formats = {"share": "pct", "members": "count", "entered": "count", "left": "count"}
+    unit = currency.replace("{", "{{").replace("}", "}}")
     for col in ("revenue", "revenue_per_member"):
         if col in kpis:
-            formats[col] = show.money_format(kpis[col])
+            formats[col] = f"{show.money_format(kpis[col])} {unit}".strip()
     return formats
+
+
+# --------------------------------------------------------------------------------------------
+# Alt text of the figures: what each one shows, in words from the data
+# --------------------------------------------------------------------------------------------
+def overlap_alt(overlap: pd.DataFrame) -> str:
+    """The alt text of the overlap heatmap: its size and the largest overlap off the diagonal."""
+    n = len(overlap)
+    text = f"Heatmap of how {n} segments overlap (share of each row's members also in the column)"
+    pairs = [
+        (float(overlap.iloc[i, j]), overlap.index[i], overlap.columns[j])
+        for i in range(n)
+        for j in range(overlap.shape[1])
+        if overlap.index[i] != overlap.columns[j] and pd.notna(overlap.iloc[i, j])
+    ]
+    if not pairs:
+        return text + "."
+    share, row, col = max(pairs, key=lambda p: p[0])
+    if share == 0:
+        return text + ": no two segments share a customer."
+    return text + f"; the largest: {share:.0%} of '{row}' are also in '{col}'."
+
+
+def sizes_alt(sizes: pd.DataFrame) -> str:
+    """The alt text of the size lines: how many runs, and each segment's members now and first."""
+    runs = sizes["run_id"].nunique()
+    order = sizes.sort_values("run_at")
+    parts = []
+    for seg, g in order.groupby("segment", sort=False):
+        now = int(g["members"].iloc[-1])
+        part = f"{seg} {now:,}"
+        if len(g) > 1:
+            part += f" (first {int(g['members'].iloc[0]):,})"
+        parts.append(part)
+    return (
+        f"Line chart of members per segment at {runs} run{'s' if runs != 1 else ''}; members at "
+        "the latest run: " + "; ".join(parts) + "."
+    )
 
 
 def headline_text(
@@ -124,8 +163,8 @@ def headline(result: RuleSegmentsResult) -> None:
     )
 
 
-def segments(result: RuleSegmentsResult) -> None:
-    """The segments: rule, owner, members, share, revenue, entries and exits."""
+def segments(result: RuleSegmentsResult, *, currency: str = "") -> None:
+    """The segments: rule, owner, members, share, revenue (in ``currency``), entries and exits."""
     kpis = result.kpis
     table = (
         kpis.merge(
@@ -138,7 +177,8 @@ def segments(result: RuleSegmentsResult) -> None:
     window = longest_window(result.customers)
     show.show_table(
         table[["segment", "rule", "owner", "members", "share", *money_cols, "entered", "left"]],
-        formats=kpi_formats(kpis),
+        formats=kpi_formats(kpis, currency=currency),
+        labels={"revenue": f"Net revenue, last {window} days"} if money_cols else None,
         caption="Saved segments: members now, entries and exits"
         + (f", net revenue of the {window} days up to the analysis date" if money_cols else ""),
     )
@@ -156,12 +196,22 @@ def segments(result: RuleSegmentsResult) -> None:
 def overlap(result: RuleSegmentsResult) -> None:
     """How much the segments overlap (a heatmap of shares)."""
     if len(result.ruleset) > 1:
-        figures.overlap_heatmap(result.overlap())
-        plt.show()
+        overlap = result.overlap()
+        ax = figures.overlap_heatmap(overlap)
+        show.figure(ax.figure, alt=overlap_alt(overlap))
         show.explain(
             "Read across a row: of the customers in the row's segment, the share who are also in "
             "the column's segment. The diagonal is 100 %. Large off-diagonal shares mean two "
             "teams may contact the same customers."
+        )
+        show.for_analysts(
+            "the numbers of the heatmap",
+            show.table_html(
+                overlap.rename_axis("segment").reset_index(),
+                caption="Share of each row segment's members also in the column segment",
+                formats=dict.fromkeys(overlap.columns, "pct"),
+                labels={str(c): str(c) for c in overlap.columns},
+            ),
         )
     else:
         show.explain("With fewer than two segments in this run there is no overlap to show.")
@@ -172,6 +222,7 @@ def exclusive(result: RuleSegmentsResult) -> None:
     show.show_table(
         result.exclusive_sizes()[["segment", "members"]],
         caption="Each customer counted once, in the segment with the highest priority",
+        formats={"members": "count"},
     )
     show.explain(
         "When one customer should get only one treatment, the segment with the highest priority "
@@ -185,11 +236,21 @@ def sizes(result: RuleSegmentsResult) -> None:
     if sizes.empty:
         show.explain("No segment was evaluated in this run, so there are no sizes to follow.")
         return
-    figures.size_lines(sizes)
-    plt.show()
+    ax = figures.size_lines(sizes)
+    show.figure(ax.figure, alt=sizes_alt(sizes))
     show.explain(
         f"One point per run ({sizes['run_id'].nunique()} so far). A segment that grows or "
         "shrinks quickly is worth a look: either customers changed or the rule needs adjusting."
+    )
+    show.for_analysts(
+        "members per segment at each run",
+        show.table_html(
+            sizes.sort_values(["run_at", "segment"])[["run_id", "run_at", "segment", "members"]],
+            caption="Members per segment at each run",
+            max_rows=len(sizes),
+            formats={"members": "count"},
+            labels={"run_id": "Run", "run_at": "Run at"},
+        ),
     )
 
 
@@ -197,12 +258,18 @@ def actions(result: RuleSegmentsResult) -> None:
     """The actions produced, who was left off a list and why, and where the files are."""
     counts, lists = result.counts, result.lists
     if len(counts):
-        show.show_table(counts, caption="Actions produced in this run")
+        show.show_table(
+            counts, caption="Actions produced in this run", formats={"actions": "count"}
+        )
     else:
         show.explain(
             "No customer entered a segment since the last run, so no actions were produced."
         )
     if len(lists.excluded):
-        show.show_table(lists.excluded, caption="Customers left off a list, and why")
+        show.show_table(
+            lists.excluded,
+            caption="Customers left off a list, and why",
+            formats={"customers": "count"},
+        )
     show.explain(lists.summary())
     show.explain(_files_text(result))
