@@ -11,13 +11,21 @@ run, with DuckDB's own estimate of how far the running query has got when there 
     [segwork] aggregating orders per customer: 35% after 20 s
 
 Loops over known items (the k of a cluster sweep, the chunks of a database read) use
-:func:`items`. Lines go to stderr: in a notebook they show under the cell, ``segwork run`` passes
-them on to its own stderr, and stakeholder reports leave stderr out. ``SEGWORK_PROGRESS=0`` in
-the environment silences them.
+:func:`items`. Lines go to stderr: ``segwork run`` passes them on to its own stderr (its
+notebooks run in kernels nobody watches), and stakeholder reports leave stderr out.
+
+In a notebook someone is watching (a kernel started by a Jupyter server for a notebook, which
+sets ``JPY_SESSION_NAME``) the same news goes to one progress bar per cell instead: the bar
+shows how far the current step or loop has got (DuckDB's estimate, or item i of n) and the
+latest line beside it, updated in place, instead of dozens of stderr lines.
+
+``SEGWORK_PROGRESS`` in the environment: ``0`` silences progress, ``lines`` forces lines,
+``bar`` forces the bar (in an IPython kernel), anything else (or unset) chooses as above.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 import threading
@@ -32,14 +40,88 @@ HEARTBEAT_S = 10.0
 
 
 def enabled() -> bool:
-    """Whether progress lines are printed (``SEGWORK_PROGRESS=0`` turns them off)."""
+    """Whether progress is shown (``SEGWORK_PROGRESS=0`` turns it off)."""
     return os.environ.get("SEGWORK_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "")
 
 
-def say(text: str) -> None:
-    """Print one progress line to stderr (when enabled)."""
-    if enabled():
+def mode() -> str:
+    """How progress is shown: 'off', 'lines' (stderr) or 'bar' (a progress bar under the
+    cell of a notebook someone is watching; see the module docstring)."""
+    if not enabled():
+        return "off"
+    choice = os.environ.get("SEGWORK_PROGRESS", "").strip().lower()
+    shell = _kernel_shell()
+    if shell is None or choice == "lines":
+        return "lines"
+    if choice == "bar" or os.environ.get("JPY_SESSION_NAME"):
+        return "bar"
+    return "lines"
+
+
+def say(text: str, *, done: float | None = None, failed: bool = False) -> None:
+    """Tell one piece of progress: a line on stderr, or the bar's text (``done``: the share
+    of the work done, when known; ``failed`` colours the bar)."""
+    how = mode()
+    if how == "bar":
+        _cell_bar().show(text, done, failed)
+    elif how == "lines":
         print(PREFIX + text, file=sys.stderr, flush=True)
+
+
+def _kernel_shell() -> Any:
+    """The IPython shell of the kernel this runs in (None outside a kernel)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # IPython half-imported or shutting down
+        return None
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def _cell() -> Any:
+    """Which cell is running (its execution count): one bar per cell."""
+    shell = _kernel_shell()
+    return getattr(shell, "execution_count", None)
+
+
+class Bar:
+    """One progress bar under a cell: a bar for the share done and the latest line beside it
+    (ipywidgets, which the notebooks use anyway), updated in place."""
+
+    def __init__(self, cell: Any) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        self.cell = cell
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="240px"))
+        self.text = w.HTML()
+        self.widget = w.HBox([self.bar, self.text])
+        self.updates = 0
+        display(self.widget)
+
+    def show(self, text: str, done: float | None, failed: bool = False) -> None:
+        """Show ``text``; move the bar to ``done`` (0..1) when given."""
+        self.updates += 1
+        self.text.value = f"<code>{html.escape(text)}</code>"
+        if done is not None:
+            self.bar.value = min(1.0, max(0.0, float(done)))
+        self.bar.bar_style = "danger" if failed else "success" if done == 1.0 else ""
+
+
+_bar: Bar | None = None
+_bar_lock = threading.Lock()
+
+
+def _cell_bar() -> Bar:
+    """The bar of the running cell (made and displayed on its first progress)."""
+    global _bar
+    cell = _cell()
+    with _bar_lock:
+        if _bar is None or _bar.cell != cell:
+            _bar = Bar(cell)
+        return _bar
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -84,21 +166,22 @@ def step(label: str, *, con: Any = None, heartbeat_s: float | None = None) -> It
         yield info
         return
     every = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
-    say(f"{label} ...")
+    say(f"{label} ...", done=0.0)
     t0 = time.perf_counter()
     stop = threading.Event()
     duck = _duckdb_of(con) if con is not None else None
 
     def beat() -> None:
         while not stop.wait(every):
-            pct = ""
+            pct, done = "", None
             if duck is not None:
                 try:
                     p = float(duck.query_progress())
-                    pct = f"{p:.0f}% " if 0 <= p <= 100 else ""
+                    if 0 <= p <= 100:
+                        pct, done = f"{p:.0f}% ", p / 100
                 except Exception:  # no query running, or the connection is busy closing
                     pct = ""
-            say(f"{label}: {pct}after {format_seconds(time.perf_counter() - t0)}")
+            say(f"{label}: {pct}after {format_seconds(time.perf_counter() - t0)}", done=done)
 
     thread = threading.Thread(target=beat, name="segwork-progress", daemon=True)
     thread.start()
@@ -106,7 +189,7 @@ def step(label: str, *, con: Any = None, heartbeat_s: float | None = None) -> It
         yield info
     except BaseException:
         stop.set()
-        say(f"{label}: failed after {format_seconds(time.perf_counter() - t0)}")
+        say(f"{label}: failed after {format_seconds(time.perf_counter() - t0)}", failed=True)
         raise
     finally:
         stop.set()
@@ -114,7 +197,7 @@ def step(label: str, *, con: Any = None, heartbeat_s: float | None = None) -> It
     took = format_seconds(time.perf_counter() - t0)
     rows = f"{info.rows:,} rows in " if info.rows is not None else ""
     note = f" ({info.note})" if info.note else ""
-    say(f"{label}: {rows}{took}{note}")
+    say(f"{label}: {rows}{took}{note}", done=1.0)
 
 
 def items(iterable: Iterable[T], label: str, *, total: int | None = None) -> Iterator[T]:
@@ -125,9 +208,10 @@ def items(iterable: Iterable[T], label: str, *, total: int | None = None) -> Ite
     of = f"/{total}" if total is not None else ""
     i = 0
     for i, item in enumerate(iterable, start=1):
-        say(f"{label}: {i}{of} (after {format_seconds(time.perf_counter() - t0)})")
+        done = (i - 1) / total if total else None
+        say(f"{label}: {i}{of} (after {format_seconds(time.perf_counter() - t0)})", done=done)
         yield item
-    say(f"{label}: {i} done in {format_seconds(time.perf_counter() - t0)}")
+    say(f"{label}: {i} done in {format_seconds(time.perf_counter() - t0)}", done=1.0)
 
 
 def to_pandas(expr: Any, label: str) -> Any:
