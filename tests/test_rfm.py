@@ -9,6 +9,7 @@ cell list.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import ibis
@@ -999,12 +1000,19 @@ def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts(
     table = page02.segment_table(kpis, currency="USD", window_days=365)
     assert not any("_" in c for c in table.frame.columns)
     assert table.frame["customers"].tolist() == kpis["customers"].tolist()
-    assert table.frame["net revenue (USD)"].tolist() == kpis["revenue"].tolist()
+    assert table.frame["net revenue"].tolist() == kpis["revenue"].tolist()
     assert set(table.formats) <= set(table.frame.columns)
     assert "in the 365 days up to the analysis date" in table.note and "_" not in table.note
+    # money carries its currency in the cells; shares in %, counts whole
+    assert table.currency == "USD" and table.formats["net revenue"] == "money"
+    from segwork.display import page_table_html
+
+    html = page_table_html(table, caption="Segment key figures")
+    assert " USD<" in html and " %<" in html and not re.search(r">[\d,]+\.00<", html)  # counts
     small = kpis.assign(avg_order_value=kpis["avg_order_value"] / 1000)
     fmt = page02.segment_table(small, currency="USD", window_days=None)
-    assert fmt.formats["average order value (USD)"] == "{:,.2f}"
+    cents = page_table_html(fmt, caption="x")
+    assert f">{small['avg_order_value'].iloc[0]:,.2f} USD<" in cents  # cents: small amounts
     assert "over the whole history" in fmt.note
 
 

@@ -93,3 +93,47 @@ def test_page_says_when_the_propensity_model_learned_from_a_sample() -> None:
     )
     everyone = PropensityModel(max_samples=None).fit(X, y)
     assert _sample_text(SimpleNamespace(propensity_model=everyone)) == ""
+
+
+def test_page_02_is_for_people_tables_figures_and_analyst_sections(demo_result, monkeypatch):
+    """Every section of page 02 on a real result: headers in words, money with its currency,
+    shares in %, counts whole, no e-notation; every figure an image with alt text from the data
+    (no plt.show); the accuracy table and the model summaries in collapsed analyst sections."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from segwork import display
+    from segwork.pages import rfm_clv as page
+
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_html", shown.append)
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plt.show() on a page"))
+    _, _, _, result = demo_result
+    page.lead(result)
+    page.segments(result, currency="EUR")
+    page.rf_grid(result)
+    page.breakdowns(result)
+    page.migration(result)
+    page.models(result)
+    page.value(result, currency="EUR")
+    page.model_summaries(result)
+    html = "\n".join(shown)
+    assert not plt.get_fignums()  # every figure shown and closed
+    alts = re.findall(r"<img [^>]*alt='([^']*)'", html)
+    assert len(alts) == html.count("<img ") == 4 + len(result.breakdowns)
+    top = result.kpis.set_index("segment")["customer_share"].idxmax()
+    assert any(f"most customers: {top}" in a for a in alts)
+    heads = re.findall(r"<th [^>]*>([^<]*)</th>", html)
+    assert heads and not [h for h in heads if "_" in h or h[:1].islower()]
+    assert "Net revenue" in heads and "Share of customers" in heads
+    cells = re.findall(r"<td [^>]*>([^<]*)</td>", html)
+    assert not [c for c in cells if re.search(r"\d[eE][+-]?\d", c)]
+    assert any(c.endswith(" EUR") for c in cells) and any(c.endswith(" %") for c in cells)
+    analysts = re.findall(r"<summary[^>]*>(For analysts: [^<]*)</summary>", html)
+    assert "For analysts: accuracy on the last 90 days" in analysts
+    assert "For analysts: fitted models" in analysts
+    # the accuracy table is inside its collapsed section, after the finding it backs
+    acc = html.index("Accuracy on the last 90 days")
+    assert html.rfind("<details", 0, acc) > html.index("Which prediction to trust for what")

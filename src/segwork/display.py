@@ -258,6 +258,18 @@ def for_analysts(title: str, *parts: str) -> None:
     _html(for_analysts_html(title, *parts))
 
 
+def summary_html(summary: Any) -> str:
+    """A :class:`segwork.summary.Summary` (a fitted model's parameters, a check's metrics) as a
+    part of :func:`for_analysts`: its tables written like every table here (no e-notation)."""
+    parts = [f"<p><strong>{html.escape(summary.title)}</strong></p>"]
+    if summary.facts:
+        parts.append(text_html("; ".join(f"{k}: {v}" for k, v in summary.facts.items())))
+    for caption, table in summary.tables:
+        parts.append(table_html(table, caption=caption or None, index=True, max_rows=100))
+    parts += [text_html(n) for n in summary.notes]
+    return "".join(parts)
+
+
 # ------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------
@@ -381,7 +393,10 @@ def table_html(
     box and sortable headers from a small inline script (no network; each cell's
     ``data-sort`` holds its raw value); without JavaScript and in print it is a plain table.
     """
-    frame = df.reset_index() if index else df
+    frame = df
+    if index:
+        unnamed = df.index.nlevels == 1 and df.index.name is None and "index" not in df
+        frame = df.reset_index().rename(columns={"index": ""} if unnamed else {})
     shown = frame.head(max_rows)
     heads, columns, aligns, exact = [], [], [], []
     for pos, col in enumerate(shown.columns):

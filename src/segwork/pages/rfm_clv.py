@@ -20,7 +20,7 @@ from statsmodels.stats.multitest import multipletests
 from segwork.abtest import _p_phrase
 from segwork.clv import MODEL_NAMES, HoldoutComparison, PropensityModel, auc_difference
 from segwork.clv import value_by_segment as _value_by_segment
-from segwork.display import PageTable, money_format
+from segwork.display import PageTable
 from segwork.rfm import GONE, INACTIVE, NEW, MigrationResult, RFMError
 
 
@@ -147,27 +147,28 @@ def scores_text(bins: int) -> str:
 
 
 def segment_table(kpis: pd.DataFrame, *, currency: str, window_days: int | None):
-    """:func:`segment_kpis` as page 02 shows it: columns in words, cents only for small amounts,
-    and a sentence saying what each column counts and over which days."""
+    """:func:`segment_kpis` as page 02 shows it: columns in words, money in ``currency`` (cents
+    only for small amounts), shares in %, and a sentence saying what each column counts and over
+    which days."""
     names = {
         "segment": "segment",
         "customers": "customers",
         "customer_share": "share of customers",
-        "revenue": f"net revenue ({currency})",
+        "revenue": "net revenue",
         "revenue_share": "share of revenue",
         "orders": "orders",
-        "avg_order_value": f"average order value ({currency})",
+        "avg_order_value": "average order value",
         "orders_per_customer": "orders per customer",
         "mean_recency": "days since last purchase",
     }
     frame = kpis[[c for c in names if c in kpis]].rename(columns=names)
     formats = {
-        "customers": "{:,}",
-        "share of customers": "{:.1%}",
-        names["revenue"]: money_format(kpis["revenue"]),
-        "share of revenue": "{:.1%}",
-        "orders": "{:,}",
-        names["avg_order_value"]: money_format(kpis["avg_order_value"]),
+        "customers": "count",
+        "share of customers": "pct",
+        "net revenue": "money",
+        "share of revenue": "pct",
+        "orders": "count",
+        "average order value": "money",
         "orders per customer": "{:.1f}",
         "days since last purchase": "{:,.0f}",
     }
@@ -181,7 +182,9 @@ def segment_table(kpis: pd.DataFrame, *, currency: str, window_days: int | None)
         "purchases minus returns); average order value: net revenue per order; days since last "
         "purchase: the segment's average."
     )
-    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+    return PageTable(
+        frame, {k: v for k, v in formats.items() if k in frame}, note, currency=currency
+    )
 
 
 def migration_text(moves: MigrationResult, *, window_days: int | None) -> str:
@@ -329,11 +332,11 @@ def value_table(
         )
         warned = False  # the lead already sends the reader to the warning
     names: dict[str, str] = {"rfm_segment": "segment", "customers": "customers"}
-    formats: dict[str, str] = {"customers": "{:,.0f}"}
+    formats: dict[str, str] = {"customers": "count"}
     words = []
     if "p_alive" in seg_value:
         names["p_alive"] = "chance still active (BG/NBD)"
-        formats[names["p_alive"]] = "{:.0%}"
+        formats[names["p_alive"]] = "pct"
         words.append(
             "chance still active: the segment's average chance, by BG/NBD, that its customers "
             "have not stopped buying (BG/NBD lets a customer stop only after a repeat purchase, "
@@ -343,19 +346,19 @@ def value_table(
         if col.startswith("propensity_") and col.endswith("d"):
             days = col[len("propensity_") : -1]
             names[col] = f"chance of a purchase in {days} days"
-            formats[names[col]] = "{:.0%}"
+            formats[names[col]] = "pct"
             words.append(
                 f"chance of a purchase in {days} days: the average, by the propensity model"
             )
     clv_col = next((c for c in seg_value.columns if c.startswith("clv_") and c.endswith("m")), None)
     if clv_col is not None:
         months = clv_col[len("clv_") : -1]
-        names[clv_col] = f"value per customer, {months} months ({currency})"
-        names["clv_total"] = f"segment value ({currency})"
+        names[clv_col] = f"value per customer, {months} months"
+        names["clv_total"] = "segment value"
         names["clv_share"] = "share of value"
-        formats[names[clv_col]] = money_format(seg_value[clv_col])
-        formats[names["clv_total"]] = money_format(seg_value["clv_total"])
-        formats["share of value"] = "{:.1%}"
+        formats[names[clv_col]] = "money"
+        formats[names["clv_total"]] = "money"
+        formats["share of value"] = "pct"
         words.append(
             f"value per customer: the expected revenue of the next {months} months, discounted "
             f"by {discount_rate_monthly:.0%} a month (BG/NBD with Gamma-Gamma); segment value: "
@@ -367,7 +370,9 @@ def value_table(
     note = (lead + " " + note).strip()
     if warned:
         note += " Read the model warnings above before using these figures."
-    return PageTable(frame, {k: v for k, v in formats.items() if k in frame}, note)
+    return PageTable(
+        frame, {k: v for k, v in formats.items() if k in frame}, note, currency=currency
+    )
 
 
 def _instead(seg_value: pd.DataFrame, check: dict[str, float] | None) -> str:
@@ -426,8 +431,8 @@ def accuracy_table(comparison: HoldoutComparison) -> pd.DataFrame:
 
 
 ACCURACY_FORMATS = {
-    "customers": "{:,}",
-    "share who bought": "{:.1%}",
+    "customers": "count",
+    "share who bought": "pct",
     "AUC": "{:.3f}",
     "Brier score": "{:.4f}",
     "Brier score of a flat guess": "{:.4f}",
@@ -563,14 +568,71 @@ def segment_value_table(
 
 
 # --------------------------------------------------------------------------------------------
+# the figures of page 02 in words (their alt text)
+# --------------------------------------------------------------------------------------------
+def segments_alt(kpis: pd.DataFrame) -> str:
+    """What the segment bars show, with the largest segment by customers and by revenue."""
+    k = kpis.set_index("segment")
+    most, rich = k["customer_share"].idxmax(), k["revenue_share"].idxmax()
+    return (
+        f"Bar chart of the share of customers and the share of net revenue for each of the "
+        f"{len(k)} RFM segments; most customers: {most} ({k.loc[most, 'customer_share']:.1%}); "
+        f"most revenue: {rich} ({k.loc[rich, 'revenue_share']:.1%})."
+    )
+
+
+def rf_grid_alt(scored: pd.DataFrame) -> str:
+    """What the R x F heat map shows, with its largest cell."""
+    grid = pd.crosstab(scored["R"], scored["F"])
+    r, f = grid.stack().idxmax()
+    return (
+        f"Heat map of the {int(grid.to_numpy().sum()):,} scored customers by recency score "
+        f"(rows) and frequency score (columns); the largest cell is recency score {r}, "
+        f"frequency score {f}, with {int(grid.loc[r, f]):,} customers."
+    )
+
+
+def breakdown_alt(b: pd.DataFrame, column: str) -> str:
+    """What the segment-mix heat map of ``column`` shows."""
+    name = column.replace("_", " ")
+    return (
+        f"Heat map of the RFM segment mix by {name}: for each of the {b[column].nunique()} "
+        f"{name} groups (rows), the share of its scored customers in each of the "
+        f"{b['segment'].nunique()} segments (columns)."
+    )
+
+
+def migration_alt(moves: MigrationResult) -> str:
+    """What the migration heat map shows, with how many stayed in their segment."""
+    days = (moves.analysis_date - moves.earlier_date).days
+    c = moves.customers
+    old = c[~c["segment_before"].isin([NEW, INACTIVE])]
+    same = int((old["segment_before"].astype(str) == old["segment_now"].astype(str)).sum())
+    stayed = (
+        f"; {same:,} of the {len(old):,} customers scored then ({same / len(old):.0%}) are in "
+        "the same segment now"
+        if len(old)
+        else ""
+    )
+    return (
+        f"Heat map of customers by their segment {days} days ago (rows) and their segment now "
+        f"(columns), as shares of each row{stayed}."
+    )
+
+
+def models_alt(days: int) -> str:
+    """What the two holdout charts show."""
+    return (
+        f"Two charts of the check on the last {days} days. Left: for ten equal groups of "
+        "customers by predicted probability, the predicted against the actual share who bought, "
+        "for the propensity model and BG/NBD. Right: the share who bought, predicted and actual, "
+        "by the number of repeat purchases made before."
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # the sections of page 02, one call each
 # --------------------------------------------------------------------------------------------
-def _show():
-    import matplotlib.pyplot as plt
-
-    plt.show()
-
-
 def _subplots(*args: Any, **kwargs: Any):
     import matplotlib.pyplot as plt
 
@@ -578,13 +640,17 @@ def _subplots(*args: Any, **kwargs: Any):
 
 
 def lead(result: Any) -> None:
-    """The finding, who was scored, what a score means, and the notes on the scores."""
+    """The finding, who was scored, what a score means, and the notes on the scores (for
+    analysts: how ties were split)."""
     from segwork import display as show
 
     show.finding(result_headline(result))
     show.explain(coverage(result) + " " + scores_text(result.bins))
-    for note in result.notes:
-        show.warning(note, title="Note on the scores")
+    if result.notes:
+        show.for_analysts(
+            "notes on the scores",
+            *(show.box_html(n, title="Note on the scores", kind="warning") for n in result.notes),
+        )
 
 
 def segments(result: Any, *, currency: str) -> None:
@@ -593,7 +659,7 @@ def segments(result: Any, *, currency: str) -> None:
     from segwork.plots.rfm import segment_bars
 
     segment_bars(result.kpis)
-    _show()
+    show.figure(alt=segments_alt(result.kpis))
     show.explain(
         "For each segment: its share of customers and its share of net revenue. Segments whose "
         "revenue share is far above their customer share carry the business; large segments "
@@ -617,7 +683,7 @@ def rf_grid(result: Any) -> None:
 
     _, ax = _subplots(figsize=(7, 5.5))
     rf_heatmap(result.scored, ax=ax)
-    _show()
+    show.figure(alt=rf_grid_alt(result.scored))
     show.explain(
         "Customers by recency score (rows) and frequency score (columns). Top right: recent and "
         "frequent buyers (the best customers); bottom left: customers who bought rarely and "
@@ -638,7 +704,7 @@ def breakdowns(result: Any) -> None:
     frames = result.breakdown_frames
     tests = breakdown_tests(frames)
     for column, b in frames.items():
-        _, ax = _subplots(figsize=(12, 0.4 * b[column].nunique() + 2))
+        fig, ax = _subplots(figsize=(12, 0.4 * b[column].nunique() + 2))
         share_heatmap(
             with_group_counts(b, column),
             index=column,
@@ -647,7 +713,7 @@ def breakdowns(result: Any) -> None:
             title=f"Segment mix by {column.replace('_', ' ')}",
             ax=ax,
         )
-        _show()
+        show.figure(fig, alt=breakdown_alt(b, column))
         show.explain(tests[column])
     show.explain("Each row sums to 100 % of the group's scored customers (how many, in brackets).")
 
@@ -667,9 +733,9 @@ def migration(result: Any) -> None:
         "plan with; large flows from the best segments into the slipping ones are an early "
         "warning."
     )
-    _, ax = _subplots(figsize=(11, 7))
+    fig, ax = _subplots(figsize=(11, 7))
     migration_heatmap(moves, ax=ax)
-    _show()
+    show.figure(fig, alt=migration_alt(moves))
     show.explain(migration_text(moves, window_days=result.window_days))
 
 
@@ -686,7 +752,8 @@ def _sample_text(result: Any) -> str:
 
 
 def models(result: Any) -> None:
-    """The two next-purchase models, their warnings, and their check on the last horizon."""
+    """The two next-purchase models, their warnings, and their check on the last horizon
+    (which to trust leads; the accuracy table is for analysts)."""
     from segwork import display as show
     from segwork.plots.clv import calibration_plot, groups_plot
 
@@ -713,25 +780,28 @@ def models(result: Any) -> None:
             f"Both were trained on data up to {days} days before the analysis date and checked "
             f"against what customers actually did in the last {days} days."
         )
-        show.show_table(
-            accuracy_table(cmp),
-            formats=ACCURACY_FORMATS,
-            caption=f"Accuracy on the last {days} days (higher AUC and lower Brier score are "
-            "better)",
-        )
-        show.explain(accuracy_text(cmp))
-        _, (ax1, ax2) = _subplots(1, 2, figsize=(13, 4.5))
+        show.finding(comparison(result), title="Which prediction to trust for what")
+        fig, (ax1, ax2) = _subplots(1, 2, figsize=(13, 4.5))
         calibration_plot(cmp.calibration, ax=ax1, days=days)
         groups_plot(cmp.groups, ax=ax2, days=days)
-        _show()
-        show.finding(comparison(result), title="Which prediction to trust for what")
+        show.figure(fig, alt=models_alt(days))
         show.explain(
             "Left: customers sorted into ten equal groups by predicted probability; a point on "
             "the diagonal means the prediction matched reality. Right: share of customers who "
             "bought, predicted and actual, by how many repeat purchases they had made before."
         )
+        show.for_analysts(
+            f"accuracy on the last {days} days",
+            show.table_html(
+                accuracy_table(cmp),
+                formats=ACCURACY_FORMATS,
+                caption=f"Accuracy on the last {days} days (higher AUC and lower Brier score are "
+                "better)",
+            ),
+            show.text_html(accuracy_text(cmp)),
+        )
     elif result.holdout is not None:
-        show.explain(str(result.holdout.summary()))
+        show.for_analysts("check on past data", show.summary_html(result.holdout.summary()))
 
 
 def value(result: Any, *, currency: str) -> None:
@@ -751,9 +821,9 @@ def value(result: Any, *, currency: str) -> None:
 
 
 def model_summaries(result: Any) -> None:
-    """The fitted models' summaries (for the analyst's notebook; the report removes them)."""
-    from IPython.display import display
+    """The fitted models' summaries (parameters, standard errors, fit), for analysts."""
+    from segwork import display as show
 
-    for fitted in (result.bgnbd, result.spend, result.holdout):
-        if fitted is not None:
-            display(fitted.summary())
+    fitted = [f for f in (result.bgnbd, result.spend, result.holdout) if f is not None]
+    if fitted:
+        show.for_analysts("fitted models", *(show.summary_html(f.summary()) for f in fitted))
