@@ -16,15 +16,18 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import nbformat
 
+from segwork.catalog import DATASETS
 from segwork.files import atomic_write_text
+from segwork.pages.summary import Digest, format_change, format_value
 from segwork.progress import format_seconds
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -145,6 +148,7 @@ def _page_env() -> jinja2.Environment:
     env.filters["when"] = format_when
     env.filters["duration"] = format_seconds
     env.filters["size"] = format_size
+    env.filters["thousands"] = lambda n: f"{n:,}"
     return env
 
 
@@ -183,6 +187,8 @@ def render_notebook_html(
     run_id: str | None = None,
     run_started: str | datetime | None = None,
     index_href: str | None = "index.html",
+    reports: Sequence[tuple[str, str]] = (),
+    downloads: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Render an executed notebook as the stakeholder HTML page; return ``html_path``.
 
@@ -191,8 +197,11 @@ def render_notebook_html(
     stderr (progress lines and warnings, which are for the analyst); code cells
     without output are dropped; widget outputs show their text fallback; error outputs are kept
     and, when the notebook failed, a box at the top names the error and shows the failing cell's
-    source. A header names the run and links back to the run's index page (``index_href``,
-    relative to the HTML file; ``None`` for no link). Written atomically.
+    source. A header names the run and links back to the run's summary page (``index_href``,
+    relative to the HTML file; ``None`` for no link), to the run's other reports (``reports``:
+    (title, href) in order; the page itself is marked, not linked) and to the files for people
+    the run writes (``downloads``: (label, href), see :func:`download_links`). Written
+    atomically.
     """
     ipynb_path = Path(ipynb_path)
     nb = nbformat.read(ipynb_path, as_version=4)
@@ -209,6 +218,10 @@ def render_notebook_html(
             run_id=run_id,
             run_started=format_when(run_started) if run_started else None,
             index_href=index_href,
+            reports=[
+                {"title": t, "href": h, "current": h == Path(html_path).name} for t, h in reports
+            ],
+            downloads=[{"label": label, "href": h} for label, h in downloads],
             error=error,
         )
     )
@@ -219,6 +232,61 @@ def render_notebook_html(
     }
     body, _ = exporter.from_notebook_node(view, resources=resources)
     return atomic_write_text(html_path, body)
+
+
+# --------------------------------------------------------------------------------------------
+# Files for people: the lists a run writes (member lists, action lists, decisions)
+
+#: The catalog datasets a reader downloads, with the words a page links them by.
+DOWNLOADS = {
+    "rfm_members": "Member lists per RFM segment",
+    "ab_decisions_csv": "Campaign decisions (CSV)",
+    "actions": "Action lists (tasks, emails, calls)",
+    "segment_members": "Member lists per saved segment",
+}
+
+
+def _href(place: str) -> str:
+    return "/".join(quote(part) for part in place.split("/"))
+
+
+def download_links(stems: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(label, href) of the files for people that the notebooks ``stems`` write (all when None),
+    relative to the run folder, from the catalog's declarations; a folder's href ends in ``/``.
+
+    For a report page's header (``render_notebook_html(downloads=...)``): pass the stems of the
+    notebooks that apply to the run, so a page links to the lists of later reports too.
+    """
+    wanted = None if stems is None else set(stems)
+    out = []
+    for name, label in DOWNLOADS.items():
+        d = DATASETS[name]
+        if wanted is None or d.producer in wanted:
+            out.append((label, _href(d.place) + ("/" if d.format == "folder" else "")))
+    return out
+
+
+def _run_files(run_dir: Path | None, stem: str) -> list[dict[str, Any]]:
+    """The files for people that notebook ``stem`` wrote into ``run_dir``: label, href of the
+    folder or file, and each file (name, href) in a folder; only what exists."""
+    out = []
+    if run_dir is None or not run_dir.is_dir():
+        return out
+    for name, label in DOWNLOADS.items():
+        d = DATASETS[name]
+        path = run_dir / d.place
+        if d.producer != stem or d.scope != "run" or not path.exists():
+            continue
+        files = []
+        if path.is_dir():
+            files = [
+                {"name": f.name, "href": _href(f.relative_to(run_dir).as_posix())}
+                for f in sorted(path.rglob("*"))
+                if f.is_file()
+            ]
+        suffix = "/" if path.is_dir() else ""
+        out.append({"label": label, "href": _href(d.place) + suffix, "files": files})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,8 +338,27 @@ def _run_view(record: Any) -> dict[str, Any]:
         nb.setdefault("duration_s", None)
         nb.setdefault("error", None)
         nb.setdefault("reason", None)
+        digest = nb.get("digest")
+        nb["digest"] = Digest.from_dict(digest) if isinstance(digest, Mapping) else None
+        nb["paragraphs"] = (
+            [p.strip() for p in nb["digest"].headline.split("\n\n") if p.strip()]
+            if nb["digest"]
+            else []
+        )
+        nb["tiles"] = [
+            {"key": n.key, "label": n.label, "text": n.text(), "change": None}
+            for n in (nb["digest"].numbers if nb["digest"] else [])
+        ]
+        nb["changes"] = None
         notebooks.append(nb)
     run["notebooks"] = notebooks
+    run["config_name"] = Path(str(run["config_path"])).name if run["config_path"] else None
+    run["alerts"] = [
+        {"title": nb["title"], "html": nb["html"], "text": text}
+        for nb in notebooks
+        if nb["digest"]
+        for text in nb["digest"].alerts
+    ]
     inputs = []
     for inp in run["inputs"]:
         inp = dict(inp)
@@ -294,7 +381,17 @@ def _run_view(record: Any) -> dict[str, Any]:
     run["n_reports"] = sum(1 for nb in notebooks if nb["html"])
     run["status_label"] = STATUS_LABELS.get(run["status"], str(run["status"]))
     run["summary"] = _summary(run)
+    run["headline"] = _headline(run)
     return run
+
+
+def _headline(run: dict[str, Any]) -> str:
+    """See :func:`run_headline`."""
+    if run["status"] == "succeeded":
+        for nb in run["notebooks"]:
+            if nb["status"] == "succeeded" and nb["paragraphs"]:
+                return " ".join(nb["paragraphs"][0].split())
+    return run["summary"]
 
 
 def _plural(n: int, word: str) -> str:
@@ -371,23 +468,91 @@ def run_headline(run: Any) -> str:
     plain status summary of its index page (``_summary``). ``run`` is a run.json mapping or a
     ``RunRecord``.
     """
-    view = _run_view(run)
-    if view["status"] == "succeeded":
-        for nb in view["notebooks"]:
-            text = str((nb.get("digest") or {}).get("headline") or "").strip()
-            if nb.get("status") == "succeeded" and text:
-                return " ".join(text.split("\n\n")[0].split())
-    return view["summary"]
+    return _run_view(run)["headline"]
 
 
-def render_run_index(record: Any) -> str:
-    """The run's index page: status, plain-words summary, reports, inputs, parameters, versions.
+def render_run_index(record: Any, previous: Any | None = None) -> str:
+    """The run's summary page: each report's headline finding and key numbers, what changed
+    since ``previous`` (the previous successful run's record, or None), the alerts of every
+    page in one list, the lists for download; checksums, parameters, inputs and versions in a
+    collapsed part for analysts.
 
-    Links are relative to the run folder (``<stem>.html``, ``notebooks/<stem>.ipynb``) and the
-    "All runs" link is ``../index.html``, which works both from ``runs/<id>/`` (next to
+    ``record`` and ``previous`` are run.json mappings or ``RunRecord``s; a notebook without a
+    ``digest`` (a run recorded before digests existed) shows its status only. Links are
+    relative to the run folder (``<stem>.html``, ``notebooks/<stem>.ipynb``) and the "All runs"
+    link is ``../index.html``, which works both from ``runs/<id>/`` (next to
     ``runs/index.html``) and through the ``latest`` link (``reports/index.html``).
     """
-    return _page_env().get_template("run_index.html.j2").render(run=_run_view(record))
+    run = _run_view(record)
+    before = _run_view(previous) if previous is not None else None
+    if before is not None and before.get("run_id") == run.get("run_id"):
+        before = None
+    run["previous"] = before
+    if before is not None:
+        earlier = {nb["stem"]: nb for nb in before["notebooks"] if nb["digest"]}
+        for nb in run["notebooks"]:
+            if nb["digest"] and nb["stem"] in earlier:
+                _compare(nb, earlier[nb["stem"]]["digest"])
+    run_dir = Path(run["run_dir"]) if run.get("run_dir") else None
+    for nb in run["notebooks"]:
+        nb["files"] = _run_files(run_dir, nb["stem"])
+    return _page_env().get_template("run_index.html.j2").render(run=run)
+
+
+def _compare(nb: dict[str, Any], old: Digest) -> None:
+    """Fill the notebook view's changes against ``old``: a change on every key number with a
+    value in both, the groups that grew, shrank, appeared or went, the decisions that changed."""
+    new = nb["digest"]
+    before = {n.key: n for n in old.numbers}
+    for tile, n in zip(nb["tiles"], new.numbers, strict=True):
+        o = before.get(n.key)
+        if o is None or o.value is None or n.value is None:
+            continue
+        diff = n.value - o.value
+        arrow = "▲" if diff > 0 else "▼" if diff < 0 else "="
+        tile["change"] = {
+            "arrow": arrow,
+            "direction": "up" if diff > 0 else "down" if diff < 0 else "same",
+            "text": format_change(n.value, o.value, n.kind, n.unit),
+            "was": format_value(o.value, o.kind, o.unit),
+        }
+    groups = []
+    for kind, sizes in new.groups.items():
+        if kind not in old.groups:
+            continue
+        was = old.groups[kind]
+        grew = [(g, was[g], n) for g, n in sizes.items() if g in was and n > was[g]]
+        shrank = [(g, was[g], n) for g, n in sizes.items() if g in was and n < was[g]]
+        grew.sort(key=lambda x: x[1] - x[2])
+        shrank.sort(key=lambda x: x[2] - x[1])
+        groups.append(
+            {
+                "kind": kind,
+                "grew": [
+                    {"name": g, "old": a, "new": b, "change": f"{b - a:+,}"} for g, a, b in grew
+                ],
+                "shrank": [
+                    {"name": g, "old": a, "new": b, "change": f"{b - a:+,}"} for g, a, b in shrank
+                ],
+                "added": [{"name": g, "new": n} for g, n in sizes.items() if g not in was],
+                "gone": [{"name": g, "old": n} for g, n in was.items() if g not in sizes],
+                "unchanged": sum(1 for g, n in sizes.items() if was.get(g) == n),
+            }
+        )
+    decisions = [
+        {"key": k, "old": old.decisions.get(k), "new": v}
+        for k, v in new.decisions.items()
+        if old.decisions.get(k) != v
+    ] + [
+        {"key": k, "old": v, "new": None}
+        for k, v in old.decisions.items()
+        if k not in new.decisions
+    ]
+    nb["changes"] = {
+        "groups": groups,
+        "decisions": decisions,
+        "same_decisions": sum(1 for k, v in new.decisions.items() if old.decisions.get(k) == v),
+    }
 
 
 def _started_key(run: dict[str, Any]) -> str:
