@@ -18,6 +18,7 @@ import pytest
 from segwork import demo as demo_mod
 from segwork import rfm
 from segwork.personas import ClusteringError
+from segwork.schema import as_ibis
 from segwork.widgets import RfmExplorer
 from segwork.widgets import personas as persona_widgets
 from segwork.widgets import rfm as rfm_widgets
@@ -158,6 +159,14 @@ def test_rfm_controls_update_the_outputs_and_features_are_cached(demo, explorer,
     )
     explorer.bins.value = 4  # the chosen segment stays chosen while it exists
     assert explorer.segment.value == "At Risk"
+
+
+def test_rfm_explorer_on_an_ibis_table_shows_the_same_segments(demo, explorer):
+    """A run's orders are an Ibis table (Parquet views): the same numbers as from pandas."""
+    ex = RfmExplorer(as_ibis(demo.orders), analysis_date=demo.truth["analysis_date"])
+    pd.testing.assert_frame_equal(ex.view.kpis, explorer.view.kpis)
+    assert "widget-view+json" in str(ex._repr_mimebundle_())  # shows itself in a notebook
+    assert ex.sample.value and "name" not in ex.members.columns  # no customers: ids only
 
 
 def test_rfm_user_map_errors_are_said_and_data_is_escaped(demo, tmp_path):

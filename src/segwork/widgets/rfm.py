@@ -99,7 +99,7 @@ def member_sample(
     """``n`` customers of ``segment`` drawn at random (``seed``), in customer order, with plain
     column labels: customer, the profile ``columns`` of ``customers`` that exist, RFM code, days
     since last purchase, purchases and net revenue (of the features' window)."""
-    ids = scored.index[scored["segment"].astype(object) == segment]
+    ids = scored.index[(scored["segment"] == segment).to_numpy()]
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(ids), size=min(int(n), len(ids)), replace=False))
     rows = scored.loc[ids[pick]]
@@ -152,7 +152,7 @@ class RfmExplorer:
     ):
         self.orders = orders
         self.analysis_date = to_day(analysis_date, "analysis_date", error=rfm.RFMError)
-        self.customers = customers
+        self.customers = _profile(customers)  # indexed by customer_id once
         self.currency = currency
         self.sample_size = sample_size
         self.seed = seed
@@ -262,8 +262,7 @@ class RfmExplorer:
         return str(self.segment_map.value)
 
     def _customers_total(self) -> int | None:
-        prof = _profile(self.customers)
-        return None if prof is None else len(prof)
+        return None if self.customers is None else len(self.customers)
 
     # -- the widgets ---------------------------------------------------------------------
 
@@ -357,7 +356,7 @@ class RfmExplorer:
             self.sample.value = f"<p>No customers in {html.escape(segment)}.</p>"
             return
         money_col = self.members.columns[-1]
-        n_all = int((self.view.scored["segment"].astype(object) == segment).sum())
+        n_all = int(self.view.kpis.set_index("segment").loc[segment, "customers"])
         self.sample.value = table_html(
             self.members,
             caption=f"{len(self.members):,} of {n_all:,} customers in {segment} "
