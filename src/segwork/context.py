@@ -11,18 +11,32 @@ validates each source once, before any notebook, and writes them there (history 
 Parquet, read back as DuckDB or Spark views; per-customer tables as pandas; the validation
 report as JSON). A notebook opened by hand (no run folder, or one without them) validates once
 in its own kernel and writes them to the scratch folder the same way.
+
+By hand, a notebook may run before the notebooks that write what it reads (say 04 before 02
+in a fresh session). :meth:`RunContext.load` then reads the dataset from the latest successful
+run (``reports/latest``) when the scratch folder lacks it, and says once which run that was;
+when neither has it, the error names the notebook to run first. What a notebook saves still
+goes to the scratch folder, and the validated tables are always the scratch folder's own.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from segwork.catalog import ARTIFACTS_FOLDER, CUSTOMER_TABLE, RUN_DATASETS, Catalog, dataset
+from segwork.catalog import (
+    ARTIFACTS_FOLDER,
+    CUSTOMER_TABLE,
+    RUN_DATASETS,
+    Catalog,
+    CatalogError,
+    dataset,
+)
 from segwork.config import RunConfig, load_config
 from segwork.schema import Tables, ValidationReport
 
@@ -33,6 +47,8 @@ class RunContext:
     artifacts_dir: Path
     run_dir: Path | None = None
     _tables: Tables | None = field(default=None, repr=False)
+    #: datasets a notebook run by hand read from the latest successful run: {name: run id}
+    read_from: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -100,12 +116,75 @@ class RunContext:
         self.catalog.save_all({k: v for k, v in outputs.items() if k not in RUN_DATASETS})
 
     def load(self, name: str) -> Any:
-        """Read the dataset ``name`` of this run through the catalog."""
+        """Read the dataset ``name`` of this run through the catalog.
+
+        By hand (scratch folder) a dataset the scratch folder lacks is read from the latest
+        successful run, saying so once; when that run lacks it too, a :class:`CatalogError`
+        names the notebook that writes it.
+        """
+        fallback = self._fallback(name)
+        if fallback is not None:
+            self._say_read_from(name, fallback)
+            return fallback.load(name)
+        if self._scratch_may_fall_back(name) and not self.catalog.exists(name):
+            raise CatalogError(self._missing_message(name))
         return self.catalog.load(name)
 
     def exists(self, name: str) -> bool:
-        """Whether this run has the dataset ``name`` (see :mod:`segwork.catalog`)."""
-        return self.catalog.exists(name)
+        """Whether this run has the dataset ``name`` (see :mod:`segwork.catalog`); by hand,
+        also when the latest successful run has it (what :meth:`load` would read)."""
+        return self.catalog.exists(name) or self._fallback(name) is not None
+
+    def latest_run_dir(self) -> Path | None:
+        """The run folder ``reports/latest`` points at (the latest successful run), if any."""
+        link = self.config.reports_path / "latest"
+        if not link.exists():
+            return None
+        target = link.resolve()
+        return target if target.is_dir() else None
+
+    def _scratch_may_fall_back(self, name: str) -> bool:
+        """Datasets a notebook writes, read by hand: the ones the latest run may stand in for
+        (not the validated tables, not state kept across runs)."""
+        d = dataset(name)
+        return self.run_dir is None and d.scope == "run" and name not in RUN_DATASETS
+
+    def _fallback(self, name: str) -> Catalog | None:
+        """The latest successful run's catalog, when it stands in for the scratch folder."""
+        if not self._scratch_may_fall_back(name) or self.catalog.exists(name):
+            return None
+        latest = self.latest_run_dir()
+        if latest is None:
+            return None
+        catalog = Catalog(latest, self.config.reports_path)
+        return catalog if catalog.exists(name) else None
+
+    def _say_read_from(self, name: str, catalog: Catalog) -> None:
+        run_id = catalog.run_dir.name
+        if self.read_from.get(name) == run_id:
+            return
+        self.read_from[name] = run_id
+        producer = dataset(name).producer
+        print(
+            f"read {name} from run {run_id}, the latest successful run: the scratch folder has "
+            f"none yet (run notebook {producer} here to use this session's own)",
+            file=sys.stdout,
+            flush=True,
+        )
+
+    def _missing_message(self, name: str) -> str:
+        d = dataset(name)
+        latest = self.latest_run_dir()
+        where = (
+            f"nor in the latest successful run ({latest})"
+            if latest is not None
+            else f"and there is no successful run to read it from ({self.config.reports_path / 'latest'} does not exist)"
+        )
+        return (
+            f"dataset {name!r} ({d.description}) is not in the scratch folder "
+            f"{self.catalog.run_dir} {where}: run notebook {d.producer} first (it writes "
+            f"{name}), or `segwork run` once."
+        )
 
     @property
     def run_id(self) -> str:
