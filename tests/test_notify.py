@@ -8,6 +8,8 @@ run, a valid one a succeeded run, in a second or two.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sys
 import threading
@@ -364,3 +366,25 @@ def test_redirects_are_not_followed(tmp_path: Path, hook: ThreadingHTTPServer) -
     (res,) = notify.send(_notify({"webhook": {"url": _url(hook)}}), payload)
     assert not res.ok and "HTTP 302" in res.detail and "redirects are not followed" in res.detail
     assert len(hook.received) == 1  # type: ignore[attr-defined]
+
+
+def test_sigterm_ends_the_run_as_failed_and_is_notified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemd stops a service with SIGTERM: the run ends as Ctrl-C ends it (recorded as failed,
+    lock released: the pipeline's own handlers), exits 143 and tells notify:."""
+    from segwork import pipeline
+
+    def terminated_run(*args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(pipeline, "run", terminated_run)
+    before = signal.getsignal(signal.SIGTERM)
+    config = _project(tmp_path, valid=True, notify_cfg={"command": _recorder(tmp_path)})
+    result = _run(config)
+    assert result.exit_code == 143
+    assert "stopped by SIGTERM" in result.stderr
+    (call,) = _calls(tmp_path / "calls.jsonl")
+    assert call["payload"]["status"] == "failed" and "SIGTERM" in call["payload"]["error"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the run's only

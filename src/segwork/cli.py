@@ -12,6 +12,7 @@ exit status.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -169,7 +170,8 @@ def run(
 
     Exit status: 0 the run succeeded; 1 it failed (a source that does not validate, a notebook
     that fails, a write-back that fails) or stopped on an unexpected error; 2 it could not start
-    (a bad config, a missing file, another run holding the lock). With ``notify:`` in the config,
+    (a bad config, a missing file, another run holding the lock); 130 Ctrl-C; 143 SIGTERM (the run
+    is recorded as failed and its lock released). With ``notify:`` in the config,
     a run that did not succeed (and, if asked, one that did) is notified once the config has
     loaded; a notification that fails is printed and recorded, and never changes the status.
     """
@@ -178,9 +180,20 @@ def run(
     cfg = _loaded(config)
     secrets = cfg.secrets() if cfg is not None else []
     started = datetime.now(UTC)
+    terminated: list[int] = []
     try:
-        with _unexpected_errors(secrets):
+        with _unexpected_errors(secrets), _sigterm_as_interrupt(terminated):
             record = pipeline.run(config, notebooks=notebook or None)
+    except KeyboardInterrupt:
+        if not terminated:  # Ctrl-C: the person who pressed it knows
+            raise
+        message = (
+            "the run was stopped by SIGTERM (systemd stopping the service, a time limit, a "
+            "shutdown); it is recorded as failed and the reports published as latest are unchanged"
+        )
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        _notify_error(cfg, message, started, secrets)
+        raise typer.Exit(128 + signal.SIGTERM) from None
     except SegworkError as e:
         typer.secho(f"error: {redact(str(e), secrets)}", fg=typer.colors.RED, err=True)
         _notify_error(cfg, str(e), started, secrets)
@@ -208,6 +221,29 @@ def run(
         if nb.status == "not applicable":
             typer.echo(redact(f"  {nb.stem} did not apply: {nb.reason}", secrets))
     _notify_run(cfg, record, secrets)
+
+
+@contextmanager
+def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
+    """While the run goes, SIGTERM ends it as Ctrl-C does (the run is recorded as failed, its
+    kernels are stopped, the lock is released) instead of killing the process on the spot, which
+    would leave the run "running" and its lock behind; ``terminated`` notes that it came. A
+    second SIGTERM kills at once. Outside the main thread (no signals there) nothing changes."""
+
+    def stop(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _notify_run(cfg: RunConfig | None, record: RunRecord, secrets: Sequence[str]) -> None:
