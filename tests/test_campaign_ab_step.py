@@ -134,7 +134,11 @@ def test_importing_the_analysis_loads_no_io_or_presentation() -> None:
 
 
 def test_page_sections_show_every_section(monkeypatch) -> None:
-    """One call per section of page 04; each shows its tables and sentences from the result."""
+    """One call per section of page 04; each shows its tables and sentences from the result;
+    the interaction tests and the planning table sit in collapsed 'For analysts' sections and
+    every forest plot is an image with alt text (no plt.show)."""
+    import re
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,7 +154,11 @@ def test_page_sections_show_every_section(monkeypatch) -> None:
                 (_n, k.get("caption") or k.get("title") or "")
             ),
         )
-    monkeypatch.setattr(matplotlib.pyplot, "show", lambda *a, **k: matplotlib.pyplot.close("all"))
+    markup: list[str] = []
+    monkeypatch.setattr(display, "_html", markup.append)  # for_analysts and figure
+    monkeypatch.setattr(
+        matplotlib.pyplot, "show", lambda *a, **k: pytest.fail("plt.show() on a page")
+    )
     exposures, customers = _data()
     result = campaign_ab.run(exposures, customers, **SETTINGS)
     for section in (
@@ -165,9 +173,18 @@ def test_page_sections_show_every_section(monkeypatch) -> None:
     captions = [c for kind, c in shown if kind == "show_table"]
     assert captions == [
         "Whole campaigns: variant against control",
-        "Does the effect differ between persona segments? (interaction test)",
         "Decision table (also written as ab_decisions.csv)",
         "conversion by tier",
-        "Minimum detectable effect at 80% power",
     ]
     assert shown[0] == ("finding", "Decision")
+    analysts = [m for m in markup if m.startswith("<details")]
+    assert [re.search(r"For analysts: [^<]*", m)[0] for m in analysts] == [
+        "For analysts: does the effect differ between segments?",
+        "For analysts: planning the next test",
+    ]
+    assert "Does the effect differ between persona segments? (interaction test)" in analysts[0]
+    assert "Minimum detectable effect at 80% power" in analysts[1]
+    figures = [m for m in markup if m.startswith("<img")]
+    assert len(figures) == result.overall.table["campaign_id"].nunique()
+    assert all("alt='Forest plot of " in f and "significantly above zero" in f for f in figures)
+    assert not matplotlib.pyplot.get_fignums()

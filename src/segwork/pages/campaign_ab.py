@@ -52,7 +52,7 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
                 f"({level} intervals)."
             )
             if np.isfinite(r["interaction_p"]):
-                seg_col = r.get("interaction_column") or ""
+                seg_col = show.words(r.get("interaction_column") or "")
                 between = f"between {seg_col} segments" if seg_col else "between segments"
                 text += (
                     f" The effect does not differ detectably {between} for any variant "
@@ -61,7 +61,8 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
                 )
         else:
             text = (
-                f"{camp}: the effect differs between {d['segment_column'].iat[0]} segments "
+                f"{camp}: the effect differs between {show.words(d['segment_column'].iat[0])} "
+                "segments "
                 f"(Holm-adjusted interaction p {_p_phrase(d['interaction_p'].iat[0])}), so each segment is "
                 "decided on its own."
             )
@@ -324,6 +325,28 @@ def readable_plan(
     return out.reset_index(drop=True)
 
 
+def forest_alt(
+    table: pd.DataFrame, campaign: str, metrics: list[str], *, segment_column: str, level: float
+) -> str:
+    """The alt text of a campaign's forest plots: what each panel shows and how many of its rows
+    are significantly above or below zero after correction (their colours)."""
+    parts = []
+    for m in metrics:
+        t = table[(table["campaign_id"] == campaign) & (table["metric"] == m)]
+        sig = t["significant"].to_numpy(dtype=bool)
+        diff = t["diff"].to_numpy(dtype=float)
+        parts.append(
+            f"for each of the {len(t)} {segment_column} segment and variant rows, the difference "
+            f"to control in {m} with its {level:.0%} interval; {int((sig & (diff > 0)).sum())} "
+            f"significantly above zero and {int((sig & (diff < 0)).sum())} significantly below "
+            "after correction"
+        )
+    where = ["Left: ", "Right: "] if len(parts) == 2 else [""] * len(parts)
+    return f"Forest plot of {campaign}. " + " ".join(
+        f"{w}{p}." for w, p in zip(where, parts, strict=True)
+    )
+
+
 # --------------------------------------------------------------------------------------
 # Sections of the page, one call each
 # --------------------------------------------------------------------------------------
@@ -372,6 +395,7 @@ def effect_by_segment(result: CampaignAbResult) -> None:
     decide_metric, value_metric = result.decide_metric, result.value_metric
     shown = [m for m in (decide_metric, value_metric) if m]
     rows = result.by_segment[main].table
+    name = show.words(main)
     for camp in result.overall.table["campaign_id"].unique():
         n_rows = len(rows[(rows["campaign_id"] == camp) & (rows["metric"] == decide_metric)])
         fig, axes = plt.subplots(
@@ -383,27 +407,33 @@ def effect_by_segment(result: CampaignAbResult) -> None:
                 m,
                 ax=ax,
                 campaign=camp,
-                segment_column=main,
+                segment_column=name,
                 currency=result.settings["currency"],
-                title=f"{camp}: {m} by {main}",
+                title=f"{camp}: {m} by {name}",
             )
         plt.tight_layout()
-        plt.show()
+        show.figure(
+            fig,
+            alt=forest_alt(rows, camp, shown, segment_column=name, level=1 - alpha),
+        )
     show.explain(
-        f"Each row is one {main} segment and variant; the dot is the difference to control and "
+        f"Each row is one {name} segment and variant; the dot is the difference to control and "
         f"the line its {1 - alpha:.0%} interval. "
         + (f"Left: {decide_metric}; right: {value_metric}." if value_metric else "")
     )
-    show.show_table(
-        readable_heterogeneity(result.heterogeneity, segment_column=main, alpha=alpha),
-        caption=f"Does the effect differ between {main} segments? (interaction test)",
-        max_rows=60,
-    )
-    show.explain(
-        "A small p-value means the campaign's effect really differs between segments (a "
-        "treatment x segment interaction in a regression with robust HC2 errors), so deciding "
-        "per segment is supported. A large one means the differences seen above may be chance, "
-        "and the decision is made for the whole campaign."
+    show.for_analysts(
+        "does the effect differ between segments?",
+        show.table_html(
+            readable_heterogeneity(result.heterogeneity, segment_column=name, alpha=alpha),
+            caption=f"Does the effect differ between {name} segments? (interaction test)",
+            max_rows=60,
+        ),
+        show.text_html(
+            "A small p-value means the campaign's effect really differs between segments (a "
+            "treatment x segment interaction in a regression with robust HC2 errors), so deciding "
+            "per segment is supported. A large one means the differences seen above may be "
+            "chance, and the decision is made for the whole campaign."
+        ),
     )
 
 
@@ -431,30 +461,36 @@ def other_segmentations(result: CampaignAbResult) -> None:
     st, m = result.settings, result.decide_metric
     for col in columns[1:]:
         t = result.by_segment[col].table
+        name = show.words(col)
         show.show_table(
             readable(
                 t[t["metric"] == m],
                 currency=st["currency"],
-                segment_column=col,
+                segment_column=name,
                 level=1 - st["alpha"],
             ).drop(columns="metric"),
-            caption=f"{m} by {col}",
+            caption=f"{m} by {name}",
             max_rows=60,
         )
-        show.explain(heterogeneity_text(result.by_segment[col], m, segment_column=col))
+        show.explain(heterogeneity_text(result.by_segment[col], m, segment_column=name))
 
 
 def planning(result: CampaignAbResult) -> None:
-    """The minimum detectable effect of each test and the size a follow-up needs."""
+    """The minimum detectable effect of each test and the size a follow-up needs (for
+    analysts: a planning table)."""
     st = result.settings
-    show.show_table(
-        readable_plan(
-            result.plan, result.plan_basis, currency=st["currency"], segment_column=result.main
+    main = show.words(result.main) if result.main else result.main
+    show.for_analysts(
+        "planning the next test",
+        show.table_html(
+            readable_plan(
+                result.plan, result.plan_basis, currency=st["currency"], segment_column=main
+            ),
+            caption=f"Minimum detectable effect at {st['power']:.0%} power",
+            max_rows=40,
         ),
-        caption=f"Minimum detectable effect at {st['power']:.0%} power",
-        max_rows=40,
-    )
-    show.explain(
-        "A segment whose minimum detectable effect is larger than the effect you hope for needs "
-        "a bigger test before a decision: see the customers per group required."
+        show.text_html(
+            "A segment whose minimum detectable effect is larger than the effect you hope for "
+            "needs a bigger test before a decision: see the customers per group required."
+        ),
     )
