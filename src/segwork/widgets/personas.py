@@ -318,9 +318,11 @@ class ClusterExplorer(widgets.VBox):
             self._render(k, k_auto)
             self.status.value = self._done_text(k)
         except Exception as e:
+            why = str(e).strip().rstrip(".")
+            before = " The greyed result below is the previous one." if self.result else ""
             self.status.value = (
                 "<div style='color:#c53030'>This setting could not be fitted: "
-                f"{html.escape(str(e))} The greyed result below is the previous one.</div>"
+                f"{html.escape(why)}.{before}</div>"
             )
             if not isinstance(e, SegworkError):
                 raise  # a bug, not a setting the data cannot support: its traceback too
