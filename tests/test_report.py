@@ -239,6 +239,47 @@ def test_successful_notebook_has_no_error_box_and_header_is_escaped(tmp_path: Pa
     assert external_references(html) == []
 
 
+def test_report_header_links_the_runs_reports_and_lists(tmp_path: Path) -> None:
+    nb = new_notebook(cells=[new_markdown_cell("# RFM")])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "02_rfm_clv.ipynb"
+    nbformat.write(nb, path)
+    reports = [
+        ("Data collection", "01_data_collection.html"),
+        ("RFM", "02_rfm_clv.html"),
+        (MALICIOUS, "05_rule_segments.html"),
+    ]
+    downloads = report.download_links(["02_rfm_clv", "04_campaign_ab", "05_rule_segments"])
+    assert downloads == [
+        ("Member lists per RFM segment", "rfm_segments/"),
+        ("Campaign decisions (CSV)", "artifacts/ab_decisions.csv"),
+        ("Action lists (tasks, emails, calls)", "actions/"),
+        ("Member lists per saved segment", "members/"),
+    ]
+    assert report.download_links(["01_data_collection"]) == []
+    html = render_notebook_html(
+        path, tmp_path / "02_rfm_clv.html", reports=reports, downloads=downloads
+    ).read_text(encoding="utf-8")
+    header = html[html.index('<header class="segwork-header">') : html.index("</header>")]
+    assert '<a href="index.html">← Run summary</a>' in header
+    assert '<a href="01_data_collection.html">Data collection</a>' in header
+    # the page itself is named, not linked
+    assert '<strong aria-current="page">RFM</strong>' in header
+    assert 'href="02_rfm_clv.html"' not in header
+    assert '<a href="actions/">Action lists (tasks, emails, calls)</a>' in header
+    assert '<a href="artifacts/ab_decisions.csv">' in header
+    assert MALICIOUS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;</a>" in header
+    assert external_references(html) == []
+    # without them (the callers of before), no navigation lines
+    plain = render_notebook_html(path, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert "segwork-reports" not in plain.split("</style>")[-1]
+    assert "Lists for download" not in plain
+
+
 def _record(**overrides) -> dict:
     run = {
         "run_id": "20261123-031500-demo",
