@@ -4,7 +4,10 @@ Every exported cell that a spreadsheet would run as a formula (it starts with ``
 carriage return, line feed or NUL) is prefixed with a single quote (OWASP "CSV Injection",
 ASVS 1.2.10). CSV is written UTF-8 with a BOM and CRLF line ends, as Excel reads it. XLSX cells
 are neutralised the same way and written as text, never as formulas. JSON Lines and Parquet
-files are for programs and keep the values as they are.
+files are for programs and keep the values as they are. PDF lists are for people who print or
+file them (CRM users expect one next to the CSV): an escaped HTML table printed by headless
+Chromium (:mod:`segwork.pdf`), at most :data:`PDF_MAX_ROWS` rows, whose first line gives the
+full count and names the CSV that holds every row.
 
 Action lists and member lists (notebook 05) are written here, atomically (a temporary file in
 the same folder, then ``os.replace``) and deterministically (the same lists give the same
@@ -15,10 +18,12 @@ bytes): :class:`ActionFiles` and :class:`MemberFiles` are the run's ``actions`` 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ from segwork import progress
 from segwork.actions.checks import ActionError, _is_missing, _suggest
 from segwork.actions.pseudonymize import DIRECT_IDENTIFIERS, pseudonymize_members
 from segwork.files import atomic_write_bytes
+from segwork.pdf import write_pdf
 
 if TYPE_CHECKING:
     from segwork.actions import ActionLists
@@ -40,8 +46,32 @@ if TYPE_CHECKING:
 #: = + - @ tab carriage-return line-feed; ASVS 1.2.10 adds NUL).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 #: Formats of the files for people and programs: csv (people; fast), xlsx (people; slower),
-#: parquet and jsonl (programs).
-FORMATS = ("csv", "xlsx", "parquet", "jsonl")
+#: pdf (people; a capped list, printed by Chromium), parquet and jsonl (programs).
+FORMATS = ("csv", "xlsx", "parquet", "jsonl", "pdf")
+#: Rows a PDF list shows at most. A4 landscape holds about 40 rows a page, so 2,000 rows are
+#: some 50 pages (about 15 s to print on a busy machine): more is not read on paper, and a list
+#: of 100,000 would take many minutes. The PDF's first line gives the full count and names the
+#: CSV with every row.
+PDF_MAX_ROWS = 2_000
+#: The columns of a member list's PDF, those present in this order: who the customer is and how
+#: to reach them. A member list carries every customer-360 column (~70), which no page holds;
+#: the PDF's first line says that all of them are in the CSV. (``columns=`` overrides this.)
+PDF_MEMBER_COLUMNS = (
+    "customer_id",
+    "name",
+    "customer_type",
+    "email",
+    "phone",
+    "city",
+    "region",
+    "owner",
+    "rfm_segment",
+    "persona",
+    "last_order_date",
+    "revenue_365d",
+)
+#: Columns of an action list left out of its PDF: the same on every row (said in the title).
+_PDF_ACTION_OMIT = ("run_id",)
 _XLSX_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")  # not allowed in XML 1.0 text
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -337,6 +367,94 @@ def _jsonl_bytes(df: pd.DataFrame) -> bytes:
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
+# --------------------------------------------------------------------------------------- PDF
+
+_PDF_STYLE = """
+@page { size: A4 landscape; margin: 10mm 10mm 12mm; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 8pt;
+       color: #1f2328; margin: 0; }
+p.note { font-size: 10pt; font-weight: 600; margin: 0 0 4px; }
+h1 { font-size: 13pt; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; max-width: 100%; table-layout: auto; }
+th, td { text-align: left; vertical-align: top; padding: 2px 4px; border-bottom: 1px solid #d0d7de;
+         white-space: normal; overflow-wrap: anywhere; }
+th { background: #f6f8fa; font-weight: 600; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; }
+"""
+
+
+def _pdf_text(v: Any) -> str:
+    """One cell as text for the PDF (escaped by the caller): '' for a missing value."""
+    v = _json_value(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.0f}" if v.is_integer() else f"{v:.2f}"
+    return str(v)
+
+
+def pdf_note(n_rows: int, shown: int, what: str, full_list: str | None, hidden: int = 0) -> str:
+    """The first line of a PDF list: the full count, how many rows (and columns) the PDF shows,
+    and where the full list is."""
+    text = f"{n_rows:,} {what}"
+    text += f"; this PDF lists the first {shown:,}." if shown < n_rows else "."
+    whole = "every row and all columns" if hidden else "every row"
+    if full_list:
+        text += f" The full list ({whole}) is in {full_list}."
+    else:
+        text += (
+            f" The full list ({whole}) is in the CSV export: add csv to the formats to write it."
+        )
+    return text
+
+
+def pdf_list_html(
+    df: pd.DataFrame,
+    *,
+    title: str,
+    what: str = "rows",
+    full_list: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_rows: int | None = None,
+) -> str:
+    """A customer list as one HTML page to print: the note (:func:`pdf_note`) on the first line,
+    the title, then at most ``max_rows`` (default :data:`PDF_MAX_ROWS`) rows of ``columns``
+    (those present; default all), every header and cell HTML-escaped."""
+    max_rows = PDF_MAX_ROWS if max_rows is None else max_rows
+    keep = [c for c in columns if c in df.columns] if columns is not None else list(df.columns)
+    hidden = df.shape[1] - len(keep)
+    shown = df.iloc[:max_rows][keep]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in keep)
+    cells = [
+        [html.escape(_pdf_text(v)) for v in _json_column(shown.iloc[:, k])]
+        for k in range(len(keep))
+    ]
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in zip(*cells, strict=True)
+    )
+    note = pdf_note(len(df), len(shown), what, full_list, hidden)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_PDF_STYLE}</style></head><body>"
+        f'<p class="note">{html.escape(note)}</p><h1>{html.escape(title)}</h1>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></body></html>"
+    )
+
+
+def pdf_list_bytes(df: pd.DataFrame, **kwargs: Any) -> bytes:
+    """The PDF of :func:`pdf_list_html` (same arguments), printed by headless Chromium
+    (:func:`segwork.pdf.write_pdf`; a :class:`segwork.pdf.PdfError` names the fix when Chromium
+    is missing)."""
+    with tempfile.TemporaryDirectory(prefix="segwork-list-") as scratch:
+        page = Path(scratch) / "list.html"
+        page.write_text(pdf_list_html(df, **kwargs), encoding="utf-8")
+        write_pdf(page, Path(scratch) / "list.pdf")
+        return (Path(scratch) / "list.pdf").read_bytes()
+
+
 def export_members(
     members: pd.DataFrame,
     path: str | os.PathLike[str],
@@ -344,16 +462,23 @@ def export_members(
     pseudonymize: bool = False,
     salt: str | bytes | None = None,
     columns: Sequence[str] | None = None,
+    title: str | None = None,
+    full_list: str | None = None,
 ) -> Path:
-    """Write a segment's member list to ``path`` (.csv, .xlsx or .parquet, by suffix).
+    """Write a segment's member list to ``path`` (.csv, .xlsx, .parquet or .pdf, by suffix).
 
     ``columns`` picks the columns (customer_id is always kept). CSV/XLSX cells are neutralised
-    against formula injection; ``pseudonymize=True`` applies :func:`pseudonymize_members`.
+    against formula injection; ``pseudonymize=True`` applies :func:`pseudonymize_members`. A PDF
+    shows :data:`PDF_MEMBER_COLUMNS` (or ``columns``) of the first :data:`PDF_MAX_ROWS` members
+    under ``title`` (default: the file's stem), its first line naming ``full_list`` (the CSV
+    written next to it) as the place of the full list.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx", ".parquet"):
-        raise ExportError(f"export: {path.name} must end in .csv, .xlsx or .parquet")
+    if suffix not in (".csv", ".xlsx", ".parquet", ".pdf"):
+        raise ExportError(
+            f"export: {path.name} must end in .csv, .xlsx or .parquet, or .pdf for a printed list"
+        )
     table = members.reset_index() if members.index.name == "customer_id" else members.copy()
     if "customer_id" not in table.columns:
         raise ExportError("export: the member table has no customer_id column or index")
@@ -378,6 +503,14 @@ def export_members(
         data = csv_bytes(table)
     elif suffix == ".xlsx":
         data = _xlsx_bytes(table, "members", dt.datetime(2000, 1, 1))
+    elif suffix == ".pdf":
+        data = pdf_list_bytes(
+            table,
+            title=title or path.stem,
+            what="customers",
+            full_list=full_list,
+            columns=PDF_MEMBER_COLUMNS if columns is None else None,
+        )
     else:
         buf = io.BytesIO()
         table.to_parquet(buf, index=False)
@@ -406,10 +539,16 @@ def export_segment_members(
         ids = memberships.index[memberships[seg].fillna(False).astype(bool)]
         table = customers.loc[ids].reset_index()
         stem = re.sub(r"[^A-Za-z0-9]+", "_", seg).strip("_").lower() or "segment"
+        full_list = f"{stem}.csv" if "csv" in formats else None
         for fmt in formats:
             written.append(
                 export_members(
-                    table, folder / f"{stem}.{fmt}", pseudonymize=pseudonymize, columns=columns
+                    table,
+                    folder / f"{stem}.{fmt}",
+                    pseudonymize=pseudonymize,
+                    columns=columns,
+                    title=seg,
+                    full_list=full_list,
                 )
             )
     return written
@@ -418,9 +557,12 @@ def export_segment_members(
 def table_bytes(
     df: pd.DataFrame, fmt: str, *, sheet: str = "Sheet1", stamp: dt.datetime | None = None
 ) -> bytes:
-    """``df`` as the bytes of one file in ``fmt`` (csv, xlsx, parquet or jsonl)."""
+    """``df`` as the bytes of one file in ``fmt`` (csv, xlsx, parquet, jsonl or pdf; a PDF is
+    titled ``sheet``, see :func:`pdf_list_html`)."""
     if fmt == "csv":
         return csv_bytes(df)
+    if fmt == "pdf":
+        return pdf_list_bytes(df, title=sheet)
     if fmt == "xlsx":
         return _xlsx_bytes(df, sheet, stamp or dt.datetime(2000, 1, 1))
     if fmt == "jsonl":
@@ -454,19 +596,35 @@ def write_actions(
     lists: ActionLists, folder: str | os.PathLike[str], formats: Sequence[str] = ("csv",)
 ) -> dict[str, Path]:
     """Write tasks, emails and calls in each of ``formats`` (csv and xlsx for people, cells
-    neutralised; jsonl and parquet for integrations), plus ``excluded.csv``. Atomic and
-    deterministic: writing the same lists twice gives byte-identical files. Returns
-    {file name: path}."""
+    neutralised; pdf for people, at most :data:`PDF_MAX_ROWS` rows; jsonl and parquet for
+    integrations), plus ``excluded.csv``. Atomic and deterministic: writing the same lists twice
+    gives byte-identical files. Returns {file name: path}."""
     folder = Path(folder)
     stamp = lists.today.to_pydatetime()
+    formats = check_formats(formats)
     out: dict[str, Path] = {}
     for name, df in lists.lists().items():
-        for fmt in check_formats(formats):
-            out[f"{name}.{fmt}"] = atomic_write_bytes(
-                folder / f"{name}.{fmt}", table_bytes(df, fmt, sheet=name, stamp=stamp)
-            )
+        for fmt in formats:
+            if fmt == "pdf":
+                data = _action_pdf(df, name, full_list=f"{name}.csv" if "csv" in formats else None)
+            else:
+                data = table_bytes(df, fmt, sheet=name, stamp=stamp)
+            out[f"{name}.{fmt}"] = atomic_write_bytes(folder / f"{name}.{fmt}", data)
     out["excluded.csv"] = atomic_write_bytes(folder / "excluded.csv", csv_bytes(lists.excluded))
     return out
+
+
+def _action_pdf(df: pd.DataFrame, name: str, *, full_list: str | None) -> bytes:
+    """An action list as a PDF; the run id (the same on every row) is said in the title."""
+    omit = [c for c in _PDF_ACTION_OMIT if c in df.columns and df[c].nunique() <= 1]
+    run = f", run {df[omit[0]].iloc[0]}" if omit and len(df) else ""
+    return pdf_list_bytes(
+        df,
+        title=f"{name.capitalize()}{run}",
+        what=name if len(df) != 1 else name.removesuffix("s"),
+        full_list=full_list,
+        columns=[c for c in df.columns if c not in omit],
+    )
 
 
 @dataclass
