@@ -615,3 +615,16 @@ def test_webhook_secrets(monkeypatch, tiny_crm: Path) -> None:
     assert hook.resolved_url() == "https://hooks.example.com/services/T0/B1/xyz"
     assert hook.resolved_headers() == {"Authorization": "Basic Zm9vOmJhcg"}
     assert hook.describe() == "https://${HOOK_HOST}/services/${HOOK_PATH}"
+
+
+def test_a_webhook_url_given_whole_by_a_variable_is_a_secret(monkeypatch, tiny_crm: Path) -> None:
+    monkeypatch.setenv("CHAT_HOOK", "https://chat.example.com/hooks/abc123")
+    cfg = parse_config(
+        _with(tiny_crm, notify={"webhook": {"url": "${CHAT_HOOK}"}}), base_dir=tiny_crm
+    )
+    assert "https://chat.example.com/hooks/abc123" in cfg.secrets()
+    monkeypatch.setenv("CHAT_HOOK", "ftp://chat.example.com/x")
+    with pytest.raises(ConfigError, match=r"notify\.webhook\.url: a webhook url is an http"):
+        parse_config(
+            _with(tiny_crm, notify={"webhook": {"url": "${CHAT_HOOK}"}}), base_dir=tiny_crm
+        )

@@ -388,3 +388,16 @@ def test_sigterm_ends_the_run_as_failed_and_is_notified(
     (call,) = _calls(tmp_path / "calls.jsonl")
     assert call["payload"]["status"] == "failed" and "SIGTERM" in call["payload"]["error"]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is the run's only
+
+
+def test_a_record_of_another_version_still_gives_a_payload(tmp_path: Path) -> None:
+    record = {
+        "run_id": "r2",
+        "status": "failed",
+        "run_dir": str(tmp_path / "runs" / "r2"),
+        "notebooks": [{"stem": "01_x", "status": "failed", "from_the_future": 1}],
+    }
+    payload = notify.build_payload(record, tmp_path)
+    assert payload["status"] == "failed" and payload["failed_notebook"] == "01_x"
+    assert payload["error"] == f"run r2 failed. See {tmp_path / 'runs' / 'r2' / 'index.html'}"
+    assert payload["headline"]

@@ -248,13 +248,15 @@ def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
 
 def _notify_run(cfg: RunConfig | None, record: RunRecord, secrets: Sequence[str]) -> None:
     """Tell the config's ``notify:`` how the run went, if it asks to hear about this outcome."""
-    from segwork import notify
+    from segwork import notify, pipeline
 
     if cfg is None or not notify.wants(cfg.notify, record.status):
         return
     data = notify.read_run_record(record.run_dir, record.to_dict())
-    reports_dir = record.run_dir.parent.parent
-    _deliver(cfg, notify.build_payload(data, reports_dir, secrets=secrets), record.run_dir, secrets)
+    error = None if record.succeeded else str(pipeline.RunFailed(record))
+    reports_dir = record.run_dir.parent.parent  # runs/<run-id> in it
+    payload = notify.build_payload(data, reports_dir, error=error, secrets=secrets)
+    _deliver(cfg, payload, record.run_dir, secrets)
 
 
 def _notify_error(

@@ -71,30 +71,32 @@ def read_run_record(run_dir: Path, fallback: Mapping[str, Any]) -> dict[str, Any
 
 
 def build_payload(
-    record: Mapping[str, Any], reports_dir: Path, *, secrets: Sequence[str] = ()
+    record: Mapping[str, Any],
+    reports_dir: Path,
+    *,
+    error: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The notification of a finished run, from its run.json mapping (``RunRecord.to_dict()``).
 
     ``summary`` is the run's own page (reports/runs/<id>/index.html); ``latest`` the page the
     ``latest`` link shows, only for a run that succeeded (a failed run leaves it on an older run).
+    ``error`` says why a run failed (default: the text of ``pipeline.RunFailed`` for the record).
     """
-    from segwork.pipeline import RunFailed, RunRecord
-    from segwork.report import run_headline
-
     status = str(record.get("status") or "failed")
-    run_dir = Path(str(record.get("run_dir") or Path(reports_dir) / "runs" / record["run_id"]))
-    error = None
-    if status != "succeeded":
-        error = str(RunFailed(RunRecord.from_dict(dict(record), run_dir)))
+    run_id = str(record["run_id"])
+    run_dir = Path(str(record.get("run_dir") or Path(reports_dir) / "runs" / run_id))
+    if status != "succeeded" and error is None:
+        error = _failure_text(record, run_dir)
     failed = next(
         (nb for nb in record.get("notebooks") or [] if nb.get("status") == "failed"), None
     )
     payload = _payload(
         status=status,
-        name=str(record.get("name") or record["run_id"]),
-        run_id=str(record["run_id"]),
-        headline=run_headline(dict(record)),
-        error=error,
+        name=str(record.get("name") or run_id),
+        run_id=run_id,
+        headline=_headline(record),
+        error=error if status != "succeeded" else None,
         started=record.get("started"),
         finished=record.get("finished"),
         reports_dir=Path(reports_dir),
@@ -107,6 +109,27 @@ def build_payload(
         },
     )
     return redact_tree(payload, secrets)
+
+
+def _headline(record: Mapping[str, Any]) -> str:
+    """The run's headline as its pages say it; a record the page code cannot read (written by
+    another version) still gets its status said, since the notification matters more."""
+    from segwork.report import run_headline
+
+    try:
+        return run_headline(dict(record))
+    except Exception:  # noqa: BLE001 - see the docstring
+        return f"The run {record.get('status') or 'ended'}."
+
+
+def _failure_text(record: Mapping[str, Any], run_dir: Path) -> str:
+    """Why the run failed, as ``segwork run`` prints it (``pipeline.RunFailed``)."""
+    from segwork.pipeline import RunFailed, RunRecord
+
+    try:
+        return str(RunFailed(RunRecord.from_dict(dict(record), run_dir)))
+    except Exception:  # noqa: BLE001 - a record of another version: say what is known
+        return f"run {record.get('run_id')} failed. See {run_dir / 'index.html'}"
 
 
 def error_payload(
