@@ -410,6 +410,13 @@ def test_page_05_alt_texts() -> None:
 
     overlap = pd.DataFrame([[1.0, 0.2], [0.5, 1.0]], index=["A", "B"], columns=["A", "B"])
     assert page.overlap_alt(overlap).endswith("the largest: 50% of 'B' are also in 'A'.")
+    table = page.overlap_table(overlap.assign(B=[0.004, 1.0]))
+    assert table.to_dict("list") == {
+        "segment": ["A", "B"],
+        "A": ["100.00 %", "50.00 %"],
+        "B": ["0.40 %", "100.00 %"],
+    }
+    assert page.overlap_table(overlap)["B"].tolist() == ["20.0 %", "100.0 %"]
     none = pd.DataFrame([[1.0, 0.0], [0.0, 1.0]], index=["A", "B"], columns=["A", "B"])
     assert page.overlap_alt(none).endswith(": no two segments share a customer.")
     sizes = pd.DataFrame(
@@ -427,3 +434,20 @@ def test_page_05_alt_texts() -> None:
     formats = page.kpi_formats(pd.DataFrame({"revenue": [1e6, 2e6]}), currency="EUR")
     assert formats["revenue"].format(1234567.0) == "1,234,567 EUR"
     assert formats["members"] == "count" and formats["share"] == "pct"
+
+
+def test_page_03_without_consent_or_customers_names_the_column_only_for_analysts(shown) -> None:
+    from segwork.pages import personas as page
+    from tests.test_clusters import simulate_survey
+
+    resp, cat, _ = simulate_survey(3, n=300, seed=4)
+    step = personas_step.run(resp, cat, k_range=(2, 4), n_bootstrap=2)
+    assert step.fitted and step.consent_source == "none"
+    soup = _render((page.behaviour, page.survey_quality), step, shown)
+    _check_tables_for_people(soup)
+    analysts = _analysts(soup)
+    quality = analysts["reliability, missing answers and the saved model"]
+    assert "no respondent was left out for consent" in quality.get_text()
+    quality.decompose()
+    assert "profiling_consent" not in soup.get_text()
+    assert "No customer data was given." in soup.get_text()

@@ -415,12 +415,7 @@ def survey_quality(step: PersonasStep) -> None:
         show.explain(
             "No respondent was left out (consent and the share of answered items were checked)."
         )
-    if step.consent_source == "none":
-        show.explain(
-            "Neither the customers nor the survey table has a profiling_consent column, so no "
-            "respondent was left out for consent."
-        )
-    elif res.excluded.get(REASON_CONSENT, 0):
+    if step.consent_source != "none" and res.excluded.get(REASON_CONSENT, 0):
         show.explain(
             "Respondents without profiling consent on record (including respondents who are not "
             "in the customers table) count as not consenting and are left out."
@@ -433,6 +428,13 @@ def survey_quality(step: PersonasStep) -> None:
         ),
         show.text_html(grouping_text(res, _model_file_name())),
     ]
+    if step.consent_source == "none":  # names the column a data owner would add
+        parts.append(
+            show.text_html(
+                "Neither the customers nor the survey table has a profiling_consent column, so "
+                "no respondent was left out for consent."
+            )
+        )
     if res.unused_columns:
         parts.append(show.text_html(unused_columns_note(res.unused_columns)))
     show.for_analysts("reliability, missing answers and the saved model", *parts)

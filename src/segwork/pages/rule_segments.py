@@ -67,6 +67,15 @@ def overlap_alt(overlap: pd.DataFrame) -> str:
     return text + f"; the largest: {share:.0%} of '{row}' are also in '{col}'."
 
 
+def overlap_table(overlap: pd.DataFrame) -> pd.DataFrame:
+    """The overlap shares in per cent, every cell with the same decimals (one, two when the
+    smallest non-zero share needs them), one row per segment."""
+    values = overlap.to_numpy(dtype=float).ravel()
+    digits = min(max(show.decimals_for(100 * values), 1), 2)
+    cells = overlap.apply(lambda col: [show.pct(float(v), digits) for v in col])
+    return cells.rename_axis("segment").reset_index()
+
+
 def sizes_alt(sizes: pd.DataFrame) -> str:
     """The alt text of the size lines: how many runs, and each segment's members now and first."""
     runs = sizes["run_id"].nunique()
@@ -207,9 +216,8 @@ def overlap(result: RuleSegmentsResult) -> None:
         show.for_analysts(
             "the numbers of the heatmap",
             show.table_html(
-                overlap.rename_axis("segment").reset_index(),
+                overlap_table(overlap),
                 caption="Share of each row segment's members also in the column segment",
-                formats=dict.fromkeys(overlap.columns, "pct"),
                 labels={str(c): str(c) for c in overlap.columns},
             ),
         )
