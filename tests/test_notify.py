@@ -401,3 +401,19 @@ def test_a_record_of_another_version_still_gives_a_payload(tmp_path: Path) -> No
     assert payload["status"] == "failed" and payload["failed_notebook"] == "01_x"
     assert payload["error"] == f"run r2 failed. See {tmp_path / 'runs' / 'r2' / 'index.html'}"
     assert payload["headline"]
+
+
+def test_an_unexpected_error_is_notified_and_keeps_status_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segwork import pipeline
+
+    def broken_run(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(pipeline, "run", broken_run)
+    config = _project(tmp_path, valid=True, notify_cfg={"command": _recorder(tmp_path)})
+    result = _run(config)
+    assert result.exit_code == 1 and "unexpected error" in result.stderr
+    (call,) = _calls(tmp_path / "calls.jsonl")
+    assert "RuntimeError: disk on fire" in call["payload"]["error"]
