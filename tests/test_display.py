@@ -83,6 +83,10 @@ def test_each_kind_writes_numbers_for_people() -> None:
     )
     assert _column(markup, 0) == ["12", "1,234,567"]
     assert _column(markup, 1) == ["12.3 %", "50.0 %"]
+    shares = display.table_html(pd.DataFrame({"s": [0.203, 0.0003, 0.0]}), formats={"s": "pct"})
+    assert _column(shares) == ["20.3 %", "< 0.1 %", "0.0 %"]  # one decimal; tiny said so
+    small = display.table_html(pd.DataFrame({"s": [0.0012, 0.0051]}), formats={"s": "pct"})
+    assert _column(small) == ["0.12 %", "0.51 %"]  # all below 1 %: the decimals they need
     tiny = _column(markup, 2)
     assert tiny[0] == "< 0.0001" and tiny[1] == "0.2500"  # fixed decimals, never 6.5e-08
     assert _column(markup, 3) == ["< 0.001", "0.043"]
@@ -310,4 +314,4 @@ def test_words_read_inside_a_sentence_and_money_keeps_its_exact_amount_on_hover(
     markup = display.table_html(
         pd.DataFrame({"revenue": [109_791_656.0]}), formats={"revenue": "money"}, currency="CZK"
     )
-    assert ">109.8 M CZK<" in markup and "title='109,791,656.00 CZK'" in markup
+    assert ">109.8 M CZK<" in markup and "title='109,791,656 CZK'" in markup

@@ -426,7 +426,7 @@ def table_html(
             sort = "" if key is None else repr(key) if isinstance(key, float) else str(key)
             style = "text-align:right" if right else "text-align:left"
             title = (
-                f" title='{html.escape(number(key, 2, unit=currency or ''), quote=True)}'"
+                f" title='{html.escape(_exact_money(key, currency), quote=True)}'"
                 if hover and isinstance(key, float) and math.isfinite(key)
                 else ""
             )
@@ -579,9 +579,17 @@ def _count_text(v: Any) -> str:
     return _number_text(x, _number_decimals(np.array([x])))
 
 
+def _exact_money(x: float, currency: str | None) -> str:
+    """An amount in full (cents below 100, as :func:`segwork.numbers.money_format`)."""
+    return number(x, 2 if abs(x) < 100 else 0, unit=currency or "")
+
+
 def _pct_decimals(v: np.ndarray) -> int:
-    """One decimal of a percent ('12.3 %'), two when the smallest share needs them."""
-    return min(max(decimals_for(100 * v), 1), 2)
+    """One decimal of a percent ('12.3 %'; a share too small for it is '< 0.1 %'), two when
+    every share of the column is below 1 %."""
+    if v.size and np.abs(100 * v).max() < 1:
+        return min(max(decimals_for(100 * v), 1), 2)
+    return 1
 
 
 def _number_decimals(v: np.ndarray) -> int:
