@@ -10,6 +10,7 @@ state read from inside a patched k sweep (what the user sees while the fit runs)
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import pytest
 
 from segwork import demo as demo_mod
 from segwork import rfm
+from segwork.numbers import money
 from segwork.personas import ClusteringError
 from segwork.schema import as_ibis
 from segwork.widgets import RfmExplorer
@@ -82,6 +84,11 @@ def test_rfm_sizes_and_revenue_shares_match_a_groupby_of_rfm_score(
     )
     # and the table shows the counts with thousands separators
     assert f">{int(shown.max()):,}</td>" in explorer.sizes.value
+    top = kpis.index[0]  # money with its currency, shares in per cent
+    assert f">{money(kpis.loc[top, 'revenue'], 'CZK')}</td>" in explorer.sizes.value
+    share = float(kpis.loc[top, "revenue_share"])
+    cell = re.search(f"data-sort='{share!r}'[^>]*>([^<]*)</td>", explorer.sizes.value)[1]
+    assert cell.endswith(" %") and float(cell[:-2]) == pytest.approx(100 * share, abs=0.05)
 
 
 @pytest.mark.parametrize("bins", [2, 4, 9])
@@ -309,9 +316,10 @@ def test_cluster_explorer_tables_are_in_words(survey):
     ]
     assert people["respondents"].sum() == res.n_respondents
     biggest = int(res.profiles["size"].max())
-    share = f"{res.profiles['share'].max():.0%}"
+    share = float(res.profiles["share"].max())
     shown = ex.personas.value
-    assert f">{biggest:,}</td>" in shown and f">{share}</td>" in shown
+    assert f">{biggest:,}</td>" in shown  # a count, not 196.00
+    assert f"data-sort='{share!r}' style='text-align:right'>{100 * share:.1f} %</td>" in shown
     sweep = persona_widgets.sweep_table(res.sweep, shown=res.k, rule=res.k)
     assert sweep.loc[sweep["groups (k)"] == res.k, "note"].item() == "shown, the rule's choice"
     for raw in ("min_cluster_jaccard", "stability_sd", "calinski_harabasz", "davies_bouldin"):

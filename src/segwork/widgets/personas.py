@@ -56,8 +56,8 @@ def persona_table(profiles: pd.DataFrame) -> pd.DataFrame:
 
 
 PERSONA_FORMATS = {
-    "respondents": "{:,}",
-    "share of respondents": "{:.0%}",
+    "respondents": "count",
+    "share of respondents": "pct",
     "reproduced in refits (Jaccard)": "{:.2f}",
 }
 

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from segwork import rfm
-from segwork.display import table_html
+from segwork.display import PageTable, page_table_html, table_html
 from segwork.errors import SegworkError
-from segwork.numbers import money_format
 from segwork.pages.rfm_clv import coverage_text, segment_table
 from segwork.schema import to_day
 
@@ -46,6 +45,9 @@ MAPS: tuple[tuple[str, str], ...] = (
     ("YAML file", MAP_FILE),
 )
 SAMPLE_PROFILE_COLUMNS = ("name", "customer_type", "region")
+# the key figures the explorer shows (page 02 shows them all): sizes and revenue shares
+SIZE_COLUMNS = ("segment", "customers", "customer_share", "revenue", "revenue_share")
+SAMPLE_FORMATS = {"days since last purchase": "count", "purchases": "count", "net revenue": "money"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,6 @@ def member_sample(
     seed: int = 0,
     customers: pd.DataFrame | None = None,
     columns: tuple[str, ...] | list[str] = SAMPLE_PROFILE_COLUMNS,
-    currency: str = "",
 ) -> pd.DataFrame:
     """``n`` customers of ``segment`` drawn at random (``seed``), in customer order, with plain
     column labels: customer, the profile ``columns`` of ``customers`` that exist, RFM code, days
@@ -108,11 +109,10 @@ def member_sample(
     if prof is not None:
         for col in (c for c in columns if c in prof.columns):
             out[col.replace("_", " ")] = prof[col].reindex(rows.index)
-    unit = f" ({currency})" if currency else ""
     out["RFM code"] = rows["rfm_code"].astype(str)
     out["days since last purchase"] = rows["recency"]
     out["purchases"] = rows["frequency"]
-    out[f"net revenue{unit}"] = rows["monetary"]
+    out["net revenue"] = rows["monetary"]
     return out.reset_index(drop=True)
 
 
@@ -295,10 +295,9 @@ class RfmExplorer:
         self.message.value = (
             f"<ul style='color:#4a5568;font-size:0.9em;margin:2px 0'>{notes}</ul>" if notes else ""
         )
-        table = segment_table(view.kpis, currency=self.currency, window_days=self.window_days())
-        self.sizes.value = table_html(
-            table.frame, caption="Segments", formats=table.formats, max_rows=len(table.frame)
-        ) + (f"<p style='color:#4a5568;font-size:0.9em'>{html.escape(table.note)}</p>")
+        self.sizes.value = page_table_html(
+            self._size_table(view.kpis), caption="Segments", max_rows=len(view.kpis)
+        )
         self._muted = True  # new options reset the value; one redraw below, not one per option
         try:
             chosen = self.segment.value
@@ -313,6 +312,18 @@ class RfmExplorer:
         finally:
             self._muted = False
         self._draw_sample()
+
+    def _size_table(self, kpis: pd.DataFrame) -> PageTable:
+        """Page 02's segment table (:func:`segwork.pages.rfm_clv.segment_table`), its size and
+        revenue columns, with what they count."""
+        window = self.window_days()
+        table = segment_table(kpis[list(SIZE_COLUMNS)], currency=self.currency, window_days=window)
+        where = "over the whole history" if window is None else f"in the last {window:,} days"
+        note = (
+            f"Net revenue: purchases minus returns {where} up to the analysis date; shares are "
+            "of all scored customers and of their net revenue."
+        )
+        return PageTable(table.frame, table.formats, note, table.labels, table.currency)
 
     def _header_html(self, features: pd.DataFrame | None) -> str:
         window = self.window_days()
@@ -350,20 +361,15 @@ class RfmExplorer:
             seed=self.seed,
             customers=self.customers,
             columns=self.sample_columns,
-            currency=self.currency,
         )
         if self.members.empty:
             self.sample.value = f"<p>No customers in {html.escape(segment)}.</p>"
             return
-        money_col = self.members.columns[-1]
         n_all = int(self.view.kpis.set_index("segment").loc[segment, "customers"])
         self.sample.value = table_html(
             self.members,
             caption=f"{len(self.members):,} of {n_all:,} customers in {segment} "
             f"(random sample, seed {self.seed})",
-            formats={
-                "days since last purchase": "{:,}",
-                "purchases": "{:,}",
-                money_col: money_format(self.members[money_col]),
-            },
+            formats=SAMPLE_FORMATS,
+            currency=self.currency,
         )
