@@ -430,6 +430,11 @@ def test_summary_page_without_a_previous_run_or_digests() -> None:
     )
     html = render_run_index(old)
     assert 'class="tile"' not in html and "Data collection" in html
+    # the same figures in the previous run: no change on each, every size and decision the same
+    same = copy.deepcopy(first) | {"run_id": "20261101-000000-demo"}
+    html = re.sub(r"\s+", " ", render_run_index(first, previous=same))
+    assert html.count('=</span> <span class="nowrap">no change</span></div>') == 3
+    assert "(was" not in html and "every size is the same as in the previous run" in html
     # the previous run is never the run itself
     assert "There is no previous" in render_run_index(first, previous=copy.deepcopy(first))
 
