@@ -532,6 +532,9 @@ def test_run_headline_is_the_first_reports_finding_or_the_status_summary() -> No
     ok["notebooks"][0]["digest"] = {"headline": "First  finding.\n\nSecond paragraph."}
     ok["notebooks"][1]["digest"] = {"headline": "RFM finding."}
     assert report.run_headline(ok) == "First finding."
+    listing = render_reports_index([ok, _record(run_id="x", name=MALICIOUS)])
+    assert '<td class="headline-cell">First finding.</td>' in listing
+    assert '<td class="headline-cell">This run succeeded on 23 November 2026' in listing
     # a run recorded before digests existed, and a failed run: the plain status summary
     assert report.run_headline(_record()).startswith("This run succeeded on 23 November 2026")
     failed = _record(status="failed")
