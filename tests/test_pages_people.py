@@ -451,3 +451,18 @@ def test_page_03_without_consent_or_customers_names_the_column_only_for_analysts
     quality.decompose()
     assert "profiling_consent" not in soup.get_text()
     assert "No customer data was given." in soup.get_text()
+
+
+def test_alt_texts_of_empty_or_incomplete_data() -> None:
+    from segwork.pages import data_collection as p01
+    from segwork.pages import personas as p03
+    from segwork.pages import rule_segments as p05
+
+    overlap = pd.DataFrame([[1.0, float("nan")], [0.0, 1.0]], index=["A", "B"], columns=["A", "B"])
+    assert p05.overlap_table(overlap)["B"].tolist() == ["", "100.0 %"]
+    assert p05.overlap_alt(overlap).endswith(": no two segments share a customer.")
+    empty = pd.DataFrame(columns=["month", "orders", "returns", "revenue", "partial"])
+    assert p01.monthly_alt(empty, currency="EUR").startswith("Two empty line charts")
+    sweep = pd.DataFrame({"silhouette": [0.3, float("nan")]}, index=pd.Index([2, 3], name="k"))
+    assert p03.k_choice_alt(sweep, 3).endswith("3 is marked as chosen.")
+    assert p03.k_choice_alt(sweep, 2).endswith("(silhouette 0.30).")

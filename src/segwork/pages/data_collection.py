@@ -410,6 +410,8 @@ def missing_alt(top: pd.DataFrame) -> str:
 
 def monthly_alt(monthly: pd.DataFrame, *, currency: str) -> str:
     """The alt text of the two monthly charts: the period, and the range of each line."""
+    if monthly.empty:
+        return "Two empty line charts: no order is dated on or before the analysis date."
     first, last = monthly["month"].min(), monthly["month"].max()
     low, high = monthly.loc[monthly["revenue"].idxmin()], monthly.loc[monthly["revenue"].idxmax()]
     orders = monthly["orders"]
@@ -445,6 +447,8 @@ def revenue_by_alt(by_value: pd.DataFrame, column: str, *, currency: str, shown:
 def buyers_alt(c360: pd.DataFrame, *, days: int, spread: ValueSpread, currency: str) -> str:
     """The alt text of the three histograms of the buyers."""
     buyers = c360.loc[c360["has_ordered"]]
+    if buyers.empty:
+        return "Three empty histograms: no customer has ordered."
     orders = buyers[f"orders_{days}d"]
     since = pd.to_numeric(buyers["days_since_last_order"], errors="coerce")
     text = (

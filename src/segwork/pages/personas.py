@@ -156,17 +156,20 @@ def profile_table(profiles: pd.DataFrame) -> show.PageTable:
 def k_choice_alt(sweep: pd.DataFrame, k: int) -> str:
     """The alt text of the k sweep's chart: the range tried, the chosen k and its indices."""
     ks = sweep.index
+    row = sweep.loc[k] if k in ks else pd.Series(dtype=float)
     text = (
         f"Line chart of separation (silhouette) and reproducibility for {ks.min()} to {ks.max()} "
         f"personas; {k} is marked as chosen"
     )
-    facts = []
-    if "silhouette" in sweep and np.isfinite(sweep.loc[k, "silhouette"]):
-        facts.append(f"silhouette {float(sweep.loc[k, 'silhouette']):.2f}")
-    if "stability" in sweep and np.isfinite(sweep.loc[k, "stability"]):
-        facts.append(f"agreement of the repeats {float(sweep.loc[k, 'stability']):.2f}")
-    if "min_cluster_jaccard" in sweep and np.isfinite(sweep.loc[k, "min_cluster_jaccard"]):
-        facts.append(f"least reproducible persona {float(sweep.loc[k, 'min_cluster_jaccard']):.2f}")
+    facts = [
+        f"{words} {float(row[col]):.2f}"
+        for col, words in (
+            ("silhouette", "silhouette"),
+            ("stability", "agreement of the repeats"),
+            ("min_cluster_jaccard", "least reproducible persona"),
+        )
+        if col in row and np.isfinite(float(row[col]))
+    ]
     return text + (f" ({', '.join(facts)})." if facts else ".")
 
 

@@ -8,6 +8,7 @@ page from a :class:`segwork.steps.rule_segments.RuleSegmentsResult`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from segwork import display as show
@@ -72,7 +73,9 @@ def overlap_table(overlap: pd.DataFrame) -> pd.DataFrame:
     smallest non-zero share needs them), one row per segment."""
     values = overlap.to_numpy(dtype=float).ravel()
     digits = min(max(show.decimals_for(100 * values), 1), 2)
-    cells = overlap.apply(lambda col: [show.pct(float(v), digits) for v in col])
+    cells = overlap.apply(
+        lambda col: [show.pct(float(v), digits) if np.isfinite(v) else "" for v in col]
+    )
     return cells.rename_axis("segment").reset_index()
 
 
