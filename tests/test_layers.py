@@ -25,10 +25,12 @@ LAYERS = {
         "customers", "quality", "rfm", "clv", "survey", "personas", "abtest", "rules",
         "segments", "actions",
     },
-    "io": {"config", "engines", "warehouse", "sources", "files", "exports", "catalog", "clusters"},
+    "io": {
+        "config", "engines", "warehouse", "sources", "files", "exports", "catalog", "clusters", "pdf",
+    },
     "steps": {"steps"},
     "presentation": {"display", "plots", "pages", "widgets", "report"},
-    "orchestration": {"context", "preflight", "pipeline", "cli", "demo"},
+    "orchestration": {"context", "preflight", "pipeline", "cli", "demo", "notify"},
 }  # fmt: skip
 ALLOWED = {
     "core": {"core"},
