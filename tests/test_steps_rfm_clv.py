@@ -134,6 +134,10 @@ def test_page_02_is_for_people_tables_figures_and_analyst_sections(demo_result, 
     analysts = re.findall(r"<summary[^>]*>(For analysts: [^<]*)</summary>", html)
     assert "For analysts: accuracy on the last 90 days" in analysts
     assert "For analysts: fitted models" in analysts
+    # the notes on the scores (the demo has one): for analysts, in a neutral box (not an alert)
+    assert result.notes
+    notes = next(m for m in shown if "For analysts: notes on the scores" in m)
+    assert "Note on the scores" in notes and display._STYLE["warning"] not in notes
     # the accuracy table is inside its collapsed section, after the finding it backs
     acc = html.index("Accuracy on the last 90 days")
     assert html.rfind("<details", 0, acc) > html.index("Which prediction to trust for what")

@@ -33,6 +33,7 @@ _STYLE = {
     "finding": "border-left:6px solid #2b6cb0;background:#ebf4ff;padding:12px 16px;margin:12px 0;"
     "font-size:1.05em;border-radius:4px",
     "warning": "border-left:6px solid #c05621;background:#fffaf0;padding:12px 16px;margin:12px 0;border-radius:4px",
+    "note": "border-left:6px solid #a0aec0;background:#f7fafc;padding:12px 16px;margin:12px 0;border-radius:4px",
     "explain": "color:#4a5568;font-style:italic;margin:4px 0 18px 0",
     "analysts": "border:1px solid #cbd5e0;border-radius:4px;padding:6px 12px;margin:12px 0",
 }
@@ -200,7 +201,9 @@ def _html(markup: str) -> None:
 
 
 def box_html(text: str, *, title: str, kind: str = "finding") -> str:
-    """A titled box (kind 'finding' or 'warning') with escaped text; blank lines split paragraphs."""
+    """A titled box with escaped text; blank lines split paragraphs. ``kind``: 'finding',
+    'warning' (an alert the run summary collects) or 'note' (a neutral box, e.g. a caveat for
+    analysts inside :func:`for_analysts`, which is not an alert)."""
     return f"<div style='{_STYLE[kind]}'><strong>{html.escape(title)}</strong>{_paragraphs(text)}</div>"
 
 

@@ -649,7 +649,7 @@ def lead(result: Any) -> None:
     if result.notes:
         show.for_analysts(
             "notes on the scores",
-            *(show.box_html(n, title="Note on the scores", kind="warning") for n in result.notes),
+            *(show.box_html(n, title="Note on the scores", kind="note") for n in result.notes),
         )
 
 
