@@ -435,6 +435,10 @@ def test_summary_page_without_a_previous_run_or_digests() -> None:
     html = re.sub(r"\s+", " ", render_run_index(first, previous=same))
     assert html.count('=</span> <span class="nowrap">no change</span></div>') == 3
     assert "(was" not in html and "every size is the same as in the previous run" in html
+    # a digest this version cannot read: the page is still written, without its figures
+    broken = copy.deepcopy(first)
+    broken["notebooks"][0]["digest"] = {"headline": "x", "numbers": [{"value": "many"}]}
+    assert 'class="tile"' not in render_run_index(broken).split("RFM</a>")[0]
     # the previous run is never the run itself
     assert "There is no previous" in render_run_index(first, previous=copy.deepcopy(first))
 

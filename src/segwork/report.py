@@ -338,8 +338,7 @@ def _run_view(record: Any) -> dict[str, Any]:
         nb.setdefault("duration_s", None)
         nb.setdefault("error", None)
         nb.setdefault("reason", None)
-        digest = nb.get("digest")
-        nb["digest"] = Digest.from_dict(digest) if isinstance(digest, Mapping) else None
+        nb["digest"] = _digest(nb.get("digest"))
         nb["paragraphs"] = (
             [p.strip() for p in nb["digest"].headline.split("\n\n") if p.strip()]
             if nb["digest"]
@@ -392,6 +391,17 @@ def _headline(run: dict[str, Any]) -> str:
             if nb["status"] == "succeeded" and nb["paragraphs"]:
                 return " ".join(nb["paragraphs"][0].split())
     return run["summary"]
+
+
+def _digest(data: Any) -> Digest | None:
+    """A notebook record's digest, or None when it has none (a run recorded before digests) or
+    one this version cannot read: the page is still written, without that report's figures."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return Digest.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _plural(n: int, word: str) -> str:
