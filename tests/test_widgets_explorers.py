@@ -190,16 +190,19 @@ def test_rfm_user_map_errors_are_said_and_data_is_escaped(demo, tmp_path):
     ex.segment_map.value = rfm_widgets.MAP_FILE
     assert ex.view is None and "type the path" in ex.message.value and ex.sizes.value == ""
     path = tmp_path / "two.yaml"
-    path.write_text("Recent: ['[4-5]..']\nEarlier: ['[1-3]..']\n", encoding="utf-8")
+    path.write_text("'<i>Recent</i>': ['[4-5]..']\nEarlier: ['[1-3]..']\n", encoding="utf-8")
     ex.map_file.value = str(path)
-    assert ex.error is None and ex.view.segments == ["Recent", "Earlier"]
-    recent = ex.view.kpis.set_index("segment").loc["Recent", "customers"]
+    assert ex.error is None and ex.view.segments == ["<i>Recent</i>", "Earlier"]
+    recent = ex.view.kpis.set_index("segment").loc["<i>Recent</i>", "customers"]
+    ex.segment.value = "<i>Recent</i>"
+    for shown in (ex.sizes.value, ex.sample.value):  # a segment name is data: escaped
+        assert "&lt;i&gt;Recent&lt;/i&gt;" in shown and "<i>Recent" not in shown
     assert recent == int((ex.view.scored["R"] >= 4).sum())
     ex.bins.value = 3  # a map written for 5 scores is no partition of 3-score codes
     assert ex.view is None and isinstance(ex.error, str) and "codes" in ex.error
     assert "color:#c53030" in ex.message.value and ex.sample.value == ""
     ex.bins.value = 5
-    assert ex.error is None and ex.view.segments == ["Recent", "Earlier"]
+    assert ex.error is None and ex.view.segments == ["<i>Recent</i>", "Earlier"]
 
 
 # --------------------------------------------------------------------------------------------
