@@ -50,9 +50,11 @@ lint: $(STAMP) ## ruff lint and format check
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-lab: $(STAMP) ## Open the notebooks in JupyterLab
+# JupyterLab refuses to start as root without --allow-root (containers and CI run as root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: $(STAMP) ## Open the notebooks in JupyterLab (also as root)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,lab]'
-	cd notebooks && env -u MPLBACKEND ../$(BIN)/jupyter lab
+	cd notebooks && env -u MPLBACKEND $(abspath $(BIN))/jupyter lab $(LAB_ROOT)
 
 bench: $(STAMP) ## Scale benchmarks: 1M-100M orders, runs at 20k/200k customers (~25 min, ~4 GB disk)
 	$(BIN)/python benchmarks/bench_scale.py --orders 1e6 1e7 1e8
