@@ -453,7 +453,8 @@ _TABLE_SCRIPT = """<style>@media print{.segwork-table-tools{display:none!importa
 .segwork-table-tools{margin:4px 0}.segwork-table-tools input{padding:2px 6px;min-width:16em}
 .segwork-table-tools span{margin-left:8px;color:#718096}
 .segwork-sortable th{cursor:pointer}</style><script>(function(){
-var box=document.getElementById('__ID__');if(!box||box.getAttribute('data-ready'))return;
+var me=document.currentScript,box=(me&&me.closest&&me.closest('.segwork-table-box'))||
+document.getElementById('__ID__');if(!box||box.getAttribute('data-ready'))return;
 box.setAttribute('data-ready','1');var table=box.querySelector('table');
 var body=table&&table.tBodies[0];if(!body)return;table.className+=' segwork-sortable';
 var rows=Array.prototype.slice.call(body.rows);
