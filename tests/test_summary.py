@@ -455,3 +455,25 @@ def test_the_run_index_lists_the_files_for_people_of_each_report(tmp_path) -> No
     assert "Member lists per RFM segment" in html
     assert 'href="artifacts/ab_decisions.csv"' in html
     assert "Action lists" not in html  # notebook 05 wrote none here
+
+
+def test_collect_reads_what_display_and_show_really_output(run, monkeypatch) -> None:
+    """The outputs segwork.display.warning/finding and summary.show produce, as a kernel records
+    them (data and metadata): warnings become alerts, findings do not."""
+    outputs = []
+
+    def record(obj, metadata=None):
+        outputs.append(
+            new_output("display_data", data={"text/html": obj.data}, metadata=metadata or {})
+        )
+
+    monkeypatch.setattr("IPython.display.display", record)
+    display.finding("Champions bring most.", title="Finding")
+    display.warning("Few buyers <b>here</b>.\n\nRead with care.", title="Small sample")
+    display.warning("Few buyers <b>here</b>.\n\nRead with care.", title="Small sample")
+    d = summary.show(run["results"][0])
+    nb = new_notebook(cells=[new_code_cell("page.headline(result)")])
+    nb.cells[0].outputs = outputs
+    got = summary.collect(nbformat.reads(nbformat.writes(nb), as_version=4))
+    assert got["headline"] == d.headline and got["numbers"] == d.to_dict()["numbers"]
+    assert got["alerts"] == ["Small sample: Few buyers <b>here</b>. Read with care."]
