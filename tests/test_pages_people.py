@@ -329,6 +329,7 @@ def test_page_03_sweep_and_reliability_words() -> None:
 RULES = """
 rules:
   - name: Big spenders
+    description: Bought for more than 20,000 in the last year
     rule: revenue_365d > 20000
     owner: Sales
     action: {type: task, template: "Thank $name", due_in_days: 7}
@@ -377,7 +378,7 @@ def test_page_05_tables_and_figures_are_for_people(demo, shown) -> None:
         f"{n:,}" for n in counts["actions"]
     ]
     # the segments: members as counts, shares in per cent, revenue in full with the currency
-    seg = [(h, rows) for h, rows in tables if "Rule" in h]
+    seg = [(h, rows) for h, rows in tables if "What it selects" in h]
     assert len(seg) == 1
     heads = seg[0][0]
     money_header = [h for h in heads if h.startswith("Net revenue, last")][0]
@@ -391,6 +392,12 @@ def test_page_05_tables_and_figures_are_for_people(demo, shown) -> None:
         f"{int(kpis.loc[s, 'members']):,}" for s in _column(seg, "Segment")
     ]
     assert all(c.endswith(" %") for c in _column(seg, "Share"))
+    # what each segment selects in words (the rule itself where the file gives no description)
+    assert _column(seg, "What it selects") == [
+        "Bought for more than 20,000 in the last year",
+        "last_order_date older than 6 months",
+        "orders_365d >= 2",
+    ]
     alts = _check_figures(soup, 2)
     overlap = result.overlap()
     assert alts[0].startswith("Heatmap of how 3 segments overlap")
@@ -399,7 +406,14 @@ def test_page_05_tables_and_figures_are_for_people(demo, shown) -> None:
     assert alts[1].startswith("Line chart of members per segment at 2 runs")
     assert all(f"{s} {int(n):,}" in alts[1] for s, n in last.items())
     analysts = _analysts(soup)
-    assert set(analysts) == {"the numbers of the heatmap", "members per segment at each run"}
+    assert set(analysts) == {
+        "the rules as written",
+        "the numbers of the heatmap",
+        "members per segment at each run",
+    }
+    written = _tables(analysts["the rules as written"])
+    assert _column(written, "Rule") == [str(r.rule) for r in result.ruleset]
+    assert _column(written, "Columns it reads")[0] == "revenue_365d"
     heat = _tables(analysts["the numbers of the heatmap"])
     assert heat[0][0] == ["Segment", *map(str, overlap.columns)]
     assert all(c.endswith(" %") for c in _column(heat, str(overlap.columns[0])))

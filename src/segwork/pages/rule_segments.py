@@ -176,21 +176,35 @@ def headline(result: RuleSegmentsResult) -> None:
 
 
 def segments(result: RuleSegmentsResult, *, currency: str = "") -> None:
-    """The segments: rule, owner, members, share, revenue (in ``currency``), entries and exits."""
+    """The segments: what each selects, owner, members, share, revenue (in ``currency``),
+    entries and exits; the rules as written (column names, thresholds) for analysts."""
     kpis = result.kpis
+    rules = result.ruleset.to_frame()
     table = (
         kpis.merge(
-            result.ruleset.to_frame()[["name", "rule", "owner"]], left_on="segment", right_on="name"
+            rules[["name", "description", "rule", "owner"]], left_on="segment", right_on="name"
         )
         .drop(columns="name")
-        .assign(owner=lambda d: d["owner"].fillna("–"))
+        .assign(
+            owner=lambda d: d["owner"].fillna("–"),
+            description=lambda d: (
+                d["description"]
+                .fillna("")
+                .astype(str)
+                .str.strip()
+                .where(lambda t: t != "", d["rule"])
+            ),
+        )
     )
     money_cols = ["revenue"] if "revenue" in table else []
     window = longest_window(result.customers)
     show.show_table(
-        table[["segment", "rule", "owner", "members", "share", *money_cols, "entered", "left"]],
+        table[
+            ["segment", "description", "owner", "members", "share", *money_cols, "entered", "left"]
+        ],
         formats=kpi_formats(kpis, currency=currency),
-        labels={"revenue": f"Net revenue, last {window} days"} if money_cols else None,
+        labels={"description": "What it selects"}
+        | ({"revenue": f"Net revenue, last {window} days"} if money_cols else {}),
         caption="Saved segments: members now, entries and exits"
         + (f", net revenue of the {window} days up to the analysis date" if money_cols else ""),
     )
@@ -202,6 +216,15 @@ def segments(result: RuleSegmentsResult, *, currency: str = "") -> None:
             else ""
         )
         + "entered/left: customers who joined or dropped out since the last successful run."
+    )
+    show.for_analysts(
+        "the rules as written",
+        show.table_html(
+            rules[["name", "rule", "priority", "columns"]],
+            caption="Each saved segment's rule, as the rules file states it",
+            formats={"priority": "count"},
+            labels={"name": "Segment", "columns": "Columns it reads"},
+        ),
     )
 
 
