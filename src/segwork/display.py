@@ -100,11 +100,9 @@ LABELS: dict[str, str] = {
     "brier_baseline": "Error of the simple baseline (Brier)",
     "base_rate": "Share who bought",
     "mean_predicted": "Predicted share who bought",
-    "n": "Customers",
     # personas and survey
     "persona": "Persona",
     "persona_id": "Persona number",
-    "share": "Share",
     "construct": "Scale",
     "item": "Question",
     "alpha": "Reliability (Cronbach's alpha)",
