@@ -775,7 +775,7 @@ def test_explorer_is_driven(sim4):
     )
     assert "the rule would choose k=4" in ex.stability.value
     ex.algorithm.value = "gmm"  # a new sweep, k back to the rule's choice
-    assert ex.result.algorithm == "gmm" and "bic" in ex.indices.value
+    assert ex.result.algorithm == "gmm" and "BIC" in ex.indices.value
     ex.features.value = "items"
     assert ex.result.model.meta["features"] == "items"
     plt.close("all")
