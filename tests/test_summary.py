@@ -477,3 +477,38 @@ def test_collect_reads_what_display_and_show_really_output(run, monkeypatch) -> 
     got = summary.collect(nbformat.reads(nbformat.writes(nb), as_version=4))
     assert got["headline"] == d.headline and got["numbers"] == d.to_dict()["numbers"]
     assert got["alerts"] == ["Small sample: Few buyers <b>here</b>. Read with care."]
+
+
+def test_reports_without_their_main_data_say_so_in_their_digest(tiny_crm: Path) -> None:
+    """No orders: the data digest counts the customers only; no personas: the page's reason."""
+    from segwork.config import load_config
+    from segwork.sources import load_tables
+    from tests.test_clusters import simulate_survey
+
+    cfg = write_config(tiny_crm, {"customers": {"path": "customers.csv"}})
+    result = data_collection.run(load_tables(load_config(cfg)), analysis_date="2025-06-30")
+    d = summary.digest(result)
+    assert [(n.key, n.value) for n in d.numbers] == [("customers", 4.0)]
+    assert d.headline == page_dc.headline_text(result)
+    resp, cat, _ = simulate_survey(3, n=15, seed=2)
+    step = personas.run(resp, cat, k_range=(2, 4), n_bootstrap=2)
+    d = summary.digest(step)
+    assert d.headline == "No personas could be formed from this survey: " + step.not_fitted
+    assert d.numbers == [] and d.groups == {}
+
+
+def test_decisions_per_campaign_and_per_segment() -> None:
+    decisions = pd.DataFrame(
+        {
+            "campaign_id": ["spring", "autumn", "autumn"],
+            "scope": ["whole campaign", "segment", "segment"],
+            "target": ["all customers", "persona = Thrifty", "persona = Loyal"],
+            "variant": ["offer", "B", "B"],
+            "decision": ["roll out", "stop", "keep testing"],
+        }
+    )
+    assert summary.decision_texts(decisions) == {
+        "spring": "roll out (offer)",
+        "autumn · persona = Thrifty": "stop (B)",
+        "autumn · persona = Loyal": "keep testing (B)",
+    }
