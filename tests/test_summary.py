@@ -231,7 +231,8 @@ def test_show_displays_tiles_carrying_the_digest(run, monkeypatch) -> None:
         "IPython.display.display", lambda obj, metadata=None: shown.append((obj, metadata))
     )
     r2 = run["results"][1]
-    d = summary.show(r2, currency="CZK")
+    assert summary.show(r2, currency="CZK") is None  # no second output in the notebook
+    d = summary.digest(r2, currency="CZK")
     ((obj, metadata),) = shown
     assert metadata == {"segwork_digest": d.to_dict()}
     markup = obj.data
@@ -471,7 +472,8 @@ def test_collect_reads_what_display_and_show_really_output(run, monkeypatch) -> 
     display.finding("Champions bring most.", title="Finding")
     display.warning("Few buyers <b>here</b>.\n\nRead with care.", title="Small sample")
     display.warning("Few buyers <b>here</b>.\n\nRead with care.", title="Small sample")
-    d = summary.show(run["results"][0])
+    summary.show(run["results"][0])
+    d = summary.digest(run["results"][0])
     nb = new_notebook(cells=[new_code_cell("page.headline(result)")])
     nb.cells[0].outputs = outputs
     got = summary.collect(nbformat.reads(nbformat.writes(nb), as_version=4))

@@ -375,13 +375,15 @@ def tiles_html(d: Digest) -> str:
     )
 
 
-def show(result: Any, *, currency: str | None = None) -> Digest:
-    """Show the result's key numbers as tiles; the output's metadata carries the digest."""
+def show(result: Any, *, currency: str | None = None) -> None:
+    """Show the result's key numbers as tiles; the output's metadata carries the digest.
+
+    Returns nothing, so the last line of a notebook cell adds no second output.
+    """
     from IPython.display import HTML, display
 
     d = digest(result, currency=currency)
     display(HTML(tiles_html(d)), metadata={METADATA_KEY: d.to_dict()})
-    return d
 
 
 # --------------------------------------------------------------------------------------------
