@@ -1304,3 +1304,11 @@ def test_rule_yaml_refuses_what_the_file_would_refuse() -> None:
         rules.rule_yaml("x", "region ==")
     with pytest.raises(RuleSetError, match="cannot be saved"):
         rules.rule_yaml("", 'region == "a"')
+
+
+def test_fold_of_many_values_equals_fold_of_each() -> None:
+    from segwork.rules.values import _fold_all, fold
+
+    texts = ["Hlavní  město Praha", "ŽLUŤOUČKÝ kůň", "Straße\tX", " a\xa0 b ", "x\u2003y", "ÉCOLE"]
+    assert _fold_all(pd.Series(texts)).tolist() == [fold(t) for t in texts]
+    assert fold("Hlavní  Město ") == "hlavni mesto" and fold("ŽLUŤOUČKÝ kůň") == "zlutoucky kun"
