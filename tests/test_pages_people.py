@@ -190,8 +190,23 @@ def test_page_01_tables_and_figures_are_for_people(demo, shown) -> None:
     assert any(f"histograms of the {buyers:,} buyers" in a for a in alts)
     # the numbers behind the charts are for analysts, money with the currency
     analysts = _analysts(soup)
-    assert set(analysts) == {"every column with missing values", "the numbers behind the charts"}
-    behind = _tables(analysts["the numbers behind the charts"])
+    assert set(analysts) == {
+        "every column with missing values",
+        "the numbers of the monthly charts",
+        "net revenue by every value of the order columns",
+        "the numbers of the charts by attribute",
+    }
+    months = _tables(analysts["the numbers of the monthly charts"])
+    assert _column(months, "Orders") == [f"{int(n):,}" for n in result.monthly["orders"]]
+    assert all(c.endswith(f" {CURRENCY}") for c in _column(months, "Net revenue"))
+    by_column = _tables(analysts["net revenue by every value of the order columns"])
+    assert len(by_column) == len(result.order_breakdowns)
+    for (heads, rows), (column, by_value) in zip(
+        by_column, result.order_breakdowns.items(), strict=True
+    ):
+        assert [r[0] for r in rows] == by_value[column].astype(str).tolist()[:100]
+        assert all(r[heads.index("Net revenue")].endswith(f" {CURRENCY}") for r in rows)
+    behind = _tables(analysts["the numbers of the charts by attribute"])
     revenue = _column(behind, "Net revenue")
     assert revenue and all(c.endswith(f" {CURRENCY}") for c in revenue if c)
     assert all(c.endswith(" %") for c in _column(behind, "Share of customers"))

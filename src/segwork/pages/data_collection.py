@@ -520,6 +520,46 @@ def missing_table(missing: pd.DataFrame) -> show.PageTable:
     )
 
 
+def monthly_table(monthly: pd.DataFrame, *, currency: str) -> show.PageTable:
+    """The numbers of the monthly charts: orders, returns, net revenue and buyers per month,
+    partial months with the days the data covers."""
+    frame = pd.DataFrame(
+        {
+            "month": [f"{m:%B %Y}" for m in monthly["month"]],
+            "orders": monthly["orders"].to_numpy(),
+            "returns": monthly["returns"].to_numpy(),
+            "revenue": monthly["revenue"].to_numpy(dtype=float),
+            "customers": monthly["customers"].to_numpy(),
+            "partial": [
+                f"only {r.from_day:%-d}–{r.to_day:%-d} {r.to_day:%b}" if r.partial else ""
+                for r in monthly.itertuples()
+            ],
+        }
+    )
+    return show.PageTable(
+        frame,
+        formats={"orders": "count", "returns": "count", "customers": "count", "revenue": "money"},
+        labels={"customers": "Customers who ordered", "partial": "Partial month"},
+        currency=currency,
+    )
+
+
+def revenue_by_table(by_value: pd.DataFrame, column: str, *, currency: str) -> show.PageTable:
+    """The numbers of one revenue-by-value chart: every value with its orders and net revenue."""
+    total = float(by_value["revenue"].sum())
+    frame = by_value.assign(revenue_share=by_value["revenue"] / total if total else float("nan"))
+    return show.PageTable(
+        frame,
+        formats={
+            c: k
+            for c, k in (("orders", "count"), ("revenue", "money"), ("revenue_share", "pct"))
+            if c in frame
+        },
+        labels={"revenue_share": "Share of net revenue"},
+        currency=currency,
+    )
+
+
 def breakdown_table(groups: pd.DataFrame, column: str, *, currency: str) -> show.PageTable:
     """The numbers behind one breakdown chart, with the currency on money."""
     pcts = ("customer_share", "revenue_share", "active_share")
@@ -609,6 +649,11 @@ def orders_over_time(result: DataCollectionResult) -> None:
     figures.monthly_counts(monthly, ax=right)
     fig.autofmt_xdate()
     show.figure(fig, alt=monthly_alt(monthly, currency=result.currency))
+    numbers = show.page_table_html(
+        monthly_table(monthly, currency=result.currency),
+        caption="Orders, returns and net revenue per month",
+        max_rows=len(monthly),
+    )
     with_returns = int(monthly["returns"].sum()) > 0
     sentences = [
         "Left: net revenue per calendar month"
@@ -618,6 +663,7 @@ def orders_over_time(result: DataCollectionResult) -> None:
         partial_months_text(monthly),
     ]
     show.explain(" ".join(s for s in sentences if s))
+    show.for_analysts("the numbers of the monthly charts", numbers)
 
 
 def revenue_by_order_columns(result: DataCollectionResult) -> None:
@@ -629,6 +675,18 @@ def revenue_by_order_columns(result: DataCollectionResult) -> None:
         alt = revenue_by_alt(by_value, column, currency=result.currency, shown=TOP_GROUPS)
         show.figure(ax.figure, alt=alt)
         show.explain(order_breakdown_text(by_value, column, shown=TOP_GROUPS))
+    if result.order_breakdowns:
+        show.for_analysts(
+            "net revenue by every value of the order columns",
+            *(
+                show.page_table_html(
+                    revenue_by_table(by_value, column, currency=result.currency),
+                    caption=f"Net revenue by {_words(column)}",
+                    max_rows=100,
+                )
+                for column, by_value in result.order_breakdowns.items()
+            ),
+        )
     if not result.order_breakdowns:
         show.explain(
             "The orders have no text column (such as a country, channel or product category) "
@@ -669,7 +727,7 @@ def customers_by_attribute(result: DataCollectionResult) -> None:
     days = result.longest_window if result.has_orders else None
     show.explain(breakdown_text(with_orders=result.has_orders, days=days, not_shown=not_shown))
     show.for_analysts(
-        "the numbers behind the charts",
+        "the numbers of the charts by attribute",
         *(
             show.page_table_html(
                 breakdown_table(groups, column, currency=result.currency),
