@@ -114,8 +114,9 @@ def test_planner_defaults_are_the_observed_control_conversion_per_segment() -> N
     exposed = joined.groupby(["campaign_id", "tier"])["customer_id"].nunique()
     assert (b["exposed"].sort_index().to_numpy() == exposed.sort_index().to_numpy()).all()
     assert (b["arms"] == 2).all()
-    # the planner starts from the first row: its baseline, arms and customers
-    first = p.baselines.iloc[0]
+    # the planner starts from the largest segment: its baseline, arms and customers
+    first = p.baselines.iloc[p.baselines["customers"].idxmax()]
+    assert first["segment"] == "bronze"
     assert p.baseline.value == pytest.approx(first["baseline"])
     assert p.available.value == first["customers"] and p.arms.value == 2
     # choosing another segment starts from that one
@@ -268,3 +269,14 @@ def test_builder_gives_the_finished_rule_as_yaml_for_the_segments_file(tmp_path)
     assert saved.rule.mask(b.customers).tolist() == b.members.tolist()
     b.rule.value = 'region == "Praha"'  # an error: no YAML to paste
     assert b.yaml is None and "appears when the rule has no errors" in b.yaml_box.value
+
+
+def test_grouped_segments_take_sizes_where_the_label_is_a_value() -> None:
+    exposures, customers = _exposures()
+    b = planner.baselines_from_exposures(exposures, "tier", customers=customers, max_segments=2)
+    sizes = customers["tier"].value_counts()
+    bronze = b[b["segment"] == "bronze"]
+    other = b[b["segment"] != "bronze"]
+    assert len(bronze) == 2 and (bronze["customers"] == sizes["bronze"]).all()
+    assert len(other) == 2 and other["segment"].str.startswith("other").all()
+    assert (other["customers"] == other["exposed"]).all()  # not a value: the exposed customers

@@ -139,8 +139,10 @@ def _available(customers: pd.DataFrame | None, column: str | None, seg: Any) -> 
         return None
     if column is None:
         return len(customers)
-    if seg.sources.get(column) != "customers" or column in seg.grouped:
+    if seg.sources.get(column) != "customers":
         return None
+    # a grouped column keeps its largest values as labels; its other labels (quartile ranges,
+    # 'other ...') are not values of the table and fall back to the exposed customers
     return abtest.segment_sizes(customers, column)
 
 
@@ -373,8 +375,9 @@ class SampleSizePlanner:
 
     With ``baselines`` (:func:`baselines_from_exposures`, or the constructors
     :meth:`from_exposures` and :meth:`from_result`) a "start from" list offers each campaign x
-    segment: choosing one sets the baseline to its observed control conversion, the arms to
-    the campaign's and the customers available to the segment's; the table below the controls
+    segment (the largest first): choosing one sets the baseline to its observed control
+    conversion, the arms to the campaign's and the customers available to the segment's (the
+    customer table's, else the exposed customers); the table below the controls
     shows every segment at the current setting and which are too small for it.
     """
 
@@ -432,7 +435,7 @@ class SampleSizePlanner:
         )
         self.start = w.Dropdown(
             options=self._start_options(),
-            value=0 if self.baselines is not None and len(self.baselines) else None,
+            value=self._largest(),
             description="start from",
             style={"description_width": "150px"},
             layout=w.Layout(width="640px"),
@@ -496,6 +499,12 @@ class SampleSizePlanner:
         settings.setdefault("power", result.settings.get("power", 0.8))
         settings.setdefault("alpha", result.settings.get("alpha", 0.05))
         return cls(baselines=table, segment_column=column, **settings)
+
+    def _largest(self) -> int | None:
+        """The row to start from: the segment with the most customers."""
+        if self.baselines is None or not len(self.baselines):
+            return None
+        return int(self.baselines["customers"].to_numpy().argmax())
 
     def _start_options(self) -> list[tuple[str, int | None]]:
         if self.baselines is None:
