@@ -452,8 +452,15 @@ def _kernel_environment() -> Iterator[None]:
     installed and the reports silently lose every figure. The kernel inherits os.environ.
 
     OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, unless set): the next
-    notebook's kernel starts while one runs, and spinning threads would take its cores."""
+    notebook's kernel starts while one runs, and spinning threads would take its cores. Progress
+    is written as lines (no Jupyter session, no bar), which the run relays."""
     saved = os.environ.pop("MPLBACKEND", None)
+    # nobody watches a run's kernels: progress as lines, which the run relays (also when the run
+    # itself was started from a JupyterLab kernel, whose session its children would inherit)
+    saved_session = os.environ.pop("JPY_SESSION_NAME", None)
+    saved_progress = os.environ.get("SEGWORK_PROGRESS")
+    if (saved_progress or "").strip().lower() == "bar":
+        os.environ["SEGWORK_PROGRESS"] = "lines"
     set_policy = "OMP_WAIT_POLICY" not in os.environ
     if set_policy:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -462,6 +469,10 @@ def _kernel_environment() -> Iterator[None]:
     finally:
         if saved is not None:
             os.environ["MPLBACKEND"] = saved
+        if saved_session is not None:
+            os.environ["JPY_SESSION_NAME"] = saved_session
+        if saved_progress is not None:
+            os.environ["SEGWORK_PROGRESS"] = saved_progress
         if set_policy:
             os.environ.pop("OMP_WAIT_POLICY", None)
 
