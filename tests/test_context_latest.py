@@ -86,3 +86,25 @@ def test_validated_tables_and_runs_do_not_fall_back(tiny_config) -> None:
     assert not run.exists("rfm")
     with pytest.raises(CatalogError, match="is written by notebook 02_rfm_clv"):
         run.load("rfm")
+
+
+def test_a_run_folder_outside_the_configs_reports_dir_reads_its_own_reports(
+    tiny_config, tmp_path
+) -> None:
+    """`pipeline.run(reports_dir=X)` puts the run in X/runs/<id>: its notebooks read the earlier
+    runs, the membership history and the action ledger of X, never of the config's folder."""
+    other = tmp_path / "elsewhere"
+    earlier = other / "runs" / "20261001-000000-earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "run.json").write_text(
+        '{"run_id": "20261001-000000-earlier", "status": "succeeded", '
+        '"started": "2026-10-01T00:00:00+00:00", "notebooks": []}',
+        encoding="utf-8",
+    )
+    run_dir = other / "runs" / "20261130-000000-now"
+    run_dir.mkdir()
+    ctx = RunContext.open(tiny_config, run_dir)
+    assert ctx.config.reports_path != other.resolve()
+    assert ctx.reports_path == other.resolve()
+    assert ctx.catalog.path("action_ledger").is_relative_to(other.resolve())
+    assert [r["run_id"] for r in ctx.earlier_runs()] == ["20261001-000000-earlier"]

@@ -104,7 +104,7 @@ class RunContext:
     @property
     def catalog(self) -> Catalog:
         """The datasets of this run folder (see :mod:`segwork.catalog`)."""
-        return Catalog(self.artifacts_dir.parent, self.config.reports_path)
+        return Catalog(self.artifacts_dir.parent, self.reports_path)
 
     def save(self, result: Any) -> None:
         """Write the named outputs of a step result (its ``outputs()``) or of a mapping.
@@ -135,9 +135,17 @@ class RunContext:
         also when the latest successful run has it (what :meth:`load` would read)."""
         return self.catalog.exists(name) or self._fallback(name) is not None
 
+    @property
+    def reports_path(self) -> Path:
+        """The reports folder of this run: the one holding its run folder under ``segwork run``
+        (which may override the config's ``reports_dir``), else the config's."""
+        if self.run_dir is not None:
+            return Path(self.run_dir).resolve().parent.parent
+        return self.config.reports_path
+
     def latest_run_dir(self) -> Path | None:
         """The run folder ``reports/latest`` points at (the latest successful run), if any."""
-        link = self.config.reports_path / "latest"
+        link = self.reports_path / "latest"
         if not link.exists():
             return None
         target = link.resolve()
@@ -156,7 +164,7 @@ class RunContext:
         latest = self.latest_run_dir()
         if latest is None:
             return None
-        catalog = Catalog(latest, self.config.reports_path)
+        catalog = Catalog(latest, self.reports_path)
         return catalog if catalog.exists(name) else None
 
     def _say_read_from(self, name: str, catalog: Catalog) -> None:
@@ -178,7 +186,7 @@ class RunContext:
         where = (
             f"nor in the latest successful run ({latest})"
             if latest is not None
-            else f"and there is no successful run to read it from ({self.config.reports_path / 'latest'} does not exist)"
+            else f"and there is no successful run to read it from ({self.reports_path / 'latest'} does not exist)"
         )
         return (
             f"dataset {name!r} ({d.description}) is not in the scratch folder "
@@ -197,7 +205,7 @@ class RunContext:
 
         runs = [
             r
-            for r in load_run_records(self.config.reports_path)
+            for r in load_run_records(self.reports_path)
             if r.get("status") == "succeeded" and r["run_id"] != self.run_id
         ]
         return sorted(runs, key=lambda r: r.get("started", ""))
@@ -208,7 +216,7 @@ class RunContext:
         out = []
         for run in self.earlier_runs():
             catalog = Catalog(
-                self.config.reports_path / "runs" / run["run_id"], self.config.reports_path
+                self.reports_path / "runs" / run["run_id"], self.reports_path
             )
             if catalog.exists(name):
                 out.append((run, catalog.load(name)))

@@ -67,7 +67,9 @@ from segwork.catalog import DATASETS, Catalog
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
 from segwork.errors import SegworkError
 from segwork.files import atomic_write_text, file_sha256, redact, redact_tree
+from segwork.pages import summary
 from segwork.report import (
+    download_links,
     notebook_title,
     preload_renderer,
     render_notebook_html,
@@ -149,6 +151,9 @@ class NotebookRecord:
     # started, with the notebook's imports, while the previous notebook ran: kernel_boot),
     # execute (papermill) of which cells (the notebook's own cells), render (the HTML page)
     timings: dict[str, float] = field(default_factory=dict)
+    # the report's headline, key numbers, segment sizes, decisions and alerts, collected from
+    # the executed notebook (segwork.pages.summary.collect) for the run's summary page
+    digest: dict[str, Any] | None = None
 
 
 @dataclass
@@ -681,7 +686,24 @@ def _write_run_files(record: RunRecord, secrets: Sequence[str] = ()) -> None:
         if "sha256" in original:
             entry["sha256"] = original["sha256"]
     atomic_write_text(record.run_dir / RUN_JSON, json.dumps(data, indent=2) + "\n")
-    atomic_write_text(record.run_dir / "index.html", render_run_index(data))
+    previous = _previous_success(record.run_dir.parent.parent, record.run_id, data["started"])
+    atomic_write_text(
+        record.run_dir / "index.html",
+        render_run_index(data, redact_tree(previous, secrets) if previous else None),
+    )
+
+
+def _previous_success(reports_dir: Path, run_id: str, started: str) -> dict[str, Any] | None:
+    """The record of the newest successful run that started before this one (its summary page
+    shows what changed since), or None."""
+    runs = [
+        r
+        for r in load_run_records(reports_dir)
+        if r.get("status") == "succeeded"
+        and r["run_id"] != run_id
+        and str(r.get("started", "")) < started
+    ]
+    return max(runs, key=lambda r: str(r.get("started", "")), default=None)
 
 
 def load_run_records(reports_dir: Path) -> list[dict[str, Any]]:
@@ -906,6 +928,7 @@ class _Outcome:
     html: Path | None = None
     duration_s: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    digest: dict[str, Any] | None = None
 
 
 def _execute_notebook(
@@ -918,6 +941,7 @@ def _execute_notebook(
     run_name: str,
     run_id: str,
     run_started: datetime,
+    reports: Sequence[tuple[str, str]],
     kernel_name: str,
     show_bar: bool,
     progress: bool,
@@ -960,6 +984,10 @@ def _execute_notebook(
     if out.exists():
         outcome.ipynb = out
         redact_notebook(out, secrets)  # before the page is rendered from it
+        try:
+            outcome.digest = summary.collect(nbformat.read(out, as_version=4))
+        except Exception:  # noqa: BLE001 - a run never fails for its summary
+            outcome.digest = None
         html = run_dir / f"{path.stem}.html"
         try:
             render_notebook_html(
@@ -970,6 +998,8 @@ def _execute_notebook(
                 run_id=run_id,
                 run_started=run_started,
                 index_href="index.html",
+                reports=reports,
+                downloads=download_links([stem for _, stem in reports]),
             )
             outcome.html = html
         except Exception as exc:
@@ -1036,6 +1066,10 @@ def _run_notebooks(
         if nb.status == "not applicable"
     }
     show_bar = progress and sys.stderr.isatty() and parallel == 1
+    # the header of each page links the run's other reports: (title, page) of those that apply
+    reports = [
+        (nb.title, f"{nb.stem}.html") for nb in record.notebooks if nb.status != "not applicable"
+    ]
     running: dict[Any, tuple[str, _Kernel]] = {}
     failed = False
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="segwork-notebook")
@@ -1076,6 +1110,7 @@ def _run_notebooks(
                     run_name=run_name,
                     run_id=record.run_id,
                     run_started=record.started,
+                    reports=reports,
                     kernel_name=kernel_name,
                     show_bar=show_bar,
                     progress=progress,
@@ -1094,6 +1129,7 @@ def _run_notebooks(
                 nb_rec.ipynb, nb_rec.html = outcome.ipynb, outcome.html
                 nb_rec.duration_s = outcome.duration_s
                 nb_rec.timings.update(outcome.timings)
+                nb_rec.digest = outcome.digest
                 finished.add(stem)
                 i = position[stem]
                 if outcome.status == "failed":
