@@ -5,6 +5,9 @@ it) with a fresh profile and networking off: the context is offline and every re
 ``file://`` inside the reports folder (and ``data:``) is aborted and recorded as a failure, so
 a report that needs a CDN or another folder fails its test. Used by tests/test_end_to_end.py and
 scripts/screenshot_reports.py.
+
+:func:`print_layout` lays a loaded page out as it is printed (print media, the width of an A4
+portrait page inside the margins of the print stylesheet) and lists what would be cut off.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+#: Width of the printed area of an A4 portrait page in CSS pixels (96 per inch): 210 mm less the
+#: 11 mm side margins of the print stylesheet (templates/segwork_report/_print.html.j2).
+A4_CONTENT_WIDTH = int((210 - 2 * 11) / 25.4 * 96)  # 710
+#: Height of the same area (297 mm less 12 mm top and 14 mm bottom margins).
+A4_CONTENT_HEIGHT = int((297 - 12 - 14) / 25.4 * 96)  # 1024
 
 
 @dataclass
@@ -119,3 +129,32 @@ def load(context, path: Path) -> tuple[PageLoad, object]:
     )
     rec.links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
     return rec, page
+
+
+_OVERFLOW_JS = """(width) => {
+  const out = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > width + 1) out.push(`the page is ${doc.scrollWidth}px wide`);
+  const name = (el) => {
+    const cap = el.tagName === 'TABLE' && el.tHead ? el.tHead.innerText : el.innerText || el.alt || '';
+    return cap.replace(/\\s+/g, ' ').trim().slice(0, 60);
+  };
+  document.querySelectorAll('table, img').forEach((el) => {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) return;  // not shown (a collapsed section)
+    const wide = Math.max(el.scrollWidth || 0, Math.ceil(box.right));
+    if (wide > width + 1) out.push(`${el.tagName.toLowerCase()} '${name(el)}' is ${wide}px wide`);
+  });
+  return out;
+}"""
+
+
+def print_layout(page, width: int = A4_CONTENT_WIDTH) -> list[str]:
+    """What would be cut off when ``page`` is printed on A4 portrait: the page itself, a table or
+    a figure wider than the printed area (print media emulated at that width). Empty: nothing."""
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": width, "height": A4_CONTENT_HEIGHT})
+    try:
+        return page.evaluate(_OVERFLOW_JS, width)
+    finally:
+        page.emulate_media(media="screen")
