@@ -753,3 +753,26 @@ def test_an_analysis_date_long_after_the_last_order_is_said() -> None:
     assert "91 days before" in quality.stale_analysis_date_text(last, analysis_date="2012-03-09")
     assert quality.last_order_date(orders, analysis_date="2010-11-30") is None
     assert quality.stale_analysis_date_text(None, analysis_date="2026-09-30") == ""
+
+
+def test_days_since_are_whole_calendar_days_also_for_orders_on_the_analysis_day() -> None:
+    """An order at 18:30 on the analysis day is 0 days ago, not -1; one at 23:59 the day before
+    is 1 day ago (the analysis date is a whole day)."""
+    from segwork.customers import order_behaviour
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["a", "b", "c", "d"],
+            "customer_id": ["today", "yesterday", "yesterday", "old"],
+            "order_date": pd.to_datetime(
+                ["2025-06-30 18:30", "2025-06-29 23:59", "2025-06-01 00:01", "2024-06-30 12:00"]
+            ),
+            "amount": [10.0, 5.0, 7.0, 3.0],
+        }
+    )
+    got = order_behaviour(orders, analysis_date="2025-06-30")
+    ref = pd.Timestamp("2025-06-30")
+    expected_last = {"today": 0, "yesterday": 1, "old": (ref - pd.Timestamp("2024-06-30")).days}
+    expected_first = {"today": 0, "yesterday": 29, "old": 365}
+    assert got["days_since_last_order"].to_dict() == expected_last
+    assert got["tenure_days"].to_dict() == expected_first

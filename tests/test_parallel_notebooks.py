@@ -165,3 +165,99 @@ def test_a_failure_lets_the_sibling_finish_and_starts_nothing_new(project):
     assert record.status == "failed"
     assert "planted failure in 02" in record.failed_notebook.error["evalue"]
     assert not (record.run_dir / "join_saw.txt").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# A notebook that runs beside a provider waits for it before reading (RunContext.wait_for)
+
+
+def _wait_project(root: Path, statuses: dict[str, str], run_status: str = "running") -> Path:
+    """notebooks/ with 02 providing rfm and 03 reading it; a run folder whose run.json says
+    ``statuses``; the config; returns the run folder."""
+    from tests.conftest import write_config as write_run_config
+
+    nbdir = root / "notebooks"
+    nbdir.mkdir()
+    provider = _notebook([_params_cell(PARAMS)])
+    _meta(provider, requires=["customer360"], provides=["rfm"], uses=[])
+    reader = _notebook([_params_cell(PARAMS)])
+    _meta(reader, requires=["customer360"], uses=[])
+    nbformat.write(provider, nbdir / "02_provider.ipynb")
+    nbformat.write(reader, nbdir / "03_reader.ipynb")
+    run_dir = root / "reports" / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    _write_record(run_dir, statuses, run_status)
+    (root / "customers.csv").write_text("customer_id\nc1\n", encoding="utf-8")
+    write_run_config(root, {"customers": {"path": "customers.csv"}}, notebooks_dir="notebooks")
+    return run_dir
+
+
+def _write_record(run_dir: Path, statuses: dict[str, str], run_status: str) -> None:
+    record = {
+        "run_id": "r1",
+        "status": run_status,
+        "notebooks": [{"stem": s, "status": v} for s, v in statuses.items()],
+    }
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    tmp.replace(run_dir / "run.json")
+
+
+def test_the_reader_waits_until_the_provider_beside_it_has_finished(tmp_path, monkeypatch):
+    import threading
+
+    from segwork.context import RunContext
+
+    run_dir = _wait_project(tmp_path, {"02_provider": "not run", "03_reader": "not run"})
+    monkeypatch.setenv("SEGWORK_NOTEBOOK", "03_reader")
+    ctx = RunContext.open(tmp_path / "config.yaml", run_dir)
+    release = threading.Event()
+    seen_when_done = {}
+
+    def finish_provider():
+        release.wait(30)
+        _write_record(run_dir, {"02_provider": "succeeded", "03_reader": "not run"}, "running")
+
+    t = threading.Thread(target=finish_provider)
+    t.start()
+    polls = []
+
+    import time
+
+    real_sleep = time.sleep
+
+    def sleep_and_release(seconds):  # the first poll lets the provider finish
+        polls.append(seconds)
+        release.set()
+        real_sleep(0.05)
+
+    monkeypatch.setattr("segwork.context.time.sleep", sleep_and_release)
+    waited = ctx.wait_for(("rfm", "personas"))
+    t.join()
+    seen_when_done["status"] = json.loads((run_dir / "run.json").read_text())["notebooks"][0]
+    assert waited == ["02_provider"]
+    assert polls  # it did wait
+    assert seen_when_done["status"]["status"] == "succeeded"  # and returned only after the end
+
+
+def test_no_wait_by_hand_after_the_run_ended_or_for_what_nobody_writes(tmp_path, monkeypatch):
+    from segwork.context import RunContext
+
+    run_dir = _wait_project(tmp_path, {"02_provider": "not run", "03_reader": "not run"}, "failed")
+    cfg = tmp_path / "config.yaml"
+
+    def no_sleep(_):
+        raise AssertionError("must not wait")
+
+    monkeypatch.setattr("segwork.context.time.sleep", no_sleep)
+    monkeypatch.setenv("SEGWORK_NOTEBOOK", "03_reader")
+    # the run has ended (failed): the provider will never finish, so no wait
+    assert RunContext.open(cfg, run_dir).wait_for(("rfm",)) == ["02_provider"]
+    # nobody in the run writes personas
+    _write_record(run_dir, {"02_provider": "not run", "03_reader": "not run"}, "running")
+    assert RunContext.open(cfg, run_dir).wait_for(("personas",)) == []
+    # by hand (no run folder) nothing is waited for
+    assert RunContext.open(cfg).wait_for(("rfm",)) == []
+    # a kernel the run did not start
+    monkeypatch.delenv("SEGWORK_NOTEBOOK")
+    assert RunContext.open(cfg, run_dir).wait_for(("rfm",)) == []

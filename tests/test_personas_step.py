@@ -43,3 +43,30 @@ def test_page_says_which_k_were_judged_on_fewer_refits() -> None:
     assert "mean of 2 refits for 4, 5 groups (of 10)" in text
     assert early_stop_text(sweep.assign(n_refits=10)) == ""
     assert early_stop_text(sweep.drop(columns="n_refits")) == ""
+
+
+def test_behaviour_added_after_the_fit_equals_behaviour_fitted_with_it():
+    """Notebook 03 fits first and compares behaviour once the RFM table is written beside it:
+    the same tests and profiles as giving the customer table to the fit."""
+    import numpy as np
+
+    resp, cat, _ = simulate_survey(3, n=300, seed=5)
+    rng = np.random.default_rng(5)
+    customers = pd.DataFrame(
+        {
+            "orders_total": rng.integers(0, 6, len(resp)),
+            "aov": rng.gamma(2.0, 50.0, len(resp)),
+            "rfm_segment": rng.choice(["Champions", "At Risk", "Lost"], len(resp)),
+        },
+        index=pd.Index(resp["customer_id"], name="customer_id"),
+    )
+    at_once = step.run(resp, cat, customers, k=3, n_bootstrap=2)
+    later = step.add_behaviour(step.run(resp, cat, k=3, n_bootstrap=2), customers)
+    assert later.behaviour is not None and at_once.behaviour is not None
+    assert at_once.behaviour.available, at_once.behaviour.reason
+    pd.testing.assert_frame_equal(later.behaviour.tests, at_once.behaviour.tests)
+    pd.testing.assert_frame_equal(later.behaviour.table, at_once.behaviour.table)
+    assert later.behaviour.text == at_once.behaviour.text
+    # a survey without personas has nothing to compare and stays as it was
+    none = step.run(*simulate_survey(3, n=15, seed=2)[:2], k_range=(2, 4), n_bootstrap=2)
+    assert step.add_behaviour(none, customers) is none and none.behaviour is None

@@ -21,8 +21,10 @@ goes to the scratch folder, and the validated tables are always the scratch fold
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,9 +217,7 @@ class RunContext:
         dataset(name)
         out = []
         for run in self.earlier_runs():
-            catalog = Catalog(
-                self.reports_path / "runs" / run["run_id"], self.reports_path
-            )
+            catalog = Catalog(self.reports_path / "runs" / run["run_id"], self.reports_path)
             if catalog.exists(name):
                 out.append((run, catalog.load(name)))
         return out
@@ -227,12 +227,18 @@ class RunContext:
         history = self.artifact_history(name)
         return history[-1][1] if history else None
 
-    def customer_table(self, artifacts: tuple[str, ...] = CUSTOMER_TABLE) -> pd.DataFrame:
+    def customer_table(
+        self, artifacts: tuple[str, ...] = CUSTOMER_TABLE, *, wait: bool = False
+    ) -> pd.DataFrame:
         """The customer 360 joined with the per-customer results of earlier notebooks.
 
         One row per customer, indexed by customer_id: profile and behaviour (notebook 01), RFM
         scores, segments, CLV and propensity (02), persona cluster (03), whichever exist.
+        ``wait``: first wait for the earlier notebooks of this run that write one of them and
+        run beside this one (:meth:`wait_for`).
         """
+        if wait:
+            self.wait_for(artifacts[1:])
         base = self.load(artifacts[0]).set_index("customer_id")
         for name in artifacts[1:]:
             if self.exists(name):
@@ -241,6 +247,63 @@ class RunContext:
                     extra[[c for c in extra.columns if c not in base.columns]], how="left"
                 )
         return base
+
+    def wait_for(self, names: tuple[str, ...], *, poll_s: float = 0.2) -> list[str]:
+        """Under ``segwork run``, wait until the earlier notebooks of this run that write one of
+        ``names`` have finished; return the notebooks waited for.
+
+        Notebooks run side by side when their metadata allows it (``segwork.requires.uses``):
+        notebook 03 fits its personas beside notebook 02 and reads 02's RFM table only for the
+        comparison at the end. The run's ``run.json`` says which notebooks have finished; the
+        notebooks' metadata which of them write what. By hand (no run folder), in a kernel the
+        run did not start (no ``SEGWORK_NOTEBOOK``), or when no earlier notebook of the run
+        writes these datasets, it returns at once; it also stops waiting when the run has ended.
+        """
+        me = os.environ.get("SEGWORK_NOTEBOOK")
+        if self.run_dir is None or not me:
+            return []
+        providers = [s for s in self._run_notebooks() if s < me and self._provides(s) & set(names)]
+        said = False
+        while providers:
+            record = self._run_record()
+            status = {nb.get("stem"): nb.get("status") for nb in record.get("notebooks", [])}
+            open_ = [s for s in providers if status.get(s) == "not run"]
+            if not open_ or record.get("status") != "running":
+                break
+            if not said:
+                print(
+                    f"waiting for {', '.join(open_)}, which runs beside this notebook and writes "
+                    f"what it reads ({', '.join(n for n in names if n in self._written_by(open_))})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                said = True
+            time.sleep(poll_s)
+        return providers
+
+    def _run_record(self) -> dict[str, Any]:
+        try:
+            return json.loads((Path(self.run_dir) / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # being replaced: read again on the next poll
+            return {"status": "running", "notebooks": []}
+
+    def _run_notebooks(self) -> list[str]:
+        return [nb.get("stem", "") for nb in self._run_record().get("notebooks", [])]
+
+    def _provides(self, stem: str) -> set[str]:
+        import nbformat
+
+        from segwork.preflight import requirements
+
+        path = self.config.notebooks_path / f"{stem}.ipynb"
+        try:
+            req, _ = requirements(nbformat.read(path, as_version=4).metadata, stem)
+        except (OSError, ValueError):
+            return set()
+        return set(req.provides)
+
+    def _written_by(self, stems: list[str]) -> set[str]:
+        return set().union(*(self._provides(s) for s in stems))
 
 
 def validate_into(cfg: RunConfig, catalog: Catalog) -> ValidationReport:

@@ -85,8 +85,11 @@ def order_behaviour(
     df["aov"] = (
         df["gross_revenue_total"] / df["orders_total"].where(df["orders_total"] > 0)
     ).astype("float64")
-    df["days_since_last_order"] = (ref - pd.to_datetime(df["last_order_date"])).dt.days
-    df["tenure_days"] = (ref - pd.to_datetime(df["first_order_date"])).dt.days
+    # whole days between calendar days: an order on the analysis day (at any hour) is 0 days ago
+    df["days_since_last_order"] = (
+        ref - pd.to_datetime(df["last_order_date"]).dt.normalize()
+    ).dt.days
+    df["tenure_days"] = (ref - pd.to_datetime(df["first_order_date"]).dt.normalize()).dt.days
     return df.drop(columns="gross_revenue_total")
 
 

@@ -233,6 +233,14 @@ class PersonaModel(BaseEstimator):
         )
         return self
 
+    def compare_behaviour(self, customers: pd.DataFrame) -> PersonaModel:
+        """Compare how the fitted personas buy on ``customers`` (the customer 360 indexed by
+        customer_id) and set ``behaviour_``: what :meth:`fit` does when given ``customers``, for
+        a customer table that is ready only after the fit (a run writes the RFM table beside it)."""
+        check_is_fitted(self, "result_")
+        self.behaviour_ = persona_behaviour(self.result_, customers, alpha=self.behaviour_alpha)
+        return self
+
     @classmethod
     def _from_fitted(cls, pipeline: Pipeline, meta: dict[str, Any]) -> PersonaModel:
         """A fitted model from its pipeline and metadata (what a model file holds)."""

@@ -113,3 +113,14 @@ def run(
     except ClusteringError as e:
         return PersonasStep(spec, None, str(e), source, currency)
     return PersonasStep(spec, model, None, source, currency)
+
+
+def add_behaviour(step: PersonasStep, customers: pd.DataFrame) -> PersonasStep:
+    """Compare how the personas of ``step`` buy on ``customers`` (the customer 360 indexed by
+    customer_id, with the RFM columns when the run has them), as :func:`run` does when given
+    ``customers``. Notebook 03 fits first and calls this with a customer table that waited for
+    the RFM table of notebook 02, which runs beside it. Returns ``step`` (nothing to compare
+    when no personas were formed)."""
+    if step.model is not None:
+        step.model.compare_behaviour(customers)
+    return step
