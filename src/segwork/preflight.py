@@ -18,9 +18,11 @@ Each notebook declares what it needs in its notebook-level metadata, under ``seg
   :data:`segwork.catalog.RUN_DATASETS`).
 - ``uses`` (optional): artifacts the notebook reads when they exist (``ctx.customer_table()``
   joins the RFM table and the personas if the run wrote them). Declaring ``uses``, even as an
-  empty list, says the notebook reads nothing else: it may then start as soon as the earlier
-  notebooks that provide its ``artifacts`` and ``uses`` have finished, beside others
-  (:func:`dependencies`). A notebook without ``uses`` waits for every earlier notebook.
+  empty list, says the notebook reads nothing else at its start: it may then start as soon as
+  the earlier notebooks that provide its ``artifacts`` and ``uses`` have finished, beside others
+  (:func:`dependencies`); what it reads later it waits for in its kernel
+  (``RunContext.wait_for``: notebook 03 fits beside 02, then waits for 02's RFM table). A
+  notebook without ``uses`` waits for every earlier notebook.
 - ``files``: parameters naming a file relative to the config's folder, which must exist. A file
   the user named in the config (``notebooks.<stem>.<param>``) that is missing is an **error**
   (a typo must not silently skip an analysis); the default of the parameters cell missing means
