@@ -378,7 +378,7 @@ def test_forest_plot_writes_dollar_labels_as_written() -> None:
     xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines])
     assert set(np.round(row["diff"], 9)) <= set(np.round(xs, 9))
     assert "difference in revenue per customer vs control (USD)" in ax.get_xlabel()
-    plt.close(fig)
+    plt.close(ax.figure)
 
 
 def test_a_yes_no_segment_is_named_with_its_column() -> None:
@@ -387,7 +387,8 @@ def test_a_yes_no_segment_is_named_with_its_column() -> None:
     shown = page.readable(res.table, segment_column="newbie")
     assert set(shown["segment"]) == {"newbie = 0", "newbie = 1"}
     assert abtest.segment_name("Urban", "zip_code") == "Urban"  # words stay as they are
-    assert abtest.segment_name("(unknown)", "zip_code") == "customers with no zip_code"
+    assert abtest.segment_name("(unknown)", "zip_code") == "customers with no zip code"
+    assert abtest.segment_name("1", "rfm_segment") == "RFM segment = 1"  # columns in words
     # the counts shown are the data's (pandas on the raw rows)
     n = df[df["variant"] == "No E-Mail"].groupby("newbie").size()
     row = shown[(shown["segment"] == "newbie = 1")].iloc[0]

@@ -20,7 +20,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "segwork"
 
 LAYERS = {
-    "core": {"errors", "schema", "progress", "summary", "numbers"},
+    "core": {"errors", "schema", "progress", "summary", "numbers", "labels"},
     "analysis": {
         "customers", "quality", "rfm", "clv", "survey", "personas", "abtest", "rules",
         "segments", "actions",

@@ -12,6 +12,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from segwork import labels
 from segwork.abtest.conventions import MISSING_SEGMENT, ABTestError
 
 
@@ -65,9 +66,9 @@ def segment_name(label: str, column: str | None) -> str:
     """A segment label in words: the missing-value label becomes 'customers with no <column>',
     a bare number or true/false is named with its column ('newbie = 1')."""
     if label in (UNKNOWN, MISSING_SEGMENT):
-        return f"customers with no {column}" if column else "customers with no value"
+        return f"customers with no {labels.words(column)}" if column else "customers with no value"
     if column and re.fullmatch(r"-?\d+(\.\d+)?|true|false", str(label), flags=re.I):
-        return f"{column} = {label}"  # a bare '0' or '1' says nothing without its column
+        return f"{labels.words(column)} = {label}"  # a bare '0' or '1' says nothing without its column
     return str(label)
 
 
@@ -98,7 +99,7 @@ class Segments:
             )
         if not self.columns:
             parts.append("Results are for whole campaigns only (no segment column to split by).")
-        parts += [f"{col}: {text}." for col, text in self.grouped.items()]
+        parts += [f"{labels.label(col)}: {text}." for col, text in self.grouped.items()]
         return " ".join(parts)
 
 
