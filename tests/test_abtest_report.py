@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from segwork import abtest
+from segwork import abtest, numbers
 from segwork.pages import campaign_ab as page
 from segwork.plots import abtest as plots
 
@@ -308,7 +308,7 @@ def test_interaction_table_uses_the_same_adjusted_p_as_the_decision() -> None:
     het = seg.heterogeneity("conversion")
     shown = page.readable_heterogeneity(het, segment_column="seg")
     holm = multipletests(het["p_value"], method="holm")[1]
-    assert shown["p-value, Holm over variants"].tolist() == [abtest._p_text(p) for p in holm]
+    assert shown["p-value, Holm over variants"].tolist() == [numbers.p_text(p) for p in holm]
     assert shown["differs?"].tolist() == ["yes" if p < 0.05 else "not detectably" for p in holm]
     rec = abtest.recommend(overall, seg, segment_column="seg")
     assert rec["interaction_p"].iat[0] == pytest.approx(holm.min())
@@ -350,7 +350,7 @@ def test_decision_text_has_no_scientific_p_and_names_the_segment_column() -> Non
     assert "is above zero and significant" in reason and "+0.00" not in reason
     # one variant: the interaction p as computed by the independent OLS/HC2 oracle
     p = _ols_interaction_p(df)
-    assert f"interaction gives p = {abtest._p_text(p)}" in reason
+    assert f"interaction gives p = {numbers.p_text(p)}" in reason
     head = page.headline(overall, rec)
     assert "between seg segments for any variant" in head and "e-" not in head
 
@@ -403,7 +403,7 @@ def test_other_segmentations_carry_their_interaction_test() -> None:
     text = page.heterogeneity_text(seg, "conversion", segment_column="seg")
     assert text == (
         "c1: the effect on conversion does not differ detectably between seg segments "
-        f"(interaction p = {abtest._p_text(p)}), so the differences between the rows of "
+        f"(interaction p = {numbers.p_text(p)}), so the differences between the rows of "
         "this table may be chance."
     )
     df = _campaign({"A": 0.10, "B": 0.0, "C": -0.05}, n=3000, seed=12)

@@ -434,9 +434,9 @@ def _writer(s: pd.Series, fmt: str | None, currency: str | None) -> Callable[[An
         d = _number_decimals(_finite(s))
         return lambda v: _number_text(float(v), d)
     if fmt == "p_value":
-        from segwork.abtest.formats import _p_text
+        from segwork.numbers import p_text
 
-        return lambda v: _p_text(float(v))
+        return lambda v: p_text(float(v))
     if fmt == "date":
         return lambda v: str(v)
     if fmt is None:  # numbers in a text column: each by itself

@@ -63,3 +63,17 @@ def money_format(values: Any) -> str:
 
 def pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value for a table: '< 0.001' or two significant digits ('0.071'), never '5.9e-13';
+    empty when it cannot be computed."""
+    if p is None or not np.isfinite(p):
+        return ""
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def p_phrase(p: float | None) -> str:
+    """A p-value after 'p' in a sentence: '< 0.001' or '= 0.071', never '5.9e-13'."""
+    text = p_text(p)
+    return "not computable" if not text else text if text.startswith("<") else f"= {text}"

@@ -87,8 +87,6 @@ from segwork.abtest.conventions import (
 from segwork.abtest.decisions import VARIANT_RULE, decide, recommend
 from segwork.abtest.evaluation import ABResult, evaluate, evaluate_segmentations
 from segwork.abtest.formats import MetricFormat, metric_formats
-from segwork.abtest.formats import _p_phrase as _p_phrase  # rfm's page writes p-values alike
-from segwork.abtest.formats import _p_text as _p_text
 from segwork.abtest.heterogeneity import heterogeneity
 from segwork.abtest.metrics import (
     KIND_ALIASES,

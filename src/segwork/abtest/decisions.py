@@ -15,8 +15,9 @@ from scipy import stats
 
 from segwork.abtest.conventions import CORRECTION_NAME, MISSING_SEGMENT, PARAMS, ABTestError
 from segwork.abtest.estimation import _adjust
-from segwork.abtest.formats import MetricFormat, _p_phrase, metric_formats
+from segwork.abtest.formats import MetricFormat, metric_formats
 from segwork.abtest.segments import UNKNOWN, segment_name
+from segwork.numbers import p_phrase
 
 if TYPE_CHECKING:
     from segwork.abtest.evaluation import ABResult
@@ -160,7 +161,7 @@ def decide(
     for i in range(len(main)):
         thr = float(thresholds[i])
         ci = f"{show(d[i])} ({level} CI {show(dlo[i])} to {show(dhi[i])}; lift {_pct(lift[i])})"
-        padj = f"adjusted p {_p_phrase(p[i])} ({padj_name})"
+        padj = f"adjusted p {p_phrase(p[i])} ({padj_name})"
         minimum = (
             "zero"
             if thr == 0
@@ -181,7 +182,7 @@ def decide(
                 f"{what} {ci} is above zero and significant, {padj}"
                 if thr == 0
                 else f"significantly above {minimum}: {what} {ci}; test of the {what} against "
-                f"that minimum: adjusted p {_p_phrase(p_thr[i])} ({padj_name})"
+                f"that minimum: adjusted p {p_phrase(p_thr[i])} ({padj_name})"
             )
         elif d[i] < thr and p_thr[i] < alpha:
             decisions.append("stop")
@@ -189,7 +190,7 @@ def decide(
                 f"significantly negative: {what} {ci}, {padj}"
                 if thr == 0
                 else f"significantly below {minimum}: {what} {ci}; test of the {what} against "
-                f"that minimum: adjusted p {_p_phrase(p_thr[i])} ({padj_name})"
+                f"that minimum: adjusted p {p_phrase(p_thr[i])} ({padj_name})"
             )
         else:
             decisions.append("keep testing")
@@ -367,12 +368,12 @@ def recommend(
                 if len(h) > 1:  # the campaign's scope rests on its most different variant
                     het_text = (
                         f"the test of a treatment x {col} interaction gives a Holm-adjusted "
-                        f"p {_p_phrase(p_int)} for '{h['variant'].iat[i]}', the smallest of the "
+                        f"p {p_phrase(p_int)} for '{h['variant'].iat[i]}', the smallest of the "
                         f"{len(h)} variants"
                     )
                 else:
                     het_text = (
-                        f"the test of a treatment x {col} interaction gives p {_p_phrase(p_int)}"
+                        f"the test of a treatment x {col} interaction gives p {p_phrase(p_int)}"
                     )
             else:
                 het_text = f"there are too few usable {col} segments for an interaction test"

@@ -50,6 +50,7 @@ from segwork.abtest.estimation import (
 from segwork.abtest.heterogeneity import _heterogeneity_cells
 from segwork.abtest.metrics import Metric, MetricsArg, resolve_metrics
 from segwork.abtest.sample_ratio import _shares_for, _srm_p
+from segwork.numbers import p_phrase
 from segwork.schema import require_columns
 from segwork.summary import Summary
 
@@ -362,7 +363,9 @@ class ABResult:
         else:
             notes.append(f"Sample ratio MISMATCH (chi-square p < {SRM_THRESHOLD}) in:")
             for r in flagged.itertuples():
-                notes.append(f"  {r.campaign_id} / {r.segment}: {r.counts} (p = {r.p_value:.2g})")
+                notes.append(
+                    f"  {r.campaign_id} / {r.segment}: {r.counts} (p {p_phrase(r.p_value)})"
+                )
         n_warn = int((tab["warnings"] != "").sum())
         if n_warn:
             notes.append(f"{n_warn} row(s) carry warnings (column 'warnings').")

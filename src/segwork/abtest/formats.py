@@ -64,15 +64,3 @@ def metric_formats(table: pd.DataFrame, *, currency: str = "") -> dict[str, Metr
                 kind, decimals_for(half, money=money), currency if money else ""
             )
     return out
-
-
-def _p_text(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return ""
-    return "< 0.001" if p < 0.001 else f"{p:.2g}"
-
-
-def _p_phrase(p: float) -> str:
-    """A p-value after 'p' in a sentence: '< 0.001' or '= 0.071', never '5.9e-13'."""
-    text = _p_text(p)
-    return "not computable" if not text else text if text.startswith("<") else f"= {text}"

@@ -68,7 +68,9 @@ def segment_name(label: str, column: str | None) -> str:
     if label in (UNKNOWN, MISSING_SEGMENT):
         return f"customers with no {labels.words(column)}" if column else "customers with no value"
     if column and re.fullmatch(r"-?\d+(\.\d+)?|true|false", str(label), flags=re.I):
-        return f"{labels.words(column)} = {label}"  # a bare '0' or '1' says nothing without its column
+        return (
+            f"{labels.words(column)} = {label}"  # a bare '0' or '1' says nothing without its column
+        )
     return str(label)
 
 

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from segwork.clv.errors import CLVError, CLVWarning
 from segwork.clv.fitting import _at_edge, _converged, _fit_problems, _log_covariance, _minimise
 from segwork.clv.inputs import _as_float, _reject, _unique_rows
+from segwork.numbers import p_phrase
 from segwork.summary import Summary
 
 _GG = ("p", "q", "v")
@@ -263,7 +264,7 @@ class GammaGamma(BaseEstimator):
         )
         notes = [
             f"Pearson correlation of frequency and mean spend: {rho:+.3f} "
-            f"(p = {self.correlation_pvalue_:.2g}) - {verdict}"
+            f"(p {p_phrase(self.correlation_pvalue_)}) - {verdict}"
         ]
         if q > 1:
             notes.append(

@@ -18,8 +18,7 @@ from segwork import display as show
 from segwork.abtest import CORRECTION_NAME, VARIANT_RULE, ABResult, metric_formats, segment_name
 from segwork.abtest.decisions import _increment_label
 from segwork.abtest.estimation import _adjust
-from segwork.abtest.formats import _p_phrase, _p_text
-from segwork.numbers import decimals_for, number
+from segwork.numbers import decimals_for, number, p_phrase, p_text
 from segwork.plots.abtest import forest_plot
 
 if TYPE_CHECKING:
@@ -56,14 +55,14 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
                 between = f"between {seg_col} segments" if seg_col else "between segments"
                 text += (
                     f" The effect does not differ detectably {between} for any variant "
-                    f"(smallest Holm-adjusted interaction p {_p_phrase(r['interaction_p'])}), so "
+                    f"(smallest Holm-adjusted interaction p {p_phrase(r['interaction_p'])}), so "
                     "the decision is for the whole campaign."
                 )
         else:
             text = (
                 f"{camp}: the effect differs between {show.words(d['segment_column'].iat[0])} "
                 "segments "
-                f"(Holm-adjusted interaction p {_p_phrase(d['interaction_p'].iat[0])}), so each segment is "
+                f"(Holm-adjusted interaction p {p_phrase(d['interaction_p'].iat[0])}), so each segment is "
                 "decided on its own."
             )
             for decision, word in (("roll out", "Roll out"), ("stop", "Stop")):
@@ -163,7 +162,7 @@ def readable(
                 )
             ],
             "lift": [("" if not np.isfinite(x) else f"{x:+.1%}") for x in table["lift"]],
-            "adjusted p": [_p_text(p) for p in table["p_adjusted"]],
+            "adjusted p": [p_text(p) for p in table["p_adjusted"]],
             "chance to beat control": [
                 ("" if not np.isfinite(p) else f"{p:.0%}") for p in table["chance_to_beat_control"]
             ],
@@ -231,7 +230,7 @@ def heterogeneity_text(
             continue
         held = "Holm-adjusted " if len(h) > 1 else ""
         differs = [
-            f"'{v}' ({held}interaction p {_p_phrase(p)})"
+            f"'{v}' ({held}interaction p {p_phrase(p)})"
             for v, p in zip(h["variant"], adj, strict=True)
             if np.isfinite(p) and p < alpha
         ]
@@ -244,7 +243,7 @@ def heterogeneity_text(
             parts.append(
                 f"{camp}: the effect on {metric} does not differ detectably between "
                 f"{segment_column} segments ({'smallest ' if len(h) > 1 else ''}{held}interaction p "
-                f"{_p_phrase(float(np.nanmin(adj)))}), so the differences between the rows of "
+                f"{p_phrase(float(np.nanmin(adj)))}), so the differences between the rows of "
                 "this table may be chance."
             )
     return " ".join(parts)
@@ -265,8 +264,8 @@ def readable_heterogeneity(
             "variant": het["variant"].astype(str).to_numpy(),
             "metric": het["metric"].astype(str).to_numpy(),
             f"{segment_column} segments tested": het["n_segments"].astype(int).to_numpy(),
-            "p-value (chi-square)": [_p_text(p) for p in het["p_value"]],
-            "p-value, Holm over variants": [_p_text(p) for p in adj],
+            "p-value (chi-square)": [p_text(p) for p in het["p_value"]],
+            "p-value, Holm over variants": [p_text(p) for p in adj],
             "differs?": [
                 "" if not np.isfinite(p) else ("yes" if p < alpha else "not detectably")
                 for p in adj

@@ -17,10 +17,10 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 from statsmodels.stats.multitest import multipletests
 
-from segwork.abtest import _p_phrase
 from segwork.clv import MODEL_NAMES, HoldoutComparison, PropensityModel, auc_difference
 from segwork.clv import value_by_segment as _value_by_segment
 from segwork.display import PageTable
+from segwork.numbers import p_phrase
 from segwork.rfm import GONE, INACTIVE, NEW, MigrationResult, RFMError
 
 
@@ -115,7 +115,7 @@ def breakdown_tests(
             name = by.replace("_", " ")
             test = (
                 f"chi-square test on {n:,} scored customers in {groups} groups, p "
-                f"{_p_phrase(float(p))}"
+                f"{p_phrase(float(p))}"
                 + (f", Holm-adjusted for the {k} attributes tested" if k > 1 else "")
             )
             if p < alpha:
