@@ -16,14 +16,22 @@ from segwork.exports import MemberFiles
 from segwork.pdf import PdfError, find_chromium, page_count, write_pdf
 from segwork.report import external_references, render_notebook_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists()
-    and not any(
-        Path(d, n).exists() for d in ("/usr/bin", "/usr/local/bin") for n in pdf.CHROMIUM_NAMES
-    ),
-    reason="Chromium is not installed (make system-deps)",
-)
+
+@pytest.fixture
+def chromium_installed() -> str:
+    """The Chromium segwork prints with; its absence is a failure, not a skip (as in the
+    browser tests of test_end_to_end)."""
+    try:
+        return find_chromium()
+    except PdfError as exc:
+        pytest.fail(
+            f"{exc}. Or leave these tests out with make test PYTEST_ARGS='-m \"not browser\"'"
+        )
+
+
+def needs_chromium(test):
+    """Mark a test that prints with Chromium (marker ``browser``)."""
+    return pytest.mark.browser(pytest.mark.usefixtures("chromium_installed")(test))
 
 
 def _pages_html(n: int, extra: str = "") -> str:
