@@ -243,12 +243,9 @@ def test_action_lists_as_pdf(tmp_path: Path) -> None:
     assert {"tasks.pdf", "emails.pdf", "calls.pdf", "tasks.csv"} <= set(out)
     assert page_count(out["tasks.pdf"].read_bytes()) >= 1
     page = exports.pdf_list_html(
-        lists.tasks,
-        title="Tasks",
-        what="tasks",
-        full_list="tasks.csv",
-        columns=[c for c in lists.tasks.columns if c != "run_id"],
+        lists.tasks, **exports._action_pdf_args(lists.tasks, "tasks", full_list="tasks.csv")
     )
+    assert "<h1>Tasks, run r-42</h1>" in page and "<th>run_id</th>" not in page
     assert "30 tasks. The full list (every row and all columns) is in tasks.csv." in page
     assert _tbody_rows(page) == 30
 

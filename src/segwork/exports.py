@@ -606,7 +606,8 @@ def write_actions(
     for name, df in lists.lists().items():
         for fmt in formats:
             if fmt == "pdf":
-                data = _action_pdf(df, name, full_list=f"{name}.csv" if "csv" in formats else None)
+                full_list = f"{name}.csv" if "csv" in formats else None
+                data = pdf_list_bytes(df, **_action_pdf_args(df, name, full_list=full_list))
             else:
                 data = table_bytes(df, fmt, sheet=name, stamp=stamp)
             out[f"{name}.{fmt}"] = atomic_write_bytes(folder / f"{name}.{fmt}", data)
@@ -614,17 +615,17 @@ def write_actions(
     return out
 
 
-def _action_pdf(df: pd.DataFrame, name: str, *, full_list: str | None) -> bytes:
-    """An action list as a PDF; the run id (the same on every row) is said in the title."""
+def _action_pdf_args(df: pd.DataFrame, name: str, *, full_list: str | None) -> dict[str, Any]:
+    """How an action list is printed (:func:`pdf_list_html` arguments): the run id, the same on
+    every row, is said in the title instead of a column."""
     omit = [c for c in _PDF_ACTION_OMIT if c in df.columns and df[c].nunique() <= 1]
     run = f", run {df[omit[0]].iloc[0]}" if omit and len(df) else ""
-    return pdf_list_bytes(
-        df,
-        title=f"{name.capitalize()}{run}",
-        what=name if len(df) != 1 else name.removesuffix("s"),
-        full_list=full_list,
-        columns=[c for c in df.columns if c not in omit],
-    )
+    return {
+        "title": f"{name.capitalize()}{run}",
+        "what": name if len(df) != 1 else name.removesuffix("s"),
+        "full_list": full_list,
+        "columns": [c for c in df.columns if c not in omit],
+    }
 
 
 @dataclass
