@@ -149,7 +149,8 @@ def test_notebook_02_on_cdnow(orders) -> None:
     assert not res.bgnbd_untrusted and not res.spend_untrusted and res.spend.caveats() == []
     page = page02.segment_value_table(res, currency="USD", discount_rate_monthly=0.01)
     assert "chance still active (BG/NBD)" in page.frame.columns
-    assert "value per customer, 12 months (USD)" in page.frame.columns
+    assert "value per customer, 12 months" in page.frame.columns
+    assert page.currency == "USD" and page.formats["value per customer, 12 months"] == "money"
     assert "not shown" not in page.note
     d = res.comparison.auc_difference
     called_better = "ranked customers better" in text
@@ -188,4 +189,4 @@ def test_page_01_order_value_spread_on_cdnow(raw) -> None:
     spread = value_spread(aov)
     assert (spread.positive, spread.not_positive) == (23_502, 68)
     assert spread.median == pytest.approx(aov[aov > 0].median())
-    assert "98 % of the 23,502 buyers with a positive average" in spread_text(spread, "USD")
+    assert "98% of the 23,502 buyers with a positive average" in spread_text(spread, "USD")

@@ -586,7 +586,7 @@ def test_value_spread_says_how_many_buyers_its_percentiles_cover() -> None:
     assert spread.low == pytest.approx(np.percentile(positive, 1))
     assert spread.high == pytest.approx(np.percentile(positive, 99))
     text = spread_text(spread, "USD")
-    assert "98 % of the 97 buyers with a positive average" in text
+    assert "98% of the 97 buyers with a positive average" in text
     assert "3 buyers with an average of 0" in text
     assert "left out" not in spread_text(value_spread(positive), "USD")
 
@@ -637,7 +637,7 @@ def test_missing_values_are_named_in_words_and_small_shares_keep_a_decimal() -> 
     ids = pd.DataFrame({"table": ["orders"], "column": ["original_order_id"]})
     assert missing_labels(ids).tolist() == ["original order id (orders)"]
     text = missing_text(missing, shown=2)
-    assert "education (survey responses): 223 rows (8.0 %) have no value" in text
+    assert "education (survey responses): 223 rows (8.0%) have no value" in text
     assert "survey_responses." not in text
     ax = share_bars(missing.assign(label=missing_labels), category="label", value="share")
     printed = [t.get_text().strip() for t in ax.texts]

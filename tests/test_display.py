@@ -82,11 +82,11 @@ def test_each_kind_writes_numbers_for_people() -> None:
         currency="EUR",
     )
     assert _column(markup, 0) == ["12", "1,234,567"]
-    assert _column(markup, 1) == ["12.3 %", "50.0 %"]
+    assert _column(markup, 1) == ["12.3%", "50.0%"]
     shares = display.table_html(pd.DataFrame({"s": [0.203, 0.0003, 0.0]}), formats={"s": "pct"})
-    assert _column(shares) == ["20.3 %", "< 0.1 %", "0.0 %"]  # one decimal; tiny said so
+    assert _column(shares) == ["20.3%", "< 0.1%", "0.0%"]  # one decimal; tiny said so
     small = display.table_html(pd.DataFrame({"s": [0.0012, 0.0051]}), formats={"s": "pct"})
-    assert _column(small) == ["0.12 %", "0.51 %"]  # all below 1 %: the decimals they need
+    assert _column(small) == ["0.12%", "0.51%"]  # all below 1%: the decimals they need
     tiny = _column(markup, 2)
     assert tiny[0] == "< 0.0001" and tiny[1] == "0.2500"  # fixed decimals, never 6.5e-08
     assert _column(markup, 3) == ["< 0.001", "0.043"]
@@ -188,7 +188,7 @@ def test_data_sort_holds_the_raw_value() -> None:
         }
     )
     p = _parse(display.table_html(df, formats={"paid": "money", "share": "pct"}, currency="CZK"))
-    assert p.rows[0][:2] == ["12.3 M CZK", "12.3 %"]
+    assert p.rows[0][:2] == ["12.3 M CZK", "12.3%"]
     assert [float(s[0]) for s in p.sorts] == [12_345_678.0, 7.5]
     assert float(p.sorts[0][1]) == pytest.approx(0.1234) and p.sorts[1][1] == ""
     assert float(p.sorts[0][2]) == pytest.approx(1.2) and p.sorts[1][2] == "b"

@@ -209,7 +209,7 @@ def test_page_01_tables_and_figures_are_for_people(demo, shown) -> None:
     behind = _tables(analysts["the numbers of the charts by attribute"])
     revenue = _column(behind, "Net revenue")
     assert revenue and all(c.endswith(f" {CURRENCY}") for c in revenue if c)
-    assert all(c.endswith(" %") for c in _column(behind, "Share of customers"))
+    assert all(c.endswith("%") for c in _column(behind, "Share of customers"))
     missing = _tables(analysts["every column with missing values"])
     assert len(_column(missing, "Share of rows")) == len(result.missing)
 
@@ -226,11 +226,11 @@ def test_page_01_alt_texts_say_what_the_data_says() -> None:
         }
     )
     assert page.breakdown_alt(groups, "region") == (
-        "Bar chart of share of customers and of net revenue by region, 2 groups: North 75.0 % "
-        "of customers, 40.0 % of revenue; South 25.0 % of customers, 60.0 % of revenue."
+        "Bar chart of share of customers and of net revenue by region, 2 groups: North 75.0% "
+        "of customers, 40.0% of revenue; South 25.0% of customers, 60.0% of revenue."
     )
     consent = pd.DataFrame({"channel": ["email", "SMS"], "customers": [5, 1], "share": [0.5, 0.1]})
-    assert page.consent_alt(consent).endswith("email 50.0 %; SMS 10.0 %.")
+    assert page.consent_alt(consent).endswith("email 50.0%; SMS 10.0%.")
     by_value = pd.DataFrame({"channel": ["web", "shop", "phone"], "revenue": [5000.0, 3e6, 20]})
     alt = page.revenue_by_alt(by_value, "channel", currency="EUR", shown=2)
     assert alt.startswith("Bar chart of net revenue by channel (3 values, the 2 largest shown)")
@@ -406,7 +406,7 @@ def test_page_05_tables_and_figures_are_for_people(demo, shown) -> None:
     assert _column(seg, "Members") == [
         f"{int(kpis.loc[s, 'members']):,}" for s in _column(seg, "Segment")
     ]
-    assert all(c.endswith(" %") for c in _column(seg, "Share"))
+    assert all(c.endswith("%") for c in _column(seg, "Share"))
     # what each segment selects in words (the rule itself where the file gives no description)
     assert _column(seg, "What it selects") == [
         "Bought for more than 20,000 in the last year",
@@ -431,7 +431,7 @@ def test_page_05_tables_and_figures_are_for_people(demo, shown) -> None:
     assert _column(written, "Columns it reads")[0] == "revenue_365d"
     heat = _tables(analysts["the numbers of the heatmap"])
     assert heat[0][0] == ["Segment", *map(str, overlap.columns)]
-    assert all(c.endswith(" %") for c in _column(heat, str(overlap.columns[0])))
+    assert all(c.endswith("%") for c in _column(heat, str(overlap.columns[0])))
 
 
 def test_page_05_alt_texts() -> None:
@@ -442,10 +442,10 @@ def test_page_05_alt_texts() -> None:
     table = page.overlap_table(overlap.assign(B=[0.004, 1.0]))
     assert table.to_dict("list") == {
         "segment": ["A", "B"],
-        "A": ["100.00 %", "50.00 %"],
-        "B": ["0.40 %", "100.00 %"],
+        "A": ["100.00%", "50.00%"],
+        "B": ["0.40%", "100.00%"],
     }
-    assert page.overlap_table(overlap)["B"].tolist() == ["20.0 %", "100.0 %"]
+    assert page.overlap_table(overlap)["B"].tolist() == ["20.0%", "100.0%"]
     none = pd.DataFrame([[1.0, 0.0], [0.0, 1.0]], index=["A", "B"], columns=["A", "B"])
     assert page.overlap_alt(none).endswith(": no two segments share a customer.")
     sizes = pd.DataFrame(
@@ -488,7 +488,7 @@ def test_alt_texts_of_empty_or_incomplete_data() -> None:
     from segwork.pages import rule_segments as p05
 
     overlap = pd.DataFrame([[1.0, float("nan")], [0.0, 1.0]], index=["A", "B"], columns=["A", "B"])
-    assert p05.overlap_table(overlap)["B"].tolist() == ["", "100.0 %"]
+    assert p05.overlap_table(overlap)["B"].tolist() == ["", "100.0%"]
     assert p05.overlap_alt(overlap).endswith(": no two segments share a customer.")
     empty = pd.DataFrame(columns=["month", "orders", "returns", "revenue", "partial"])
     assert p01.monthly_alt(empty, currency="EUR").startswith("Two empty line charts")

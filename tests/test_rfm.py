@@ -1008,7 +1008,7 @@ def test_segment_table_names_columns_in_words_with_cents_only_for_small_amounts(
     from segwork.display import page_table_html
 
     html = page_table_html(table, caption="Segment key figures")
-    assert " USD<" in html and " %<" in html and not re.search(r">[\d,]+\.00<", html)  # counts
+    assert " USD<" in html and "%<" in html and not re.search(r">[\d,]+\.00<", html)  # counts
     small = kpis.assign(avg_order_value=kpis["avg_order_value"] / 1000)
     fmt = page02.segment_table(small, currency="USD", window_days=None)
     cents = page_table_html(fmt, caption="x")

@@ -130,7 +130,7 @@ def test_page_02_is_for_people_tables_figures_and_analyst_sections(demo_result, 
     assert "Net revenue" in heads and "Share of customers" in heads
     cells = re.findall(r"<td [^>]*>([^<]*)</td>", html)
     assert not [c for c in cells if re.search(r"\d[eE][+-]?\d", c)]
-    assert any(c.endswith(" EUR") for c in cells) and any(c.endswith(" %") for c in cells)
+    assert any(c.endswith(" EUR") for c in cells) and any(c.endswith("%") for c in cells)
     analysts = re.findall(r"<summary[^>]*>(For analysts: [^<]*)</summary>", html)
     assert "For analysts: accuracy on the last 90 days" in analysts
     assert "For analysts: fitted models" in analysts

@@ -88,7 +88,7 @@ def test_rfm_sizes_and_revenue_shares_match_a_groupby_of_rfm_score(
     assert f">{money(kpis.loc[top, 'revenue'], 'CZK')}</td>" in explorer.sizes.value
     share = float(kpis.loc[top, "revenue_share"])
     cell = re.search(f"data-sort='{share!r}'[^>]*>([^<]*)</td>", explorer.sizes.value)[1]
-    assert cell.endswith(" %") and float(cell[:-2]) == pytest.approx(100 * share, abs=0.05)
+    assert cell.endswith("%") and float(cell[:-1]) == pytest.approx(100 * share, abs=0.05)
 
 
 @pytest.mark.parametrize("bins", [2, 4, 9])
@@ -322,7 +322,7 @@ def test_cluster_explorer_tables_are_in_words(survey):
     share = float(res.profiles["share"].max())
     shown = ex.personas.value
     assert f">{biggest:,}</td>" in shown  # a count, not 196.00
-    assert f"data-sort='{share!r}' style='text-align:right'>{100 * share:.1f} %</td>" in shown
+    assert f"data-sort='{share!r}' style='text-align:right'>{100 * share:.1f}%</td>" in shown
     sweep = persona_widgets.sweep_table(res.sweep, shown=res.k, rule=res.k)
     assert sweep.loc[sweep["groups (k)"] == res.k, "note"].item() == "shown, the rule's choice"
     for raw in ("min_cluster_jaccard", "stability_sd", "calinski_harabasz", "davies_bouldin"):

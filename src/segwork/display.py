@@ -260,7 +260,7 @@ def table_html(
 
     ``formats`` maps a column to a kind or a format string: ``"count"`` (1,234, never '.00'),
     ``"money"`` (:func:`segwork.numbers.money` in ``currency``), ``"pct"`` (a fraction 0.123 as
-    '12.3 %'), ``"number"`` (the decimals the column needs, '< 0.0001' below them),
+    '12.3%'), ``"number"`` (the decimals the column needs, '< 0.0001' below them),
     ``"p_value"`` ('< 0.001'), ``"date"``, or an old format string such as ``"{:,.2f}"``.
     Columns without one: integers and floats whose values are all whole are counts, other floats
     ``"{:,.2f}"`` (``"number"`` when that would show a non-zero value as 0.00), dates as dates.
@@ -463,8 +463,8 @@ def _exact_money(x: float, currency: str | None) -> str:
 
 
 def _pct_decimals(v: np.ndarray) -> int:
-    """One decimal of a percent ('12.3 %'; a share too small for it is '< 0.1 %'), two when
-    every share of the column is below 1 %."""
+    """One decimal of a percent ('12.3%'; a share too small for it is '< 0.1%'), two when
+    every share of the column is below 1%."""
     if v.size and np.abs(100 * v).max() < 1:
         return min(max(decimals_for(100 * v), 1), 2)
     return 1
@@ -479,12 +479,12 @@ def _number_decimals(v: np.ndarray) -> int:
 
 
 def _below(x: float, decimals: int, *, percent: bool = False) -> str:
-    """'< 0.0001' ('< 0.01 %') for a non-zero value too small for ``decimals``; '' otherwise."""
+    """'< 0.0001' ('< 0.01%') for a non-zero value too small for ``decimals``; '' otherwise."""
     scale = 100 if percent else 1
     step = 10.0**-decimals
     if x == 0 or abs(scale * x) >= step / 2:
         return ""
-    unit = " %" if percent else ""
+    unit = "%" if percent else ""
     return (f"< {step:.{decimals}f}" if x > 0 else f"> -{step:.{decimals}f}") + unit
 
 
@@ -508,7 +508,7 @@ _LEADING = re.compile(r"^\s*[<>≈]?\s*([+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.
 
 
 def _leading_number(text: str) -> float | str:
-    """The sort key of a text cell: the number it starts with ('12.3 %', '+1.2 pp [..]',
+    """The sort key of a text cell: the number it starts with ('12.3%', '+1.2 pp [..]',
     '1,234 / 567'), else the text itself."""
     m = _LEADING.match(text)
     if not m:

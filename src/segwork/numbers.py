@@ -62,7 +62,7 @@ def money_format(values: Any) -> str:
 
 
 def pct(value: float, digits: int = 1) -> str:
-    return f"{100 * value:.{digits}f} %"
+    return f"{100 * value:.{digits}f}%"
 
 
 def p_text(p: float | None) -> str:

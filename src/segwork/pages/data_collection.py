@@ -252,7 +252,7 @@ def missing_text(missing: pd.DataFrame, *, shown: int) -> str:
         "Each bar is one column of one table (the table in brackets); the longer the bar, the "
         "more rows have no value. "
         f"The column with most gaps is {missing_labels(missing.head(1)).iloc[0]}: "
-        f"{worst['missing']:,} rows ({100 * worst['share']:.1f} %) have no value."
+        f"{worst['missing']:,} rows ({100 * worst['share']:.1f}%) have no value."
     )
     full = missing.loc[missing["share"] >= 0.5]
     if len(full):
@@ -309,14 +309,14 @@ def c360_contents(c360: pd.DataFrame, profile: list[str]) -> str:
 
 
 def spread_text(spread: ValueSpread, currency: str) -> str:
-    """The spread of the buyers' average order values in words (median, 98 % range, log axis)."""
+    """The spread of the buyers' average order values in words (median, 98% range, log axis)."""
     if pd.isna(spread.median):
         return "no order has a positive amount"
     whom = "buyers"
     if spread.not_positive:
         whom = f"the {spread.positive:,} buyers with a positive average"
     text = (
-        f"median {money(spread.median, currency)}; 98 % of {whom} between "
+        f"median {money(spread.median, currency)}; 98% of {whom} between "
         f"{money(spread.low, currency)} and {money(spread.high, currency)}"
     )
     if spread.not_positive:

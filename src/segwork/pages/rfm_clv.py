@@ -715,7 +715,7 @@ def breakdowns(result: Any) -> None:
         )
         show.figure(fig, alt=breakdown_alt(b, column))
         show.explain(tests[column])
-    show.explain("Each row sums to 100 % of the group's scored customers (how many, in brackets).")
+    show.explain("Each row sums to 100% of the group's scored customers (how many, in brackets).")
 
 
 def migration(result: Any) -> None:

@@ -236,7 +236,7 @@ def overlap(result: RuleSegmentsResult) -> None:
         show.figure(ax.figure, alt=overlap_alt(overlap))
         show.explain(
             "Read across a row: of the customers in the row's segment, the share who are also in "
-            "the column's segment. The diagonal is 100 %. Large off-diagonal shares mean two "
+            "the column's segment. The diagonal is 100%. Large off-diagonal shares mean two "
             "teams may contact the same customers."
         )
         show.for_analysts(

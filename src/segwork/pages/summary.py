@@ -118,7 +118,7 @@ def format_value(value: float | None, kind: str, unit: str | None = None) -> str
 
 
 def format_change(new: float, old: float, kind: str, unit: str | None = None) -> str:
-    """The change from ``old`` to ``new``, signed: '+1,234 (+5.0 %)', '+1.2 M CZK (+3.1 %)',
+    """The change from ``old`` to ``new``, signed: '+1,234 (+5.0%)', '+1.2 M CZK (+3.1%)',
     '+2.1 pp' for a share (percentage points), 'no change'."""
     diff = new - old
     if kind == "pct":
@@ -133,7 +133,7 @@ def format_change(new: float, old: float, kind: str, unit: str | None = None) ->
     else:
         text = number(diff, min(decimals_for([diff]), 2), sign=True)
     if old:
-        text += f" ({number(100 * diff / abs(old), 1, sign=True)} %)"
+        text += f" ({number(100 * diff / abs(old), 1, sign=True)}%)"
     return text
 
 

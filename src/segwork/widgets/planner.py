@@ -61,7 +61,7 @@ def parse_share(text: str | float, what: str = "the value") -> float:
 
 def share_text(value: float) -> str:
     """A share as the planner's input boxes show it: 0.05 -> '5 %', 0.125 -> '12.5 %'."""
-    return f"{100 * value:.4g} %"
+    return f"{100 * value:.4g}%"
 
 
 # ------------------------------------------------------------------------- baselines from data
@@ -360,11 +360,11 @@ class ShareInput(w.HBox):
 
 
 def _between_0_and_1(v: float) -> str | None:
-    return None if 0 < v < 1 else "must be above 0 % and below 100 %"
+    return None if 0 < v < 1 else "must be above 0% and below 100%"
 
 
 def _positive(v: float) -> str | None:
-    return None if v > 0 else "must be above 0 %"
+    return None if v > 0 else "must be above 0%"
 
 
 class SampleSizePlanner:
