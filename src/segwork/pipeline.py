@@ -61,7 +61,7 @@ from typing import Any
 import nbformat
 
 import segwork
-from segwork import preflight
+from segwork import pdf, preflight
 from segwork import progress as progress_lines
 from segwork.catalog import DATASETS, Catalog
 from segwork.config import ConfigError, RunConfig, load_config, redact_url
@@ -154,6 +154,9 @@ class NotebookRecord:
     # the report's headline, key numbers, segment sizes, decisions and alerts, collected from
     # the executed notebook (segwork.pages.summary.collect) for the run's summary page
     digest: dict[str, Any] | None = None
+    pdf: Path | None = None  # the report as a PDF (config ``pdf: true``)
+    pdf_pages: int | None = None
+    pdf_error: str | None = None  # why the PDF could not be written (the HTML report stands)
 
 
 @dataclass
@@ -209,7 +212,7 @@ class RunRecord:
         notebooks = []
         for nb in self.notebooks:
             d = asdict(nb)
-            d["html"], d["ipynb"] = rel(nb.html), rel(nb.ipynb)
+            d["html"], d["ipynb"], d["pdf"] = rel(nb.html), rel(nb.ipynb), rel(nb.pdf)
             notebooks.append(d)
         return {
             "schema_version": 1,
@@ -242,7 +245,14 @@ class RunRecord:
             return None if p is None else run_dir / p
 
         notebooks = [
-            NotebookRecord(**{**nb, "html": path(nb.get("html")), "ipynb": path(nb.get("ipynb"))})
+            NotebookRecord(
+                **{
+                    **nb,
+                    "html": path(nb.get("html")),
+                    "ipynb": path(nb.get("ipynb")),
+                    "pdf": path(nb.get("pdf")),
+                }
+            )
             for nb in data.get("notebooks", [])
         ]
         return cls(
@@ -785,6 +795,8 @@ def run(
 
     cfg = load_config(config_path)
     secrets = cfg.secrets()  # redacted by value from every record, page, notebook and line
+    if cfg.pdf:
+        pdf.find_chromium()  # PDFs asked for and no Chromium: say so before anything runs
     config_path = Path(config_path).resolve()
     all_notebooks = find_notebooks(cfg.notebooks_path)
     all_specs, findings = preflight.read_specs(cfg, all_notebooks)
@@ -889,6 +901,7 @@ def run(
                     parallel=_parallel_notebooks() if parallel is None else parallel,
                     progress=progress,
                     secrets=secrets,
+                    write_pdfs=cfg.pdf,
                 )
         except BaseException:  # interrupted (Ctrl-C): record it, publish nothing, re-raise
             kernels.close()
@@ -901,6 +914,11 @@ def run(
         if status == "succeeded" and cfg.outputs.memberships is not None:
             status = _write_outputs(cfg, record, progress, secrets)
         _finish(record, t0, status, secrets)
+        if cfg.pdf:
+            try:
+                pdf.write_pdf(run_dir / "index.html", run_dir / "index.pdf")
+            except pdf.PdfError as exc:
+                _say(progress, f"[segwork] no PDF of the run summary: {exc}", secrets=secrets)
         if status == "succeeded":
             update_reports_index(reports, latest_run_id=run_id, secrets=secrets)
             point_latest(reports, run_id)
@@ -929,6 +947,9 @@ class _Outcome:
     duration_s: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     digest: dict[str, Any] | None = None
+    pdf: Path | None = None
+    pdf_pages: int | None = None
+    pdf_error: str | None = None
 
 
 def _execute_notebook(
@@ -946,6 +967,7 @@ def _execute_notebook(
     show_bar: bool,
     progress: bool,
     secrets: Sequence[str],
+    write_pdfs: bool = False,
 ) -> _Outcome:
     """Execute one notebook with its (pre-started) kernel and render its page (a worker thread).
 
@@ -1011,6 +1033,15 @@ def _execute_notebook(
                 )
         timings["render"] = round(time.perf_counter() - t_render, 3)
         timings["cells"] = _cell_seconds(out)
+        if write_pdfs and outcome.html is not None:
+            t_pdf = time.perf_counter()
+            target = outcome.html.with_suffix(".pdf")
+            try:
+                outcome.pdf_pages = pdf.write_pdf(outcome.html, target)
+                outcome.pdf = target
+            except pdf.PdfError as exc:  # the report stands; its summary says why
+                outcome.pdf_error = redact(str(exc), secrets)
+            timings["pdf"] = round(time.perf_counter() - t_pdf, 3)
     outcome.duration_s = round(time.perf_counter() - t_nb, 3)
     return outcome
 
@@ -1028,6 +1059,7 @@ def _run_notebooks(
     parallel: int,
     progress: bool,
     secrets: Sequence[str],
+    write_pdfs: bool = False,
 ) -> None:
     """Execute the run's applicable notebooks, side by side where their dependencies allow.
 
@@ -1111,6 +1143,7 @@ def _run_notebooks(
                     run_id=record.run_id,
                     run_started=record.started,
                     reports=reports,
+                    write_pdfs=write_pdfs,
                     kernel_name=kernel_name,
                     show_bar=show_bar,
                     progress=progress,
@@ -1130,6 +1163,8 @@ def _run_notebooks(
                 nb_rec.duration_s = outcome.duration_s
                 nb_rec.timings.update(outcome.timings)
                 nb_rec.digest = outcome.digest
+                nb_rec.pdf, nb_rec.pdf_pages = outcome.pdf, outcome.pdf_pages
+                nb_rec.pdf_error = outcome.pdf_error
                 finished.add(stem)
                 i = position[stem]
                 if outcome.status == "failed":

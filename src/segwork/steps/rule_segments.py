@@ -33,8 +33,8 @@ from segwork import actions, segments
 from segwork.rules import RuleSet
 from segwork.schema import to_day, to_timestamp
 
-ACTION_FORMATS = ("csv", "xlsx", "parquet", "jsonl")
-MEMBER_FORMATS = ("csv", "parquet", "xlsx")
+ACTION_FORMATS = ("csv", "xlsx", "parquet", "jsonl", "pdf")
+MEMBER_FORMATS = ("csv", "parquet", "xlsx", "pdf")
 
 
 @dataclass
