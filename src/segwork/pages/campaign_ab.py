@@ -397,10 +397,11 @@ def effect_by_segment(result: CampaignAbResult) -> None:
     name = show.words(main)
     for camp in result.overall.table["campaign_id"].unique():
         n_rows = len(rows[(rows["campaign_id"] == camp) & (rows["metric"] == decide_metric)])
+        # one panel under the other: a page (and A4 in print) shows them at a readable size
         fig, axes = plt.subplots(
-            1, len(shown), figsize=(6.5 * len(shown), 0.45 * n_rows + 2.5), squeeze=False
+            len(shown), 1, figsize=(8, len(shown) * (0.45 * n_rows + 2.5)), squeeze=False
         )
-        for ax, m in zip(axes[0], shown, strict=True):
+        for ax, m in zip(axes[:, 0], shown, strict=True):
             forest_plot(
                 result.by_segment[main],
                 m,
