@@ -269,13 +269,13 @@ def child_run(config: str) -> None:
             "wall_s": time.perf_counter() - t0,
             "runner_peak_rss_mb": peak_rss_mb(),
             "run_peak_rss_mb": watch.total_peak_mb,
-            "validation": record.validation,
+            "validation": getattr(record, "validation", None),  # older code: no such step
             "notebooks": [
                 {
                     "stem": nb.stem,
                     "status": nb.status,
                     "seconds": nb.duration_s,
-                    "timings": nb.timings,
+                    "timings": getattr(nb, "timings", {}),
                     "kernel_peak_rss_mb": watch.kernel_hwm_mb.get(nb.stem),
                     "kernel_tree_rss_mb": watch.tree_rss_mb.get(nb.stem),
                     "error": (nb.error or {}).get("evalue"),
