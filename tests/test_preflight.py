@@ -680,7 +680,7 @@ def _real_specs(notebooks: dict) -> tuple[list[NotebookSpec], list[str]]:
             "05_rule_segments",
             {"member_formats": ["csv", "xls"]},
             'notebooks.05_rule_segments.member_formats: item 2 of ["csv", "xls"]: \'xls\' is '
-            "not allowed: give 'csv', 'parquet' or 'xlsx'; did you mean 'xlsx'?",
+            "not allowed: give 'csv', 'parquet', 'xlsx' or 'pdf'; did you mean 'xlsx'?",
         ),
         ("05_rule_segments", {"first_run": "Baseline"}, "did you mean 'baseline'?"),
         ("01_data_collection", {"windows_days": [30, 0]}, "item 2 of [30, 0]: 0 is not allowed"),
