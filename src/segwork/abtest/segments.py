@@ -12,8 +12,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segwork import labels
 from segwork.abtest.conventions import MISSING_SEGMENT, ABTestError
+from segwork.labels import label as column_label
+from segwork.labels import words as column_words
 
 
 def with_segments(
@@ -66,10 +67,10 @@ def segment_name(label: str, column: str | None) -> str:
     """A segment label in words: the missing-value label becomes 'customers with no <column>',
     a bare number or true/false is named with its column ('newbie = 1')."""
     if label in (UNKNOWN, MISSING_SEGMENT):
-        return f"customers with no {labels.words(column)}" if column else "customers with no value"
+        return f"customers with no {column_words(column)}" if column else "customers with no value"
     if column and re.fullmatch(r"-?\d+(\.\d+)?|true|false", str(label), flags=re.I):
         return (
-            f"{labels.words(column)} = {label}"  # a bare '0' or '1' says nothing without its column
+            f"{column_words(column)} = {label}"  # a bare '0' or '1' says nothing without its column
         )
     return str(label)
 
@@ -101,7 +102,7 @@ class Segments:
             )
         if not self.columns:
             parts.append("Results are for whole campaigns only (no segment column to split by).")
-        parts += [f"{labels.label(col)}: {text}." for col, text in self.grouped.items()]
+        parts += [f"{column_label(col)}: {text}." for col, text in self.grouped.items()]
         return " ".join(parts)
 
 
@@ -246,7 +247,7 @@ def _group_values(
         -n[known][values[known].astype(str).to_numpy() != missing_label], kind="stable"
     )
     keep = list(labels_known[order][: top - 1])
-    other = f"other {name} ({len(labels_known) - len(keep)} values)"
+    other = f"other {column_words(name)} ({len(labels_known) - len(keep)} values)"
     text = (
         f"{len(labels_known)} different values; the {len(keep)} largest are shown and the other "
         f"{len(labels_known) - len(keep)} are grouped as '{other}'"
