@@ -161,17 +161,20 @@ def headline(result: RuleSegmentsResult) -> None:
     show.explain(describe_rules(result.all_rules, source=result.source))
     for sentence in result.check.sentences():
         show.explain(sentence)
+    show.finding(result_headline(result))
+
+
+def result_headline(result: RuleSegmentsResult) -> str:
+    """The page's finding (:func:`headline_text`) for a step result."""
     lists = result.lists
-    show.finding(
-        headline_text(
-            result.kpis,
-            result.members,
-            previous_run=result.previous_run,
-            tasks=len(lists.tasks),
-            emails=len(lists.emails),
-            calls=len(lists.calls),
-            no_consent=int(lists.excluded["customers"].sum()) if len(lists.excluded) else 0,
-        )
+    return headline_text(
+        result.kpis,
+        result.members,
+        previous_run=result.previous_run,
+        tasks=len(lists.tasks),
+        emails=len(lists.emails),
+        calls=len(lists.calls),
+        no_consent=int(lists.excluded["customers"].sum()) if len(lists.excluded) else 0,
     )
 
 

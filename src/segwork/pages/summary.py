@@ -309,20 +309,10 @@ def _campaign_ab(result: Any, currency: str | None) -> Digest:
 
 
 def rule_segments_headline(result: Any) -> str:
-    """Page 05's finding (``pages.rule_segments.headline_text``) of the result, with the same
-    arguments the page's headline section passes."""
-    from segwork.pages.rule_segments import headline_text
+    """Page 05's finding of the result (``pages.rule_segments.result_headline``)."""
+    from segwork.pages.rule_segments import result_headline
 
-    lists = result.lists
-    return headline_text(
-        result.kpis,
-        result.members,
-        previous_run=result.previous_run,
-        tasks=len(lists.tasks),
-        emails=len(lists.emails),
-        calls=len(lists.calls),
-        no_consent=int(lists.excluded["customers"].sum()) if len(lists.excluded) else 0,
-    )
+    return result_headline(result)
 
 
 def _rule_segments(result: Any, currency: str | None) -> Digest:
