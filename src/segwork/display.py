@@ -230,16 +230,7 @@ def page_table_html(table: PageTable, *, caption: str, max_rows: int = 30) -> st
 
 def show_page_table(table: PageTable, *, caption: str, max_rows: int = 30) -> None:
     """Show a :class:`PageTable` and, under it, the sentence saying what its columns mean."""
-    show_table(
-        table.frame,
-        caption=caption,
-        max_rows=max_rows,
-        formats=table.formats,
-        currency=table.currency,
-        labels=table.labels,
-    )
-    if table.note:
-        explain(table.note)
+    _html(page_table_html(table, caption=caption, max_rows=max_rows))
 
 
 _ids = itertools.count(1)
