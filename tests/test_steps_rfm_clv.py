@@ -141,3 +141,11 @@ def test_page_02_is_for_people_tables_figures_and_analyst_sections(demo_result, 
     # the accuracy table is inside its collapsed section, after the finding it backs
     acc = html.index("Accuracy on the last 90 days")
     assert html.rfind("<details", 0, acc) > html.index("Which prediction to trust for what")
+
+
+def test_member_formats_are_checked_before_any_work() -> None:
+    """A wrong member-list format in the config fails at once, naming the formats."""
+    from segwork.exports import ExportError
+
+    with pytest.raises(ExportError, match="xls"):
+        step.run(pd.DataFrame(), analysis_date="2026-09-30", member_formats=["csv", "xls"])

@@ -17,6 +17,7 @@ the propensity model is fitted once per window (the comparison with BG/NBD reuse
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from segwork.clv import (
     customer_lifetime_value,
     temporal_holdout,
 )
-from segwork.exports import MemberFiles
+from segwork.exports import MemberFiles, check_formats
 from segwork.schema import as_ibis, is_purchase, to_day
 
 __all__ = ["BREAKDOWN_COLUMNS", "RfmClvResult", "run"]
@@ -168,14 +169,17 @@ def run(
     horizon_days: int = 90,
     clv_months: int = 12,
     discount_rate_monthly: float = 0.01,
+    member_formats: Sequence[str] = ("csv",),
 ) -> RfmClvResult:
     """RFM segments, migration, BG/NBD + Gamma-Gamma, the propensity model and their holdout
     comparison, as notebook 02 shows them.
 
     ``profile`` is the customer 360 (index customer_id) whose profile columns the breakdowns
     use and whose columns go into the segment member lists; ``customers`` is the customers
-    table the propensity model takes its profile from.
+    table the propensity model takes its profile from. ``member_formats``: the files of each
+    segment's member list (csv, xlsx, parquet, jsonl; pdf prints the first 2,000 rows).
     """
+    member_formats = check_formats(member_formats)  # a wrong one fails before the work
     ref = to_day(analysis_date, "analysis_date", error=rfm.RFMError)
     orders = _materialise(orders, ORDER_COLUMNS)
     interactions = _materialise(interactions, INTERACTION_COLUMNS)
@@ -326,7 +330,7 @@ def run(
     )
     frames = {c: rfm.breakdown(scored, aligned, c, top=BREAKDOWN_TOP) for c in breakdowns}
     member_columns = table if profile is None else profile.join(table, how="inner")
-    members = MemberFiles(rfm.segment_members(table), member_columns, formats=("csv",))
+    members = MemberFiles(rfm.segment_members(table), member_columns, formats=member_formats)
     return RfmClvResult(
         scored=scored,
         kpis=kpis,
