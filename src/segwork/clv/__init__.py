@@ -9,6 +9,12 @@ The package in one line per module:
 
 * :mod:`~segwork.clv.bgnbd` - :class:`BetaGeo`, the BG/NBD model (chance still active, expected
   purchases); a scikit-learn estimator.
+* :mod:`~segwork.clv.paretonbd` - :class:`ParetoNBD`, the Pareto/NBD model (customers may
+  leave at any time); a scikit-learn estimator.
+* :mod:`~segwork.clv.mbgnbd` - :class:`ModifiedBetaGeo`, the MBG/NBD model (one-time buyers may
+  have left too); a scikit-learn estimator.
+* :mod:`~segwork.clv.sbg` - :class:`ShiftedBetaGeometric`, the sBG model of contract duration
+  (retention curves, discounted lifetimes, value per contract); a scikit-learn estimator.
 * :mod:`~segwork.clv.gamma_gamma` - :class:`GammaGamma`, spend per purchase; a scikit-learn
   estimator.
 * :mod:`~segwork.clv.value` - discounted lifetime value, per-customer predictions, value per
@@ -37,6 +43,8 @@ from segwork.clv.holdout import (
     compare_on_holdout,
     temporal_holdout,
 )
+from segwork.clv.mbgnbd import ModifiedBetaGeo, mbgnbd_log_likelihood
+from segwork.clv.paretonbd import ParetoNBD, paretonbd_log_likelihood
 from segwork.clv.propensity import (
     INTERACTION_KINDS,
     PROFILE_COLUMNS,
@@ -44,6 +52,7 @@ from segwork.clv.propensity import (
     build_propensity_dataset,
     calibration_table,
 )
+from segwork.clv.sbg import ShiftedBetaGeometric, sbg_log_likelihood
 from segwork.clv.value import (
     MONTH_IN_UNITS,
     customer_lifetime_value,
@@ -63,7 +72,10 @@ __all__ = [
     "GammaGamma",
     "HoldoutComparison",
     "HoldoutResult",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
     "PropensityModel",
+    "ShiftedBetaGeometric",
     "auc_difference",
     "bgnbd_log_likelihood",
     "build_propensity_dataset",
@@ -72,6 +84,9 @@ __all__ = [
     "customer_lifetime_value",
     "customer_table",
     "gamma_gamma_log_likelihood",
+    "mbgnbd_log_likelihood",
+    "paretonbd_log_likelihood",
+    "sbg_log_likelihood",
     "temporal_holdout",
     "value_by_segment",
 ]
