@@ -38,20 +38,26 @@ def _log_a0(
 ) -> np.ndarray:
     """log A0 of Fader & Hardie (2005), eq. 19 (alpha >= beta) and 20 (alpha < beta).
 
-    A0 = 2F1(r+s+x, c; r+s+x+1; |alpha-beta|/(m+t_x)) / (m+t_x)^(r+s+x)
-       - 2F1(r+s+x, c; r+s+x+1; |alpha-beta|/(m+T)) / (m+T)^(r+s+x),
-    with m = max(alpha, beta) and c = s+1 when alpha >= beta, c = r+x otherwise. -inf when
-    t_x = T (A0 = 0).
+    A0 = 2F1(r+s+x, c; r+s+x+1; z(t_x)) / (m+t_x)^(r+s+x) - [the same at T],
+    z(t) = |alpha-beta|/(m+t), with m = max(alpha, beta) and c = s+1 when alpha >= beta,
+    c = r+x otherwise; -inf when t_x = T (A0 = 0). Each 2F1 is taken through Euler's
+    transformation, 2F1(a, c; a+1; z) = (1-z)^(1-c) 2F1(1, a+1-c; a+1; z), whose series
+    converges at z = 1: the plain form overflows for frequent buyers when alpha << beta
+    (2F1 grows like (1-z)^(1-r-x)). 1 - z(t) = (min(alpha, beta)+t)/(m+t).
     """
     if alpha >= beta:
-        m, c = alpha, s + 1.0
+        lo, m, c = beta, alpha, s + 1.0
     else:
-        m, c = beta, r + x
-    d = abs(alpha - beta)
+        lo, m, c = alpha, beta, r + x
     rsx = r + s + x
+
+    def log_term(t: np.ndarray) -> np.ndarray:
+        log_m, log_1mz = np.log(m + t), np.log(lo + t) - np.log(m + t)
+        f = special.hyp2f1(1.0, rsx + 1.0 - c, rsx + 1.0, (m - lo) / (m + t))
+        return (1.0 - c) * log_1mz + np.log(f) - rsx * log_m
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = np.log(special.hyp2f1(rsx, c, rsx + 1.0, d / (m + tx))) - rsx * np.log(m + tx)
-        p2 = np.log(special.hyp2f1(rsx, c, rsx + 1.0, d / (m + T))) - rsx * np.log(m + T)
+        p1, p2 = log_term(tx), log_term(T)
         out = special.logsumexp([p1, p2], axis=0, b=[np.ones_like(p1), -np.ones_like(p2)])
     return np.where(tx >= T, -np.inf, out)
 
