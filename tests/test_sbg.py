@@ -3,8 +3,9 @@
 Oracles: the estimates of Fader & Hardie (2007) on their "regular" and "high end" data (fitted on
 years 0-7 as in the paper, figures as the paper gives them and as JD Maturen's
 shifted_beta_geometric_py checks them: alpha 0.704 / beta 1.182 and 0.668 / 3.806), the
-log-likelihood at (1, 1) that implementation checks (-2.115 per customer, high end), its DERL of
-the high-end cohort (7.530 at d = 10 % after 7 renewals); the closed form of P(T = t) with plain
+log-likelihood at (1, 1) that implementation checks (-2.115 per customer, high end), its
+projected survival for years 8-12 and DERL (7.530 at d = 10 % after 7 renewals) of the high-end
+cohort; the closed form of P(T = t) with plain
 beta functions; the per-contract form of the same data; a simulation from known parameters;
 brute-force sums of discounted survival.
 """
@@ -153,7 +154,10 @@ def test_curves_and_lifetimes_against_brute_force():
             assert model.discounted_expected_residual_lifetime(d, n) == pytest.approx(
                 brute, rel=1e-9
             )
-    # Maturen's figure for the high-end cohort, and value = margin x DERL
+    # Maturen's projection of years 8-12 and DERL for the high-end cohort; value = margin x DERL
+    np.testing.assert_allclose(
+        model.survival(np.arange(8, 13)), [0.460, 0.436, 0.414, 0.395, 0.378], atol=6e-4
+    )
     assert model.discounted_expected_residual_lifetime(0.1, 7) == pytest.approx(7.530, abs=1e-3)
     np.testing.assert_allclose(
         model.value_per_contract(50.0, 0.1, [0, 7]),
