@@ -286,3 +286,31 @@ def test_paretonbd_log_likelihood_holds_for_frequent_buyers(params) -> None:
     got = clv.paretonbd_log_likelihood(params, x, tx, T)
     want = [_paretonbd_ll_by_quadrature(params, *row) for row in zip(x, tx, T, strict=True)]
     np.testing.assert_allclose(got, want, rtol=1e-8)
+
+
+def test_standard_errors_equal_independent_hessians(pnbd, mbg, sample, arrays) -> None:
+    """Pareto/NBD: against the inverse Hessian by second differences of the log-likelihood
+    (lifetimes gives none); MBG/NBD: against lifetimes' standard errors (autograd Hessian)."""
+    theta = np.array(list(pnbd.params_.values()))
+    log_p, h, eye = np.log(theta), 1e-3, np.eye(4) * 1e-3
+
+    def ll(q):
+        return float(clv.paretonbd_log_likelihood(np.exp(q), *arrays).sum())
+
+    hess = np.array(
+        [
+            [
+                ll(log_p + eye[i] + eye[j])
+                - ll(log_p + eye[i] - eye[j])
+                - ll(log_p - eye[i] + eye[j])
+                + ll(log_p - eye[i] - eye[j])
+                for j in range(4)
+            ]
+            for i in range(4)
+        ]
+    ) / (4 * h * h)
+    want = theta * np.sqrt(np.diag(np.linalg.inv(-hess)))
+    np.testing.assert_allclose(list(pnbd.standard_errors_.values()), want, rtol=1e-4)
+    theirs = ModifiedBetaGeoFitter().fit(sample["frequency"], sample["recency"], sample["T"])
+    for k in ("r", "alpha", "a", "b"):
+        assert mbg.standard_errors_[k] == pytest.approx(float(theirs.standard_errors_[k]), rel=1e-4)

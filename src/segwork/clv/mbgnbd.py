@@ -66,8 +66,8 @@ class ModifiedBetaGeo(_CountModel):
     def _log_likelihood(theta, x, tx, T) -> np.ndarray:
         return mbgnbd_log_likelihood(theta, x, tx, T)
 
-    def _total_gradient(self, log_p: np.ndarray, data) -> np.ndarray:
-        """Analytic d(sum of w * log-likelihood)/d(log-parameters)."""
+    def _total_gradient(self, log_p: np.ndarray, data, step: float = 0.0) -> np.ndarray:
+        """Analytic d(sum of w * log-likelihood)/d(log-parameters) (``step`` is not used)."""
         x, tx, T, w = data
         theta = np.exp(log_p)
         r, alpha, a, b = theta

@@ -113,11 +113,17 @@ class _CountModel(BaseEstimator):
     def _log_likelihood(theta: np.ndarray, x, tx, T) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def _total_gradient(self, log_p: np.ndarray, data) -> np.ndarray:
-        """d(sum of w * log-likelihood)/d(log-parameters), by central differences."""
+    def _total_gradient(self, log_p: np.ndarray, data, step: float = 1e-5) -> np.ndarray:
+        """d(sum of w * log-likelihood)/d(log-parameters), by central differences of ``step``.
+
+        The covariance differentiates this gradient once more (steps of 1e-5) and asks for
+        ``step=1e-3``: with 1e-5 the rounding of the total log-likelihood, amplified twice,
+        moved CDNOW's standard error of beta by 0.15%; with 1e-3 it agrees with a Hessian by
+        second differences to 1e-5.
+        """
         x, tx, T, w = data
         return _central_gradient(
-            lambda lp: float(w @ self._log_likelihood(np.exp(lp), x, tx, T)), log_p, 1e-5
+            lambda lp: float(w @ self._log_likelihood(np.exp(lp), x, tx, T)), log_p, step
         )
 
     def _objective(self, log_p: np.ndarray, data) -> tuple[float, np.ndarray]:
@@ -178,7 +184,9 @@ class _CountModel(BaseEstimator):
         log_p = np.log(theta)
         self.params_ = dict(zip(self._names, map(float, theta), strict=True))
         self.log_likelihood_ = float(w @ self._log_likelihood(theta, *data[:3]))
-        cov = _log_covariance(lambda lp: -self._total_gradient(lp, data), log_p, _at_edge(res))
+        cov = _log_covariance(
+            lambda lp: -self._total_gradient(lp, data, step=1e-3), log_p, _at_edge(res)
+        )
         self.covariance_log_ = cov
         self.standard_errors_ = dict(
             zip(self._names, map(float, theta * np.sqrt(np.diag(cov))), strict=True)
