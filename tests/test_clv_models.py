@@ -20,6 +20,7 @@ from scipy import integrate, special
 from sklearn.base import clone
 
 from segwork import clv, rfm
+from segwork.clv.fitting import _minimise
 from segwork.clv.paretonbd import _central_gradient
 from tests.realdata import cdnow_master, cdnow_summary
 
@@ -314,3 +315,30 @@ def test_standard_errors_equal_independent_hessians(pnbd, mbg, sample, arrays) -
     theirs = ModifiedBetaGeoFitter().fit(sample["frequency"], sample["recency"], sample["T"])
     for k in ("r", "alpha", "a", "b"):
         assert mbg.standard_errors_[k] == pytest.approx(float(theirs.standard_errors_[k]), rel=1e-4)
+
+
+@pytest.mark.parametrize("model", [clv.ParetoNBD, clv.ModifiedBetaGeo])
+def test_penalizer_shrinks_the_parameters_in_rescaled_time(model, sample) -> None:
+    plain, shrunk = model().fit(sample), model(penalizer=0.05).fit(sample)
+    scale = np.ones(4)
+    scale[list(model._time_params)] = 10.0 / sample["T"].max()  # max T = 10, as BetaGeo
+
+    def size(m):
+        th = np.array(list(m.params_.values())) * scale
+        return float(th @ th)
+
+    assert size(shrunk) < size(plain)
+    assert shrunk.log_likelihood_ < plain.log_likelihood_
+    with pytest.raises(clv.CLVError, match="penalizer"):
+        model(penalizer=-1).fit(sample)
+
+
+def test_mbgnbd_penalty_is_lifetimes_penalty_in_its_time_scale(arrays) -> None:
+    """lifetimes 0.11.3 rescales to max T = 1; minimising our objective in that scale gives its
+    penalised fit."""
+    x, tx, T = arrays
+    want = ModifiedBetaGeoFitter(penalizer_coef=0.05).fit(x, tx, T).params_
+    m, s = clv.ModifiedBetaGeo(penalizer=0.05), 1.0 / T.max()
+    res = _minimise(lambda lp: m._objective(lp, (x, tx * s, T * s, np.ones(len(x)))), np.zeros(4))
+    got = np.exp(res.x) / [1, s, 1, 1]
+    np.testing.assert_allclose(got, want[["r", "alpha", "a", "b"]], rtol=1e-4)

@@ -175,7 +175,7 @@ class _CountModel(BaseEstimator):
                 f"four {self._model} parameters are not identified. The model needs customers "
                 "who differ in how often, how recently and since when they buy."
             )
-        scale = 10.0 / t.max() if t.max() > 0 else 1.0  # keeps the rates near 1 (as lifetimes)
+        scale = 10.0 / t.max() if t.max() > 0 else 1.0  # max T = 10, as BetaGeo
         scaled = (cols[0], cols[1] * scale, cols[2] * scale, w)
         res = _minimise(lambda lp: self._objective(lp, scaled), np.zeros(4))
         theta = np.exp(res.x)
@@ -261,9 +261,11 @@ class ParetoNBD(_CountModel):
     Purchase rates are Gamma(r, alpha) across customers and lifetimes exponential with rates
     Gamma(s, beta) (rate parametrisation, alpha and beta in the time unit of the features).
     ``params_`` = {r, alpha, s, beta}. ``penalizer`` adds ``penalizer * sum(params**2)`` to the
-    mean negative log-likelihood in rescaled time (max T = 10, as lifetimes' ``penalizer_coef``);
-    0 is plain maximum likelihood. Standard errors come from the inverse Hessian of the
-    unpenalised likelihood (delta method from the log-parameters).
+    mean negative log-likelihood in rescaled time (max T = 10, as :class:`BetaGeo`; lifetimes
+    0.11.3 rescales to max T = 1, so its ``penalizer_coef`` is a different penalty, and its
+    Pareto/NBD divides the total by the mean weight instead of the sum); 0 is plain maximum
+    likelihood. Standard errors come from the inverse Hessian of the unpenalised likelihood
+    (delta method from the log-parameters).
     """
 
     _names = _PNBD
