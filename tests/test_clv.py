@@ -187,7 +187,9 @@ def test_analytic_gradients_match_finite_differences(simulated) -> None:
 def test_penalizer_shrinks_the_parameters() -> None:
     data = daily(3000, seed=51)
     plain, shrunk = clv.BetaGeo().fit(data), clv.BetaGeo(penalizer=0.1).fit(data)
-    scale = 10.0 / data["T"].max()  # the penalty applies in rescaled time, as in lifetimes
+    scale = (
+        10.0 / data["T"].max()
+    )  # the penalty applies in time rescaled to max T = 10 (lifetimes 0.11.3 uses 1)
 
     def size(bg):
         th = np.array([bg.params_[k] for k in NAMES]) * [1, scale, 1, 1]

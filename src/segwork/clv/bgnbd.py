@@ -117,9 +117,10 @@ def _fit_bgnbd(
 ) -> tuple[np.ndarray, optimize.OptimizeResult, float]:
     """Maximum likelihood of BG/NBD on (possibly aggregated) histories with weights ``w``.
 
-    Time is rescaled so that max T = 10 (as lifetimes does), which keeps alpha near 1 during the
-    search; the penalizer (an L2 term on the parameters, lifetimes' ``penalizer_coef``) applies
-    in that scale. Returns (r, alpha, a, b) in the original time unit, the optimiser result and
+    Time is rescaled so that max T = 10, which keeps alpha near 1 during the search; the
+    penalizer (an L2 term on the parameters, like lifetimes' ``penalizer_coef``) applies in that
+    scale. lifetimes 0.11.3 rescales to max T = 1, so the same number penalises differently
+    there; unpenalised fits are the same. Returns (r, alpha, a, b) in the original time unit, the optimiser result and
     the time scale.
     """
     scale = 10.0 / T.max() if T.max() > 0 else 1.0
@@ -137,7 +138,7 @@ class BetaGeo(BaseEstimator):
     purchases per time unit) and after every repeat purchase a customer drops out with a
     probability p ~ Beta(a, b). ``params_`` = {r, alpha, a, b}, alpha in the time unit of the
     features. ``penalizer`` adds ``penalizer * sum(params**2)`` to the mean negative
-    log-likelihood (in rescaled time, as lifetimes' ``penalizer_coef``); 0 is plain maximum
+    log-likelihood (in time rescaled to max T = 10; not lifetimes' scale); 0 is plain maximum
     likelihood. Standard errors come from the inverse Hessian of the unpenalised likelihood.
     """
 
