@@ -108,6 +108,15 @@ from segwork.abtest.segments import (
     segment_sizes,
     with_segments,
 )
+from segwork.abtest.sequential import (
+    SequentialLook,
+    fixed_horizon_interval,
+    sequential_halfwidth,
+    sequential_interval,
+    sequential_look,
+    sequential_rho,
+    stop_decision,
+)
 
 __all__ = [
     "BAYES_METHOD",
@@ -152,4 +161,11 @@ __all__ = [
     "srm",
     "sufficient_stats",
     "with_segments",
+    "SequentialLook",
+    "fixed_horizon_interval",
+    "sequential_halfwidth",
+    "sequential_interval",
+    "sequential_look",
+    "sequential_rho",
+    "stop_decision",
 ]
