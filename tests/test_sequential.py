@@ -113,16 +113,6 @@ def test_rho_matches_published_formula():
         assert sequential_rho(alpha, n_exp) == pytest.approx(expect, rel=1e-12, abs=0)
 
 
-def test_gbstats_agrees_if_installed():
-    utils = pytest.importorskip("gbstats.frequentist.tests")
-    hw = getattr(utils, "sequential_interval_halfwidth", None)
-    if hw is None:
-        pytest.skip("this gbstats has no sequential_interval_halfwidth")
-    assert float(
-        sequential_halfwidth(2.0, 4000, ALPHA, sequential_rho(ALPHA, 5000))
-    ) == pytest.approx(float(hw(2.0, 4000, 5000, ALPHA)), rel=1e-12)
-
-
 def test_sequential_look_decides_and_validates():
     win = sequential_look(0.05, 0.0475, 20_000, 0.07, 0.0651, 20_000, n_expected=N_EXPECTED)
     assert isinstance(win, SequentialLook) and win.stop == "winner" and win.low > 0
