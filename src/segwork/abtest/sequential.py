@@ -27,6 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from segwork.abtest.conventions import ABTestError
+
 Stop = Literal["winner", "loser"] | None
 
 DEFAULT_N_EXPECTED = 5000.0
@@ -35,14 +37,14 @@ DEFAULT_N_EXPECTED = 5000.0
 
 def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        raise ABTestError(f"alpha must be in (0, 1), got {alpha!r}")
 
 
 def sequential_rho(alpha: float, n_expected: float) -> float:
     """Mixture parameter ``rho`` that makes the sequence tightest near ``n_expected`` (eq. 161)."""
     _check_alpha(alpha)
     if not n_expected > 0:
-        raise ValueError(f"n_expected must be positive, got {n_expected!r}")
+        raise ABTestError(f"n_expected must be positive, got {n_expected!r}")
     log_a = np.log(alpha)
     return float(np.sqrt((-2.0 * log_a + np.log(-2.0 * log_a + 1.0)) / n_expected))
 
@@ -68,7 +70,7 @@ def _diff_and_se2(
     n_c = np.asarray(n_c, dtype=float)
     n_t = np.asarray(n_t, dtype=float)
     if np.any(n_c < 1) or np.any(n_t < 1):
-        raise ValueError("each arm needs at least 1 customer (n_c, n_t >= 1)")
+        raise ABTestError("each arm needs at least 1 customer (n_c, n_t >= 1)")
     diff = np.asarray(mean_t, dtype=float) - np.asarray(mean_c, dtype=float)
     se2 = np.asarray(var_c, dtype=float) / n_c + np.asarray(var_t, dtype=float) / n_t
     return diff, se2, n_c + n_t
