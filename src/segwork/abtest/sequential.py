@@ -25,9 +25,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from segwork.abtest.conventions import ABTestError
+from segwork.abtest.estimation import _z
 
 Stop = Literal["winner", "loser"] | None
 
@@ -110,7 +110,7 @@ def fixed_horizon_interval(
     """Normal (Wald) ``(1 - alpha)`` interval for ``mean_t - mean_c``, valid at one planned look only."""
     _check_alpha(alpha)
     diff, se2, _ = _diff_and_se2(mean_c, var_c, n_c, mean_t, var_t, n_t)
-    half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(se2)
+    half = _z(alpha) * np.sqrt(se2)
     return diff - half, diff + half
 
 

@@ -116,3 +116,25 @@ def _fit_problems(
     text = f"{model} fit: {'; '.join(problems)}; the data hardly identify the model - {advice}"
     warnings.warn(text, CLVWarning, stacklevel=3)
     return at_bound + loose, text
+
+
+def _parameter_rows(
+    params: dict[str, float], standard_errors: dict[str, float], covariance_log: np.ndarray
+) -> list[dict[str, str]]:
+    """A fitted model's summary table: each parameter with its standard error and the 95%
+    interval from the covariance of the log parameters (so it stays positive)."""
+    se_log = np.sqrt(np.diag(covariance_log))
+    rows = []
+    for (k, v), s in zip(params.items(), se_log, strict=True):
+        with np.errstate(over="ignore", invalid="ignore"):
+            lo, hi = v * np.exp(-1.96 * s), v * np.exp(1.96 * s)
+        rows.append(
+            {
+                "param": k,
+                "estimate": f"{v:.4g}",
+                "std err": f"{standard_errors[k]:.3g}",
+                "95% CI low": f"{lo:.4g}",
+                "95% CI high": f"{hi:.4g}",
+            }
+        )
+    return rows

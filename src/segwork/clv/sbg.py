@@ -33,7 +33,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from segwork.clv.errors import CLVError
-from segwork.clv.fitting import _at_edge, _converged, _fit_problems, _log_covariance, _minimise
+from segwork.clv.fitting import (
+    _at_edge,
+    _converged,
+    _fit_problems,
+    _log_covariance,
+    _minimise,
+    _parameter_rows,
+)
 from segwork.clv.inputs import _as_float, _unique_rows
 from segwork.summary import Summary
 
@@ -313,20 +320,7 @@ class ShiftedBetaGeometric(BaseEstimator):
         """Parameters with standard errors and 95% intervals, log-likelihood, the size of the data
         and the implied retention, as a :class:`~segwork.summary.Summary`."""
         a, b = self._check()
-        se_log = np.sqrt(np.diag(self.covariance_log_))
-        rows = []
-        for (k, v), s in zip(self.params_.items(), se_log, strict=True):
-            with np.errstate(over="ignore", invalid="ignore"):
-                lo, hi = v * np.exp(-1.96 * s), v * np.exp(1.96 * s)
-            rows.append(
-                {
-                    "param": k,
-                    "estimate": f"{v:.4g}",
-                    "std err": f"{self.standard_errors_[k]:.3g}",
-                    "95% CI low": f"{lo:.4g}",
-                    "95% CI high": f"{hi:.4g}",
-                }
-            )
+        rows = _parameter_rows(self.params_, self.standard_errors_, self.covariance_log_)
         n = self.n_periods_
         life = self.expected_lifetime()
         notes = [
