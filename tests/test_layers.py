@@ -23,7 +23,7 @@ LAYERS = {
     "core": {"errors", "schema", "progress", "summary", "numbers", "labels"},
     "analysis": {
         "customers", "quality", "rfm", "clv", "survey", "personas", "abtest", "rules",
-        "segments", "actions",
+        "segments", "actions", "uplift",
     },
     "io": {
         "config", "engines", "warehouse", "sources", "files", "exports", "catalog", "clusters", "pdf",
