@@ -17,9 +17,10 @@ What is planted (and recorded in ``truth/truth.json`` and ``truth/customers.parq
   drops out with probability ``p`` (BG/NBD). Some customers buy once, some churn part-way,
   some stay loyal. A small share of orders falls after the analysis date (to test that they
   are excluded); returns reference an earlier order of the same customer.
-* Two randomised **campaigns** (``autumn_newsletter``: control/treatment; ``loyalty_offer``:
-  control/offer_a/offer_b) over the customers who ordered in the year before launch, with
-  true effects that differ by persona. For an exposed customer of persona ``k`` in variant
+* Three randomised **campaigns** (``autumn_newsletter``: control/treatment; ``loyalty_offer``:
+  control/offer_a/offer_b; ``winter_preview``: control/treatment, still assigning customers
+  day by day on the analysis date) over the customers who ordered in the year before launch,
+  with true effects that differ by persona. For an exposed customer of persona ``k`` in variant
   ``v``, with ``r`` their percentile of ``pre_revenue`` among the exposed of persona ``k``
   (``(rank - 1/2) / n`` within each batch of 1,000 customer numbers, ties ordered by the
   customer's mean order value; the mean of ``r`` is exactly 1/2 in every group)::
@@ -307,6 +308,25 @@ CAMPAIGNS: tuple[dict[str, Any], ...] = (
             "offer_a": (0.07, 0.01, 0.02, 0.015, 0.03),
             "offer_b": (0.01, 0.04, 0.0, 0.02, 0.06),
         },
+    },
+    {
+        # Still running on the analysis date: a random 35% of the eligible customers are
+        # assigned one by one over 21 days (as they visit), so traffic per day is visible in
+        # assigned_at; every 7-day attribution window has closed by the analysis date.
+        "campaign_id": "winter_preview",
+        "days_before_analysis": 28,
+        "launch_hour": 0.0,
+        "attribution_days": 7,
+        "assignment_days": 21,
+        "sample_share": 0.35,
+        "eligibility": "ordered in the 365 days before launch and email_opt_in; a random 35%, "
+        "assigned over 21 days",
+        "needs_email_opt_in": True,
+        "variants": ("control", "treatment"),
+        "shares": (0.5, 0.5),
+        "spend_multiplier": (1.0, 1.0),
+        "baseline": (0.08, 0.05, 0.07, 0.06, 0.08),
+        "effects": {"treatment": (0.03, 0.01, 0.02, 0.0, 0.025)},
     },
 )
 
@@ -1435,9 +1455,12 @@ def _campaign_tables(
         if camp["needs_email_opt_in"]:
             eligible &= email_opt_in
         idx = np.flatnonzero(eligible)
+        if "sample_share" in camp:
+            idx = idx[rng.random(len(idx)) < camp["sample_share"]]
         n = len(idx)
         variant = rng.choice(len(camp["variants"]), n, p=camp["shares"])
-        assigned = launch + np.floor(rng.random(n) * 4 * 3600) / 86_400
+        span_s = camp.get("assignment_days", 4 / 24) * 86_400  # launch mail: within 4 hours
+        assigned = launch + np.floor(rng.random(n) * span_s) / 86_400
         per = lat.persona[idx]
         # Net revenue (returns included) in the 90 days before the customer's assignment.
         at = np.full(m, np.nan)
@@ -1757,6 +1780,8 @@ def _truth(spec: _Spec, stats: _Stats) -> dict[str, Any]:
                     + pd.Timedelta(hours=c["launch_hour"])
                 ).isoformat(),
                 "attribution_days": c["attribution_days"],
+                "assignment_days": c.get("assignment_days", 4 / 24),
+                "sample_share": c.get("sample_share", 1.0),
                 "eligibility": c["eligibility"],
                 "variants": dict(zip(c["variants"], map(float, c["shares"]), strict=True)),
                 "spend_multiplier": dict(
