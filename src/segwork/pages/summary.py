@@ -224,7 +224,9 @@ def _rfm_clv(result: Any, currency: str | None) -> Digest:
             )
         )
     clv = f"clv_{result.clv_months}m"
-    if clv in result.table and not (result.spend_untrusted or result.bgnbd_untrusted):
+    # the model behind CLV (BG/NBD or the lifetime model chosen on the holdout) is trusted
+    untrusted = getattr(result, "lifetime_untrusted", result.bgnbd_untrusted)
+    if clv in result.table and not (result.spend_untrusted or untrusted):
         numbers.append(
             KeyNumber(
                 clv,
