@@ -66,4 +66,4 @@ bench-all: bench ## bench, then the model benchmarks (BG/NBD fit, A/B tests, clu
 	$(BIN)/python benchmarks/bench_clusters.py
 
 clean: ## Remove generated data, reports and the environment
-	rm -rf $(VENV) data/demo reports/runs reports/latest reports/index.html reports/scratch
+	rm -rf $(VENV) .venv-oracles data/demo reports/runs reports/latest reports/index.html reports/scratch

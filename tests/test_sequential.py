@@ -121,6 +121,21 @@ def test_sequential_look_decides_and_validates():
     assert lose.stop == "loser" and lose.high < 0
     wait = sequential_look(0.05, 0.0475, 200, 0.055, 0.052, 200, n_expected=N_EXPECTED)
     assert wait.stop is None and wait.low < 0 < wait.high
+    assert win.reason is None and wait.reason is None
+
+
+def test_no_decision_while_an_arm_does_not_vary():
+    """0 of 200 against 40 of 200: the interval uses only the treatment's variance and lies above
+    0, but a control with no conversion yet says nothing about its spread (gbstats refuses too)."""
+    low, _ = sequential_interval(0.0, 0.0, 200, 0.2, 0.16, 200, n_expected=N_EXPECTED)
+    assert low > 0  # what a decision on this interval alone would call a winner
+    look = sequential_look(0.0, 0.0, 200, 0.2, 0.16, 200, n_expected=N_EXPECTED)
+    assert look.stop is None and look.reason == "the outcome does not vary yet in the control group"
+    both = sequential_look(1.0, 0.0, 50, 0.0, 0.0, 50, n_expected=N_EXPECTED)
+    assert both.stop is None and "control and the treatment" in both.reason
+
+
+def test_sequential_inputs_are_validated():
     with pytest.raises(ValueError, match="alpha"):
         sequential_rho(1.5, 5000)
     with pytest.raises(ValueError, match="n_expected"):

@@ -122,6 +122,8 @@ class SequentialLook:
     low: float
     high: float
     stop: Stop
+    #: why no decision can be taken yet, in plain words (``None`` when the look could decide)
+    reason: str | None = None
 
 
 def stop_decision(low: float, high: float) -> Stop:
@@ -144,11 +146,18 @@ def sequential_look(
     alpha: float = 0.05,
     n_expected: float = DEFAULT_N_EXPECTED,
 ) -> SequentialLook:
-    """Evaluate one look: the always-valid interval and whether to stop (winner/loser) or continue."""
+    """Evaluate one look: the always-valid interval and whether to stop (winner/loser) or continue.
+
+    An arm whose outcome does not vary yet (no conversion at all, or all converted) has a sample
+    variance of 0, which understates its uncertainty; like gbstats, no decision is taken then.
+    """
     low, high = sequential_interval(
         mean_c, var_c, n_c, mean_t, var_t, n_t, alpha=alpha, n_expected=n_expected
     )
     low_f, high_f = float(low), float(high)
-    return SequentialLook(
-        float(mean_t) - float(mean_c), low_f, high_f, stop_decision(low_f, high_f)
-    )
+    estimate = float(mean_t) - float(mean_c)
+    flat = [arm for arm, v in (("control", var_c), ("treatment", var_t)) if float(v) <= 0]
+    if flat:
+        reason = f"the outcome does not vary yet in the {' and the '.join(flat)} group"
+        return SequentialLook(estimate, low_f, high_f, None, reason)
+    return SequentialLook(estimate, low_f, high_f, stop_decision(low_f, high_f))
