@@ -87,7 +87,14 @@ def test_run_gives_what_the_notebook_computed(engine) -> None:
     )
 
     out = result.outputs()
-    assert set(out) == {"ab_overall", "ab_results", "ab_decisions", "ab_decisions_csv"}
+    assert set(out) == {
+        "ab_overall",
+        "ab_results",
+        "ab_decisions",
+        "ab_decisions_csv",
+        "ab_running",
+    }
+    assert len(out["ab_running"]) == 0  # no campaign declared running
     assert result.segments.missing == ["nope"] and result.main == "persona"
     num = overall.table.select_dtypes("number").columns
     np.testing.assert_allclose(

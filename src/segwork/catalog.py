@@ -117,6 +117,11 @@ DATASETS: dict[str, Dataset] = {
             "04_campaign_ab",
             "the decision table for people",
         ),  # fmt: skip
+        _artifact(
+            "ab_running",
+            "04_campaign_ab",
+            "running campaigns: sequential decisions, carried to the next run",
+        ),
         # 05 rule segments
         _artifact("segment_membership", "05_rule_segments", "members of each rule segment"),
         _artifact("segment_changes", "05_rule_segments", "customers who entered or left"),

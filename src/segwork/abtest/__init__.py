@@ -98,6 +98,17 @@ from segwork.abtest.metrics import (
     resolve_metrics,
 )
 from segwork.abtest.metrics import _no_metrics_message as _no_metrics_message
+from segwork.abtest.monitoring import (
+    DECISION_WORDS,
+    Projection,
+    RunningPlan,
+    customers_needed,
+    daily_assignments,
+    monitor,
+    project_decision,
+    running_plans,
+    sequential_decision,
+)
 from segwork.abtest.planning import mde, plan, sample_size
 from segwork.abtest.sample_ratio import srm
 from segwork.abtest.segments import (
@@ -168,4 +179,13 @@ __all__ = [
     "sequential_look",
     "sequential_rho",
     "stop_decision",
+    "DECISION_WORDS",
+    "Projection",
+    "RunningPlan",
+    "customers_needed",
+    "daily_assignments",
+    "monitor",
+    "project_decision",
+    "running_plans",
+    "sequential_decision",
 ]

@@ -15,9 +15,17 @@ import numpy as np
 import pandas as pd
 
 from segwork import display as show
-from segwork.abtest import CORRECTION_NAME, VARIANT_RULE, ABResult, metric_formats, segment_name
+from segwork.abtest import (
+    CORRECTION_NAME,
+    DECISION_WORDS,
+    VARIANT_RULE,
+    ABResult,
+    metric_formats,
+    segment_name,
+)
 from segwork.abtest.decisions import _increment_label
 from segwork.abtest.estimation import _adjust
+from segwork.abtest.monitoring import STOPS, reason_text
 from segwork.numbers import decimals_for, number, p_phrase, p_text
 from segwork.plots.abtest import forest_plot
 
@@ -41,6 +49,9 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
 
         if (d["scope"] == "whole campaign").all():
             r = d.iloc[0]
+            if r["decision"] in RUNNING_VERBS:
+                parts.append(_running_headline(camp, r, control))
+                continue
             verb = {
                 "roll out": f"Roll out '{r['variant']}' to all customers",
                 "stop": f"Stop: no variant beats '{control}' by enough ('{r['variant']}' came closest)",
@@ -81,6 +92,27 @@ def headline(overall: ABResult, decisions: pd.DataFrame) -> str:
                 text += " Keep testing: " + ", ".join(rest["target"]) + "."
         parts.append(text)
     return "\n\n".join(parts)
+
+
+#: The decisions of a running campaign (:data:`segwork.abtest.DECISION_WORDS`) as a headline
+#: says them ({v}: the variant named, {c}: the control).
+RUNNING_VERBS = {
+    "keep running": "Keep running: the sequential test cannot tell yet ('{v}' leads)",
+    "stop — winner": "Stop the test, winner: '{v}' beats '{c}'",
+    "stop — harm": "Stop the test, harm: '{v}' does worse than '{c}'",
+    "stop — futility": "Stop the test, futility: no variant can beat '{c}' by enough "
+    "('{v}' came closest)",
+}
+
+
+def _running_headline(camp: str, r: pd.Series, control: str) -> str:
+    """The headline of a campaign still running, from its sequential row of the decisions."""
+    verb = RUNNING_VERBS[r["decision"]].format(v=r["variant"], c=control)
+    text = f"{camp} (still running): {verb}. '{r['variant']}' against '{control}': {r['effect']}."
+    carried = "sequential test: stopped in run"
+    if carried in str(r["reason"]):
+        text += " " + str(r["reason"]).split("sequential test: ", 1)[1].rstrip(".") + "."
+    return text
 
 
 def readable_decisions(
@@ -347,6 +379,243 @@ def forest_alt(
 
 
 # --------------------------------------------------------------------------------------
+# Running campaigns (sequential decisions)
+# --------------------------------------------------------------------------------------
+PEEKING_TEXT = (
+    "Why these intervals are wider than the ones further down: this report is run again on a "
+    "schedule while the campaigns are still running. Checking an ordinary (fixed-horizon) "
+    "interval at every run and stopping as soon as it excludes zero declares a winner far more "
+    "often than the {a} error rate it promises when there is no effect at all, because every "
+    "look is another chance for noise to cross the line. The always-valid interval (a "
+    "confidence sequence) keeps its promise however often it is looked at, at the price of "
+    "being wider. The fixed-horizon results of these campaigns in the tables below are shown "
+    "for reference only: they do not decide them."
+)
+
+
+def _fmts(result: CampaignAbResult):
+    return metric_formats(result.overall.table, currency=result.settings["currency"])
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if np.isfinite(x) else ""
+
+
+def readable_running(result: CampaignAbResult) -> pd.DataFrame:
+    """One row per declared running campaign and variant: days running, customers so far, the
+    effect with its always-valid interval, the decision and the expected decision date."""
+    st = result.running[result.running["declared"]]
+    fmts = _fmts(result)
+    level = f"{1 - result.settings['alpha']:.0%}"
+    out = pd.DataFrame(
+        {
+            "campaign": st["campaign_id"].to_numpy(),
+            "variant": st["variant"].to_numpy(),
+            "days running": [
+                _count(x) if np.isfinite(x) else "unknown" for x in st["days_running"]
+            ],
+            "customers so far (control / variant)": [
+                f"{_count(a)} / {_count(b)}"
+                for a, b in zip(st["n_control"], st["n_variant"], strict=True)
+            ],
+            "control": [
+                fmts[m].value(x) for m, x in zip(st["metric"], st["control_mean"], strict=True)
+            ],
+            "variant value": [
+                fmts[m].value(x) for m, x in zip(st["metric"], st["variant_mean"], strict=True)
+            ],
+            f"difference [always-valid {level} interval]": [
+                fmts[m].diff(d, lo, hi)
+                for m, d, lo, hi in zip(
+                    st["metric"], st["diff"], st["low"], st["high"], strict=True
+                )
+            ],
+            "decision": [DECISION_WORDS[d] for d in st["decision"]],
+            "since": [
+                f"run {r} ({pd.Timestamp(t).date()})" if r else ""
+                for r, t in zip(st["stop_run"], st["stop_date"], strict=True)
+            ],
+            "expected decision": [
+                t if d == "keep running" else ""
+                for d, t in zip(st["decision"], st["expected_text"], strict=True)
+            ],
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def running_sentences(result: CampaignAbResult) -> list[str]:
+    """One plain-words paragraph per declared running campaign."""
+    fmts = _fmts(result)
+    level = f"{1 - result.settings['alpha']:.0%}"
+    control = result.overall.settings["control"]
+    out = []
+    for _, c in result.running_campaigns.iterrows():
+        camp = str(c["campaign_id"])
+        rows = result.running[result.running["campaign_id"] == camp]
+        n = float(c["n_control"] + rows["n_variant"].sum())
+        days = (
+            f"has run {c['days_running']:,.0f} days"
+            if np.isfinite(c["days_running"])
+            else "has run for an unknown number of days (the exposures have no assignment "
+            "dates and no start was declared)"
+        )
+        f = fmts[str(c["metric"])]
+        word = DECISION_WORDS[str(c["campaign_decision"])]
+        text = (
+            f"{camp} {days} with {n:,.0f} customers so far. Decision: {word}. "
+            f"'{c['variant']}' against '{control}' on {c['metric']}: "
+            f"{f.value(c['control_mean'])} → {f.value(c['variant_mean'])}; "
+            + reason_text(c, f, level=level)
+            + "."
+        )
+        if c["campaign_decision"] == "keep running":
+            exp = str(c["expected_text"])
+            if exp.startswith(("unknown", "not within")):
+                text += f" Expected decision: {exp}."
+            else:
+                text += f" Expected decision around {exp}."
+            if (c["threshold"] == 0) and not c["plan"]:
+                text += (
+                    " Without a smallest useful effect (min_lift) or a planned end, this test "
+                    "can stop for a winner or for harm, never for futility."
+                )
+        others = rows[(rows["variant"] != c["variant"]) & (rows["decision"] != "keep running")]
+        for _, o in others.iterrows():
+            text += f" '{o['variant']}': {DECISION_WORDS[o['decision']]} ({o['stop_run']})."
+        if c["note"]:
+            text += f" Note: {c['note']}"
+        out.append(text)
+    gone = result.running[~result.running["declared"]]
+    for camp, g in gone.groupby("campaign_id", sort=False):
+        stops = [
+            f"'{r['variant']}' {DECISION_WORDS[r['decision']]} in run {r['stop_run']}"
+            for _, r in g.iterrows()
+            if r["decision"] in STOPS
+        ]
+        out.append(
+            f"{camp} was tracked as running until run {g['run_id'].iat[0]} and is no longer "
+            "declared running, so it is evaluated as a finished campaign"
+            + (f" (its earlier stop is kept on record: {'; '.join(stops)})" if stops else "")
+            + "."
+        )
+    return out
+
+
+def running_analysts_table(result: CampaignAbResult) -> pd.DataFrame:
+    """The evidence behind each running decision: tuning, error rate per comparison, traffic,
+    the fixed-horizon interval for comparison and the figures at a stop."""
+    st = result.running[result.running["declared"]]
+    fmts = _fmts(result)
+    level = f"{1 - result.settings['alpha']:.0%}"
+    return pd.DataFrame(
+        {
+            "campaign": st["campaign_id"].to_numpy(),
+            "variant": st["variant"].to_numpy(),
+            "metric": st["metric"].to_numpy(),
+            "alpha per comparison": [f"{a:.4g}" for a in st["alpha"]],
+            "tuned to (customers, both groups)": [_count(x) for x in st["n_expected"]],
+            "rho": [f"{x:.4g}" for x in st["rho"]],
+            "smallest useful effect": [
+                fmts[m].diff(t, np.nan, np.nan) if t else "none"
+                for m, t in zip(st["metric"], st["threshold"], strict=True)
+            ],
+            "customers per day (control + variant)": [
+                f"{x:,.1f}" if np.isfinite(x) else "unknown" for x in st["per_day"]
+            ],
+            f"fixed-horizon {level} interval (reference only)": [
+                fmts[m].diff(d, lo, hi)
+                for m, d, lo, hi in zip(
+                    st["metric"], st["diff"], st["fixed_low"], st["fixed_high"], strict=True
+                )
+            ],
+            "at the stop": [
+                fmts[m].diff(d, lo, hi) + f" ({_count(n)} customers)" if r else ""
+                for m, d, lo, hi, n, r in zip(
+                    st["metric"],
+                    st["stop_diff"],
+                    st["stop_low"],
+                    st["stop_high"],
+                    st["stop_n"],
+                    st["stop_run"],
+                    strict=True,
+                )
+            ],
+            "tracked since": [
+                f"run {r} ({pd.Timestamp(t).date()})"
+                for r, t in zip(st["first_run"], st["first_date"], strict=True)
+            ],
+            "plan": [p or "none declared" for p in st["plan"]],
+            "note": st["note"].to_numpy(),
+        }
+    ).reset_index(drop=True)
+
+
+RUNNING_METHOD = (
+    "Method: the asymptotic confidence sequence of Waudby-Smith et al. (2023), the formula of "
+    "GrowthBook's sequential option, for the difference in means of the decision metric, per "
+    "variant against the control. Variants of one campaign share alpha (Bonferroni). rho is set "
+    "by the number of customers the sequence is tuned to: the declared plan (expected_customers "
+    "or planned_end in the running parameter), else twice the customers at the first look (at "
+    "least 5,000); it is fixed at the first look and kept, because a tuning that moved with the "
+    "data would break the guarantee. Stop, winner: the interval lies entirely above the smallest "
+    "useful effect (min_lift times the control's value; 0 without one). Stop, harm: entirely "
+    "below 0. Stop, futility: entirely below the smallest useful effect, or, without one, the "
+    "planned end or size reached with 0 still inside. A stop is kept in later runs and never "
+    "re-opened. The expected decision date assumes that the estimate and the spread stay as "
+    "they are and the traffic of the last 7 days continues; the half-width shrinks roughly like "
+    "the square root of log(n) / n."
+)
+
+
+def running_html(result: CampaignAbResult) -> str:
+    """The 'Running campaigns' section as markup (escaped): sentences, table, why wider, and
+    the evidence for analysts."""
+    declared = result.running[result.running["declared"]]
+    sentences = running_sentences(result)
+    if not len(declared):
+        text = (
+            "No campaign is declared as still running (notebook parameter running), so every "
+            "campaign is evaluated as finished, with fixed-horizon tests."
+        )
+        return show.explain_html(" ".join([text, *sentences]))
+    alpha = result.settings["alpha"]
+    parts = [
+        show.explain_html("\n\n".join(sentences)),
+        show.table_html(
+            readable_running(result), caption="Running campaigns: sequential decisions", max_rows=60
+        ),
+        show.explain_html(PEEKING_TEXT.format(a=f"{alpha:.0%}")),
+    ]
+    if not np.isfinite(declared["per_day"]).all():
+        parts.append(
+            show.box_html(
+                "No expected decision date for "
+                + ", ".join(
+                    sorted(set(declared.loc[~np.isfinite(declared["per_day"]), "campaign_id"]))
+                )
+                + ": the exposures have no assignment dates (assigned_at), so the traffic per "
+                "day is unknown. Map an assignment date column, or declare the campaign's start "
+                "(running: {campaign: {started: YYYY-MM-DD}}), to get one.",
+                title="What this page cannot compute",
+                kind="note",
+            )
+        )
+    parts.append(
+        show.for_analysts_html(
+            "the sequential test of running campaigns",
+            show.table_html(
+                running_analysts_table(result),
+                caption="Running campaigns: tuning, traffic and the fixed-horizon interval",
+                max_rows=60,
+            ),
+            show.text_html(RUNNING_METHOD),
+        )
+    )
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------
 # Sections of the page, one call each
 # --------------------------------------------------------------------------------------
 
@@ -358,11 +627,24 @@ def decision(result: CampaignAbResult) -> None:
         show.explain(result.segments.note())
 
 
+def running_campaigns(result: CampaignAbResult) -> None:
+    """Campaigns still running: the sequential decision of each, its expected date, evidence."""
+    from IPython.display import HTML, display
+
+    display(HTML(running_html(result)))
+
+
 def whole_campaigns(result: CampaignAbResult) -> None:
     """Each campaign as a whole: every variant against the control, for each metric."""
     overall, st = result.overall, result.settings
     alpha, currency = st["alpha"], st["currency"]
     show.explain(metrics_text(overall, currency=currency))
+    running = sorted(set(result.running_campaigns["campaign_id"]))
+    if running:
+        show.explain(
+            f"Still running: {', '.join(running)}. Their rows here are fixed-horizon results, "
+            "for reference only; they are decided by the sequential test (Running campaigns)."
+        )
     show.show_table(
         readable(overall.table, currency=currency, level=1 - alpha).drop(columns="segment"),
         caption="Whole campaigns: variant against control",

@@ -305,6 +305,14 @@ def _campaign_ab(result: Any, currency: str | None) -> Digest:
             int(by_campaign.apply(lambda s: (s == "keep testing").any()).sum()), "count",
         ),
     ]  # fmt: skip
+    running = result.running_campaigns
+    if len(running):
+        numbers.append(
+            KeyNumber(
+                "running_stopped", f"Running campaigns stopped (of {len(running)})",
+                int((running["campaign_decision"] != "keep running").sum()), "count",
+            )
+        )  # fmt: skip
     return Digest(
         headline=headline(result.overall, d), numbers=numbers, decisions=decision_texts(d)
     )

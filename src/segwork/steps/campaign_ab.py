@@ -6,6 +6,11 @@ as a whole and split by each segment column, recommends what to do (one decision
 or per segment when the interaction test finds that the effect differs), runs the interaction
 tests and plans the next test. No file is read or written: ``outputs()`` hands the datasets to
 ``RunContext.save``.
+
+Campaigns the user declares still running (``running``) are decided by the sequential test of
+:mod:`segwork.abtest.monitoring` instead of the fixed-horizon one (keep running, or stop for a
+winner, harm or futility, carried from the previous run's ``ab_running`` state); their rows of
+the decision table say so. Their fixed-horizon results stay in the result tables for reference.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import ibis
 import pandas as pd
 
 from segwork import abtest
+from segwork.abtest import monitoring
 
 PLAN_TARGET_LIFT = 0.10  # the lift the plan sizes a follow-up test for
 
@@ -33,6 +39,14 @@ class CampaignAbResult:
     heterogeneity: pd.DataFrame  # interaction tests of the main segment column, every metric
     plan: pd.DataFrame  # the decision metric's plan for the main segment column (or overall)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: running campaigns after this run (:func:`segwork.abtest.monitoring.monitor`); empty when
+    #: no campaign is declared running and no earlier run tracked one
+    running: pd.DataFrame = field(default_factory=monitoring.empty_state)
+
+    @property
+    def running_campaigns(self) -> pd.DataFrame:
+        """One row per declared running campaign with its decision (``campaign_decision``)."""
+        return monitoring.campaign_decisions(self.running)
 
     @property
     def main(self) -> str | None:
@@ -67,6 +81,7 @@ class CampaignAbResult:
             "ab_results": self.results_table(),
             "ab_decisions": self.decisions,
             "ab_decisions_csv": self.decisions,
+            "ab_running": self.running,
         }
 
     def summary(self):
@@ -90,12 +105,20 @@ def run(
     max_segments: int = 8,
     power: float = 0.8,
     currency: str = "",
+    running: Any = None,
+    today: Any = None,
+    run_id: str = "scratch",
+    previous_running: pd.DataFrame | None = None,
 ) -> CampaignAbResult:
     """Evaluate the campaigns of ``exposures`` overall and by ``segment_columns`` and decide.
 
     ``customers`` is the customer table (indexed by customer_id) the segment columns come from
-    when the exposures do not have them. Raises :class:`~segwork.abtest.ABTestError` listing
-    every problem of the settings before anything is computed.
+    when the exposures do not have them. ``running``: the campaigns still running
+    (:func:`segwork.abtest.monitoring.running_plans`), decided sequentially as of ``today``
+    (the analysis date; None: today's date) in run ``run_id``, carrying the decisions of
+    ``previous_running`` (``ab_running`` of the last successful run). Raises
+    :class:`~segwork.abtest.ABTestError` listing every problem of the settings before anything
+    is computed.
     """
     problems = abtest.setup_problems(
         exposures,
@@ -108,6 +131,12 @@ def run(
         alpha=alpha,
         winsorize=winsorize,
     )
+    plans: dict[str, monitoring.RunningPlan] = {}
+    if running is not None and "campaign_id" in exposures.columns:
+        try:
+            plans = monitoring.running_plans(running, _campaign_ids(exposures))
+        except abtest.ABTestError as err:
+            problems.append(str(err))
     if problems:
         raise abtest.ABTestError("\n".join(problems))
     seg = abtest.attach_segments(
@@ -155,6 +184,21 @@ def run(
     basis = by_segment[main] if main else overall
     plan = abtest.plan(basis, power, target_lift=PLAN_TARGET_LIFT)
     plan = plan[plan["metric"] == decisions["metric"].iat[0]]
+    state = monitoring.empty_state()
+    if plans or (previous_running is not None and len(previous_running)):
+        state = monitoring.monitor(
+            overall.table,
+            plans,
+            metric=str(decisions["metric"].iat[0]),
+            control=control,
+            as_of=pd.Timestamp.now().normalize() if today is None else today,
+            run_id=run_id,
+            alpha=alpha,
+            min_lift=min_lift,
+            daily=monitoring.daily_assignments(exposures, list(plans)),
+            previous=previous_running,
+        )
+        decisions = _with_running(decisions, state, overall, currency=currency, alpha=alpha)
     return CampaignAbResult(
         overall=overall,
         by_segment=by_segment,
@@ -165,7 +209,75 @@ def run(
         settings=dict(
             alpha=alpha, correction=correction, currency=currency, power=power, min_lift=min_lift
         ),
+        running=state,
     )
+
+
+def _campaign_ids(exposures: pd.DataFrame | ibis.Table) -> list[str]:
+    """The campaigns of the exposures (for the ``running`` parameter's check)."""
+    if isinstance(exposures, ibis.Table):
+        ids = exposures.select("campaign_id").distinct().to_pandas()["campaign_id"]
+    else:
+        ids = pd.Series(exposures["campaign_id"].unique())
+    return sorted(str(x) for x in ids.dropna())
+
+
+def _with_running(
+    decisions: pd.DataFrame,
+    state: pd.DataFrame,
+    overall: abtest.ABResult,
+    *,
+    currency: str,
+    alpha: float,
+) -> pd.DataFrame:
+    """The decision table with each declared running campaign's fixed-horizon rows replaced by
+    one whole-campaign row of its sequential decision (the interval columns hold the
+    always-valid interval; no p-value, no increments: a running test's are not final)."""
+    camps = monitoring.campaign_decisions(state)
+    if not len(camps):
+        return decisions
+    fmts = abtest.metric_formats(overall.table, currency=currency)
+    level = f"{1 - alpha:.0%}"
+    rows = []
+    for _, c in camps.iterrows():
+        m = str(c["metric"])
+        f = fmts[m]
+        n_campaign = float(state.loc[state["campaign_id"] == c["campaign_id"], "n_variant"].sum())
+        n_campaign += float(c["n_control"])
+        rows.append(
+            {
+                "campaign_id": c["campaign_id"],
+                "scope": "whole campaign",
+                "segment_column": "",
+                "segment": "all",
+                "target": "all customers",
+                "variant": c["variant"],
+                "decision": monitoring.DECISION_WORDS[str(c["campaign_decision"])],
+                "reason": "still running, sequential test: "
+                + monitoring.reason_text(c, f, level=level),
+                "rule": "running campaign: "
+                + "the winner with the highest lower end, else the largest estimate",
+                "customers": n_campaign,
+                "metric": m,
+                "metric_kind": overall.settings["metric_kinds"][m],
+                "control_mean": c["control_mean"],
+                "variant_mean": c["variant_mean"],
+                "diff": c["diff"],
+                "diff_ci_low": c["low"],
+                "diff_ci_high": c["high"],
+                "p_adjusted": float("nan"),
+                "effect": f"{m} {f.value(c['control_mean'])} → {f.value(c['variant_mean'])} "
+                f"({f.diff(c['diff'], c['low'], c['high'])}, always-valid)",
+                "interaction_p": float("nan"),
+                "interaction_column": "",
+            }
+        )
+    kept = decisions[~decisions["campaign_id"].astype(str).isin(set(camps["campaign_id"]))]
+    add = pd.DataFrame(rows).reindex(columns=decisions.columns)
+    out = pd.concat([kept, add], ignore_index=True) if len(kept) else add
+    order = {c: i for i, c in enumerate(pd.unique(decisions["campaign_id"].astype(str)))}
+    key = out["campaign_id"].astype(str).map(order)
+    return out.iloc[key.argsort(kind="stable")].reset_index(drop=True)
 
 
 def _segment_sizes(
