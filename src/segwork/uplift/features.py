@@ -129,10 +129,10 @@ def feature_spec(
             numeric.append(col)
         else:
             counts = s.astype("string").value_counts(dropna=True)
-            if len(counts) > max_levels and len(counts) / n > unique_share:
-                dropped[col] = "text nearly unique per customer"
-            elif _looks_like_dates(s):
+            if _looks_like_dates(s):
                 dropped[col] = "a date"
+            elif len(counts) > max_levels and len(counts) / n > unique_share:
+                dropped[col] = "text nearly unique per customer"
             else:
                 categorical[col] = tuple(
                     counts.index[
