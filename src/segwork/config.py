@@ -30,8 +30,16 @@ TABLES = (
     "survey_responses",
     "survey_items",
     "campaign_exposures",
+    "contracts",
 )
-ID_TABLES = ("customers", "orders", "interactions", "survey_responses", "campaign_exposures")
+ID_TABLES = (
+    "customers",
+    "orders",
+    "interactions",
+    "survey_responses",
+    "campaign_exposures",
+    "contracts",
+)
 """The tables that carry customer ids: any one of them is enough for a run."""
 FILE_FORMATS = {
     ".csv": "csv",
@@ -514,6 +522,11 @@ class Sources(_Strict):
     survey_responses: SourceConfig | None = None
     survey_items: SourceConfig | None = None
     campaign_exposures: SourceConfig | None = None
+    contracts: SourceConfig | None = Field(
+        None,
+        description="Contracts or subscriptions: contract_id, customer_id and either start_date "
+        "(end_date when ended) or tenure_periods with churned; optional plan and period_value.",
+    )
 
     @model_validator(mode="after")
     def _some_customer_ids(self) -> Sources:

@@ -265,6 +265,7 @@ class Tables:
     survey_responses: pd.DataFrame | None = None
     survey_items: pd.DataFrame | None = None
     campaign_exposures: ibis.Table | None = None
+    contracts: pd.DataFrame | None = None
 
 
 def is_purchase(orders: Any) -> Any:
@@ -367,3 +368,94 @@ def as_of(table: ibis.Table, analysis_date: Any, column: str = "order_date") -> 
 def after(table: ibis.Table, analysis_date: Any, column: str = "order_date") -> ibis.Table:
     """The rows of ``table`` after the analysis date (the complement of :func:`as_of`)."""
     return table.filter(table[column] >= day_end(analysis_date))
+
+
+# --------------------------------------------------------------------------------------------
+# Contracts: how long a contract lasted is read from its dates or from its tenure
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RowProblem:
+    """Rows of a table that break one of its rules: which column, what, which rows, the fix."""
+
+    column: str
+    problem: str
+    rows: pd.Series  # boolean, aligned with the table
+    fix: str
+
+
+def contract_columns(columns: list[str] | pd.Index) -> None:
+    """The contracts table needs dates (start_date, end_date when it ended) or a tenure
+    (tenure_periods with churned); raise a :class:`SchemaError` naming what is missing."""
+    present = list(columns)
+    if "start_date" not in present and "tenure_periods" not in present:
+        raise SchemaError(
+            "contracts",
+            "neither 'start_date' nor 'tenure_periods' is there, so the length of a contract "
+            f"cannot be known; columns present: {', '.join(present) or '(none)'}",
+            column="start_date",
+            fix="map the start date (sources.contracts.columns.start_date, with end_date for "
+            "contracts that ended), or the completed periods and the churn flag "
+            "(sources.contracts.columns.tenure_periods and churned).",
+        )
+    if "start_date" not in present and "churned" not in present:
+        raise SchemaError(
+            "contracts",
+            "'tenure_periods' without 'churned': a tenure alone does not say whether the "
+            f"contract ended; columns present: {', '.join(present)}",
+            column="churned",
+            fix="map the churn flag (sources.contracts.columns.churned: a column of Yes/No, "
+            "true/false or 1/0).",
+        )
+
+
+def contract_problems(contracts: pd.DataFrame) -> list[RowProblem]:
+    """Rows of a contracts table whose length cannot be read: no start date and no tenure, an
+    end before the start, a tenure that is not a whole number >= 0, a tenure without its churn
+    flag. The one rule of what a readable contract is (sources and the contracts step use it)."""
+    contract_columns(contracts.columns)
+    cols = contracts.columns
+    none = pd.Series(False, index=contracts.index)
+    start = (
+        contracts["start_date"]
+        if "start_date" in cols
+        else pd.Series(pd.NaT, index=contracts.index)
+    )
+    end = contracts["end_date"] if "end_date" in cols else pd.Series(pd.NaT, index=contracts.index)
+    tenure = (
+        pd.to_numeric(contracts["tenure_periods"], errors="coerce")
+        if "tenure_periods" in cols
+        else pd.Series(float("nan"), index=contracts.index)
+    )
+    by_tenure = start.isna() & tenure.notna()
+    out = [
+        RowProblem(
+            "start_date",
+            "neither a start date nor a tenure",
+            start.isna() & tenure.isna(),
+            "give the start date of these contracts"
+            + (" or their completed periods (tenure_periods)" if "tenure_periods" in cols else ""),
+        ),
+        RowProblem(
+            "end_date",
+            "an end date before the start date",
+            (end < start).fillna(False).astype(bool) if "end_date" in cols else none,
+            "correct the dates of these contracts (end_date is the day a contract ended; leave it "
+            "empty for a contract still active)",
+        ),
+        RowProblem(
+            "tenure_periods",
+            "a tenure that is not a whole number of periods >= 0",
+            by_tenure & ((tenure < 0) | (tenure != tenure.round())),
+            "give the completed renewal periods (0, 1, 2, ...) of these contracts",
+        ),
+    ]
+    flag = contracts["churned"].isna() if "churned" in cols else ~none
+    out.append(
+        RowProblem(
+            "churned",
+            "a tenure without the churn flag",
+            by_tenure & flag,
+            "say for these contracts whether they ended (churned true/false)",
+        )
+    )
+    return [p for p in out if bool(p.rows.any())]

@@ -56,6 +56,8 @@ from segwork.schema import (
     TableStats,
     ValidationReport,
     as_ibis,
+    contract_columns,
+    contract_problems,
     day_end,
     require_columns,
     to_timestamp,
@@ -651,6 +653,10 @@ def _required(table: str, src: SourceConfig, mapped: list[str]) -> list[str]:
         return [c for c in required if c != "order_id"]
     if table == "campaign_exposures":
         return _campaign_required(src, mapped, required)
+    if table == "contracts":
+        contract_columns(mapped)
+        if "contract_id" not in mapped:  # one contract per customer: its id is the customer's
+            return [c for c in required if c != "contract_id"]
     if table == "orders" and src.shape == "lines" and "amount" not in mapped:
         if not {"quantity", "unit_price"} <= set(mapped):
             missing = [c for c in ("quantity", "unit_price") if c not in mapped]
@@ -1144,6 +1150,8 @@ class _Reader:
         first row under the header, zero-padded so the ids sort in file order); without a
         campaign id the file is one campaign (:func:`campaign_name`).
         """
+        if table == "contracts":
+            return self._contract_ids(src, raw, mapped)
         if table != "campaign_exposures":
             return {}
         added: dict[str, str] = {}
@@ -1196,6 +1204,78 @@ class _Reader:
                 )
             )
         return added
+
+    def _contract_ids(self, src: SourceConfig, raw: str, mapped: list[str]) -> dict[str, str]:
+        """Without a contract id (a churn export: one row per customer) each customer's row is
+        its contract, whose id is the customer id; an error if a customer has several rows."""
+        table = "contracts"
+        if "contract_id" in mapped or "customer_id" not in mapped:
+            return {}
+        column = src.columns.get("customer_id", "customer_id")
+        raw_type = dict((r[0], r[1]) for r in self._sql(f"DESCRIBE {raw}"))[column]
+        expr = self._typed(_ident(column), raw_type, "id", src)
+        n, repeated = self._examples(
+            f"(SELECT {expr} AS id, count(*) AS n FROM {raw} GROUP BY 1 HAVING count(*) > 1)",
+            "id IS NOT NULL",
+            "id",
+            total="sum(n)",
+        )
+        if n:
+            raise SchemaError(
+                table,
+                f"no column is mapped to contract_id and {n:,} rows share a customer id with "
+                f"another row (e.g. customer {', '.join(map(repr, repeated[:3]))}), so a "
+                "customer's contracts cannot be told apart",
+                column="contract_id",
+                fix="map the contract id under sources.contracts.columns.contract_id (without "
+                "one, each customer's single row is taken as its contract).",
+            )
+        rows = self._one(f"SELECT count(*) FROM {raw}")
+        self.report.add(
+            Issue(
+                table,
+                "contract_id",
+                "no contract id in the source: each customer has one row, its contract, whose id "
+                "is the customer id",
+                rows,
+                "",
+                "kept",
+            )
+        )
+        return {"contract_id": expr}
+
+    def _contract_rows(self, found: _Findings, typed: str) -> list[str]:
+        """Contracts whose length cannot be read (:func:`segwork.schema.contract_problems`):
+        counted with their contract ids; the condition that keeps the other rows."""
+        columns = [
+            c
+            for c in ("contract_id", "start_date", "end_date", "tenure_periods", "churned")
+            if c in self._sql_columns(typed)
+        ]
+        frame = self.duck.execute(
+            f"SELECT rowid AS __row, {', '.join(map(_ident, columns))} FROM {typed}"
+        ).df()
+        bad = pd.Series(False, index=frame.index)
+        for problem in contract_problems(frame):
+            rows = frame.loc[problem.rows]
+            shown = ", ".join(
+                f"contract {r.contract_id!r}"
+                + "".join(
+                    f" {c} {_shown_value(getattr(r, c))}"
+                    for c in ("start_date", "end_date", "tenure_periods")
+                    if c in columns and pd.notna(getattr(r, c))
+                )
+                for r in rows.head(_MAX_EXAMPLES).itertuples()
+            )
+            found.bad(problem.column, problem.problem, len(rows), shown, problem.fix)
+            bad |= problem.rows
+        if not bad.any():
+            return []
+        rows = pd.DataFrame({"__row": frame.loc[bad, "__row"].astype("int64")})
+        self.duck.register("bad_contract_rows", rows)
+        self._sql("CREATE OR REPLACE TEMP TABLE bad_contracts AS SELECT * FROM bad_contract_rows")
+        self.duck.unregister("bad_contract_rows")
+        return ["rowid NOT IN (SELECT __row FROM bad_contracts)"]
 
     def _no_value_markers(
         self,
@@ -1541,6 +1621,8 @@ class _Reader:
             )
             if n_mixed:
                 keep.append("order_id NOT IN (SELECT order_id FROM mixed_orders)")
+        if table == "contracts":
+            keep += self._contract_rows(found, typed)
         found.raise_if_errors()
         return keep
 
@@ -1694,6 +1776,15 @@ _LATE_COLUMNS = {
     ),
 }
 """History whose dates can lie after the analysis date: column, unit, effect."""
+
+
+def _shown_value(value: Any) -> str:
+    """A value in an error message: a date as its day, a whole number without '.0'."""
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}" if value == value.normalize() else str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _report_late(
