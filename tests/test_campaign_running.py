@@ -117,12 +117,12 @@ def test_the_stop_is_carried_to_the_next_run_and_reversed_data_only_noted(tmp_pa
     )
     row = second.running.iloc[0]
     assert row["decision"] == "winner" and row["stop_run"] == "r1"
-    assert row["high"] < 0 and "newer data disagree" in row["note"]
+    assert row["high"] < 0 and "This run disagrees" in row["note"]
     assert second.decisions["decision"].iat[0] == "stop — winner"
     text = page.headline(second.overall, second.decisions)
-    assert "stopped in run r1 (2026-11-20)" in text and "newer data disagree" in text
+    assert "Stopped in run r1 (2026-11-20)" in text and "This run disagrees" in text
     markup = page.running_html(second)
-    assert "run r1 (2026-11-20)" in markup and "newer data disagree" in markup
+    assert "run r1 (2026-11-20)" in markup and "This run disagrees" in markup
 
 
 def test_bad_running_parameters_name_the_campaign_and_the_ids(tmp_path):
@@ -163,6 +163,7 @@ def test_no_dates_no_expected_date_and_the_page_says_why():
     markup = page.running_html(res)
     assert "What this page cannot compute" in markup
     assert "unknown number of days" in markup and "no assignment dates" in markup
+    assert "No expected decision date: the exposures have no assignment dates" in markup
 
 
 def test_ibis_and_pandas_agree_and_nothing_running_writes_an_empty_state():

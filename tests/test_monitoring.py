@@ -311,9 +311,7 @@ def test_a_stop_is_carried_and_a_disagreement_only_noted():
     assert r["stop_run"] == "r1" and r["stop_date"] == pd.Timestamp("2026-11-20")
     assert r["stop_diff"] == pytest.approx(0.04)
     assert r["high"] < 0  # the new interval says harm...
-    assert (
-        "newer data disagree" in r["note"] and "stands" in r["note"]
-    )  # ...and only a note says so
+    assert "This run disagrees" in r["note"] and "stands" in r["note"]  # ...and only a note says so
     # a campaign left out of `running` keeps its row (declared False) for a later run
     gone = _monitor(_table(20000, 0.12, 0.10), plans={}, previous=reversed_, run_id="r3")
     assert not gone["declared"].iat[0] and gone["decision"].iat[0] == "winner"
@@ -359,3 +357,16 @@ def test_state_survives_parquet(tmp_path):
     assert again["decision"].iat[0] == "winner" and again["stop_run"].iat[0] == "r1"
     with pytest.raises(ABTestError, match="lacks columns"):
         _monitor(_table(6000, 0.10, 0.14), previous=back.drop(columns="decision"))
+
+
+def test_no_stop_while_an_arm_does_not_vary():
+    """No conversion yet in control: its variance 0 understates the spread, so no stop (as
+    sequential_look and gbstats), and the note says why."""
+    t = _table(400, 0.0, 0.2)
+    t["control_sd"] = 0.0
+    state = _monitor(t)
+    r = state.iloc[0]
+    assert r["low"] > 0  # the interval alone would stop it
+    assert r["decision"] == "keep running" and r["stop_run"] == ""
+    assert "does not vary yet in the control group" in r["note"]
+    assert r["expected_text"].startswith("unknown")

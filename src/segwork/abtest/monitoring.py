@@ -457,6 +457,15 @@ def monitor(
             diff = float(r["variant_mean"] - r["control_mean"])
             thr = float(min_lift * r["control_mean"]) if min_lift else 0.0
             decision = sequential_decision(low, high, thr, plan_reached=plan_reached)
+            # an arm without variation yet (no conversion, or all) understates its spread: no
+            # stop then (as sequential_look and gbstats)
+            flat = [
+                arm
+                for arm, sd in (("control", r["control_sd"]), ("variant", r["variant_sd"]))
+                if valid and not sd > 0
+            ]
+            if flat:
+                decision = "keep running"
             row: dict[str, Any] = dict(
                 campaign_id=camp,
                 variant=var,
@@ -502,7 +511,7 @@ def monitor(
                     )
                 elif why:
                     row["note"] = (
-                        f"newer data disagree: the always-valid interval now {why}. The stop of "
+                        f"This run disagrees: the always-valid interval now {why}. The stop of "
                         f"run {old['stop_run']} stands: a stopped test is not re-opened by later "
                         "looks (that would be peeking again)."
                     )
@@ -515,7 +524,14 @@ def monitor(
                     stop_low=low,
                     stop_high=high,
                 )
-            if row["decision"] == "keep running" and valid:
+            if flat and row["decision"] == "keep running":
+                row.update(
+                    note=f"no decision yet: the outcome does not vary yet in the "
+                    f"{' and the '.join(flat)} group",
+                    expected_text="unknown: the outcome does not vary yet in the "
+                    f"{' and the '.join(flat)} group",
+                )
+            elif row["decision"] == "keep running" and valid:
                 s2 = (r["control_sd"] ** 2 / n_c + r["variant_sd"] ** 2 / n_v) * n_pair
                 p = project_decision(
                     diff, s2, n_pair, per_day, alpha=a, rho=rho, threshold=thr,

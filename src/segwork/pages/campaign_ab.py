@@ -111,7 +111,8 @@ def _running_headline(camp: str, r: pd.Series, control: str) -> str:
     text = f"{camp} (still running): {verb}. '{r['variant']}' against '{control}': {r['effect']}."
     carried = "sequential test: stopped in run"
     if carried in str(r["reason"]):
-        text += " " + str(r["reason"]).split("sequential test: ", 1)[1].rstrip(".") + "."
+        why = str(r["reason"]).split("sequential test: ", 1)[1].rstrip(".")
+        text += f" {why[:1].upper()}{why[1:]}."
     return text
 
 
@@ -471,7 +472,9 @@ def running_sentences(result: CampaignAbResult) -> list[str]:
         )
         if c["campaign_decision"] == "keep running":
             exp = str(c["expected_text"])
-            if exp.startswith(("unknown", "not within")):
+            if exp.startswith("unknown: "):
+                text += f" No expected decision date: {exp.removeprefix('unknown: ')}."
+            elif exp.startswith("not within"):
                 text += f" Expected decision: {exp}."
             else:
                 text += f" Expected decision around {exp}."
@@ -482,7 +485,10 @@ def running_sentences(result: CampaignAbResult) -> list[str]:
                 )
         others = rows[(rows["variant"] != c["variant"]) & (rows["decision"] != "keep running")]
         for _, o in others.iterrows():
-            text += f" '{o['variant']}': {DECISION_WORDS[o['decision']]} ({o['stop_run']})."
+            text += (
+                f" '{o['variant']}': {DECISION_WORDS[o['decision']]} (run {o['stop_run']}, "
+                f"{pd.Timestamp(o['stop_date']).date()})."
+            )
         if c["note"]:
             text += f" Note: {c['note']}"
         out.append(text)
@@ -587,16 +593,15 @@ def running_html(result: CampaignAbResult) -> str:
         ),
         show.explain_html(PEEKING_TEXT.format(a=f"{alpha:.0%}")),
     ]
-    if not np.isfinite(declared["per_day"]).all():
+    undated = declared[(declared["decision"] == "keep running") & ~np.isfinite(declared["per_day"])]
+    if len(undated):
         parts.append(
             show.box_html(
                 "No expected decision date for "
-                + ", ".join(
-                    sorted(set(declared.loc[~np.isfinite(declared["per_day"]), "campaign_id"]))
-                )
+                + ", ".join(sorted(set(undated["campaign_id"])))
                 + ": the exposures have no assignment dates (assigned_at), so the traffic per "
                 "day is unknown. Map an assignment date column, or declare the campaign's start "
-                "(running: {campaign: {started: YYYY-MM-DD}}), to get one.",
+                '(running: {campaign: {started: "YYYY-MM-DD"}}), to get one.',
                 title="What this page cannot compute",
                 kind="note",
             )
