@@ -268,8 +268,8 @@ def headline(result: ContractsResult, *, currency: str) -> None:
     """The finding, then every warning the fits raised and what was pooled or left out."""
     show.finding(headline_text(result, currency=currency), title=TITLE)
     for f in result.fits.values():
-        for w in f.warnings:
-            show.warning(w, title="Contract model warning")
+        if f.warnings:  # one alert per fit, its sentences together
+            show.warning("\n\n".join(f.warnings), title=f"Contract model: {f.group}")
     for note in result.notes:
         show.explain(note)
 
