@@ -151,4 +151,26 @@ def test_bad_inputs_raise_named_errors():
     with pytest.raises(UpliftError, match="share between 0 and 1"):
         m.uplift_at_k([0, 1, 1], [1.0, 2.0, 3.0], [0, 1, 1], 1.5)
     with pytest.raises(UpliftError, match="0/1 outcome"):
-        m.perfect_qini_curve([0.5, 2.0], [0, 1])
+        m.perfect_uplift_curve([0.5, 2.0], [0, 1])
+
+
+def test_amounts_perfect_qini_is_the_ranking_by_realised_outcome():
+    # sklift takes 0/1 outcomes only: amounts are checked against the definition
+    rng = np.random.default_rng(5)
+    n = 400
+    t = rng.integers(0, 2, n)
+    y = rng.gamma(2.0, 30.0, n) * (rng.random(n) < 0.3)
+    s = rng.normal(size=n)
+    x, v = m.perfect_qini_curve(y, t)
+    xo, vo = m.qini_curve(y, y * t - y * (1 - t), t)
+    np.testing.assert_array_equal(x, xo)
+    np.testing.assert_allclose(v, vo)
+    # no ranking of these customers has a larger area above random than the perfect one
+    best = m.qini_area(y, y * t - y * (1 - t), t)
+    for score in (s, y * t, -y * (1 - t), rng.random(n)):
+        assert m.qini_area(y, score, t) <= best + 1e-9
+    assert m.qini_auc_score(y, y * t - y * (1 - t), t) == pytest.approx(1.0)
+    # a hand case: treated spends 10 (rank 1), control spends 4 (rank 4), two zeros between
+    yy, tt, ss = np.array([10.0, 0, 0, 4]), np.array([1, 1, 0, 0]), np.array([4.0, 3, 2, 1])
+    _, q = m.qini_curve(yy, ss, tt)
+    np.testing.assert_allclose(q, [0, 10, 10, 10 - 0 * 2 / 1, 10 - 4 * 2 / 2])

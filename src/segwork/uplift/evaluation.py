@@ -5,9 +5,9 @@
 treatment x outcome, seeded), fits each learner on the training part and scores the held-out part.
 Each ranking is judged on the held-out customers by its Qini curve:
 
-* for a 0/1 outcome by the normalised Qini coefficient (:func:`~segwork.uplift.metrics.qini_auc_score`:
-  random targeting 0, perfect ranking 1); for amounts by the absolute area between the Qini curve
-  and random targeting divided by ``n^2`` (no perfect curve exists for amounts);
+* by the normalised Qini coefficient (:func:`~segwork.uplift.metrics.qini_auc_score`: random
+  targeting 0, a perfect ranking of the realised outcomes 1; for amounts the perfect ranking puts
+  the treated customers who spent most first and the control customers who spent most last);
 * with a Poisson-bootstrap percentile interval over held-out customers (the models held fixed),
   so a ranking *beats random with evidence* when its interval lies above 0, and a paired
   interval of its difference to the segments policy (same bootstrap replicates);
@@ -172,10 +172,8 @@ class UpliftEvaluation:
         return LEARNER_NAMES.get(name, name)
 
 
-def _score_fn(binary: bool, n: int):
-    if binary:
-        return lambda y, s, t, w=None: m.qini_auc_score(y, s, t, weights=w)
-    return lambda y, s, t, w=None: m.qini_area(y, s, t, weights=w) / float(n) ** 2
+def _score(y, s, t, w=None):
+    return m.qini_auc_score(y, s, t, weights=w)
 
 
 def evaluate(
@@ -235,7 +233,7 @@ def evaluate(
         )
         kinds[key] = "segments"
 
-    score = _score_fn(binary, len(test))
+    score = _score
     weights_seed = seed + 2
     q = [(1 - level) / 2, (1 + level) / 2]
     point = {k: float(score(yt, s, tt)) for k, s in rankings.items()}
@@ -328,11 +326,7 @@ def evaluate(
             max_train=max_train,
             policy_tables=policy_tables,
             best_segments=best_seg,
-            score_name=(
-                "normalised Qini coefficient (0 = random, 1 = perfect)"
-                if binary
-                else "area between the Qini curve and random targeting / customers^2"
-            ),
+            score_name="Qini coefficient (0 = random targeting, 1 = a perfect ranking)",
         ),
     )
 

@@ -14,11 +14,14 @@ Definitions follow scikit-uplift 0.5 (``sklift.metrics``), which the tests use a
   minus that of the straight line from (0, 0) to the curve's end (random targeting); the
   *normalised* score (:func:`qini_auc_score`, :func:`uplift_auc_score`) divides it by the same
   quantity of the perfect curve, so random targeting scores 0 on average and perfect ranking 1.
-* **Perfect curves** (binary outcomes): the Qini curve of the score ``y t - y (1 - t)``
+* **Perfect curves**: the Qini curve of the score ``y t - y (1 - t)``
   (``negative_effect=True``: the perfect model also puts customers hurt by the campaign last), or
   with ``negative_effect=False`` the three points (0, 0), (R, R), (n, R) with ``R`` the total
   incremental outcome ``Y_t - N_t Y_c / N_c``; the perfect uplift curve is the uplift curve of
-  ``2 [y == t] + (y if control responders outnumber treated non-responders else t)``.
+  ``2 [y == t] + (y if control responders outnumber treated non-responders else t)`` (0/1
+  outcomes only). The perfect Qini curve is defined for amounts too (treated customers who spent
+  most first, control customers who spent most last); scikit-uplift accepts only 0/1 outcomes, so
+  the tests check amounts against the definition, not the oracle.
 
 Also :func:`effect_kept`: the share of the campaign's effect (the uplift curve at all rows: the
 extra outcomes if everyone were treated) that treating only the top ``k`` share would keep, with
@@ -137,9 +140,8 @@ def _check_binary(y: np.ndarray, what: str) -> None:
 def perfect_qini_curve(
     y, treatment, *, negative_effect: bool = True, weights=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The Qini curve of a perfect ranking (binary outcome; see the module docstring)."""
+    """The Qini curve of a perfect ranking of the realised outcomes (module docstring)."""
     y, _, t = _arrays(y, np.zeros(len(y)), treatment)
-    _check_binary(y, "the perfect Qini curve")
     if negative_effect:
         return qini_curve(y, y * t - y * (1 - t), t, weights=weights)
     w = np.ones((1, len(y))) if weights is None else np.atleast_2d(weights)
