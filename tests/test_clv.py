@@ -1024,8 +1024,11 @@ def test_a_bgnbd_warning_is_not_lifted_by_the_holdout_check() -> None:
     """Online Retail: BG/NBD "cannot be trusted" (warning) yet ranked better on the holdout; the
     finding must not read as if the warning were void."""
     orders = _cohort_orders()
-    res = step02.run(orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365)
+    res = step02.run(
+        orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365, clv_model="bgnbd"
+    )  # BG/NBD gives the predictions, so its warning is on the page
     assert res.comparison is not None and res.bgnbd is not None
+    assert res.lifetime.key == "bgnbd"
     res.bgnbd.caveats = lambda: []
     assert "warning above" not in page02.comparison(res)
     assert page02.comparison(res) == page02.comparison_text(res.comparison)
@@ -1036,6 +1039,12 @@ def test_a_bgnbd_warning_is_not_lifted_by_the_holdout_check() -> None:
         "The model warning above still holds: this check is of who buys in the next 90 days, "
         "not of BG/NBD's chance still active or lifetime value."
     )
+    # when another lifetime model gives the predictions, BG/NBD's warning is not on the page
+    other = step02.run(
+        orders, analysis_date=pd.Timestamp("2021-06-24"), window_days=365, clv_model="mbgnbd"
+    )
+    other.bgnbd.caveats = lambda: ["The BG/NBD model cannot be trusted on this data."]
+    assert other.lifetime.key == "mbgnbd" and "warning above" not in page02.comparison(other)
 
 
 def _nobody_leaves_orders(n: int = 300, *, days: int = 600, seed: int = 3) -> pd.DataFrame:

@@ -22,6 +22,9 @@ The package in one line per module:
 * :mod:`~segwork.clv.propensity` - the propensity dataset and model, scores and calibration.
 * :mod:`~segwork.clv.holdout` - the check on past data: temporal holdout, BG/NBD against the
   propensity model, DeLong AUC difference.
+* :mod:`~segwork.clv.model_choice` - BG/NBD, Pareto/NBD and MBG/NBD on the same temporal
+  holdout (totals, per-customer error, conditional expectations, likelihood) and the one chosen
+  by a stated rule; :class:`LifetimeModel`, their common interface.
 * :mod:`~segwork.clv.inputs` - checked (frequency, recency, T) histories and their distinct rows.
 * :mod:`~segwork.clv.fitting` - maximum likelihood helpers (optimiser, covariance, weak
   parameters).
@@ -44,6 +47,14 @@ from segwork.clv.holdout import (
     temporal_holdout,
 )
 from segwork.clv.mbgnbd import ModifiedBetaGeo, mbgnbd_log_likelihood
+from segwork.clv.model_choice import (
+    LIFETIME_MODELS,
+    LifetimeModel,
+    ModelChoice,
+    choose_lifetime_model,
+    compare_models,
+    fit_lifetime_model,
+)
 from segwork.clv.paretonbd import ParetoNBD, paretonbd_log_likelihood
 from segwork.clv.propensity import (
     INTERACTION_KINDS,
@@ -62,6 +73,7 @@ from segwork.clv.value import (
 
 __all__ = [
     "INTERACTION_KINDS",
+    "LIFETIME_MODELS",
     "MIN_CLASS",
     "MODEL_NAMES",
     "MONTH_IN_UNITS",
@@ -72,6 +84,8 @@ __all__ = [
     "GammaGamma",
     "HoldoutComparison",
     "HoldoutResult",
+    "LifetimeModel",
+    "ModelChoice",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "PropensityModel",
@@ -80,9 +94,12 @@ __all__ = [
     "bgnbd_log_likelihood",
     "build_propensity_dataset",
     "calibration_table",
+    "choose_lifetime_model",
+    "compare_models",
     "compare_on_holdout",
     "customer_lifetime_value",
     "customer_table",
+    "fit_lifetime_model",
     "gamma_gamma_log_likelihood",
     "mbgnbd_log_likelihood",
     "paretonbd_log_likelihood",

@@ -17,8 +17,21 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 from statsmodels.stats.multitest import multipletests
 
-from segwork.clv import MODEL_NAMES, HoldoutComparison, PropensityModel, auc_difference
+from segwork.clv import (
+    LIFETIME_MODELS,
+    MODEL_NAMES,
+    HoldoutComparison,
+    ModelChoice,
+    PropensityModel,
+    auc_difference,
+)
 from segwork.clv import value_by_segment as _value_by_segment
+from segwork.clv.model_choice import (
+    MIN_HOLDOUT_PURCHASES,
+    MIN_HOLDOUT_SHARE,
+    OFF_SHARE,
+    period_words,
+)
 from segwork.display import PageTable
 from segwork.numbers import p_phrase
 from segwork.rfm import GONE, INACTIVE, NEW, MigrationResult, RFMError
@@ -282,8 +295,13 @@ def value_table(
     propensity_check: dict[str, float] | None = None,
     spend_untrusted: bool = False,
     horizon_days: int | None = None,
+    model: str = "bgnbd",
 ):
     """:func:`value_by_segment` as page 02 shows it: columns in words and what each means.
+
+    ``model``: the key of the lifetime model behind chance still active, expected purchases and
+    lifetime value (:data:`segwork.clv.LIFETIME_MODELS`); ``bgnbd_untrusted`` then means that
+    the page warns that this model cannot be trusted.
 
     ``warned``: a model warning is on the page, so the note sends the reader to it.
     ``bgnbd_untrusted``: the page warns that BG/NBD cannot be trusted (:meth:`BetaGeo.caveats`);
@@ -297,6 +315,7 @@ def value_table(
     columns stay when it is trusted; the note says why and names the expected purchases in
     ``horizon_days`` days (in the artifact) as what to use instead.
     """
+    name = LIFETIME_MODELS[model]
     lead = ""
     if bgnbd_untrusted:
         hidden = [
@@ -308,7 +327,7 @@ def value_table(
             "customers", ascending=False, kind="stable"
         )
         lead = (
-            "Chance still active and lifetime value (BG/NBD) are not shown: the model cannot be "
+            f"Chance still active and lifetime value ({name}) are not shown: the model cannot be "
             "trusted on this data, see the warning above. " + _instead(seg_value, propensity_check)
         )
         warned = False  # the lead already sends the reader to the warning
@@ -318,10 +337,10 @@ def value_table(
             "customers", ascending=False, kind="stable"
         )
         purchases = (
-            f"expected purchases in {horizon_days} days (BG/NBD, column "
+            f"expected purchases in {horizon_days} days ({name}, column "
             f"expected_purchases_{horizon_days}d of the rfm artifact)"
             if horizon_days
-            else "expected purchases (BG/NBD, in the rfm artifact)"
+            else f"expected purchases ({name}, in the rfm artifact)"
         )
         lead = (
             "Lifetime value is not shown: it multiplies the expected purchases by the spend "
@@ -335,12 +354,11 @@ def value_table(
     formats: dict[str, str] = {"customers": "count"}
     words = []
     if "p_alive" in seg_value:
-        names["p_alive"] = "chance still active (BG/NBD)"
+        names["p_alive"] = f"chance still active ({name})"
         formats[names["p_alive"]] = "pct"
         words.append(
-            "chance still active: the segment's average chance, by BG/NBD, that its customers "
-            "have not stopped buying (BG/NBD lets a customer stop only after a repeat purchase, "
-            "so it counts every customer with a single purchase as active)"
+            f"chance still active: the segment's average chance, by {name}, that its customers "
+            f"have not stopped buying ({_STOP_WORDS[model]})"
         )
     for col in seg_value.columns:
         if col.startswith("propensity_") and col.endswith("d"):
@@ -361,7 +379,7 @@ def value_table(
         formats["share of value"] = "pct"
         words.append(
             f"value per customer: the expected revenue of the next {months} months, discounted "
-            f"by {discount_rate_monthly:.0%} a month (BG/NBD with Gamma-Gamma); segment value: "
+            f"by {discount_rate_monthly:.0%} a month ({name} with Gamma-Gamma); segment value: "
             "its sum over the segment, and that sum's share of all segments"
         )
     frame = seg_value[[c for c in names if c in seg_value]].rename(columns=names)
@@ -541,7 +559,13 @@ def comparison(result: Any) -> str:
     """:func:`comparison_text` of the holdout check, minding a BG/NBD warning on the page."""
     if result.comparison is None:
         return ""
-    return comparison_text(result.comparison, bgnbd_warned=result.bgnbd_untrusted)
+    return comparison_text(result.comparison, bgnbd_warned=_bgnbd_warned(result))
+
+
+def _bgnbd_warned(result: Any) -> bool:
+    """The page shows BG/NBD's warning: it cannot be trusted and it gives the predictions."""
+    lifetime = getattr(result, "lifetime", None)
+    return result.bgnbd_untrusted and (lifetime is None or lifetime.key == "bgnbd")
 
 
 def segment_value_table(
@@ -560,11 +584,21 @@ def segment_value_table(
         currency=currency,
         discount_rate_monthly=rate,
         warned=bool(result.model_notes),
-        bgnbd_untrusted=result.bgnbd_untrusted,
+        bgnbd_untrusted=_lifetime_untrusted(result),
         propensity_check=None if result.holdout is None else dict(result.holdout.metrics),
         spend_untrusted=result.spend_untrusted,
         horizon_days=result.horizon_days,
+        model=_lifetime_key(result),
     )
+
+
+def _lifetime_key(result: Any) -> str:
+    lifetime = getattr(result, "lifetime", None)
+    return "bgnbd" if lifetime is None else lifetime.key
+
+
+def _lifetime_untrusted(result: Any) -> bool:
+    return bool(getattr(result, "lifetime_untrusted", result.bgnbd_untrusted))
 
 
 # --------------------------------------------------------------------------------------------
@@ -751,6 +785,17 @@ def _sample_text(result: Any) -> str:
     )
 
 
+def _lifetime_intro(result: Any) -> str:
+    """Say which model gives the chance still active and lifetime value when it is not BG/NBD."""
+    lifetime = getattr(result, "lifetime", None)
+    if lifetime is None or lifetime.key == "bgnbd":
+        return ""
+    return (
+        f" BG/NBD is compared with the propensity model here; the chance still active, expected "
+        f"purchases and lifetime value come from {lifetime.name}, chosen in the next section."
+    )
+
+
 def models(result: Any) -> None:
     """The two next-purchase models, their warnings, and their check on the last horizon
     (which to trust leads; the accuracy table is for analysts)."""
@@ -768,7 +813,9 @@ def models(result: Any) -> None:
         "you die' model) uses only each customer's purchase history: how often and how recently "
         "they bought, and since when; it gives the chance the customer is still active and the "
         "expected number of purchases, and with a spend model (Gamma-Gamma) lifetime value. A "
-        f"propensity model (gradient boosting) learns from {inputs}." + _sample_text(result)
+        f"propensity model (gradient boosting) learns from {inputs}."
+        + _sample_text(result)
+        + _lifetime_intro(result)
     )
     for note in result.model_notes:
         show.warning(note, title="Model warning")
@@ -811,7 +858,7 @@ def value(result: Any, *, currency: str) -> None:
     table = segment_value_table(result, currency=currency)
     if table is None:
         return
-    untrusted = result.bgnbd_untrusted or result.spend_untrusted  # no lifetime value shown
+    untrusted = _lifetime_untrusted(result) or result.spend_untrusted  # no lifetime value shown
     show.show_page_table(
         table,
         caption="Per RFM segment"
@@ -824,6 +871,278 @@ def model_summaries(result: Any) -> None:
     """The fitted models' summaries (parameters, standard errors, fit), for analysts."""
     from segwork import display as show
 
-    fitted = [f for f in (result.bgnbd, result.spend, result.holdout) if f is not None]
+    lifetime = getattr(result, "lifetime", None)
+    chosen = None if lifetime is None or lifetime.key == "bgnbd" else lifetime
+    fitted = [f for f in (result.bgnbd, chosen, result.spend, result.holdout) if f is not None]
     if fitted:
         show.for_analysts("fitted models", *(show.summary_html(f.summary()) for f in fitted))
+
+
+# --------------------------------------------------------------------------------------------
+# which lifetime model: BG/NBD, Pareto/NBD and MBG/NBD on the last horizon (clv.model_choice)
+# --------------------------------------------------------------------------------------------
+LIFETIME_REFERENCES = (
+    "BG/NBD: Fader, Hardie & Lee (2005), 'Counting your customers the easy way', Marketing "
+    "Science 24(2). Pareto/NBD: Schmittlein, Morrison & Colombo (1987), Management Science "
+    "33(1); likelihood as in Fader & Hardie (2005), 'A note on deriving the Pareto/NBD model and "
+    "related expressions'. MBG/NBD: Batislam, Denizel & Filiztekin (2007), International Journal "
+    "of Research in Marketing 24(3). The check on a later period and the conditional "
+    "expectations by number of repeat purchases follow Fader, Hardie & Lee (2005), figures 3-4."
+)
+
+_STOP_WORDS = {
+    "bgnbd": "it lets a customer stop only right after a repeat purchase, so it counts every "
+    "customer with a single purchase as active",
+    "paretonbd": "it lets a customer stop at any moment, so the longer a customer has gone "
+    "without a purchase, the less likely they are still active",
+    "mbgnbd": "it lets a customer stop right after any purchase, the first one included",
+}
+
+
+def choice_headline(choice: ModelChoice) -> str:
+    """The finding of the model comparison: the model chosen and why, and how each predicted
+    the total of the checked period."""
+    t = choice.table
+    period = period_words(choice.holdout_length, choice.time_unit)
+    actual = float(t["actual_total"].iloc[0])
+    n = len(choice.predictions)
+    if choice.chosen is None:
+        lead = f"{choice.reason} The predictions on this page use BG/NBD, with its warnings."
+    else:
+        lead = (
+            f"{choice.chosen_name} gives the chance still active, the expected purchases and the "
+            f"lifetime value on this page. {choice.reason}"
+        )
+    since = (
+        f" (who had bought by {choice.calibration_end:%d %b %Y})"
+        if choice.calibration_end is not None
+        else ""
+    )
+    fitted = t[t["fitted"]]
+    totals = "; ".join(
+        f"{row['name']} predicted {row['predicted_total']:,.0f} ({row['total_error']:+.0%})"
+        for _, row in fitted.iterrows()
+        if np.isfinite(row["total_error"])
+    )
+    text = (
+        f"{lead}\n\nIn {period}, the {n:,} customers{since} made {actual:,.0f} purchases "
+        "(purchases on the same day count once)"
+    )
+    return text + (f": {totals}." if totals else ".")
+
+
+def choice_warnings(choice: ModelChoice, *, clv_months: int | None = None) -> list[str]:
+    """Warnings the comparison needs: no model predicts the checked period well, or the period is
+    too short or too thin to tell the models apart."""
+    t = choice.table[choice.table["fitted"]]
+    period = period_words(choice.holdout_length, choice.time_unit)
+    unit = period.rsplit(" ", 1)[-1]
+    out = []
+    if choice.all_off:
+        errs = ", ".join(f"{r['name']} {r['total_error']:+.0%}" for _, r in t.iterrows())
+        over = (t["total_error"] > 0).all()
+        under = (t["total_error"] < 0).all()
+        how = "overpredicted" if over else "underpredicted" if under else "missed"
+        out.append(
+            f"No model predicts {period} well: every one {how} the customers' purchases in total "
+            f"by more than {OFF_SHARE:.0%} ({errs}). Treat their expected purchases and lifetime "
+            "values as rough levels; the order of customers may still be useful."
+        )
+    if choice.short:
+        actual = float(t["actual_total"].iloc[0]) if len(t) else 0.0
+        reasons = []
+        if actual < MIN_HOLDOUT_PURCHASES:
+            reasons.append(f"only {actual:,.0f} purchases fell in it")
+        if choice.holdout_length < MIN_HOLDOUT_SHARE * choice.calibration_length:
+            reasons.append(
+                f"it is short against the up to {choice.calibration_length:,.0f} {unit} of "
+                "history before it"
+            )
+        text = (
+            f"The check covers {period}, and {' and '.join(reasons)}. The models differ mostly "
+            "in how many customers they think have stopped buying, which shows over longer "
+            "periods, so a check this short may not tell them apart."
+        )
+        if clv_months:
+            text += (
+                f" The {clv_months}-month lifetime value reaches beyond what was checked; a "
+                "longer horizon (parameter horizon_days) checks more of it."
+            )
+        out.append(text)
+    return out
+
+
+def choice_table(choice: ModelChoice) -> PageTable:
+    """The models side by side on the checked period, in words."""
+    t = choice.table
+    period = period_words(choice.holdout_length, choice.time_unit)
+
+    def state(key: str) -> str:
+        if key == choice.chosen:
+            return "chosen"
+        if not t.loc[key, "fitted"]:
+            return "fit failed"
+        if not t.loc[key, "identified"]:
+            return "not pinned down"
+        return ""
+
+    frame = pd.DataFrame(
+        {
+            "model": t["name"].to_numpy(),
+            "status": [state(k) for k in t.index],
+            "purchases predicted": t["predicted_total"].round().to_numpy(),
+            "purchases made": t["actual_total"].to_numpy(),
+            "predicted against made": t["total_error"].to_numpy(),
+            "error per customer": t["mae"].to_numpy(),
+            "root mean squared error": t["rmse"].to_numpy(),
+            "ranking of buyers (AUC)": t["auc"].to_numpy(),
+        }
+    )
+    note = (
+        f"Each model was fitted on the purchases before {period} and predicted each customer's "
+        f"purchases in {period}. Predicted against made: how far the predicted total is from "
+        "the actual one. Error per customer: the mean absolute gap between a customer's "
+        "predicted and actual purchases (lower is better); root mean squared error weighs large "
+        "gaps more. Ranking of buyers: the chance that a customer who bought in that period has "
+        "a higher chance still active than one who did not (0.5 is a coin toss); BG/NBD counts "
+        "every customer with a single purchase as active, which ties them and lowers its AUC. "
+        "Not pinned down: the data do not determine the model's parameters, so it cannot be "
+        "chosen."
+    )
+    return PageTable(
+        frame,
+        {
+            "purchases predicted": "count",
+            "purchases made": "count",
+            "predicted against made": "{:+.1%}",
+            "error per customer": "number",
+            "root mean squared error": "number",
+            "ranking of buyers (AUC)": "{:.3f}",
+        },
+        note,
+    )
+
+
+def choice_alt(choice: ModelChoice) -> str:
+    """What the conditional-expectation chart shows, with its first and last group."""
+    g = choice.groups
+    period = period_words(choice.holdout_length, choice.time_unit)
+    first, last = g.iloc[0], g.iloc[-1]
+    models = [k for k in choice.fits if k in g]
+    text = (
+        f"Line chart of the average purchases per customer in {period}, by the number of repeat "
+        f"purchases made before ({first['repeat_purchases']} to {last['repeat_purchases']}): "
+        f"actual, and predicted by {', '.join(LIFETIME_MODELS[k] for k in models)}. Actual: "
+        f"{first['actual']:.2f} for {first['repeat_purchases']}, {last['actual']:.2f} for "
+        f"{last['repeat_purchases']}"
+    )
+    if choice.chosen in g:
+        text += (
+            f"; {choice.chosen_name} predicted {first[choice.chosen]:.2f} and "
+            f"{last[choice.chosen]:.2f}"
+        )
+    return text + "."
+
+
+def _conditional_expectation_plot(choice: ModelChoice, *, ax):
+    """Mean actual and predicted purchases of the checked period per number of repeat purchases
+    (Fader, Hardie & Lee 2005, fig. 4)."""
+    g = choice.groups
+    x = np.arange(len(g))
+    ax.plot(x, g["actual"], color="black", marker="o", lw=2.5, label="actual")
+    for key in choice.fits:
+        if key in g:
+            ax.plot(
+                x,
+                g[key],
+                marker="s",
+                ls="--" if key != choice.chosen else "-",
+                label=LIFETIME_MODELS[key] + (" (chosen)" if key == choice.chosen else ""),
+            )
+    ax.set_xticks(x, g["repeat_purchases"])
+    ax.set(
+        xlabel="repeat purchases before",
+        ylabel="purchases per customer",
+        title=f"Predicted and actual, {period_words(choice.holdout_length, choice.time_unit)}",
+    )
+    ax.legend(title="")
+    return ax
+
+
+def lifetime_models(result: Any) -> None:
+    """Which lifetime model fits these customers: the finding (model chosen, why), warnings,
+    the comparison table, the conditional-expectation chart, parameters for analysts."""
+    from segwork import display as show
+
+    choice = result.model_choice
+    if choice is None:
+        if result.model_choice_note:
+            show.explain(result.model_choice_note)
+        return
+    show.finding(choice_headline(choice), title="Which lifetime model fits these customers")
+    for text in choice_warnings(choice, clv_months=result.clv_months):
+        show.warning(text, title="Watch out")
+    if result.model_choice_note:
+        show.explain(result.model_choice_note)
+    period = period_words(choice.holdout_length, choice.time_unit)
+    show.explain(
+        "Three 'buy till you die' models predict how many purchases each customer makes next; "
+        "they differ in when a customer may stop buying: BG/NBD only right after a repeat "
+        "purchase, MBG/NBD after any purchase, the first one too, Pareto/NBD at any moment. "
+        f"Each was fitted on the purchases before {period} and checked against what customers "
+        "did in it. The rule: a model whose parameters the data do not pin down cannot be "
+        f"chosen; models whose predicted total is within {OFF_SHARE:.0%} of the actual one are "
+        "preferred; of those the one with the smallest error per customer (root mean squared "
+        "error) wins, but BG/NBD, the standard model, stays unless another model's error is "
+        "smaller by more than chance would give "
+        f"({choice.level:.0%} interval of the paired difference over customers)."
+    )
+    show.show_page_table(choice_table(choice), caption=f"The lifetime models on {period}")
+    fig, ax = _subplots(figsize=(9, 4.5))
+    _conditional_expectation_plot(choice, ax=ax)
+    show.figure(fig, alt=choice_alt(choice))
+    show.explain(
+        "Customers grouped by how many repeat purchases they had made before the checked period "
+        "(the last group: 7 or more). For each group, the actual average number of purchases "
+        "in the period (black) and each model's prediction; the closer a line runs to the black "
+        "one, the better the model predicts that kind of customer."
+    )
+    cols = {
+        "log_likelihood": "log-likelihood",
+        "aic": "AIC",
+        "bic": "BIC",
+        "mse_difference": "squared error difference to BG/NBD",
+        "mse_low": "interval low",
+        "mse_high": "interval high",
+        "auc_difference": "AUC difference to BG/NBD",
+        "auc_p": "AUC difference p",
+    }
+    fit_table = choice.table.reset_index()[["name", *cols]].rename(columns=cols | {"name": "model"})
+    secs = ", ".join(f"{LIFETIME_MODELS[k]} {v:.1f} s" for k, v in choice.fit_seconds.items())
+    show.for_analysts(
+        "the lifetime models' fits and parameters",
+        show.table_html(
+            fit_table,
+            caption="Fit on the purchases before the checked period",
+            formats={
+                "log-likelihood": "number",
+                "AIC": "number",
+                "BIC": "number",
+                "squared error difference to BG/NBD": "number",
+                "interval low": "number",
+                "interval high": "number",
+                "AUC difference to BG/NBD": "{:+.3f}",
+                "AUC difference p": "p_value",
+            },
+        ),
+        show.text_html(
+            "All three models have four parameters, so AIC and BIC order them as the "
+            "log-likelihood does (higher log-likelihood, lower AIC and BIC: closer fit). Squared "
+            "error difference to BG/NBD: the model's mean squared error per customer minus "
+            "BG/NBD's, "
+            f"with its {choice.level:.0%} interval (paired over customers, normal approximation). "
+            "AUC difference: DeLong test on the chance still active. Fit times: " + secs + "."
+        ),
+        *(show.summary_html(f.summary()) for f in choice.fits.values()),
+        show.text_html(LIFETIME_REFERENCES),
+    )

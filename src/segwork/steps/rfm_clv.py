@@ -37,6 +37,15 @@ from segwork.clv import (
     customer_lifetime_value,
     temporal_holdout,
 )
+from segwork.clv.model_choice import (
+    LIFETIME_MODELS,
+    LifetimeModel,
+    ModelChoice,
+    check_choice,
+    check_models,
+    choose_lifetime_model,
+    fit_lifetime_model,
+)
 from segwork.exports import MemberFiles, check_formats
 from segwork.schema import as_ibis, is_purchase, to_day
 
@@ -97,6 +106,22 @@ class RfmClvResult:
     customers_total: int | None = None  # customers known to the run (the customer 360)
     breakdown_frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     members: MemberFiles | None = None
+    model_choice: ModelChoice | None = None  # the purchase-count models on the holdout
+    model_choice_note: str | None = None  # why there is no comparison, or its choice not used
+    lifetime: LifetimeModel | None = None  # the model behind p_alive, expected purchases, CLV
+
+    @property
+    def lifetime_name(self) -> str:
+        """The name of the model behind the predictions ("BG/NBD" when there is none)."""
+        return self.lifetime.name if self.lifetime is not None else "BG/NBD"
+
+    @property
+    def lifetime_untrusted(self) -> bool:
+        """The model behind p_alive, expected purchases and CLV was fitted and the page warns
+        that it cannot be trusted (BG/NBD: :attr:`bgnbd_untrusted`)."""
+        if self.lifetime is None or self.lifetime.key == "bgnbd":
+            return self.bgnbd_untrusted
+        return bool(self.lifetime.caveats())
 
     @property
     def bgnbd_untrusted(self) -> bool:
@@ -113,8 +138,14 @@ class RfmClvResult:
         out: dict[str, Any] = {
             "bgnbd": self.bgnbd.params_ if self.bgnbd else None,
             "gamma_gamma": self.spend.params_ if self.spend else None,
+            "lifetime_model": self.lifetime.key if self.lifetime else None,
+            "lifetime_params": self.lifetime.params_ if self.lifetime else None,
             "notes": list(self.model_notes),
         }
+        if self.model_choice is not None:
+            out["model_choice"] = self.model_choice.to_dict()
+        if self.model_choice_note:
+            out["model_choice_note"] = self.model_choice_note
         if self.comparison is not None:
             out["holdout"] = self.comparison.metrics.reset_index(names="model").to_dict("records")
             out["auc_difference"] = dict(self.comparison.auc_difference)
@@ -170,6 +201,8 @@ def run(
     clv_months: int = 12,
     discount_rate_monthly: float = 0.01,
     member_formats: Sequence[str] = ("csv",),
+    clv_models: Sequence[str] = tuple(LIFETIME_MODELS),
+    clv_model: str = "auto",
 ) -> RfmClvResult:
     """RFM segments, migration, BG/NBD + Gamma-Gamma, the propensity model and their holdout
     comparison, as notebook 02 shows them.
@@ -178,8 +211,14 @@ def run(
     use and whose columns go into the segment member lists; ``customers`` is the customers
     table the propensity model takes its profile from. ``member_formats``: the files of each
     segment's member list (csv, xlsx, parquet, jsonl; pdf prints the first 2,000 rows).
+    ``clv_models``: the purchase-count models compared on the holdout (bgnbd, paretonbd,
+    mbgnbd); ``clv_model``: "auto" (the rule of :mod:`segwork.clv.model_choice` chooses) or
+    one of them. The chosen model gives p_alive, the expected purchases and, with Gamma-Gamma,
+    CLV; BG/NBD is fitted either way (``bgnbd``, and the comparison with the propensity model).
     """
     member_formats = check_formats(member_formats)  # a wrong one fails before the work
+    clv_models = check_models(clv_models)
+    clv_model = check_choice(clv_model, clv_models)
     ref = to_day(analysis_date, "analysis_date", error=rfm.RFMError)
     orders = _materialise(orders, ORDER_COLUMNS)
     interactions = _materialise(interactions, INTERACTION_COLUMNS)
@@ -285,16 +324,24 @@ def run(
             if holdout is not None:
                 final = holdout.model
 
+        choice, choice_note, lifetime = _lifetime_model(
+            orders, clv_features, bgnbd, ref, horizon_days, clv_models, clv_model
+        )
+        if lifetime is not None and lifetime.key != "bgnbd":
+            # the page warns about the model behind the predictions, not about BG/NBD
+            model_notes = [n for n in model_notes if n not in bgnbd.caveats()] if bgnbd else []
+            model_notes[:0] = lifetime.caveats()
+
     value = pd.DataFrame(index=clv_features.index)
-    if bgnbd is not None:
-        value["p_alive"] = bgnbd.p_alive(clv_features)
-        value[f"expected_purchases_{horizon_days}d"] = bgnbd.expected_purchases(
+    if lifetime is not None:
+        value["p_alive"] = lifetime.p_alive(clv_features)
+        value[f"expected_purchases_{horizon_days}d"] = lifetime.expected_purchases(
             float(horizon_days), clv_features
         )
         if spend is not None:
             value["expected_spend"] = spend.conditional_expected_average_profit(clv_features)
             value[f"clv_{clv_months}m"] = customer_lifetime_value(
-                bgnbd,
+                lifetime,
                 spend,
                 clv_features,
                 horizon_months=clv_months,
@@ -357,4 +404,49 @@ def run(
         customers_total=None if profile is None else len(profile),
         breakdown_frames=frames,
         members=members,
+        model_choice=choice,
+        model_choice_note=choice_note,
+        lifetime=lifetime,
     )
+
+
+def _lifetime_model(
+    orders: ibis.Table,
+    clv_features: pd.DataFrame,
+    bgnbd: BetaGeo | None,
+    ref: pd.Timestamp,
+    horizon_days: int,
+    models: tuple[str, ...],
+    choice: str,
+) -> tuple[ModelChoice | None, str | None, LifetimeModel | None]:
+    """The models compared on the last ``horizon_days`` (when the data allow) and the model the
+    predictions come from: the chosen one refitted on all data up to the analysis date, else
+    BG/NBD (with the sentence saying why)."""
+    compared, note = None, None
+    if len(models) > 1 or choice == "auto":
+        try:
+            compared = choose_lifetime_model(
+                orders, analysis_date=ref, horizon_days=horizon_days, models=models, choice=choice
+            )
+        except CLVError as e:
+            used = ", so BG/NBD is used" if bgnbd is not None else ""
+            note = f"The lifetime models are not compared on past data{used}: {e}"
+    if choice != "auto":
+        key = choice  # the analyst's choice stands; the comparison says how it did
+        if compared is not None and compared.chosen is None:
+            note = f"{compared.reason} It is used as the parameters say."
+    else:
+        key = compared.chosen if compared is not None else None
+        if compared is not None and key is None:
+            note = f"{compared.reason} The predictions use BG/NBD, with its warnings."
+    if key is None or key == "bgnbd":
+        return compared, note, None if bgnbd is None else LifetimeModel("bgnbd", bgnbd)
+    try:
+        fitted = fit_lifetime_model(key, clv_features)
+    except CLVError as e:
+        note = (
+            f"{LIFETIME_MODELS[key]} was chosen but could not be fitted on all data up to the "
+            f"analysis date ({e}); the predictions use BG/NBD."
+        )
+        return compared, note, None if bgnbd is None else LifetimeModel("bgnbd", bgnbd)
+    return compared, note, fitted
