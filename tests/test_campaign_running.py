@@ -174,3 +174,27 @@ def test_ibis_and_pandas_agree_and_nothing_running_writes_an_empty_state():
     none = _run(e)
     assert len(none.running) == 0 and "ab_running" in none.outputs()
     assert "No campaign is declared as still running" in page.running_html(none)
+
+
+def test_every_section_of_page_04_shows_with_a_running_campaign(capsys):
+    e = _exposures({"spring": 0.05, "done": 0.0}, seed=6)
+    e["tier"] = np.where(np.arange(len(e)) % 3 == 0, "gold", "silver")
+    e["region"] = np.where(np.arange(len(e)) % 2 == 0, "north", "south")
+    res = _run(e, running=["spring"], segment_columns=["tier", "region"])
+    assert page.running_note(res).startswith("Still running: spring.")
+    assert page.running_note(_run(e)) == ""
+    for section in (
+        page.decision,
+        page.running_campaigns,
+        page.whole_campaigns,
+        page.effect_by_segment,
+        page.decision_table,
+        page.other_segmentations,
+        page.planning,
+    ):
+        section(res)
+    shown = capsys.readouterr().out
+    assert "<IPython.core.display.HTML object>" in shown  # displayed, without an error
+    table = page.readable_decisions(res.decisions)
+    row = table.set_index("campaign").loc["spring"]
+    assert row["decision"] == "stop — winner" and "always-valid" in row["effect"]

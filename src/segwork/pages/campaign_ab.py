@@ -632,6 +632,18 @@ def decision(result: CampaignAbResult) -> None:
         show.explain(result.segments.note())
 
 
+def running_note(result: CampaignAbResult) -> str:
+    """The sentence under a fixed-horizon table or plot that also shows running campaigns
+    ('' when none is declared running)."""
+    running = sorted(set(result.running_campaigns["campaign_id"]))
+    if not running:
+        return ""
+    return (
+        f"Still running: {', '.join(running)}. Their results here are fixed-horizon ones, for "
+        "reference only; they are decided by the sequential test (Running campaigns)."
+    )
+
+
 def running_campaigns(result: CampaignAbResult) -> None:
     """Campaigns still running: the sequential decision of each, its expected date, evidence."""
     from IPython.display import HTML, display
@@ -644,12 +656,8 @@ def whole_campaigns(result: CampaignAbResult) -> None:
     overall, st = result.overall, result.settings
     alpha, currency = st["alpha"], st["currency"]
     show.explain(metrics_text(overall, currency=currency))
-    running = sorted(set(result.running_campaigns["campaign_id"]))
-    if running:
-        show.explain(
-            f"Still running: {', '.join(running)}. Their rows here are fixed-horizon results, "
-            "for reference only; they are decided by the sequential test (Running campaigns)."
-        )
+    if running_note(result):
+        show.explain(running_note(result))
     show.show_table(
         readable(overall.table, currency=currency, level=1 - alpha).drop(columns="segment"),
         caption="Whole campaigns: variant against control",
@@ -707,6 +715,7 @@ def effect_by_segment(result: CampaignAbResult) -> None:
         f"Each row is one {name} segment and variant; the dot is the difference to control and "
         f"the line its {1 - alpha:.0%} interval. "
         + (f"Left: {decide_metric}; right: {value_metric}." if value_metric else "")
+        + (f" {running_note(result)}" if running_note(result) else "")
     )
     show.for_analysts(
         "does the effect differ between segments?",
@@ -736,6 +745,13 @@ def decision_table(result: CampaignAbResult) -> None:
         f"The variant named is chosen by this rule: {VARIANT_RULE}. The expected extras are the "
         "customers targeted times the measured difference (with its interval), assuming the "
         "measured effect applies to all of them."
+        + (
+            " A campaign still running has the sequential test's decision (keep running, or "
+            "stop: winner, harm or futility) with its always-valid interval, and no expected "
+            "extras: its effect is not final."
+            if running_note(result)
+            else ""
+        )
     )
 
 
