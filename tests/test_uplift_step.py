@@ -153,17 +153,25 @@ def test_exported_list_neutralises_formula_cells(result, tmp_path):
 def test_features_from_the_exposures_when_the_customer_table_has_none():
     customers, exposures = _crm(6_000, seed=1)
     exp = exposures.join(customers[["days_since_order", "tier"]], on="customer_id")
+    exp = exp.rename(columns={"converted": "conversion", "revenue": "spend"})
+    exp["visit"] = np.maximum(exp["conversion"], (np.arange(len(exp)) % 5 == 0).astype(int))
     ids_only = pd.DataFrame(index=customers.index)
-    r = step.run(exp, ids_only, n_boot=30, top_n=100, today="2024-05-01")
+    metrics = {"visit": "binary", "conversion": "binary", "spend": "money"}
+    r = step.run(exp, ids_only, metrics=metrics, n_boot=30, top_n=100, today="2024-05-01")
+    assert (r.outcome, r.value) == ("visit", "spend")  # the first 0/1 metric, the first other
     assert r.population == "exposed customers"
     assert set(r.ranking.index) == set(exp["customer_id"])
+    # no outcome is a feature, even those not ranked by (conversion)
     assert r.facts["features_from_exposures"] == ["days_since_order", "tier"]
+    assert r.features.dropped["conversion"] == "an outcome"
+    with pytest.raises(UpliftError, match="not one of the campaign's metrics"):
+        step.run(exp, ids_only, metrics=metrics, outcome="clicks")
     assert len(r.lists.tasks) == 100 and len(r.lists.emails) == 0  # no email column: tasks
 
 
 def test_no_effect_warns_that_the_ranking_cannot_be_trusted():
     customers, exposures = _crm(6_000, effect=0.0, seed=2)
-    r = step.run(exposures, customers, n_boot=100, value=None)
+    r = step.run(exposures, customers, n_boot=100, value=False)
     assert not r.evaluation.trusted
     assert any("cannot be trusted" in w for w in r.warnings)
     assert "cannot be trusted" in page.headline(r) or "no clear overall effect" in page.headline(r)
@@ -171,7 +179,7 @@ def test_no_effect_warns_that_the_ranking_cannot_be_trusted():
 
 def test_extreme_share_and_small_campaign_warn():
     customers, exposures = _crm(3_000, seed=3, share=0.05)
-    r = step.run(exposures, customers, n_boot=30, value=None)
+    r = step.run(exposures, customers, n_boot=30, value=False)
     text = " ".join(r.warnings)
     assert (
         "Only 5% of the customers" in text
@@ -185,7 +193,7 @@ def test_unrandomised_campaign_warns():
     customers, exposures = _crm(8_000, seed=4)
     recent = exposures["customer_id"].map(customers["days_since_order"]) < 150
     exposures = exposures.assign(variant=np.where(recent, "treatment", "control"))
-    r = step.run(exposures, customers, n_boot=30, value=None)
+    r = step.run(exposures, customers, n_boot=30, value=False)
     assert any("may not have been randomised" in w for w in r.warnings)
 
 

@@ -282,6 +282,28 @@ def _campaign_rows(
     return rows.reset_index(drop=True), campaign, notes
 
 
+def _pick(
+    spec: Sequence[abtest.Metric], name: str | None, *, binary: bool, what: str
+) -> str | None:
+    """The column of the metric ``name`` (a metric name or column); None: the first 0/1 metric
+    (``binary``) or the first other one (None when there is none)."""
+    if name is None:
+        found = [m.column for m in spec if m.binary == binary]
+        if binary and not found:
+            raise UpliftError(
+                "the campaign has no 0/1 outcome to rank customers by; name one in metrics "
+                "(e.g. {converted: binary})"
+            )
+        return found[0] if found else None
+    for m in spec:
+        if name in (m.name, m.column):
+            return m.column
+    raise UpliftError(
+        f"uplift {what} {name!r} is not one of the campaign's metrics: "
+        + ", ".join(f"{m.name} (column {m.column})" for m in spec)
+    )
+
+
 def _outcome(rows: pd.DataFrame, column: str, what: str, campaign: str) -> np.ndarray:
     if column not in rows.columns:
         raise UpliftError(
@@ -319,11 +341,11 @@ def run(
     campaign: str | None = None,
     control: str = "control",
     treated: Sequence[str] | None = None,
-    outcome: str = "converted",
-    value: str | None = "revenue",
+    outcome: str | None = None,
+    value: str | bool | None = None,
     segment_columns: Sequence[str] = (),
     exposure_features: bool | str = "auto",
-    other_outcomes: Sequence[str] | Mapping[str, Any] | None = None,
+    metrics: abtest.MetricsArg = None,
     exclude: Sequence[str] = (),
     test_size: float = 0.3,
     top_share: float = 0.2,
@@ -342,11 +364,12 @@ def run(
     """Learn whom ``campaign`` moved, check it on held-out customers and rank the customers.
 
     ``treated``: the variants counted as treatment (default every variant but ``control``,
-    pooled); ``outcome``: the 0/1 column ranked by (conversion); ``value``: an amount column
-    ranked by too (None or missing: conversion only); ``segment_columns``: the segments of the
-    "segments that won" policies (customer table or exposures; many values are grouped as in
-    the A/B report); ``other_outcomes``: more outcome columns of the exposures, never used as
-    features (notebook 04's ``metrics``); ``exclude``: columns not to use as features;
+    pooled); ``metrics``: the campaign's outcomes as notebook 04 names them (its ``metrics``
+    parameter; default the contract's converted and revenue), never used as features;
+    ``outcome``: the 0/1 metric ranked by (default the first 0/1 metric); ``value``: an amount
+    metric ranked by too (default the first other metric; False for none); ``segment_columns``:
+    the segments of the "segments that won" policies (customer table or exposures; many values
+    are grouped as in the A/B report); ``exclude``: columns not to use as features;
     ``exposure_features``: use the exposures' own columns as features (True),
     not (False), or only when the customer table has no usable feature ("auto"). With ``top_n``
     or ``budget`` the target list is built too (see :meth:`UpliftResult.target_list`).
@@ -364,22 +387,24 @@ def run(
         )
     rows = rows[variants.isin([control, *treated]).to_numpy()].reset_index(drop=True)
     t = (rows["variant"].astype(str) != control).to_numpy(dtype=int)
+    spec_m = abtest.resolve_metrics(
+        abtest.default_metrics(rows) if metrics is None else metrics, rows
+    )
+    outcome = _pick(spec_m, outcome, binary=True, what="outcome")
+    value = None if value is False else _pick(spec_m, value or None, binary=False, what="value")
     y = _outcome(rows, outcome, "outcome", campaign)
     if not np.isin(y, (0, 1)).all():
         raise UpliftError(
             f"the outcome {outcome!r} must be 0/1 (converted or not); for amounts pass it as value"
         )
-    metrics = {outcome: y}
-    if value and value in rows.columns:
-        metrics[value] = _outcome(rows, value, "value", campaign)
-    elif value:
-        notes.append(f"There is no '{value}' column, so customers are ranked by {outcome} only.")
-        value = None
+    ys = {outcome: y}
+    if value:
+        ys[value] = _outcome(rows, value, "value", campaign)
 
     keys = {"customer_id", "campaign_id", "variant", "assigned_at"}
-    outcome_cols = [c for c in rows.columns if c in metrics or c in keys]
-    # outcomes are never features: the ones ranked by, the contract's, and the A/B report's metrics
-    outcomes = [*metrics, *abtest.METRIC_COLUMNS.values(), *(other_outcomes or ())]
+    outcome_cols = [c for c in rows.columns if c in ys or c in keys]
+    # outcomes are never features: the ones ranked by, the contract's and every metric's column
+    outcomes = [*ys, *abtest.METRIC_COLUMNS.values(), *(m.column for m in spec_m)]
     cust = None
     if customers is not None:
         cust = customers.copy(deep=False)
@@ -418,7 +443,7 @@ def run(
     held = uplift.held_out_split(y, t, test_size=test_size, seed=seed)
     evaluations: dict[str, UpliftEvaluation] = {}
     models: dict[str, Any] = {}
-    for m, ym in metrics.items():
+    for m, ym in ys.items():
         ev = uplift.evaluate(
             X,
             ym,
@@ -453,7 +478,7 @@ def run(
     order = np.argsort(-ranking[f"expected_extra_{outcome}"].to_numpy(), kind="stable")
     ranking["uplift_rank"] = 0
     ranking.iloc[order, ranking.columns.get_loc("uplift_rank")] = np.arange(1, len(ranking) + 1)
-    ranking = ranking[["uplift_rank", *[f"expected_extra_{m}" for m in metrics]]]
+    ranking = ranking[["uplift_rank", *[f"expected_extra_{m}" for m in ys]]]
 
     share = float(t.mean())
     auc, se = _balance(X, t, held, seed, max_train)
