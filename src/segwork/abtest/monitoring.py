@@ -141,6 +141,15 @@ class RunningPlan:
         return "; ".join(p for p in parts if p)
 
 
+def campaign_ids(exposures: pd.DataFrame | ibis.Table) -> list[str]:
+    """The campaigns of the exposures, sorted (what ``running`` is checked against)."""
+    if isinstance(exposures, ibis.Table):
+        ids = exposures.select("campaign_id").distinct().to_pandas()["campaign_id"]
+    else:
+        ids = pd.Series(exposures["campaign_id"].unique())
+    return sorted(str(x) for x in ids.dropna())
+
+
 def running_plans(running: Any, campaigns: Sequence[str]) -> dict[str, RunningPlan]:
     """The ``running`` parameter of notebook 04 checked against the campaigns of the exposures.
 

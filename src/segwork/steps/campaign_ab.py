@@ -134,7 +134,7 @@ def run(
     plans: dict[str, monitoring.RunningPlan] = {}
     if running is not None and "campaign_id" in exposures.columns:
         try:
-            plans = monitoring.running_plans(running, _campaign_ids(exposures))
+            plans = monitoring.running_plans(running, monitoring.campaign_ids(exposures))
         except abtest.ABTestError as err:
             problems.append(str(err))
     if problems:
@@ -211,15 +211,6 @@ def run(
         ),
         running=state,
     )
-
-
-def _campaign_ids(exposures: pd.DataFrame | ibis.Table) -> list[str]:
-    """The campaigns of the exposures (for the ``running`` parameter's check)."""
-    if isinstance(exposures, ibis.Table):
-        ids = exposures.select("campaign_id").distinct().to_pandas()["campaign_id"]
-    else:
-        ids = pd.Series(exposures["campaign_id"].unique())
-    return sorted(str(x) for x in ids.dropna())
 
 
 def _with_running(
