@@ -153,6 +153,7 @@ def test_bonferroni_over_variants_keeps_an_aa_abc_campaign_below_alpha():
             alpha=ALPHA / 2, n_expected=2 * per_arm * looks,
         )  # fmt: skip
         ever |= ((low > 0) | (high < 0)).any(axis=1)
+    print(f"A/B/C A/A campaigns ever stopped over {looks} looks: {ever.mean():.4f}")
     assert ever.mean() <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / sims)
 
 
@@ -370,3 +371,12 @@ def test_no_stop_while_an_arm_does_not_vary():
     assert r["decision"] == "keep running" and r["stop_run"] == ""
     assert "does not vary yet in the control group" in r["note"]
     assert r["expected_text"].startswith("unknown")
+
+
+def test_reaching_the_expected_customers_without_a_minimum_is_futility():
+    plan = {"spring": RunningPlan("spring", expected_customers=6000)}
+    done = _monitor(_table(3000, 0.10, 0.101), plan)
+    assert done["plan_reached"].iat[0] and done["decision"].iat[0] == "futility"
+    short = _monitor(_table(2000, 0.10, 0.101), plan)
+    assert not short["plan_reached"].iat[0] and short["decision"].iat[0] == "keep running"
+    assert short["n_expected"].iat[0] == pytest.approx(6000)  # one variant: the whole plan
