@@ -227,6 +227,8 @@ def test_page_leads_with_the_finding_and_escapes_data(result, shown):
     assert "Targeting the top 20% of the" in shown[0]
     e = result.evaluation.effect_kept
     assert f"{100 * e.share:.0f}%" in shown[0]
+    seg = result.evaluation.settings["effect_kept_segments"]
+    assert f"by the segments that won (tier) would have kept {100 * seg.share:.0f}%" in shown[0]
     assert "<b>mail</b>" not in html and "&lt;b&gt;mail&lt;/b&gt;" in html
     assert "<script>" not in html
     assert "alt='Qini curves of converted" in html

@@ -55,6 +55,13 @@ def headline(result: UpliftResult) -> str:
         f"({e.level:.0%} interval {_share(e.ci_low)} to {_share(e.ci_high)}), measured on "
         f"{ev.n_held_out:,} {where} the model had not seen; random targeting keeps {top} on average."
     )
+    seg = ev.settings.get("effect_kept_segments")
+    if seg is not None:
+        text += (
+            f" Targeting the top {top} by the segments that won "
+            f"({show.words(ev.settings['best_segments_column'])}) would have kept "
+            f"{_share(seg.share)} ({_share(seg.ci_low)} to {_share(seg.ci_high)})."
+        )
     if not ev.trusted:
         text += " But no model ranks customers better than random with evidence: the ranking cannot be trusted on this data."
     return text
@@ -188,12 +195,13 @@ def qini_curves(result: UpliftResult) -> None:
         ax = _plot(ev)
         show.figure(ax.figure, alt=figure_alt(ev))
         show.explain(
-            f"Each line adds up the extra {ev.outcome} the campaign brought as more customers are "
+            f"Each line adds up the extra {show.words(ev.outcome)} the campaign brought as more customers are "
             "targeted, taking the best-ranked first (held-out customers only). A ranking that finds "
             "the customers the campaign moves rises steeply at the left and stays above the dotted "
             "line of random targeting; a curve that falls at the right means the last customers were "
             "put off by the campaign. The dashed line ranks by the segments that won in the training "
-            f"part ({ev.settings.get('best_segments') or 'none given'}); the vertical line marks the "
+            f"part, by {ev.settings.get('best_segments_column') or 'no segment column (none given)'}; "
+            "the vertical line marks the "
             f"top {ev.settings['top_share']:.0%}."
         )
 

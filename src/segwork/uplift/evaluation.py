@@ -69,6 +69,11 @@ def default_learners(binary: bool, random_state: int = 0) -> dict[str, Any]:
     return out
 
 
+def policy_column(ranking: str) -> str:
+    """The segment column of a "segments that won" ranking's name."""
+    return ranking.removeprefix("segments that won (").removesuffix(")")
+
+
 def held_out_split(y, treatment, *, test_size: float = 0.3, seed: int = 0) -> np.ndarray:
     """Boolean mask of the held-out rows: ``test_size`` of each treatment x outcome stratum
     (outcome > 0 for amounts), drawn with ``seed``."""
@@ -302,6 +307,11 @@ def evaluate(
         kept = m.effect_kept(
             yt, rankings[best], tt, top_share, level=level, n_boot=n_boot, seed=seed
         )
+    kept_segments = None
+    if best_seg is not None and len(test) >= 10:
+        kept_segments = m.effect_kept(
+            yt, rankings[best_seg], tt, top_share, level=level, n_boot=n_boot, seed=seed
+        )
     frame = pd.DataFrame({"y": yt, "treatment": tt, **rankings}, index=X.index[test])
     return UpliftEvaluation(
         outcome=outcome,
@@ -326,6 +336,8 @@ def evaluate(
             max_train=max_train,
             policy_tables=policy_tables,
             best_segments=best_seg,
+            best_segments_column=policy_column(best_seg) if best_seg else None,
+            effect_kept_segments=kept_segments,
             score_name="Qini coefficient (0 = random targeting, 1 = a perfect ranking)",
         ),
     )
@@ -350,13 +362,13 @@ def _reason(table: pd.DataFrame, best: str, chosen: str | None, best_seg, level:
         seg = table.set_index("ranking").loc[best_seg]
         if row["diff_ci_low"] > 0:
             text += (
-                f" It also beats targeting the segments that won ({best_seg.split('(')[-1][:-1]}: "
+                f" It also beats targeting the segments that won ({policy_column(best_seg)}: "
                 f"{seg['score']:+.3f}) with evidence."
             )
         else:
             text += (
                 f" It does not beat targeting the segments that won "
-                f"({best_seg.split('(')[-1][:-1]}: {seg['score']:+.3f}) with evidence (the "
+                f"({policy_column(best_seg)}: {seg['score']:+.3f}) with evidence (the "
                 "difference's interval includes 0)."
             )
     return text
