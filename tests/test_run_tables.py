@@ -97,6 +97,7 @@ def test_the_run_provides_validation_to_the_notebooks() -> None:
         "survey_responses",
         "survey_items",
         "campaign_exposures",
+        "contracts",
         "validation",
     }
     assert set(RUN_DATASETS) <= set(catalog_module.DATASETS)

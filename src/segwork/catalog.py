@@ -84,6 +84,7 @@ DATASETS: dict[str, Dataset] = {
         _table("survey_responses", "survey answers after validation"),
         _table("survey_items", "the survey catalogue: items, constructs, scales"),
         _table("campaign_exposures", "campaign exposures and outcomes after validation"),
+        _table("contracts", "contracts and subscriptions after validation"),
         _artifact(
             "validation", "validate", "what validation counted, dropped and repaired", "json"
         ),
