@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import re
 import time
 from datetime import date
@@ -499,6 +500,23 @@ def test_a_quoted_impossible_date_names_the_month_too(tiny_crm: Path) -> None:
 def test_a_leap_day_unquoted_is_read(tiny_crm: Path) -> None:
     (tiny_crm / "c.yaml").write_text(_CONFIG.replace("'2025-06-30'", "2024-02-29"))
     assert load_config(tiny_crm / "c.yaml").analysis_date == date(2024, 2, 29)
+
+
+def test_unquoted_dates_in_notebook_parameters_reach_the_notebook_as_text(tiny_crm: Path) -> None:
+    """papermill writes parameters as JSON: an unquoted YAML date there failed the run."""
+    text = _CONFIG + (
+        "notebooks:\n"
+        "  04_campaign_ab:\n"
+        "    running: {spring: {started: 2026-03-20, planned_end: 2026-04-30 10:00:00}}\n"
+        "    dates: [2026-01-01, x]\n"
+    )
+    (tiny_crm / "c.yaml").write_text(text)
+    params = load_config(tiny_crm / "c.yaml").notebooks["04_campaign_ab"]
+    assert params["running"] == {
+        "spring": {"started": "2026-03-20", "planned_end": "2026-04-30T10:00:00"}
+    }
+    assert params["dates"] == ["2026-01-01", "x"]
+    json.dumps(params)  # what papermill does
 
 
 @pytest.mark.parametrize("where", ["end", "middle"])

@@ -770,3 +770,27 @@ def test_validate_warns_when_the_analysis_date_is_long_after_the_last_order(
         )
         == []
     )  # exactly 90 days
+
+
+def test_validate_names_a_running_campaign_that_is_not_in_the_exposures() -> None:
+    """`segwork validate` checks notebook 04's `running` against the campaigns of the data."""
+    exposures = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "campaign_id": ["winter_preview"] * 2 + ["autumn_newsletter"] * 2,
+            "variant": ["control", "treatment"] * 2,
+            "converted": [0, 1, 0, 1],
+        }
+    )
+    spec = preflight.NotebookSpec(
+        "04_campaign_ab",
+        preflight.Requirements(tables=("campaign_exposures",)),
+        parameters={"control": {"default": "'control'"}},
+        settings={"running": ["winter_preveiw"]},
+    )
+    text = "\n".join(f.message for f in preflight.campaign_findings(spec, exposures))
+    assert "'winter_preveiw'" in text and "did you mean 'winter_preview'" in text
+    ok = preflight.NotebookSpec(
+        spec.stem, spec.requires, spec.parameters, settings={"running": ["winter_preview"]}
+    )
+    assert preflight.campaign_findings(ok, exposures) == []

@@ -566,6 +566,17 @@ class Sources(_Strict):
         return [(t, getattr(self, t)) for t in TABLES if getattr(self, t) is not None]
 
 
+def _iso_dates(value: Any) -> Any:
+    """``value`` with every date and datetime inside it (dicts, lists) as ISO text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _iso_dates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso_dates(v) for v in value]
+    return value
+
+
 class RunConfig(_Strict):
     """A validated run configuration (see configs/demo.yaml for a commented example)."""
 
@@ -593,6 +604,14 @@ class RunConfig(_Strict):
     )
     notebooks_dir: Path = Path("notebooks")
     reports_dir: Path = Path("reports")
+
+    @field_validator("notebooks")
+    @classmethod
+    def _dates_as_text(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """YAML reads an unquoted ``2026-12-31`` as a date; parameters reach the notebook (and
+        run.json) as JSON, so dates become their ISO text, as if they had been quoted."""
+        return {stem: _iso_dates(settings) for stem, settings in value.items()}
+
     notify: NotifyConfig | None = Field(
         None,
         description="Tell someone how a run went: a command and/or a webhook, on failure "

@@ -796,7 +796,14 @@ def campaign_findings(
     if "segment_columns" in spec.settings and customer_columns is not None:
         kwargs["segment_columns"] = spec.settings["segment_columns"]
         kwargs["customer_columns"] = list(customer_columns)
-    return [Finding("", text) for text in abtest.setup_problems(exposures, **kwargs)]
+    findings = [Finding("", text) for text in abtest.setup_problems(exposures, **kwargs)]
+    running = spec.settings.get("running")
+    if running is not None:
+        try:
+            abtest.running_plans(running, abtest.monitoring.campaign_ids(exposures))
+        except abtest.ABTestError as err:
+            findings += [Finding("", line) for line in str(err).splitlines() if line.strip()]
+    return findings
 
 
 def survey_findings(responses: Any, items: Any) -> list[Finding]:
