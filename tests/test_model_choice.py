@@ -350,7 +350,7 @@ def test_page_section_leads_with_the_choice_and_shows_its_evidence(demo_result, 
     html = "\n".join(shown)
     assert not plt.get_fignums()
     choice = res.model_choice
-    finding = html.index("Which lifetime model fits these customers")
+    finding = html.index("The lifetime model used on this page")
     assert finding < html.index("<table") < html.index("<img ")
     assert f"{choice.chosen_name} gives the chance still active" in html
     actual = int(choice.table["actual_total"].iloc[0])
@@ -359,7 +359,8 @@ def test_page_section_leads_with_the_choice_and_shows_its_evidence(demo_result, 
     assert len(alts) == 1 and "by the number of repeat purchases" in alts[0]
     assert f"{choice.groups['actual'].iloc[0]:.2f} for 0" in alts[0]
     heads = re.findall(r"<th [^>]*>([^<]*)</th>", html)
-    assert "Root mean squared error" in heads and not [h for h in heads if "_" in h]
+    assert "Root mean squared error" in heads and "Mean absolute error" in heads
+    assert not [h for h in heads if "_" in h]
     assert "For analysts: the lifetime models&#x27; fits and parameters" in html or (
         "For analysts: the lifetime models' fits and parameters" in html
     )
@@ -389,3 +390,19 @@ def test_page_warnings_say_when_no_model_predicts_well_or_the_check_is_short(dem
     (warning,) = page.choice_warnings(short, clv_months=12)
     assert "short against the up to 200 days of history" in warning
     assert "12-month lifetime value reaches beyond what was checked" in warning
+
+
+def test_when_nobody_leaves_no_model_is_chosen_and_the_page_says_so() -> None:
+    """Steady buyers who never stop (the invoice export's case): none of the three models pins
+    down its dropout, so none is chosen; the finding says so and names the fallback."""
+    from segwork.pages import rfm_clv as page
+
+    feats, y = _simulate("nbd", (2.0, 10.0, 0.0, 0.0), 3000, seed=6)
+    res = mc.compare_models(feats, y, holdout_length=39.0)
+    assert res.chosen is None and set(res.problems) == set(mc.LIFETIME_MODELS)
+    assert not res.table["identified"].any()
+    text = page.choice_headline(res, used="BG/NBD")
+    assert text.startswith("No model can be chosen: every fit failed or left a parameter")
+    assert "BG/NBD gives the chance still active" in text and "with its warnings" in text
+    table = page.choice_table(res).frame
+    assert set(table["status"]) == {"not pinned down"}

@@ -899,22 +899,30 @@ _STOP_WORDS = {
 }
 
 
-def choice_headline(choice: ModelChoice) -> str:
-    """The finding of the model comparison: the model chosen and why, and how each predicted
-    the total of the checked period."""
+def choice_headline(choice: ModelChoice, *, used: str | None = None) -> str:
+    """The finding of the model comparison: the model the page uses and why, and how each model
+    predicted the total of the checked period. ``used``: the name of the model behind the
+    page's predictions when it is not the chosen one (a named model, or BG/NBD as fallback)."""
     t = choice.table
     period = period_words(choice.holdout_length, choice.time_unit)
     actual = float(t["actual_total"].iloc[0])
     n = len(choice.predictions)
-    if choice.chosen is None:
-        lead = f"{choice.reason} The predictions on this page use BG/NBD, with its warnings."
+    used = used or choice.chosen_name
+    gives = "the chance still active, the expected purchases and the lifetime value on this page"
+    if used is None:
+        lead = choice.reason
+    elif used == choice.chosen_name:
+        lead = f"{used} gives {gives}. {choice.reason}"
+    elif choice.chosen is None:
+        how = "as the parameters name it" if choice.rule != "auto" else "with its warnings"
+        lead = f"{choice.reason} {used} gives {gives}, {how}."
     else:
         lead = (
-            f"{choice.chosen_name} gives the chance still active, the expected purchases and the "
-            f"lifetime value on this page. {choice.reason}"
+            f"{choice.reason} {choice.chosen_name} could not be fitted on all data up to the "
+            f"analysis date, so {used} gives {gives}."
         )
     since = (
-        f" (who had bought by {choice.calibration_end:%d %b %Y})"
+        f" who had bought by {choice.calibration_end:%d %b %Y}"
         if choice.calibration_end is not None
         else ""
     )
@@ -966,7 +974,7 @@ def choice_warnings(choice: ModelChoice, *, clv_months: int | None = None) -> li
         if clv_months:
             text += (
                 f" The {clv_months}-month lifetime value reaches beyond what was checked; a "
-                "longer horizon (parameter horizon_days) checks more of it."
+                "longer check period (the horizon in the run's settings) tests more of it."
             )
         out.append(text)
     return out
@@ -993,17 +1001,17 @@ def choice_table(choice: ModelChoice) -> PageTable:
             "purchases predicted": t["predicted_total"].round().to_numpy(),
             "purchases made": t["actual_total"].to_numpy(),
             "predicted against made": t["total_error"].to_numpy(),
-            "error per customer": t["mae"].to_numpy(),
             "root mean squared error": t["rmse"].to_numpy(),
+            "mean absolute error": t["mae"].to_numpy(),
             "ranking of buyers (AUC)": t["auc"].to_numpy(),
         }
     )
     note = (
         f"Each model was fitted on the purchases before {period} and predicted each customer's "
         f"purchases in {period}. Predicted against made: how far the predicted total is from "
-        "the actual one. Error per customer: the mean absolute gap between a customer's "
-        "predicted and actual purchases (lower is better); root mean squared error weighs large "
-        "gaps more. Ranking of buyers: the chance that a customer who bought in that period has "
+        "the actual one. Root mean squared error: the typical gap between a customer's "
+        "predicted and actual purchases, large gaps weighing more (lower is better; the choice "
+        "rests on it); mean absolute error: the average gap. Ranking of buyers: the chance that a customer who bought in that period has "
         "a higher chance still active than one who did not (0.5 is a coin toss); BG/NBD counts "
         "every customer with a single purchase as active, which ties them and lowers its AUC. "
         "Not pinned down: the data do not determine the model's parameters, so it cannot be "
@@ -1015,8 +1023,8 @@ def choice_table(choice: ModelChoice) -> PageTable:
             "purchases predicted": "count",
             "purchases made": "count",
             "predicted against made": "{:+.1%}",
-            "error per customer": "number",
             "root mean squared error": "number",
+            "mean absolute error": "number",
             "ranking of buyers (AUC)": "{:.3f}",
         },
         note,
@@ -1079,7 +1087,8 @@ def lifetime_models(result: Any) -> None:
         if result.model_choice_note:
             show.explain(result.model_choice_note)
         return
-    show.finding(choice_headline(choice), title="Which lifetime model fits these customers")
+    used = result.lifetime.name if getattr(result, "lifetime", None) is not None else None
+    show.finding(choice_headline(choice, used=used), title="The lifetime model used on this page")
     for text in choice_warnings(choice, clv_months=result.clv_months):
         show.warning(text, title="Watch out")
     if result.model_choice_note:

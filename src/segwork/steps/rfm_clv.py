@@ -431,14 +431,8 @@ def _lifetime_model(
         except CLVError as e:
             used = ", so BG/NBD is used" if bgnbd is not None else ""
             note = f"The lifetime models are not compared on past data{used}: {e}"
-    if choice != "auto":
-        key = choice  # the analyst's choice stands; the comparison says how it did
-        if compared is not None and compared.chosen is None:
-            note = f"{compared.reason} It is used as the parameters say."
-    else:
-        key = compared.chosen if compared is not None else None
-        if compared is not None and key is None:
-            note = f"{compared.reason} The predictions use BG/NBD, with its warnings."
+    # the analyst's choice stands (the comparison says how it did); else the rule's, if any
+    key = choice if choice != "auto" else (compared.chosen if compared is not None else None)
     if key is None or key == "bgnbd":
         return compared, note, None if bgnbd is None else LifetimeModel("bgnbd", bgnbd)
     try:
