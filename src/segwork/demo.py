@@ -311,16 +311,17 @@ CAMPAIGNS: tuple[dict[str, Any], ...] = (
     },
     {
         # Still running on the analysis date: a random 35% of the eligible customers are
-        # assigned one by one over 21 days (as they visit), so traffic per day is visible in
-        # assigned_at; every 7-day attribution window has closed by the analysis date.
+        # assigned one by one over 26 days (as they visit), so traffic per day is visible in
+        # assigned_at; every 2-day attribution window (a 48-hour preview offer) has closed by
+        # the end of the analysis date.
         "campaign_id": "winter_preview",
         "days_before_analysis": 28,
         "launch_hour": 0.0,
-        "attribution_days": 7,
-        "assignment_days": 21,
+        "attribution_days": 2,
+        "assignment_days": 26,
         "sample_share": 0.35,
         "eligibility": "ordered in the 365 days before launch and email_opt_in; a random 35%, "
-        "assigned over 21 days",
+        "assigned over 26 days",
         "needs_email_opt_in": True,
         "variants": ("control", "treatment"),
         "shares": (0.5, 0.5),
