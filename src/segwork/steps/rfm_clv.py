@@ -329,7 +329,8 @@ def run(
         )
         if lifetime is not None and lifetime.key != "bgnbd":
             # the page warns about the model behind the predictions, not about BG/NBD
-            model_notes = [n for n in model_notes if n not in bgnbd.caveats()] if bgnbd else []
+            bg_caveats = bgnbd.caveats() if bgnbd is not None else []
+            model_notes = [n for n in model_notes if n not in bg_caveats]
             model_notes[:0] = lifetime.caveats()
 
     value = pd.DataFrame(index=clv_features.index)
