@@ -108,6 +108,19 @@ CONTRACTS: dict[str, Contract] = {
             key=("campaign_id", "customer_id"),
             history=True,
         ),
+        Contract(
+            "contracts",
+            required={"contract_id": "id", "customer_id": "id"},
+            optional={
+                "start_date": "date",
+                "end_date": "date",  # missing: still active
+                "plan": "string",  # contract type or tier: the groups fitted apart
+                "period_value": "number",  # money per renewal period
+                "tenure_periods": "number",  # completed periods, for exports without dates
+                "churned": "bool",  # with tenure_periods: ended in its last period
+            },
+            key=("contract_id",),
+        ),
     ]
 }
 
