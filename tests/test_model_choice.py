@@ -310,7 +310,7 @@ def test_the_chosen_model_gives_the_predictions(demo_result) -> None:
     assert res.bgnbd is not None
 
 
-def test_a_named_model_gives_the_predictions() -> None:
+def test_a_named_model_gives_the_predictions(monkeypatch) -> None:
     """clv_model names the model: with it alone in clv_models there is no comparison and it is
     fitted at the analysis date; the value table names it."""
     from segwork import demo
@@ -322,6 +322,13 @@ def test_a_named_model_gives_the_predictions() -> None:
     assert named.model_choice is None and named.lifetime.key == "paretonbd"
     assert isinstance(named.lifetime.model, clv.ParetoNBD) and not named.lifetime_untrusted
     assert "chance still active (Pareto/NBD)" in _value_columns(named)
+    from segwork import display
+    from segwork.pages import rfm_clv as page
+
+    shown: list[str] = []
+    monkeypatch.setattr(display, "_html", shown.append)
+    page.lifetime_models(named)
+    assert "Pareto/NBD gives the chance still active" in shown[0] and "only model" in shown[0]
 
 
 def _value_columns(res) -> list[str]:

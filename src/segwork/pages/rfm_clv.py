@@ -1086,6 +1086,12 @@ def lifetime_models(result: Any) -> None:
     if choice is None:
         if result.model_choice_note:
             show.explain(result.model_choice_note)
+        elif getattr(result, "lifetime", None) is not None:
+            show.explain(
+                f"{result.lifetime.name} gives the chance still active, the expected purchases "
+                "and the lifetime value on this page: the run's parameters name it as the only "
+                "model, so no other model was compared with it."
+            )
         return
     used = result.lifetime.name if getattr(result, "lifetime", None) is not None else None
     show.finding(choice_headline(choice, used=used), title="The lifetime model used on this page")

@@ -78,7 +78,13 @@ class RfmClvResult:
     and why others were left out); ``notes``: RFM scoring caveats; ``model_notes``: models that
     could not be fitted or cannot be trusted, in words; ``table``: per customer RFM scores and
     segment joined with the model predictions that exist (the ``rfm`` dataset);
-    ``breakdowns``: the profile columns with a segment-mix table in ``breakdown_frames``.
+    ``breakdowns``: the profile columns with a segment-mix table in ``breakdown_frames``;
+    ``model_choice``: BG/NBD, Pareto/NBD and MBG/NBD compared on the last ``horizon_days``
+    (:mod:`segwork.clv.model_choice`), ``lifetime``: the model behind p_alive, the expected
+    purchases and CLV (the chosen one, refitted up to the analysis date; BG/NBD when none could
+    be chosen), ``model_choice_note``: why there is no comparison or its model is not used.
+    ``bgnbd`` is BG/NBD's fit at the analysis date either way (compared with the propensity
+    model).
     """
 
     scored: pd.DataFrame
