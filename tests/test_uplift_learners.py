@@ -198,6 +198,13 @@ def test_evaluation_subsamples_training_rows_when_asked():
     ev = evaluate(X, df["converted"], df["treatment"], max_train=2_000, n_boot=20, n_random=10)
     assert ev.n_train == 2_000 and ev.settings["subsampled"]
     assert ev.n_held_out == pytest.approx(3_000, abs=5)
+    assert not ev.settings["held_out_subsampled"]
+    ev = evaluate(X, df["converted"], df["treatment"], max_held_out=1_000, n_boot=20, n_random=10)
+    assert ev.n_held_out == len(ev.held_out) == 1_000 and ev.settings["held_out_subsampled"]
+    # the score is the normalised Qini coefficient of those held-out rows
+    h = ev.held_out
+    got = ev.scores.set_index("ranking").loc["two_model", "score"]
+    assert got == pytest.approx(qini_auc_score(h["y"], h["two_model"], h["treatment"]), rel=1e-12)
 
 
 def test_held_out_split_is_stratified_and_seeded():

@@ -16,8 +16,8 @@ that table (the next campaign can reach anyone); when the features come from the
 export with the customers' attributes at the time of the campaign, like the Hillstrom file), the
 customers exposed in the campaign, described as they were then.
 
-Scale: the learners are fitted on at most ``max_train`` customers (a random subsample of the
-training part, said in the result), so a campaign of a million exposures fits in about a minute.
+Scale: the learners are fitted on at most ``max_train`` customers and the rankings judged on at
+most ``max_held_out`` held-out customers (random subsamples, said in the result's warnings).
 """
 
 from __future__ import annotations
@@ -351,6 +351,7 @@ def run(
     top_share: float = 0.2,
     n_boot: int = 200,
     max_train: int = 200_000,
+    max_held_out: int = 100_000,
     seed: int = 0,
     top_n: int | None = None,
     budget: float | None = None,
@@ -455,6 +456,7 @@ def run(
             n_boot=n_boot,
             top_share=top_share,
             max_train=max_train,
+            max_held_out=max_held_out,
         )
         evaluations[m] = ev
         learner = uplift.default_learners(uplift.learners.is_binary(ym), seed)[ev.chosen or ev.best]
@@ -495,6 +497,8 @@ def run(
         features=spec.columns,
         features_from_exposures=from_exposures,
         subsampled=len(t) * (1 - test_size) > max_train,
+        held_out_subsampled=evaluations[outcome].settings["held_out_subsampled"],
+        held_out_rows=evaluations[outcome].n_held_out,
     )
     warnings = _warnings(facts, evaluations[outcome], outcome, campaign, max_train)
     result = UpliftResult(
@@ -572,5 +576,10 @@ def _warnings(
         out.append(
             f"The models were trained on a random {max_train:,} of the campaign's customers (to keep "
             "the run short); the held-out check uses customers none of them saw."
+        )
+    if facts["held_out_subsampled"]:
+        out.append(
+            f"The rankings are judged on a random {facts['held_out_rows']:,} of the held-out "
+            "customers (to keep the run short); intervals are computed for that number."
         )
     return out

@@ -177,10 +177,6 @@ class UpliftEvaluation:
         return LEARNER_NAMES.get(name, name)
 
 
-def _score(y, s, t, w=None):
-    return m.qini_auc_score(y, s, t, weights=w)
-
-
 def evaluate(
     X: pd.DataFrame,
     y,
@@ -193,17 +189,19 @@ def evaluate(
     test_size: float = 0.3,
     seed: int = 0,
     n_boot: int = 200,
-    n_random: int = 200,
+    n_random: int = 100,
     level: float = 0.95,
     top_share: float = 0.2,
     min_segment_rows: int = 30,
     max_train: int | None = None,
+    max_held_out: int | None = None,
 ) -> UpliftEvaluation:
     """Fit each learner on the training rows and compare the rankings on the held-out rows.
 
     ``segments``: columns of the same rows to build "segments that won" policies from;
     ``held_out``: a mask of held-out rows (default :func:`held_out_split`); ``max_train``: fit on a
-    random subsample of at most that many training rows (said in ``settings``)."""
+    random subsample of at most that many training rows, ``max_held_out``: judge the rankings on a
+    random subsample of at most that many held-out rows (both said in ``settings``)."""
     y = np.asarray(y, dtype=float)
     t = np.asarray(treatment).astype(int)
     binary = is_binary(y)
@@ -214,6 +212,9 @@ def evaluate(
     if subsampled:
         train = np.sort(np.random.default_rng(seed + 1).choice(train, max_train, replace=False))
     test = np.flatnonzero(held_out)
+    held_subsampled = max_held_out is not None and len(test) > max_held_out
+    if held_subsampled:
+        test = np.sort(np.random.default_rng(seed + 4).choice(test, max_held_out, replace=False))
     yt, tt = y[test], t[test]
     for arm, name in ((1, "treated"), (0, "control")):
         if (tt == arm).sum() < 2 or (t[train] == arm).sum() < 2:
@@ -238,20 +239,22 @@ def evaluate(
         )
         kinds[key] = "segments"
 
-    score = _score
-    weights_seed = seed + 2
     q = [(1 - level) / 2, (1 + level) / 2]
-    point = {k: float(score(yt, s, tt)) for k, s in rankings.items()}
+    best_area = m.perfect_qini_area(yt, tt)  # the normaliser: the same for every ranking
+    point = {k: float(m.qini_area(yt, s, tt) / best_area) for k, s in rankings.items()}
     boot: dict[str, list[np.ndarray]] = {k: [] for k in rankings}
-    rng = np.random.default_rng(weights_seed)
+    rng = np.random.default_rng(seed + 2)
     chunk = max(1, min(50, int(2e7 // max(len(test), 1))))
     for start in range(0, n_boot, chunk):
         w = rng.poisson(1.0, size=(min(chunk, n_boot - start), len(test))).astype(float)
+        best_w = m.perfect_qini_area(yt, tt, weights=w)
         for k, s in rankings.items():
-            boot[k].append(np.atleast_1d(score(yt, s, tt, w)))
+            boot[k].append(np.atleast_1d(m.qini_area(yt, s, tt, weights=w) / best_w))
     boots = {k: np.concatenate(v) if v else np.array([np.nan]) for k, v in boot.items()}
     rng_r = np.random.default_rng(seed + 3)
-    random_scores = np.array([score(yt, rng_r.random(len(test)), tt) for _ in range(n_random)])
+    random_scores = np.array(
+        [m.qini_area(yt, rng_r.random(len(test)), tt) / best_area for _ in range(n_random)]
+    )
     band = tuple(np.quantile(random_scores, q)) if n_random else (np.nan, np.nan)
 
     seg_keys = [k for k in rankings if kinds[k] == "segments"]
@@ -333,6 +336,7 @@ def evaluate(
             seed=seed,
             top_share=top_share,
             subsampled=subsampled,
+            held_out_subsampled=held_subsampled,
             max_train=max_train,
             policy_tables=policy_tables,
             best_segments=best_seg,

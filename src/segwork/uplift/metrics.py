@@ -44,6 +44,7 @@ __all__ = [
     "auc",
     "bootstrap_weights",
     "effect_kept",
+    "perfect_qini_area",
     "perfect_qini_curve",
     "perfect_uplift_curve",
     "qini_area",
@@ -183,6 +184,14 @@ def qini_area(y, score, treatment, *, weights=None) -> np.ndarray | float:
 def uplift_area(y, score, treatment, *, weights=None) -> np.ndarray | float:
     """Absolute area between the uplift curve and random targeting."""
     return _above_random(*uplift_curve(y, score, treatment, weights=weights))
+
+
+def perfect_qini_area(y, treatment, *, negative_effect: bool = True, weights=None):
+    """Area between the perfect Qini curve and random targeting (the normaliser of
+    :func:`qini_auc_score`; the same for every ranking of the same rows, so computed once)."""
+    return _above_random(
+        *perfect_qini_curve(y, treatment, negative_effect=negative_effect, weights=weights)
+    )
 
 
 def qini_auc_score(y, score, treatment, *, negative_effect: bool = True, weights=None):
