@@ -508,3 +508,21 @@ def test_telco_shaped_csv_from_file_to_page(tmp_path, shown) -> None:
     page.headline(result, currency="USD")
     assert "Of Month-to-month contracts (1,500)" in shown[0]
     assert "Two year contracts keep the most" in shown[0]
+
+
+def test_the_run_summary_digest_of_the_contracts_report() -> None:
+    from segwork.pages import summary
+
+    gold = _simulate(3_000, 0.8, 6.0, seed=21, plan="gold")
+    basic = _simulate(2_000, 2.0, 3.0, seed=22, plan="basic")
+    contracts = pd.concat([gold, basic], ignore_index=True)
+    result = step.run(contracts, analysis_date="2025-01-01")
+    d = summary.digest(result, currency="EUR")
+    numbers = {n.key: n for n in d.numbers}
+    assert numbers["contracts"].value == len(contracts) == 5_000
+    assert numbers["churned_share"].value == pytest.approx(contracts["churned"].mean(), abs=1e-12)
+    overall = result.fits[step.ALL]
+    assert numbers["value_per_active"].value == pytest.approx(overall.value_per_active)
+    assert numbers["value_per_active"].unit == "EUR"
+    assert d.groups == {"Plan": {"gold": 3_000, "basic": 2_000}}
+    assert d.headline == page.headline_text(result, currency="EUR")

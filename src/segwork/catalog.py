@@ -137,6 +137,11 @@ DATASETS: dict[str, Dataset] = {
             "every action issued, kept across runs so none is issued twice",
             scope="reports",
         ),
+        # 06 contracts and subscriptions
+        _artifact(
+            "contract_fits", "06_contracts", "sBG fit per plan: parameters, lifetimes, value"
+        ),
+        _artifact("contract_retention", "06_contracts", "observed and model retention per plan"),
     ]
 }
 

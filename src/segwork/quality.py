@@ -33,8 +33,16 @@ DATE_COLUMNS = {
     "campaign_exposures": "assigned_at",
     "survey_responses": "answered_at",
     "customers": "created_at",
+    "contracts": "start_date",
 }
-TABLE_ORDER = ("customers", "orders", "interactions", "survey_responses", "campaign_exposures")
+TABLE_ORDER = (
+    "customers",
+    "orders",
+    "interactions",
+    "survey_responses",
+    "campaign_exposures",
+    "contracts",
+)
 CONSENT_COLUMNS = {
     "email_opt_in": "email",
     "sms_opt_in": "SMS",

@@ -141,12 +141,13 @@ def format_change(new: float, old: float, kind: str, unit: str | None = None) ->
 # The digest of each step result
 # --------------------------------------------------------------------------------------------
 def digest(result: Any, *, currency: str | None = None) -> Digest:
-    """The digest of a step result of :mod:`segwork.steps` (any of the five reports).
+    """The digest of a step result of :mod:`segwork.steps` (any of the reports).
 
     ``currency`` names the currency of money amounts when the result does not carry it (the
     RFM/CLV result); the data collection, personas and campaign results know theirs.
     """
     from segwork.steps.campaign_ab import CampaignAbResult
+    from segwork.steps.contracts import ContractsResult
     from segwork.steps.data_collection import DataCollectionResult
     from segwork.steps.personas import PersonasStep
     from segwork.steps.rfm_clv import RfmClvResult
@@ -158,13 +159,15 @@ def digest(result: Any, *, currency: str | None = None) -> Digest:
         PersonasStep: _personas,
         CampaignAbResult: _campaign_ab,
         RuleSegmentsResult: _rule_segments,
+        ContractsResult: _contracts,
     }
     for kind, make in makers.items():
         if isinstance(result, kind):
             return make(result, currency)
     raise TypeError(
         f"no digest for a {type(result).__name__}: expected the result of one of segwork.steps' "
-        "run functions (data_collection, rfm_clv, personas, campaign_ab, rule_segments)"
+        "run functions (data_collection, rfm_clv, personas, campaign_ab, rule_segments, "
+        "contracts)"
     )
 
 
@@ -359,6 +362,33 @@ _TILE = (
     "flex:1 1 170px;max-width:260px;border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;"
     "background:#f6f8fa;break-inside:avoid;page-break-inside:avoid"
 )
+
+
+def _contracts(result: Any, currency: str | None) -> Digest:
+    from segwork.pages.contracts import headline_text
+    from segwork.steps.contracts import ALL
+
+    n = len(result.durations)
+    churned = int(result.durations["churned"].sum())
+    numbers = [
+        KeyNumber("contracts", "Contracts", n, "count"),
+        KeyNumber("churned_share", "Ended", churned / n if n else None, "pct"),
+    ]
+    overall = result.fits[ALL]
+    if overall.model is not None and math.isfinite(overall.value_per_active):
+        numbers.append(
+            KeyNumber(
+                "value_per_active",
+                "Value of an active contract",
+                overall.value_per_active,
+                "money",
+                currency,
+            )
+        )
+    groups = {"Plan": {f.group: f.contracts for f in result.plan_fits}} if result.plan_fits else {}
+    return Digest(
+        headline=headline_text(result, currency=currency or ""), numbers=numbers, groups=groups
+    )
 
 
 def tiles_html(d: Digest) -> str:
