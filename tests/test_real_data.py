@@ -12,6 +12,9 @@ against the raw file, computed here with pandas and nothing from segwork.
 * A campaign-only export shaped as Hillstrom's e-mail test: no customer id, campaign id or date,
   three variants, 0/1 visit and conversion, small spend, no orders and no customer table.
 * A survey only: Likert answers on 1..6 with reverse-keyed items, no orders, UTF-8 with a BOM.
+* Contracts only, shaped as IBM's Telco churn file: one row per customer, tenure in months,
+  Churn Yes/No, contract type and monthly charge, no dates and no contract id; written as a
+  Czech Excel user's CSV (semicolons, decimal commas).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ NOTEBOOKS = (
     "03_personas",
     "04_campaign_ab",
     "05_rule_segments",
+    "06_contracts",
 )
 pytestmark = pytest.mark.e2e
 
@@ -537,3 +541,89 @@ def test_bfi_personas_cover_who_answered_enough(bfi_run) -> None:
     text = page_text(bfi_run.run_dir / "03_personas.html")
     assert "2,794" in text and "433" in text
     assert "1..6" in text  # the declared scale is named
+
+
+# --- a contracts-only export shaped as IBM's Telco churn file -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def contracts_export(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """Tenure and churn drawn per plan from a shifted-beta-geometric process, 60 months seen."""
+    base = tmp_path_factory.mktemp("contracts")
+    rng = np.random.default_rng(16)
+    parts = []
+    for plan, (a, b, n) in {
+        "Month-to-month": (0.6, 4.0, 900),
+        "Two year": (2.0, 80.0, 400),
+    }.items():
+        life = rng.geometric(rng.beta(a, b, n))
+        seen = rng.integers(1, 61, n)
+        churned = life <= seen
+        parts.append(
+            pd.DataFrame(
+                {
+                    "Contract": plan,
+                    "tenure": np.where(churned, life, seen),
+                    "Churn": np.where(churned, "Yes", "No"),
+                    "MonthlyCharges": rng.uniform(20, 110, n).round(2),
+                }
+            )
+        )
+    raw = pd.concat(parts, ignore_index=True)
+    raw.insert(0, "customerID", [f"{i:04d}-TLC" for i in range(len(raw))])
+    text = raw.assign(
+        MonthlyCharges=raw["MonthlyCharges"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    )
+    text.to_csv(base / "telco.csv", sep=";", index=False, encoding="cp1250")
+    return base, raw
+
+
+@pytest.fixture(scope="module")
+def contracts_run(contracts_export) -> pipeline.RunRecord:
+    base, _ = contracts_export
+    cfg = {
+        "name": "Contracts only (Telco-shaped)",
+        "analysis_date": "2026-06-30",
+        "currency": "USD",
+        "sources": {
+            "contracts": {
+                "path": "telco.csv",
+                "encoding": "cp1250",
+                "columns": {
+                    "customer_id": "customerID",
+                    "tenure_periods": "tenure",
+                    "churned": "Churn",
+                    "plan": "Contract",
+                    "period_value": "MonthlyCharges",
+                },
+            }
+        },
+    }
+    return run_config(base, cfg)
+
+
+def test_contracts_only_runs_01_and_06(contracts_run) -> None:
+    check_applicability(contracts_run, ran={"01_data_collection", "06_contracts"})
+    check_pages(contracts_run)
+
+
+def test_contract_retention_matches_the_raw_file(contracts_run, contracts_export) -> None:
+    """The observed retention is the life-table (Kaplan-Meier) share, computed here by hand."""
+    _, raw = contracts_export
+    fits = artifact(contracts_run, "contract_fits").set_index("group")
+    for plan, g in raw.groupby("Contract"):
+        assert fits.loc[plan, "contracts"] == len(g)
+        assert fits.loc[plan, "churned"] == int((g["Churn"] == "Yes").sum())
+    curves = artifact(contracts_run, "contract_retention")
+    plan = "Month-to-month"
+    g = raw[raw["Contract"] == plan]
+    left = 1.0
+    for t in range(1, 13):
+        at_risk = (g["tenure"] >= t).sum()
+        ended = ((g["tenure"] == t) & (g["Churn"] == "Yes")).sum()
+        left *= 1 - ended / at_risk
+        row = curves[(curves["group"] == plan) & (curves["period"] == t)]
+        assert row["observed"].iat[0] == pytest.approx(left, rel=1e-12), t
+    text = page_text(contracts_run.run_dir / "06_contracts.html")
+    assert "Month-to-month" in text and "Two year" in text
+    assert f"{len(raw):,}" in text
