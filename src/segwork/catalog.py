@@ -92,7 +92,12 @@ DATASETS: dict[str, Dataset] = {
         _artifact("customer360", "01_data_collection", "one row per customer: profile, behaviour"),
         # 02 RFM and CLV
         _artifact("rfm", "02_rfm_clv", "RFM scores, segments, CLV and propensity per customer"),
-        _artifact("clv_models", "02_rfm_clv", "fitted CLV model parameters and checks", "json"),
+        _artifact(
+            "clv_models",
+            "02_rfm_clv",
+            "fitted CLV model parameters, holdout checks and the lifetime model choice",
+            "json",
+        ),
         Dataset(
             "rfm_members", "folder", "rfm_segments", "02_rfm_clv", "member list per RFM segment"
         ),

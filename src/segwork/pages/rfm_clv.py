@@ -1052,35 +1052,11 @@ def choice_alt(choice: ModelChoice) -> str:
     return text + "."
 
 
-def _conditional_expectation_plot(choice: ModelChoice, *, ax):
-    """Mean actual and predicted purchases of the checked period per number of repeat purchases
-    (Fader, Hardie & Lee 2005, fig. 4)."""
-    g = choice.groups
-    x = np.arange(len(g))
-    ax.plot(x, g["actual"], color="black", marker="o", lw=2.5, label="actual")
-    for key in choice.fits:
-        if key in g:
-            ax.plot(
-                x,
-                g[key],
-                marker="s",
-                ls="--" if key != choice.chosen else "-",
-                label=LIFETIME_MODELS[key] + (" (chosen)" if key == choice.chosen else ""),
-            )
-    ax.set_xticks(x, g["repeat_purchases"])
-    ax.set(
-        xlabel="repeat purchases before",
-        ylabel="purchases per customer",
-        title=f"Predicted and actual, {period_words(choice.holdout_length, choice.time_unit)}",
-    )
-    ax.legend(title="")
-    return ax
-
-
 def lifetime_models(result: Any) -> None:
     """Which lifetime model fits these customers: the finding (model chosen, why), warnings,
     the comparison table, the conditional-expectation chart, parameters for analysts."""
     from segwork import display as show
+    from segwork.plots.clv import conditional_expectation_plot
 
     choice = result.model_choice
     if choice is None:
@@ -1114,7 +1090,7 @@ def lifetime_models(result: Any) -> None:
     )
     show.show_page_table(choice_table(choice), caption=f"The lifetime models on {period}")
     fig, ax = _subplots(figsize=(9, 4.5))
-    _conditional_expectation_plot(choice, ax=ax)
+    conditional_expectation_plot(choice, ax=ax)
     show.figure(fig, alt=choice_alt(choice))
     show.explain(
         "Customers grouped by how many repeat purchases they had made before the checked period "

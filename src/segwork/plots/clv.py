@@ -7,14 +7,16 @@ Seaborn's shape: the data first (``HoldoutComparison.calibration`` / ``.groups``
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
 from segwork.clv import MODEL_NAMES
+from segwork.clv.model_choice import LIFETIME_MODELS, ModelChoice, period_words
 from segwork.plots import _ax
 
-__all__ = ["calibration_plot", "groups_plot"]
+__all__ = ["calibration_plot", "conditional_expectation_plot", "groups_plot"]
 
 
 def _period(days: int | None) -> str:
@@ -61,6 +63,33 @@ def groups_plot(groups: pd.DataFrame, *, ax=None, days: int | None = None) -> Ax
         xlabel=f"repeat purchases before {_period(days)}",
         ylabel=f"share who bought in {_period(days)}",
         title="Predicted and actual buyers",
+    )
+    ax.legend(title="")
+    return ax
+
+
+def conditional_expectation_plot(choice: ModelChoice, *, ax=None) -> Axes:
+    """Mean actual and predicted purchases of the checked period per number of repeat purchases
+    (Fader, Hardie & Lee 2005, fig. 4): the data of :func:`segwork.clv.choose_lifetime_model`,
+    one line per model, the chosen one solid."""
+    ax = _ax(ax)
+    g = choice.groups
+    x = np.arange(len(g))
+    ax.plot(x, g["actual"], color="black", marker="o", lw=2.5, label="actual")
+    for key in choice.fits:
+        if key in g:
+            ax.plot(
+                x,
+                g[key],
+                marker="s",
+                ls="--" if key != choice.chosen else "-",
+                label=LIFETIME_MODELS[key] + (" (chosen)" if key == choice.chosen else ""),
+            )
+    ax.set_xticks(x, g["repeat_purchases"])
+    ax.set(
+        xlabel="repeat purchases before",
+        ylabel="purchases per customer",
+        title=f"Predicted and actual, {period_words(choice.holdout_length, choice.time_unit)}",
     )
     ax.legend(title="")
     return ax
