@@ -242,3 +242,17 @@ def test_figure_alt_is_made_from_the_data(result):
     x, v = ev.curves[ev.chosen]
     at = float(np.interp(0.2, x / x[-1], v))
     assert f"{at:,.1f} at 20%" in alt
+
+
+def test_headline_prefers_the_segments_that_won_when_only_they_beat_random(result):
+    import dataclasses
+
+    ev = result.evaluation
+    scores = ev.scores.copy()
+    scores["beats_random"] = scores["kind"] == "segments"
+    untrusted = dataclasses.replace(ev, chosen=None, scores=scores)
+    other = dataclasses.replace(result, evaluations={**result.evaluations, "converted": untrusted})
+    text = page.headline(other)
+    assert "cannot be trusted" in text
+    assert "Targeting the segments that won (tier) does beat random with evidence" in text
+    assert "prefer it" not in page.headline(result)

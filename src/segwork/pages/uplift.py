@@ -63,7 +63,17 @@ def headline(result: UpliftResult) -> str:
             f"{_share(seg.share)} ({_share(seg.ci_low)} to {_share(seg.ci_high)})."
         )
     if not ev.trusted:
-        text += " But no model ranks customers better than random with evidence: the ranking cannot be trusted on this data."
+        text += (
+            " But no model ranks customers better than random with evidence: the ranking cannot "
+            "be trusted on this data."
+        )
+        seg_key = ev.settings.get("best_segments")
+        if seg_key and bool(ev.scores.set_index("ranking").loc[seg_key, "beats_random"]):
+            text += (
+                " Targeting the segments that won "
+                f"({show.words(ev.settings['best_segments_column'])}) does beat random with "
+                "evidence: prefer it to the model's ranking."
+            )
     return text
 
 
@@ -147,6 +157,12 @@ def _settings_text(result: UpliftResult) -> str:
     ).strip()
 
 
+def _extra(ev: UpliftEvaluation) -> str:
+    """What a Qini curve adds up, in words: customers with the outcome, or the amount."""
+    words = show.words(ev.outcome)
+    return f"extra customers with {words}" if ev.binary else f"extra {words}"
+
+
 def _curve_points(ev: UpliftEvaluation, key: str) -> tuple[np.ndarray, np.ndarray]:
     x, v = ev.curves[key]
     return x / x[-1], v
@@ -162,8 +178,8 @@ def figure_alt(ev: UpliftEvaluation) -> str:
         parts.append(f"{_name(key)} {number(at, 1)} at {top:.0%}")
     total = ev.curves[next(iter(ev.curves))][1][-1]
     return (
-        f"Qini curves of {ev.outcome} on {ev.n_held_out:,} held-out customers: extra "
-        f"{ev.outcome} among the treated when targeting the top share of each ranking. Random "
+        f"Qini curves of {ev.outcome} on {ev.n_held_out:,} held-out customers: {_extra(ev)} "
+        "among the treated when targeting the top share of each ranking. Random "
         f"targeting is the straight line to {number(total, 1)} at 100%. " + "; ".join(parts) + "."
     )
 
@@ -183,7 +199,7 @@ def _plot(ev: UpliftEvaluation, ax=None):
     ax.plot([0, 100], [0, total], color="0.6", lw=1.2, ls=":", label=RANDOM)
     ax.axvline(100 * ev.settings["top_share"], color="0.8", lw=1)
     ax.set_xlabel("customers targeted, best-ranked first (%)")
-    ax.set_ylabel(f"extra {ev.outcome} among the treated")
+    ax.set_ylabel(f"{_extra(ev)} among the treated".replace("$", r"\$"))
     ax.set_title(f"Held-out Qini curves: {ev.outcome}")
     ax.legend(loc="best", fontsize=9)
     return ax
@@ -195,7 +211,7 @@ def qini_curves(result: UpliftResult) -> None:
         ax = _plot(ev)
         show.figure(ax.figure, alt=figure_alt(ev))
         show.explain(
-            f"Each line adds up the extra {show.words(ev.outcome)} the campaign brought as more customers are "
+            f"Each line adds up the {_extra(ev)} the campaign brought as more customers are "
             "targeted, taking the best-ranked first (held-out customers only). A ranking that finds "
             "the customers the campaign moves rises steeply at the left and stays above the dotted "
             "line of random targeting; a curve that falls at the right means the last customers were "
