@@ -103,6 +103,16 @@ def test_the_rule() -> None:
     # within noise: BG/NBD stays, and the text says so
     chosen, reason = mc._choose(_table(bgnbd={}, paretonbd=noisy), {}, "auto", 0.95, period)
     assert chosen == "bgnbd" and "within what chance would give" in reason
+    # within noise on the error, but a ranking of who buys again better beyond noise: used
+    ranks = {"auc": 0.79, "auc_difference": 0.45, "auc_p": 1e-6}
+    tied = _table(bgnbd={"auc": 0.34}, paretonbd=noisy | ranks)
+    chosen, reason = mc._choose(tied, {}, "auto", 0.95, period)
+    assert chosen == "paretonbd"
+    assert "AUC 0.790 against 0.340, DeLong p < 0.001" in reason
+    weakly = _table(bgnbd={"auc": 0.70}, paretonbd=noisy | ranks | {"auc_p": 0.2})
+    assert mc._choose(weakly, {}, "auto", 0.95, period)[0] == "bgnbd"
+    worse = _table(bgnbd={"auc": 0.80}, paretonbd=noisy | ranks | {"auc_difference": -0.1})
+    assert mc._choose(worse, {}, "auto", 0.95, period)[0] == "bgnbd"
     # a weakly identified model cannot be chosen however well it predicts
     weak = {"paretonbd": "the data do not pin down its parameters (s, beta)"}
     assert mc._choose(t, weak, "auto", 0.95, period)[0] == "bgnbd"
@@ -261,17 +271,20 @@ def test_cdnow_paired_interval_against_scipy(cdnow) -> None:
 
 
 def test_cdnow_choice_and_its_words(cdnow) -> None:
-    """On CDNOW every model fits and is pinned down; MBG/NBD has the smallest squared error but
-    within noise, so BG/NBD is kept, and the text says both."""
+    """On CDNOW every model fits and is pinned down; MBG/NBD has the smallest squared error,
+    within noise of BG/NBD's, but its chance still active ranks the buyers of the last 90 days
+    far better (BG/NBD counts every one-time buyer as surely active), so MBG/NBD is used."""
     _, res = cdnow
     assert res.problems == {} and res.table["identified"].all()
     assert res.table["mse"].idxmin() == "mbgnbd" and res.table.loc["mbgnbd", "mse_high"] > 0
-    assert res.chosen == "bgnbd" and res.chosen_name == "BG/NBD"
-    assert "within what chance would give" in res.reason and "MBG/NBD" in res.reason
+    assert res.table.loc["bgnbd", "auc"] < 0.5 < res.table.loc["mbgnbd", "auc"]
+    assert res.table.loc["mbgnbd", "auc_p"] < 0.05
+    assert res.chosen == "mbgnbd" and res.chosen_name == "MBG/NBD"
+    assert "within what chance would give" in res.reason and "ranks the customers" in res.reason
     assert not res.all_off  # all within 20% of the 5,619 purchases
     assert res.short  # 90 days after up to 455 days of history: the page warns
     d = res.to_dict()
-    assert d["chosen"] == "bgnbd" and json.dumps(d)  # plain data for clv_models.json
+    assert d["chosen"] == "mbgnbd" and json.dumps(d)  # plain data for clv_models.json
     text = str(res.summary())
     assert "BG/NBD, Pareto/NBD and MBG/NBD on the same holdout" in text and "90 days" in text
 

@@ -24,7 +24,11 @@ few (on simulated BG/NBD data Pareto/NBD and MBG/NBD beat the true model on abso
 not on squared error). BG/NBD - the model segwork has used and checked longest - is kept unless
 the winner's mean squared error is lower by more than noise: the ``level`` confidence interval
 of the mean per-customer difference in squared error (a paired z-interval over customers; the
-CLT form of a paired bootstrap, cheap at a million customers) must lie below 0.
+CLT form of a paired bootstrap, cheap at a million customers) must lie below 0 - or, when the
+errors are within noise, the winner's chance still active ranks the holdout buyers better than
+BG/NBD's by more than noise (DeLong). The page uses that chance to name who is slipping away,
+and BG/NBD counts every customer without a repeat purchase as surely active (on CDNOW its AUC
+is 0.35, the other two models' 0.79).
 
 :class:`LifetimeModel` gives the three models one interface (``p_alive``,
 ``expected_purchases``), the one :func:`segwork.clv.customer_lifetime_value` uses.
@@ -50,6 +54,7 @@ from segwork.clv.holdout import auc_difference
 from segwork.clv.mbgnbd import ModifiedBetaGeo
 from segwork.clv.paretonbd import ParetoNBD
 from segwork.clv.propensity import _purchases_between
+from segwork.numbers import p_phrase
 from segwork.rfm.errors import RFMError
 from segwork.rfm.features import features as rfm_features
 from segwork.schema import to_day
@@ -376,6 +381,17 @@ def _choose(
             f"{name} predicts each customer's purchases in {period} more closely than BG/NBD "
             f"(root mean squared error {rmse:.3f} against {base:.3f} purchases; {interval}), "
             "more than chance would explain." + why_not
+        )
+    auc_p = row.get("auc_p", np.nan)
+    if row.get("auc_difference", np.nan) > 0 and auc_p < 1 - level:
+        auc, auc_base = table.loc[best, "auc"], table.loc[DEFAULT_MODEL, "auc"]
+        return best, (
+            f"{name} predicts each customer's purchases in {period} as closely as BG/NBD (root "
+            f"mean squared error {rmse:.3f} against {base:.3f} purchases; {interval}, within "
+            f"what chance would give), and its chance still active ranks the customers who "
+            f"bought again far better (AUC {auc:.3f} against {auc_base:.3f}, DeLong "
+            f"p {p_phrase(auc_p)}): BG/NBD counts every customer without a repeat purchase as surely "
+            f"active. So {name} is used." + why_not
         )
     return DEFAULT_MODEL, (
         f"{name} predicts each customer's purchases in {period} slightly more closely than "
