@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from segwork.actions.pseudonymize import DIRECT_IDENTIFIERS
+from segwork.actions import DIRECT_IDENTIFIERS
 from segwork.uplift.errors import UpliftError
 
 __all__ = ["FeatureSpec", "OTHER", "feature_spec"]
