@@ -86,6 +86,9 @@ def test_step_ranks_every_customer_and_finds_the_effect(result, crm):
         tab["ranking"]
     )
     assert tab.loc[tab["chosen"], "metric"].tolist() == ["converted", "revenue"]
+    assert result.facts["ranked_not_in_campaign"] == len(customers) - result.facts["customers"]
+    text = str(result.summary())
+    assert "campaign: spring_<b>mail</b>" in text and "Held-out score of each ranking" in text
 
 
 def test_target_list_applies_the_consent_rules_of_rule_segments(result, crm):

@@ -149,7 +149,15 @@ def _settings_text(result: UpliftResult) -> str:
         f"and {f['control_customers']:,} control ('{result.control}') customers; treatment share "
         f"{f['treatment_share']:.0%}. A model telling treated from control customers by their "
         f"features reaches AUC {f['balance_auc']:.2f} on held-out customers (0.50 for a random "
-        f"split). Ranked: {f['ranked']:,} customers of the {result.population}. Learners: two-model "
+        f"split). Ranked: {f['ranked']:,} customers of the {result.population}"
+        + (
+            f", {f['ranked_not_in_campaign']:,} of them not in the campaign: the model extrapolates "
+            "to them from the customers it saw, which is less certain for customers unlike them "
+            "(e.g. not eligible for the campaign)"
+            if f["ranked_not_in_campaign"]
+            else ""
+        )
+        + ". Learners: two-model "
         "(one outcome model per group), class transformation (inverse-propensity weighted when the "
         "split is not 50/50) and X-learner, each on scikit-learn's HistGradientBoosting. The "
         "customer table describes customers as of the analysis date, after the campaign: a feature "

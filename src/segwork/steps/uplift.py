@@ -494,6 +494,7 @@ def run(
         balance_auc=auc,
         balance_auc_se=se,
         ranked=int(len(ranking)),
+        ranked_not_in_campaign=int((~ranking.index.isin(rows["customer_id"])).sum()),
         features=spec.columns,
         features_from_exposures=from_exposures,
         subsampled=len(t) * (1 - test_size) > max_train,
