@@ -124,6 +124,23 @@ DATASETS: dict[str, Dataset] = {
             "the decision table for people",
         ),  # fmt: skip
         _artifact(
+            "uplift_scores",
+            "04_campaign_ab",
+            "expected extra response per customer from the uplift model, with its rank",
+        ),
+        _artifact(
+            "uplift_evaluation",
+            "04_campaign_ab",
+            "held-out Qini scores of the uplift models, random targeting and the segments that won",
+        ),
+        Dataset(
+            "uplift_actions",
+            "folder",
+            "uplift_actions",
+            "04_campaign_ab",
+            "target list of the next campaign (action lists, consent applied)",
+        ),
+        _artifact(
             "ab_running",
             "04_campaign_ab",
             "running campaigns: sequential decisions, carried to the next run",
