@@ -1086,7 +1086,9 @@ def lifetime_models(result: Any) -> None:
         "preferred; of those the one with the smallest error per customer (root mean squared "
         "error) wins, but BG/NBD, the standard model, stays unless another model's error is "
         "smaller by more than chance would give "
-        f"({choice.level:.0%} interval of the paired difference over customers)."
+        f"({choice.level:.0%} interval of the paired difference over customers), or, with "
+        "errors that close, its chance still active ranks the customers who bought again "
+        "better than BG/NBD's by more than chance would give (DeLong test of the AUC)."
     )
     show.show_page_table(choice_table(choice), caption=f"The lifetime models on {period}")
     fig, ax = _subplots(figsize=(9, 4.5))
