@@ -259,3 +259,69 @@ def test_headline_prefers_the_segments_that_won_when_only_they_beat_random(resul
     assert "cannot be trusted" in text
     assert "Targeting the segments that won (tier) does beat random with evidence" in text
     assert "prefer it" not in page.headline(result)
+
+
+def test_models_learn_from_the_customers_as_they_were_before_the_campaign():
+    """Converted customers ordered after the campaign's start; those orders must not be features.
+
+    The customers as they were the day before the first assignment are rebuilt from the orders
+    (checked here with pandas), the models learn from them, and today's customers are ranked."""
+    from types import SimpleNamespace
+
+    from segwork.customers import build_customer360
+
+    rng = np.random.default_rng(4)
+    n = 3_000
+    ids = [f"C{i:04d}" for i in range(n)]
+    customers = pd.DataFrame({"customer_id": ids, "email_opt_in": rng.random(n) < 0.8})
+    start = pd.Timestamp("2024-03-01")
+    before = pd.DataFrame(
+        {
+            "order_id": [f"O{i}" for i in range(2 * n)],
+            "customer_id": rng.choice(ids, 2 * n),
+            "order_date": start - pd.to_timedelta(rng.integers(1, 400, 2 * n), unit="D"),
+            "amount": rng.gamma(2.0, 50.0, 2 * n).round(2),
+        }
+    )
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < np.where(t, 0.2, 0.1)).astype(int)
+    assigned = start + pd.to_timedelta(rng.integers(0, 5, n), unit="D")
+    exposures = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "campaign_id": "spring",
+            "variant": np.where(t, "treatment", "control"),
+            "assigned_at": assigned,
+            "converted": y,
+        }
+    )
+    caused = pd.DataFrame(  # the campaign's conversions are orders after the assignment
+        {
+            "order_id": [f"X{i}" for i in range(int(y.sum()))],
+            "customer_id": np.array(ids)[y == 1],
+            "order_date": assigned[y == 1] + pd.Timedelta(days=2),
+            "amount": 80.0,
+        }
+    )
+    orders = pd.concat([before, caused], ignore_index=True)
+    tables = SimpleNamespace(
+        customers=customers, orders=orders, interactions=None, survey_responses=None
+    )
+    history, note = step.customers_before(tables, exposures, control="control")
+    assert "29 Feb 2024, the day before 'spring' assigned its first customer" in note
+    counted = before.groupby("customer_id").size().reindex(ids, fill_value=0)
+    assert (history["orders_total"] == counted).all()  # none of the caused orders
+    now = build_customer360(customers, orders, analysis_date="2024-04-30")
+    assert (now["orders_total"] - history["orders_total"]).sum() == y.sum()
+
+    res = step.run(exposures, now, control="control", tables=tables, n_boot=20, seed=1)
+    assert res.facts["features_before_campaign"] is True
+    assert any("29 Feb 2024" in str(x) for x in res.settings["notes"])
+    assert res.population == "customer table" and len(res.ranking) == n
+    plain = step.run(exposures, now, control="control", n_boot=20, seed=1)
+    assert plain.facts["features_before_campaign"] is False
+    # without assignment dates there is nothing to rebuild from, and the note says why
+    none, why = step.customers_before(
+        tables, exposures.drop(columns="assigned_at"), control="control"
+    )
+    assert none is None and "no assignment dates" in why

@@ -159,9 +159,14 @@ def _settings_text(result: UpliftResult) -> str:
         )
         + ". Learners: two-model "
         "(one outcome model per group), class transformation (inverse-propensity weighted when the "
-        "split is not 50/50) and X-learner, each on scikit-learn's HistGradientBoosting. The "
-        "customer table describes customers as of the analysis date, after the campaign: a feature "
-        f"the campaign itself changed would flatter the ranking. {notes}"
+        "split is not 50/50) and X-learner, each on scikit-learn's HistGradientBoosting. "
+        + (
+            ""
+            if f.get("features_before_campaign")
+            else "The customer table describes customers as of the analysis date, after the "
+            "campaign: a feature the campaign itself changed would flatter the ranking. "
+        )
+        + notes
     ).strip()
 
 

@@ -35,6 +35,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from segwork import abtest, actions, uplift
+from segwork.customers import build_customer360
 from segwork.uplift import UpliftError, UpliftEvaluation
 
 #: Extreme treatment shares: uplift models learn little about the smaller arm.
@@ -361,6 +362,8 @@ def run(
     run_id: str = "uplift",
     today: Any = None,
     action_formats: Sequence[str] = ("csv",),
+    history: pd.DataFrame | None = None,
+    tables: Any = None,
 ) -> UpliftResult:
     """Learn whom ``campaign`` moved, check it on held-out customers and rank the customers.
 
@@ -374,8 +377,17 @@ def run(
     ``exposure_features``: use the exposures' own columns as features (True),
     not (False), or only when the customer table has no usable feature ("auto"). With ``top_n``
     or ``budget`` the target list is built too (see :meth:`UpliftResult.target_list`).
+    ``history``: the customer table as it was before the campaign (:func:`customers_before`);
+    the models then learn from features the campaign could not have changed, and rank today's
+    ``customers`` by the same features as they are now. Without it they learn from
+    ``customers``, whose behaviour columns include what the campaign caused. ``tables``: the
+    run's validated tables, to build ``history`` here when it is not given.
     """
     rows, campaign, notes = _campaign_rows(exposures, campaign, control)
+    if history is None and tables is not None and customers is not None:
+        history, note = customers_before(tables, exposures, campaign=campaign, control=control)
+        if history is not None:
+            notes.append(note)
     variants = rows["variant"].astype(str)
     treated = (
         tuple(sorted(set(variants) - {control})) if treated is None else tuple(map(str, treated))
@@ -412,11 +424,20 @@ def run(
         if "customer_id" in cust.columns:
             cust = cust.set_index("customer_id")
         cust.index = cust.index.astype(str).rename("customer_id")
+    hist = None
+    if history is not None:
+        hist = history.copy(deep=False)
+        if "customer_id" in hist.columns:
+            hist = hist.set_index("customer_id")
+        hist.index = hist.index.astype(str).rename("customer_id")
+        if cust is not None:  # learn only from what today's table can be ranked by
+            hist = hist[[c for c in hist.columns if c in cust.columns]]
+    learn = hist if hist is not None else cust
     cust_spec = None
-    if cust is not None and len(cust.columns):
+    if learn is not None and len(learn.columns):
         try:
             cust_spec = uplift.feature_spec(
-                cust.loc[cust.index.intersection(rows["customer_id"])],
+                learn.loc[learn.index.intersection(rows["customer_id"])],
                 outcomes=outcomes,
                 exclude=exclude,
             )
@@ -425,9 +446,9 @@ def run(
     use_exposures = exposure_features is True or (exposure_features == "auto" and cust_spec is None)
     exp_cols = [c for c in rows.columns if c not in outcome_cols] if use_exposures else []
     table = rows[["customer_id", *exp_cols]].set_index("customer_id")
-    if cust is not None:
-        extra = [c for c in cust.columns if c not in table.columns]
-        table = table.join(cust[extra], how="left")
+    if learn is not None:
+        extra = [c for c in learn.columns if c not in table.columns]
+        table = table.join(learn[extra], how="left")
     spec = uplift.feature_spec(table, outcomes=outcomes, exclude=exclude)
     X = spec.transform(table).reset_index(drop=True)
     from_exposures = [c for c in spec.columns if c in exp_cols]
@@ -500,6 +521,7 @@ def run(
         subsampled=len(t) * (1 - test_size) > max_train,
         held_out_subsampled=evaluations[outcome].settings["held_out_subsampled"],
         held_out_rows=evaluations[outcome].n_held_out,
+        features_before_campaign=hist is not None,
     )
     warnings = _warnings(facts, evaluations[outcome], outcome, campaign, max_train)
     result = UpliftResult(
@@ -584,3 +606,53 @@ def _warnings(
             "customers (to keep the run short); intervals are computed for that number."
         )
     return out
+
+
+def customers_before(
+    tables: Any,
+    exposures: pd.DataFrame | ibis.Table,
+    *,
+    campaign: str | None = None,
+    control: str = "control",
+    windows: Sequence[int] = (30, 90, 365),
+) -> tuple[pd.DataFrame | None, str]:
+    """The customer 360 as it was the day before ``campaign``'s first assignment, and a note.
+
+    Uplift models must learn from what customers looked like before the campaign: orders it
+    caused would otherwise sit in the features (revenue in the last 30 days, days since the
+    last order) and flatter the ranking. ``tables``: the run's validated tables (customers,
+    orders, interactions, survey answers). None, with the reason, when the exposures have no
+    ``assigned_at`` or there is no order or interaction history to rebuild.
+    """
+    rows, campaign, _ = _campaign_rows(exposures, campaign, control)
+    if "assigned_at" not in rows.columns or rows["assigned_at"].isna().all():
+        return None, (
+            f"The exposures of '{campaign}' have no assignment dates, so the models learn from "
+            "the customer table as of the analysis date, after the campaign: a feature the "
+            "campaign itself changed (recent orders, revenue) would flatter the ranking."
+        )
+    orders = getattr(tables, "orders", None)
+    interactions = getattr(tables, "interactions", None)
+    customers = getattr(tables, "customers", None)
+    if customers is None or (orders is None and interactions is None):
+        return None, (
+            "There is no order or interaction history to rebuild the customers as they were "
+            "before the campaign; the models learn from the customer table as it is."
+        )
+    first = pd.Timestamp(pd.to_datetime(rows["assigned_at"]).min()).normalize()
+    before = first - pd.Timedelta(days=1)
+    if isinstance(customers, ibis.Table):
+        customers = customers.to_pandas()
+    history = build_customer360(
+        customers,
+        orders,
+        analysis_date=before,
+        interactions=interactions,
+        survey_responses=getattr(tables, "survey_responses", None),
+        windows=windows,
+    )
+    return history, (
+        f"The models learn from the customers as they were on {before:%d %b %Y}, the day before "
+        f"'{campaign}' assigned its first customer (orders and interactions up to then), and "
+        "rank today's customers by the same features as they are now."
+    )
