@@ -646,3 +646,15 @@ def test_a_webhook_url_given_whole_by_a_variable_is_a_secret(monkeypatch, tiny_c
         parse_config(
             _with(tiny_crm, notify={"webhook": {"url": "${CHAT_HOOK}"}}), base_dir=tiny_crm
         )
+
+
+def test_the_tables_with_customer_ids_are_the_contracts_with_a_customer_id() -> None:
+    """config (I/O, kept free of the table helpers) lists them by hand; a new table contract with
+    a customer id must be added there too, or a config with only that table is refused."""
+    from segwork import quality
+    from segwork.config import ID_TABLES, TABLES
+    from segwork.schema import CONTRACTS
+
+    assert ID_TABLES == quality.TABLE_ORDER
+    assert ID_TABLES == tuple(t for t, c in CONTRACTS.items() if "customer_id" in c.required)
+    assert TABLES == tuple(CONTRACTS)

@@ -16,6 +16,7 @@ import ibis
 import pandas as pd
 
 from segwork.schema import (
+    CONTRACTS,
     Tables,
     ValidationReport,
     after,
@@ -35,14 +36,8 @@ DATE_COLUMNS = {
     "customers": "created_at",
     "contracts": "start_date",
 }
-TABLE_ORDER = (
-    "customers",
-    "orders",
-    "interactions",
-    "survey_responses",
-    "campaign_exposures",
-    "contracts",
-)
+#: the tables that carry customer ids, in the contracts' order (the survey catalogue has none)
+TABLE_ORDER = tuple(t for t, c in CONTRACTS.items() if "customer_id" in c.required)
 CONSENT_COLUMNS = {
     "email_opt_in": "email",
     "sms_opt_in": "SMS",
