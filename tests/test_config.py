@@ -656,5 +656,5 @@ def test_the_tables_with_customer_ids_are_the_contracts_with_a_customer_id() -> 
     from segwork.schema import CONTRACTS
 
     assert ID_TABLES == quality.TABLE_ORDER
-    assert ID_TABLES == tuple(t for t, c in CONTRACTS.items() if "customer_id" in c.required)
-    assert TABLES == tuple(CONTRACTS)
+    assert tuple(t for t, c in CONTRACTS.items() if "customer_id" in c.required) == ID_TABLES
+    assert tuple(CONTRACTS) == TABLES

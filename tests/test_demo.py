@@ -109,6 +109,14 @@ EXPECTED = {
         "revenue": "float64",
         "pre_revenue": "float64",
     },
+    "contracts": {
+        "contract_id": "str",
+        "customer_id": "str",
+        "plan": "str",
+        "start_date": "datetime",
+        "end_date": "datetime",
+        "period_value": "float64",
+    },
 }
 
 
@@ -143,7 +151,7 @@ def test_ids_are_unique_and_every_order_belongs_to_a_known_customer(small: demo.
     assert c["customer_id"].iloc[0] == "C000001" and c["customer_id"].iloc[-1] == f"C{N_SMALL:06d}"
     assert o["order_id"].is_unique and o["order_id"].str.fullmatch(r"O\d+").all()
     known = set(c["customer_id"])
-    for name in ("orders", "interactions", "survey_responses", "campaign_exposures"):
+    for name in ("orders", "interactions", "survey_responses", "campaign_exposures", "contracts"):
         assert set(small.tables()[name]["customer_id"]) <= known, name
     assert set(small.truth_customers["customer_id"]) == known
     # Customer numbers follow sign-up time.
@@ -626,3 +634,35 @@ def test_bad_parameters_raise_clear_errors(tmp_path: Path) -> None:
         demo.generate(10, years=-1)
     with pytest.raises(demo.DemoParameterError, match="n_orders"):
         demo.write_orders_only(tmp_path / "x.parquet", 0)
+
+
+# --- service contracts ------------------------------------------------------------------------
+
+
+def test_contracts_follow_the_service_contract_interactions(large: demo.DemoData) -> None:
+    k, i, c = large.contracts, large.interactions, large.customers.set_index("customer_id")
+    signed = i[i["kind"] == "service_contract"]
+    assert k["contract_id"].is_unique and len(k) == len(signed) == large.truth["sizes"]["contracts"]
+    assert (k["start_date"].to_numpy() == signed["occurred_at"].dt.normalize().to_numpy()).all()
+    b2b = c.loc[k["customer_id"], "customer_type"].eq("B2B").to_numpy()
+    assert (k["plan"].eq("Business care").to_numpy() == b2b).all()
+    ended = k["end_date"].notna()
+    assert (k.loc[ended, "end_date"] > k.loc[ended, "start_date"]).all()
+    day_after = pd.Timestamp(large.truth["analysis_date"]) + pd.Timedelta(days=1)
+    assert (k.loc[ended, "end_date"] < day_after).all()
+    # whole calendar months after the start
+    assert (k.loc[ended, "end_date"].dt.day == k.loc[ended, "start_date"].dt.day).mean() > 0.9
+
+
+def test_the_contracts_step_recovers_the_planted_churn_process(large: demo.DemoData) -> None:
+    """The sBG fit per plan covers the planted alpha and beta (within 3 standard errors)."""
+    from segwork.steps import contracts as step
+
+    result = step.run(large.contracts, analysis_date=large.truth["analysis_date"])
+    plans = large.truth["contracts_model"]["plans"]
+    for plan, truth in plans.items():
+        model = result.fits[plan].model
+        se = model.standard_errors_
+        for p in ("alpha", "beta"):
+            z = (model.params_[p] - truth[p]) / se[p]
+            assert abs(z) < 3, (plan, p, model.params_[p], truth[p], se[p])

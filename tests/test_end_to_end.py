@@ -111,7 +111,13 @@ def test_later_notebooks_record_their_artifacts(demo_run) -> None:
         and personas["persona"].notna().any()
     )
     decisions = pd.read_parquet(art / "ab_decisions.parquet")
-    assert set(decisions["decision"]) <= {"roll out", "stop", "keep testing"}
+    assert set(decisions["decision"]) <= {"roll out", "stop", "keep testing", "keep running"}
+    # winter_preview is declared running in the demo config: decided sequentially
+    running = pd.read_parquet(art / "ab_running.parquet")
+    assert set(running["campaign_id"]) == {"winter_preview"}
+    assert decisions.loc[decisions["campaign_id"] == "winter_preview", "decision"].eq(
+        "keep running"
+    ).all()
     members = pd.read_parquet(art / "segment_membership.parquet")
     assert len(members) == len(pd.read_csv(data / "customers.csv"))
     assert (record.run_dir / "actions" / "tasks.csv").exists()
@@ -259,7 +265,8 @@ def test_the_print_check_sees_a_table_wider_than_the_page(demo_run, browser) -> 
 def test_each_report_prints_to_a4_pdf_in_a_bounded_number_of_pages(demo_run, tmp_path) -> None:
     """Every report and the run summary as A4 PDF: the PDF the run wrote beside the page
     (``<stem>.pdf``, config ``pdf: true``), else printed here by segwork.pdf. At least one page
-    and fewer than 15 (04 took 15 before the print stylesheet). The counts are printed (-s)."""
+    and fewer than 20 (04 took 15 on Letter before the print stylesheet, and 15 on A4 once it
+    covered running campaigns and uplift). The counts are printed (-s)."""
     import re
 
     from segwork.pdf import page_count, write_pdf
@@ -284,7 +291,9 @@ def test_each_report_prints_to_a4_pdf_in_a_bounded_number_of_pages(demo_run, tmp
         ", ".join(f"{k} {v}" for k, v in counts.items()),
         f"(written by the run: {', '.join(written_by_run) or 'none'})",
     )
-    assert all(0 < n < 15 for n in counts.values()), counts
+    # 04 is the longest: campaigns, running campaigns and whom to target next (15 pages on the
+    # demo); "for analysts" sections print collapsed
+    assert all(0 < n < 20 for n in counts.values()), counts
 
 
 @pytest.mark.browser

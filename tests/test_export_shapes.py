@@ -1124,6 +1124,7 @@ def test_segwork_run_on_a_campaign_export_without_ids(tmp_path: Path) -> None:
         "03_personas": "not applicable",
         "04_campaign_ab": "succeeded",
         "05_rule_segments": "not applicable",
+        "06_contracts": "not applicable",
     }
     run = json.loads((record.run_dir / "run.json").read_text(encoding="utf-8"))
     assert all(e.get("reason") for e in run["notebooks"] if e["status"] == "not applicable")

@@ -322,6 +322,14 @@ def _write_export(folder: Path, *, survey_value: int = 4, variants=("control", "
         }
     ).to_csv(folder / "exposures.csv", index=False)
     pd.DataFrame(
+        {
+            "contract_id": ["k1", "k2"],
+            "customer_id": ["c1", "c4"],
+            "start_date": ["2024-01-15", "2024-06-01"],
+            "end_date": ["2024-09-15", None],
+        }
+    ).to_csv(folder / "contracts.csv", index=False)
+    pd.DataFrame(
         {"customer_id": ["c1", "c2", "c3"], "q1": [1, survey_value, 3], "q2": [2, 3, 5]}
     ).to_csv(folder / "survey.csv", index=False)
     pd.DataFrame(
@@ -340,6 +348,7 @@ ALL_SOURCES = {
     "campaign_exposures": {"path": "exposures.csv"},
     "survey_responses": {"path": "survey.csv"},
     "survey_items": {"path": "items.csv"},
+    "contracts": {"path": "contracts.csv"},
 }
 RULES = [
     {

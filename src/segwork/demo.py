@@ -500,9 +500,10 @@ class DemoData:
     campaign_exposures: pd.DataFrame
     truth_customers: pd.DataFrame
     truth: dict[str, Any] = field(default_factory=dict)
+    contracts: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The six contract tables by name (as `sources` would load them)."""
+        """The seven tables by name (as `sources` would load them)."""
         return {
             "customers": self.customers,
             "orders": self.orders,
@@ -510,6 +511,7 @@ class DemoData:
             "survey_responses": self.survey_responses,
             "survey_items": self.survey_items,
             "campaign_exposures": self.campaign_exposures,
+            "contracts": self.contracts,
         }
 
     def __repr__(self) -> str:
@@ -703,7 +705,7 @@ class _Latent:
 
 def _unit_rngs(seed: int, unit: int) -> list[np.random.Generator]:
     ss = np.random.SeedSequence(seed, spawn_key=(unit,))
-    return [np.random.default_rng(s) for s in ss.spawn(6)]
+    return [np.random.default_rng(s) for s in ss.spawn(7)]  # a 7th stream keeps the first 6
 
 
 def _latent(spec: _Spec, unit: int, rng: np.random.Generator) -> _Latent:
@@ -1502,6 +1504,52 @@ def _campaign_tables(
     return pa.concat_tables(tables), counts, value_sums
 
 
+# --- service contracts ----------------------------------------------------------------
+
+#: Monthly service contracts, signed where the interactions log a "service_contract". Each
+#: contract renews every month with its own churn probability theta ~ Beta(alpha, beta) of its
+#: plan (the shifted-beta-geometric model, Fader & Hardie 2007) and ends after L ~ Geometric(theta)
+#: months; one still running on the analysis date has no end_date.
+CONTRACT_PLANS: dict[str, dict[str, float]] = {
+    "Business care": {"alpha": 1.2, "beta": 14.0, "period_value": 2490.0},  # B2B
+    "Home care": {"alpha": 0.9, "beta": 6.0, "period_value": 390.0},  # B2C
+}
+
+
+def _contracts_table(
+    spec: _Spec, inter: pa.Table, customers: pa.Table, rng: np.random.Generator
+) -> pa.Table:
+    """One contract per service_contract interaction: plan by customer type, a life in months."""
+    signed = pc.equal(inter["kind"], "service_contract")
+    cid = pc.filter(inter["customer_id"], signed).to_numpy(zero_copy_only=False)
+    start = pc.filter(inter["occurred_at"], signed).to_pandas()
+    kind = dict(
+        zip(
+            customers["customer_id"].to_pylist(),
+            customers["customer_type"].to_pylist(),
+            strict=True,
+        )
+    )
+    plan = np.array(["Business care" if kind.get(c) == "B2B" else "Home care" for c in cid])
+    a = np.array([CONTRACT_PLANS[p]["alpha"] for p in plan])
+    b = np.array([CONTRACT_PLANS[p]["beta"] for p in plan])
+    life = rng.geometric(rng.beta(a, b)) if len(cid) else np.array([], dtype=np.int64)
+    day = pd.Timestamp(spec.analysis_date).normalize() + pd.Timedelta(days=1)
+    start = pd.to_datetime(start).dt.normalize().reset_index(drop=True)
+    ends = [s + pd.DateOffset(months=int(n)) for s, n in zip(start, life, strict=True)]
+    end = pd.Series([e if e < day else pd.NaT for e in ends], dtype="datetime64[us]")
+    return pa.table(
+        {
+            "contract_id": pa.array(["SC-" + str(c) for c in cid], type=pa.string()),
+            "customer_id": pa.array(cid, type=pa.string()),
+            "plan": pa.array(plan, type=pa.string()),
+            "start_date": pa.array(start.astype("datetime64[us]"), type=pa.timestamp("us")),
+            "end_date": pa.array(end, type=pa.timestamp("us")),
+            "period_value": pa.array([CONTRACT_PLANS[p]["period_value"] for p in plan]),
+        }
+    )
+
+
 # --- one unit -------------------------------------------------------------------------
 
 
@@ -1515,12 +1563,13 @@ class _UnitResult:
     truth_customers: pa.Table | None
     exposure_counts: np.ndarray | None
     exposure_value_sums: np.ndarray | None
+    contracts: pa.Table | None = None
 
 
 def _unit(
     spec: _Spec, cal: _Calendar, unit: int, order_offset: int, orders_only: bool = False
 ) -> _UnitResult:
-    r_lat, r_prof, r_ord, r_int, r_srv, r_cmp = _unit_rngs(spec.seed, unit)
+    r_lat, r_prof, r_ord, r_int, r_srv, r_cmp, r_con = _unit_rngs(spec.seed, unit)
     lat = _latent(spec, unit, r_lat)
     uo = _orders(spec, cal, lat, r_ord)
     cust_ids = _numbered("C", lat.gidx + 1, spec.id_width)
@@ -1544,7 +1593,10 @@ def _unit(
             "alive_at_analysis_date": pa.array(uo.alive_at_analysis),
         }
     )
-    return _UnitResult(customers, orders, inter, survey, exposures, truth_c, counts, value_sums)
+    contracts = _contracts_table(spec, inter, customers, r_con)
+    return _UnitResult(
+        customers, orders, inter, survey, exposures, truth_c, counts, value_sums, contracts
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1567,6 +1619,7 @@ class _Stats:
                 "complaint_customers",
                 "survey_respondents",
                 "campaign_exposures",
+                "contracts",
             ),
             0,
         )
@@ -1601,6 +1654,7 @@ class _Stats:
         self.sizes["complaint_customers"] += len(pc.unique(comp))
         self.sizes["survey_respondents"] += r.survey.num_rows
         self.sizes["campaign_exposures"] += r.exposures.num_rows
+        self.sizes["contracts"] += r.contracts.num_rows
         self.exposure_counts += r.exposure_counts
         self.value_sums += r.exposure_value_sums
         self.persona_counts += np.bincount(
@@ -1772,6 +1826,14 @@ def _truth(spec: _Spec, stats: _Stats) -> dict[str, Any]:
             "sparse_respondent_share": _SURVEY_SPARSE_SHARE,
         },
         "personas": personas,
+        "contracts_model": {
+            "model": "shifted-beta-geometric: monthly renewals, churn theta ~ Beta(alpha, beta) per "
+            "contract of a plan, life L ~ Geometric(theta) months from start_date (end_date = "
+            "start_date + L calendar months; empty when after the analysis date). Plan: Business "
+            "care for B2B customers, Home care otherwise; one contract per service_contract "
+            "interaction",
+            "plans": {k: dict(v) for k, v in CONTRACT_PLANS.items()},
+        },
         "campaigns": [
             {
                 "campaign_id": c["campaign_id"],
@@ -1851,14 +1913,10 @@ def generate(
     """Generate the demo CRM in memory (use `write_demo` for files or large sizes)."""
     spec = _make_spec(n_customers, years, seed, analysis_date, orders_per_customer)
     stats = _Stats()
-    parts: dict[str, list[pa.Table]] = {k: [] for k in ("c", "o", "i", "s", "e", "t")}
+    parts: dict[str, list[pa.Table]] = {k: [] for k in "coisetk"}
     for r in _iter_units(spec):
         stats.add(spec, r)
-        for key, tbl in zip(
-            "coiset",
-            (r.customers, r.orders, r.interactions, r.survey, r.exposures, r.truth_customers),
-            strict=True,
-        ):
+        for key, tbl in zip("coisetk", _unit_tables(r), strict=True):
             parts[key].append(tbl)
     customers = _to_pandas(parts["c"])
     customers["employees"] = customers["employees"].astype("Int64")
@@ -1871,7 +1929,16 @@ def generate(
         campaign_exposures=_to_pandas(parts["e"]),
         truth_customers=_to_pandas(parts["t"]),
         truth=_truth(spec, stats),
+        contracts=_to_pandas(parts["k"]),
     )
+
+
+def _unit_tables(r: _UnitResult) -> tuple[pa.Table | None, ...]:
+    """A unit's tables in the order of the keys "coisetk"."""
+    return (
+        r.customers, r.orders, r.interactions, r.survey, r.exposures, r.truth_customers,
+        r.contracts,
+    )  # fmt: skip
 
 
 class _CsvSink:
@@ -1918,13 +1985,14 @@ def write_demo(
         "c": _CsvSink(out / "customers.csv", ("employees",)),
         "s": _CsvSink(out / "survey_responses.csv", item_cols),
         "e": _CsvSink(out / "campaign_exposures.csv"),
+        "k": _CsvSink(out / "contracts.csv"),
     }
     writers = {
         "o": pq.ParquetWriter(out / "orders.parquet", _ORDERS_SCHEMA),
         "i": pq.ParquetWriter(out / "interactions.parquet", _INTERACTIONS_SCHEMA),
         "t": None,
     }
-    buf: dict[str, list[pa.Table]] = {k: [] for k in "coiset"}
+    buf: dict[str, list[pa.Table]] = {k: [] for k in "coisetk"}
     stats = _Stats()
 
     def flush() -> None:
@@ -1945,11 +2013,7 @@ def write_demo(
     try:
         for r in _iter_units(spec):
             stats.add(spec, r)
-            for key, tbl in zip(
-                "coiset",
-                (r.customers, r.orders, r.interactions, r.survey, r.exposures, r.truth_customers),
-                strict=True,
-            ):
+            for key, tbl in zip("coisetk", _unit_tables(r), strict=True):
                 buf[key].append(tbl)
             if (
                 sum(t.num_rows for t in buf["o"]) >= chunk_rows
