@@ -115,9 +115,11 @@ def test_later_notebooks_record_their_artifacts(demo_run) -> None:
     # winter_preview is declared running in the demo config: decided sequentially
     running = pd.read_parquet(art / "ab_running.parquet")
     assert set(running["campaign_id"]) == {"winter_preview"}
-    assert decisions.loc[decisions["campaign_id"] == "winter_preview", "decision"].eq(
-        "keep running"
-    ).all()
+    assert (
+        decisions.loc[decisions["campaign_id"] == "winter_preview", "decision"]
+        .eq("keep running")
+        .all()
+    )
     members = pd.read_parquet(art / "segment_membership.parquet")
     assert len(members) == len(pd.read_csv(data / "customers.csv"))
     assert (record.run_dir / "actions" / "tasks.csv").exists()
