@@ -167,6 +167,10 @@ def test_features_from_the_exposures_when_the_customer_table_has_none():
     # no outcome is a feature, even those not ranked by (conversion)
     assert r.facts["features_from_exposures"] == ["days_since_order", "tier"]
     assert r.features.dropped["conversion"] == "an outcome"
+    # the A/B decision metric is the default outcome when it is 0/1; an amount is not
+    kw = {"metrics": metrics, "n_boot": 10, "exposure_features": True}
+    assert step.run(exp, ids_only, decide_on="conversion", **kw).outcome == "conversion"
+    assert step.run(exp, ids_only, decide_on="spend", **kw).outcome == "visit"
     with pytest.raises(UpliftError, match="not one of the campaign's metrics"):
         step.run(exp, ids_only, metrics=metrics, outcome="clicks")
     assert len(r.lists.tasks) == 100 and len(r.lists.emails) == 0  # no email column: tasks

@@ -364,6 +364,7 @@ def run(
     action_formats: Sequence[str] = ("csv",),
     history: pd.DataFrame | None = None,
     tables: Any = None,
+    decide_on: str | None = None,
 ) -> UpliftResult:
     """Learn whom ``campaign`` moved, check it on held-out customers and rank the customers.
 
@@ -381,7 +382,8 @@ def run(
     the models then learn from features the campaign could not have changed, and rank today's
     ``customers`` by the same features as they are now. Without it they learn from
     ``customers``, whose behaviour columns include what the campaign caused. ``tables``: the
-    run's validated tables, to build ``history`` here when it is not given.
+    run's validated tables, to build ``history`` here when it is not given. ``decide_on``: the
+    metric the A/B decisions are judged on; the default ``outcome`` when it is a 0/1 metric.
     """
     rows, campaign, notes = _campaign_rows(exposures, campaign, control)
     if history is None and tables is not None and customers is not None:
@@ -403,6 +405,10 @@ def run(
     spec_m = abtest.resolve_metrics(
         abtest.default_metrics(rows) if metrics is None else metrics, rows
     )
+    if outcome is None and decide_on is not None:
+        outcome = next(
+            (m.column for m in spec_m if decide_on in (m.name, m.column) and m.binary), None
+        )
     outcome = _pick(spec_m, outcome, binary=True, what="outcome")
     value = None if value is False else _pick(spec_m, value or None, binary=False, what="value")
     y = _outcome(rows, outcome, "outcome", campaign)
