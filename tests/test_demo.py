@@ -666,3 +666,23 @@ def test_the_contracts_step_recovers_the_planted_churn_process(large: demo.DemoD
         for p in ("alpha", "beta"):
             z = (model.params_[p] - truth[p]) / se[p]
             assert abs(z) < 3, (plan, p, model.params_[p], truth[p], se[p])
+
+
+def test_a_contract_that_would_outlive_any_calendar_is_simply_active(monkeypatch) -> None:
+    """theta near 0 draws lives of millions of months (year 10231 broke the 200k benchmark)."""
+    import pyarrow as pa
+
+    monkeypatch.setitem(
+        demo.CONTRACT_PLANS, "Home care", {"alpha": 0.01, "beta": 500.0, "period_value": 1.0}
+    )
+    spec = demo._make_spec(10, 2.0, 1, "2026-09-30", None)
+    inter = pa.table(
+        {
+            "customer_id": ["C1", "C2"],
+            "occurred_at": pa.array(pd.to_datetime(["2025-01-10", "2026-02-03"])),
+            "kind": ["service_contract", "service_contract"],
+        }
+    )
+    customers = pa.table({"customer_id": ["C1", "C2"], "customer_type": ["B2C", "B2C"]})
+    table = demo._contracts_table(spec, inter, customers, np.random.default_rng(0)).to_pandas()
+    assert table["end_date"].isna().all() and list(table["plan"]) == ["Home care"] * 2

@@ -1536,7 +1536,8 @@ def _contracts_table(
     life = rng.geometric(rng.beta(a, b)) if len(cid) else np.array([], dtype=np.int64)
     day = pd.Timestamp(spec.analysis_date).normalize() + pd.Timedelta(days=1)
     start = pd.to_datetime(start).dt.normalize().reset_index(drop=True)
-    ends = [s + pd.DateOffset(months=int(n)) for s, n in zip(start, life, strict=True)]
+    # a life beyond the analysis date only means "still active": capped so the date stays valid
+    ends = [s + pd.DateOffset(months=int(min(n, 1200))) for s, n in zip(start, life, strict=True)]
     end = pd.Series([e if e < day else pd.NaT for e in ends], dtype="datetime64[us]")
     return pa.table(
         {
