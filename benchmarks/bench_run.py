@@ -65,6 +65,7 @@ SOURCES = {
     "survey_responses": "survey_responses.csv",
     "survey_items": "survey_items.csv",
     "campaign_exposures": "campaign_exposures.csv",
+    "contracts": "contracts.csv",
 }
 _NOTEBOOK_START = re.compile(r"^\[(\d+)/(\d+)\] (\S+) \.\.\.$")
 
