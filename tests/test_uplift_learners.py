@@ -150,7 +150,8 @@ def test_features_drop_ids_dates_outcomes_and_name_why():
     # an unseen category at scoring time is 'other', never an error
     other = df.head(3).assign(region=["north", "mars", None])
     X = spec.transform(other)
-    assert X["region"].iat[0] == "north" and X["region"].iat[1] == "(other)"
+    levels = [*spec.categorical["region"], "(other)"]  # X holds each level's position
+    assert levels[X["region"].iat[0]] == "north" and levels[X["region"].iat[1]] == "(other)"
     assert pd.isna(X["region"].iat[2])
 
 

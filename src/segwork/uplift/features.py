@@ -61,8 +61,8 @@ class FeatureSpec:
             if self.one_hot:
                 for level in cats:
                     out[f"{c}={level}"] = (cat == level).astype(float)
-            else:
-                out[c] = cat
+            else:  # integer labels: the models' category encoding is ~10x faster than on text
+                out[c] = pd.Categorical.from_codes(cat.codes, categories=range(len(cats)))
         return pd.DataFrame(out, index=table.index)
 
     def describe(self) -> str:
