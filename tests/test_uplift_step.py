@@ -329,3 +329,20 @@ def test_models_learn_from_the_customers_as_they_were_before_the_campaign():
         tables, exposures.drop(columns="assigned_at"), control="control"
     )
     assert none is None and "no assignment dates" in why
+
+
+def test_data_that_cannot_support_a_ranking_skip_the_section_not_the_report(shown):
+    """A campaign measured in revenue only has no 0/1 outcome: with the defaults the section
+    says why and the notebook goes on; a setting the user named stays an error."""
+    customers, exposures = _crm(2_000, seed=3)
+    spend_only = exposures.drop(columns="converted")
+    skipped = step.run_if_possible(spend_only, customers, control="control", n_boot=10)
+    assert isinstance(skipped, step.UpliftSkipped) and skipped.outputs() == {}
+    assert "no 0/1 outcome" in skipped.reason
+    for section in (page.finding, page.qini_curves, page.model_table, page.target_list):
+        section(skipped)
+    assert len(shown) == 1 and "No uplift ranking in this run" in shown[0]
+    with pytest.raises(UpliftError, match="not one of the campaign's metrics"):
+        step.run_if_possible(spend_only, customers, control="control", outcome="clicks")
+    ran = step.run_if_possible(exposures, customers, control="control", n_boot=10)
+    assert isinstance(ran, step.UpliftResult)

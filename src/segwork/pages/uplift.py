@@ -77,8 +77,20 @@ def headline(result: UpliftResult) -> str:
     return text
 
 
+def _skipped(result: object) -> bool:
+    from segwork.steps.uplift import UpliftSkipped
+
+    return isinstance(result, UpliftSkipped)
+
+
 def finding(result: UpliftResult) -> None:
-    """The finding, then every warning that applies."""
+    """The finding, then every warning that applies (or why there is no ranking)."""
+    if _skipped(result):
+        show.explain(
+            "No uplift ranking in this run: the campaign data cannot support one "
+            f"({result.reason}). The campaign results above do not depend on it."
+        )
+        return
     show.finding(headline(result), title="Whom to target next")
     for w in result.warnings:
         show.warning(w)
@@ -122,6 +134,8 @@ def scores_frame(ev: UpliftEvaluation) -> pd.DataFrame:
 
 def model_table(result: UpliftResult) -> None:
     """The held-out comparison of the rankings, which model is used and why."""
+    if _skipped(result):
+        return
     for metric, ev in result.evaluations.items():
         show.show_table(
             scores_frame(ev),
@@ -220,6 +234,8 @@ def _plot(ev: UpliftEvaluation, ax=None):
 
 def qini_curves(result: UpliftResult) -> None:
     """The Qini curves of the models against random targeting and the segments that won."""
+    if _skipped(result):
+        return
     for ev in result.evaluations.values():
         ax = _plot(ev)
         show.figure(ax.figure, alt=figure_alt(ev))
@@ -267,6 +283,8 @@ def target_text(result: UpliftResult) -> str:
 
 def target_list(result: UpliftResult) -> None:
     """The target list: its size after consent and who was skipped."""
+    if _skipped(result):
+        return
     if result.lists is None:
         show.explain(target_text(result))
     else:

@@ -662,3 +662,33 @@ def customers_before(
         f"'{campaign}' assigned its first customer (orders and interactions up to then), and "
         "rank today's customers by the same features as they are now."
     )
+
+
+@dataclass(frozen=True)
+class UpliftSkipped:
+    """Why this run has no uplift ranking: the data cannot support one. The A/B report stands
+    without it, and the page says why in one sentence."""
+
+    reason: str
+
+    def outputs(self) -> dict[str, Any]:
+        return {}
+
+
+#: the settings of :func:`run` a user names on purpose; an error with one of them set is theirs
+_NAMED = ("campaign", "treated", "outcome", "value")
+
+
+def run_if_possible(
+    exposures: pd.DataFrame | ibis.Table, customers: pd.DataFrame | None, **kwargs: Any
+) -> UpliftResult | UpliftSkipped:
+    """:func:`run`, or :class:`UpliftSkipped` when the defaults meet data that cannot support an
+    uplift model (one variant only, no 0/1 outcome, too few customers). With any of
+    ``campaign``, ``treated``, ``outcome`` or ``value`` named, its error is raised: a setting
+    the data contradict is the user's to fix."""
+    try:
+        return run(exposures, customers, **kwargs)
+    except UpliftError as err:
+        if any(kwargs.get(k) is not None for k in _NAMED):
+            raise
+        return UpliftSkipped(str(err))
