@@ -23,10 +23,10 @@ from segwork.clv.errors import CLVError
 from segwork.clv.fitting import (
     _at_edge,
     _converged,
+    _count_model_summary,
     _fit_problems,
     _log_covariance,
     _minimise,
-    _parameter_rows,
 )
 from segwork.clv.inputs import _histories, _unique_histories
 from segwork.summary import Summary
@@ -338,21 +338,11 @@ class BetaGeo(BaseEstimator):
         """Parameters with standard errors and 95% intervals, log-likelihood and the size of the
         data, as a :class:`~segwork.summary.Summary` (text and HTML forms)."""
         self._check()
-        rows = _parameter_rows(self.params_, self.standard_errors_, self.covariance_log_)
         r, alpha, a, b = self._theta()
-        return Summary(
+        return _count_model_summary(
+            self,
             "BG/NBD (Fader, Hardie & Lee 2005), maximum likelihood",
-            facts={
-                "customers": f"{self.n_customers_:,}",
-                "repeat buyers": f"{self.n_repeat_buyers_:,}",
-                "distinct (frequency, recency, T)": f"{self.n_triples_:,}",
-                "log-likelihood": f"{self.log_likelihood_:,.3f}",
-                "converged": str(self.converged_),
-                "penalizer": str(self.penalizer),
-                "time unit": self.time_unit_ or "as given",
-            },
-            tables=[("parameters (95% CI log-normal)", pd.DataFrame(rows).set_index("param"))],
-            notes=[
+            [
                 f"mean purchase rate r/alpha = {r / alpha:.4g} per time unit; mean dropout "
                 f"probability a/(a+b) = {a / (a + b):.3f} after each purchase"
             ],

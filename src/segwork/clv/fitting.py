@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import optimize
 
 from segwork.clv.errors import CLVWarning
+from segwork.summary import Summary
 
 _LOG_BOUND = 18.0  # search box for log-parameters: exp(18) ~ 6.6e7
 
@@ -138,3 +141,23 @@ def _parameter_rows(
             }
         )
     return rows
+
+
+def _count_model_summary(model: Any, title: str, notes: list[str]) -> Summary:
+    """The summary of a fitted purchase-count model (BG/NBD, Pareto/NBD, MBG/NBD): the size of
+    the data, the fit, and the parameter table of :func:`_parameter_rows`."""
+    rows = _parameter_rows(model.params_, model.standard_errors_, model.covariance_log_)
+    return Summary(
+        title,
+        facts={
+            "customers": f"{model.n_customers_:,}",
+            "repeat buyers": f"{model.n_repeat_buyers_:,}",
+            "distinct (frequency, recency, T)": f"{model.n_triples_:,}",
+            "log-likelihood": f"{model.log_likelihood_:,.3f}",
+            "converged": str(model.converged_),
+            "penalizer": str(model.penalizer),
+            "time unit": model.time_unit_ or "as given",
+        },
+        tables=[("parameters (95% CI log-normal)", pd.DataFrame(rows).set_index("param"))],
+        notes=notes,
+    )

@@ -29,10 +29,10 @@ from segwork.clv.errors import CLVError
 from segwork.clv.fitting import (
     _at_edge,
     _converged,
+    _count_model_summary,
     _fit_problems,
     _log_covariance,
     _minimise,
-    _parameter_rows,
 )
 from segwork.clv.inputs import _as_float, _histories, _unique_rows
 from segwork.summary import Summary
@@ -232,21 +232,7 @@ class _CountModel(BaseEstimator):
         """Parameters with standard errors and 95% intervals, log-likelihood and the size of the
         data, as a :class:`~segwork.summary.Summary` (text and HTML forms)."""
         self._check()
-        rows = _parameter_rows(self.params_, self.standard_errors_, self.covariance_log_)
-        return Summary(
-            self._title,
-            facts={
-                "customers": f"{self.n_customers_:,}",
-                "repeat buyers": f"{self.n_repeat_buyers_:,}",
-                "distinct (frequency, recency, T)": f"{self.n_triples_:,}",
-                "log-likelihood": f"{self.log_likelihood_:,.3f}",
-                "converged": str(self.converged_),
-                "penalizer": str(self.penalizer),
-                "time unit": self.time_unit_ or "as given",
-            },
-            tables=[("parameters (95% CI log-normal)", pd.DataFrame(rows).set_index("param"))],
-            notes=self._notes(),
-        )
+        return _count_model_summary(self, self._title, self._notes())
 
 
 class ParetoNBD(_CountModel):
